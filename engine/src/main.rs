@@ -1,0 +1,2 @@
+//! The `espp` command line.
+fn main() {}

@@ -1,0 +1,608 @@
+//! The JSON mapping of INTERCHANGE.md, written by hand so that every refusal names its field.
+//!
+//! Input is strict: a line is one JSON object; duplicate keys, unknown or missing fields,
+//! JSON numbers where a decimal string belongs and `null` are refused. Output is canonical:
+//! `serde_json`'s map keeps keys sorted, so `to_string` of a record's value *is* the
+//! canonical JSON that the hash chain covers.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use crate::event::{
+    CapitalChangeKind, ElectionChoice, EndReason, Event, LeaveKind, StopOption, TerminationReason,
+};
+use crate::record::{Envelope, Record};
+use crate::rules::{Count, Residual, RulesPatch};
+use crate::value::{
+    Actor, Day, EmployeeId, Fraction, Hash, Instant, Money, PerShare, PeriodId, Quantity, Ratio,
+    Shares, ValueError,
+};
+
+/// A refused field: its name (a dotted path inside nested objects; empty for the whole
+/// line) and what was expected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    /// The field, like `gross_pay` or `rules.max_rate`; empty when the line itself is wrong.
+    pub field: String,
+    /// What is wrong, in words.
+    pub message: String,
+}
+
+impl FieldError {
+    /// An error about `field`.
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        FieldError {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+    fn whole(message: impl Into<String>) -> Self {
+        FieldError::new("", message)
+    }
+    fn within(self, parent: &str) -> Self {
+        let field = if self.field.is_empty() {
+            parent.to_string()
+        } else {
+            format!("{parent}.{}", self.field)
+        };
+        FieldError { field, ..self }
+    }
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.field.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "field `{}`: {}", self.field, self.message)
+        }
+    }
+}
+
+impl std::error::Error for FieldError {}
+
+/// The fields of one JSON object, consumed one by one; whatever is left is unknown.
+#[derive(Debug)]
+pub struct Fields {
+    map: BTreeMap<String, Value>,
+}
+
+impl Fields {
+    fn new(map: BTreeMap<String, Value>) -> Self {
+        Fields { map }
+    }
+
+    /// Takes field `key` (absent is `None` for optional types, an error for the others).
+    pub(crate) fn get<T: JsonField>(&mut self, key: &str) -> Result<T, FieldError> {
+        let v = self.map.remove(key);
+        T::from_field(v).map_err(|e| e.within(key))
+    }
+
+    fn has(&self, key: &str) -> bool {
+        self.map.contains_key(key)
+    }
+
+    fn finish(self, allowed: &str) -> Result<(), FieldError> {
+        match self.map.into_keys().next() {
+            None => Ok(()),
+            Some(k) => Err(FieldError::new(k, format!("unknown field; {allowed}"))),
+        }
+    }
+}
+
+/// Writes an optional field into an output object.
+pub(crate) fn put<T: JsonField>(m: &mut Map<String, Value>, key: &str, v: &T) {
+    if let Some(v) = v.to_field() {
+        m.insert(key.to_string(), v);
+    }
+}
+
+/// Describes a JSON value for an error message.
+fn describe(v: &Value) -> String {
+    match v {
+        Value::Null => "null".into(),
+        Value::Bool(b) => format!("{b}"),
+        Value::Number(n) => format!("the JSON number {n}"),
+        Value::String(s) if s.chars().count() > 40 => {
+            format!("the string {:?}…", s.chars().take(40).collect::<String>())
+        }
+        Value::String(s) => format!("the string {s:?}"),
+        Value::Array(_) => "an array".into(),
+        Value::Object(_) => "an object".into(),
+    }
+}
+
+/// A type that is one field's value in the interchange format.
+pub(crate) trait JsonField: Sized {
+    /// What the value should look like, for error messages.
+    const EXPECTED: &'static str;
+    fn from_value(v: &Value) -> Result<Self, FieldError>;
+    fn to_value(&self) -> Value;
+
+    fn from_field(v: Option<Value>) -> Result<Self, FieldError> {
+        match v {
+            None => Err(FieldError::whole(format!(
+                "missing; expected {}",
+                Self::EXPECTED
+            ))),
+            Some(v) => Self::from_value(&v),
+        }
+    }
+    fn to_field(&self) -> Option<Value> {
+        Some(self.to_value())
+    }
+    fn wrong(v: &Value) -> FieldError {
+        FieldError::whole(format!("expected {}, got {}", Self::EXPECTED, describe(v)))
+    }
+}
+
+impl<T: JsonField> JsonField for Option<T> {
+    const EXPECTED: &'static str = T::EXPECTED;
+    fn from_value(v: &Value) -> Result<Self, FieldError> {
+        T::from_value(v).map(Some)
+    }
+    fn to_value(&self) -> Value {
+        self.as_ref().map_or(Value::Null, T::to_value)
+    }
+    fn from_field(v: Option<Value>) -> Result<Self, FieldError> {
+        v.map(|v| T::from_value(&v)).transpose()
+    }
+    fn to_field(&self) -> Option<Value> {
+        self.as_ref().map(T::to_value)
+    }
+}
+
+fn string_value<'a>(v: &'a Value, expected: &str) -> Result<&'a str, FieldError> {
+    match v {
+        Value::String(s) => Ok(s),
+        Value::Number(n) => Err(FieldError::whole(format!(
+            "expected {expected}, got the JSON number {n} (numbers are written as strings here: \"{n}\")"
+        ))),
+        other => Err(FieldError::whole(format!("expected {expected}, got {}", describe(other)))),
+    }
+}
+
+fn value_error(e: ValueError) -> FieldError {
+    FieldError::whole(e.0)
+}
+
+macro_rules! string_field {
+    ($ty:ty, $expected:literal, $parse:expr) => {
+        impl JsonField for $ty {
+            const EXPECTED: &'static str = $expected;
+            fn from_value(v: &Value) -> Result<Self, FieldError> {
+                let s = string_value(v, Self::EXPECTED)?;
+                let parse: fn(&str) -> Result<$ty, FieldError> = $parse;
+                parse(s)
+            }
+            fn to_value(&self) -> Value {
+                Value::String(self.to_string())
+            }
+        }
+    };
+}
+
+string_field!(
+    Money,
+    "an amount of money as a decimal string with at most 2 places (like \"4000.00\")",
+    |s| Money::parse(s).map_err(value_error)
+);
+string_field!(
+    Fraction,
+    "a fraction from 0 to 1 as a decimal string (like \"0.10\")",
+    |s| Fraction::parse(s).map_err(value_error)
+);
+string_field!(
+    Shares,
+    "a number of shares as a decimal string (like \"100\")",
+    |s| Shares::parse(s).map_err(value_error)
+);
+string_field!(
+    PerShare,
+    "a value per share as a decimal string (like \"12.50\")",
+    |s| PerShare::parse(s).map_err(value_error)
+);
+string_field!(Quantity, "a decimal string (like \"40\")", |s| {
+    Quantity::parse(s).map_err(value_error)
+});
+string_field!(
+    Ratio,
+    "a ratio as a decimal string (\"2\") or \"NEW:OLD\" (\"1:3\")",
+    |s| Ratio::parse(s).map_err(value_error)
+);
+string_field!(Day, "a day \"YYYY-MM-DD\"", |s| Day::parse(s)
+    .map_err(value_error));
+string_field!(
+    Instant,
+    "an RFC 3339 UTC instant (like \"2026-01-15T09:30:00Z\")",
+    |s| Instant::parse(s).map_err(value_error)
+);
+string_field!(
+    EmployeeId,
+    "an employee id (1-64 letters, digits, '-', '_', '.')",
+    |s| EmployeeId::new(s).map_err(value_error)
+);
+string_field!(
+    PeriodId,
+    "a period id (1-64 letters, digits, '-', '_', '.')",
+    |s| PeriodId::new(s).map_err(value_error)
+);
+string_field!(Actor, "an actor name", |s| Actor::new(s)
+    .map_err(value_error));
+string_field!(Hash, "64 lowercase hex digits", |s| Hash::parse(s)
+    .map_err(value_error));
+string_field!(Uuid, "a UUID in lowercase hyphenated form", |s| {
+    match Uuid::try_parse(s) {
+        Ok(u) if u.hyphenated().to_string() == s && !u.is_nil() => Ok(u),
+        _ => Err(FieldError::whole(format!("expected a UUID in lowercase hyphenated form (like \"0193f0a4-7c00-7000-8000-000000000001\"), got {s:?}"))),
+    }
+});
+string_field!(String, "a string", |s| {
+    if s.chars().any(char::is_control) || s.chars().count() > 256 {
+        Err(FieldError::whole(
+            "expected at most 256 characters without control characters",
+        ))
+    } else {
+        Ok(s.to_string())
+    }
+});
+
+macro_rules! choice_field {
+    ($ty:ty, $expected:literal) => {
+        impl JsonField for $ty {
+            const EXPECTED: &'static str = $expected;
+            fn from_value(v: &Value) -> Result<Self, FieldError> {
+                let s = string_value(v, Self::EXPECTED)?;
+                <$ty>::parse(s).ok_or_else(|| {
+                    FieldError::whole(format!("expected {}, got {s:?}", Self::EXPECTED))
+                })
+            }
+            fn to_value(&self) -> Value {
+                Value::String(self.as_str().to_string())
+            }
+        }
+    };
+}
+
+choice_field!(TerminationReason, "\"board\" or \"change_in_control\"");
+choice_field!(
+    CapitalChangeKind,
+    "one of \"split\", \"reverse_split\", \"stock_dividend\", \"spin_off\", \"reorganization\""
+);
+choice_field!(StopOption, "\"reduce\" or \"withdraw\"");
+choice_field!(EndReason, "one of \"quit\", \"fired\", \"retired\"");
+choice_field!(LeaveKind, "one of \"layoff\", \"leave\", \"disability\"");
+choice_field!(
+    ElectionChoice,
+    "one of \"make_up\", \"reduce\", \"withdraw\""
+);
+choice_field!(Residual, "\"carry_forward\" or \"refund\"");
+
+impl JsonField for bool {
+    const EXPECTED: &'static str = "true or false";
+    fn from_value(v: &Value) -> Result<Self, FieldError> {
+        v.as_bool().ok_or_else(|| Self::wrong(v))
+    }
+    fn to_value(&self) -> Value {
+        Value::Bool(*self)
+    }
+}
+
+impl JsonField for Count {
+    const EXPECTED: &'static str = "a JSON integer from 0 to 1200";
+    fn from_value(v: &Value) -> Result<Self, FieldError> {
+        v.as_u64()
+            .and_then(|n| u32::try_from(n).ok())
+            .and_then(Count::new)
+            .ok_or_else(|| Self::wrong(v))
+    }
+    fn to_value(&self) -> Value {
+        Value::from(self.get())
+    }
+}
+
+impl JsonField for u64 {
+    const EXPECTED: &'static str = "a positive JSON integer";
+    fn from_value(v: &Value) -> Result<Self, FieldError> {
+        v.as_u64().filter(|n| *n > 0).ok_or_else(|| Self::wrong(v))
+    }
+    fn to_value(&self) -> Value {
+        Value::from(*self)
+    }
+}
+
+impl JsonField for Vec<PerShare> {
+    const EXPECTED: &'static str = "an array of prices as decimal strings (like [\"12.50\"])";
+    fn from_value(v: &Value) -> Result<Self, FieldError> {
+        let items = v.as_array().ok_or_else(|| Self::wrong(v))?;
+        items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| PerShare::from_value(item).map_err(|e| e.within(&i.to_string())))
+            .collect()
+    }
+    fn to_value(&self) -> Value {
+        Value::Array(self.iter().map(JsonField::to_value).collect())
+    }
+}
+
+impl JsonField for RulesPatch {
+    const EXPECTED: &'static str = "an object of plan rules";
+    fn from_value(v: &Value) -> Result<Self, FieldError> {
+        let Value::Object(m) = v else {
+            return Err(Self::wrong(v));
+        };
+        let mut f = Fields::new(m.clone().into_iter().collect());
+        let patch = RulesPatch::from_fields(&mut f)?;
+        f.finish(&format!("plan rules are {}", RulesPatch::FIELDS.join(", ")))?;
+        Ok(patch)
+    }
+    fn to_value(&self) -> Value {
+        self.to_json()
+    }
+}
+
+/// A JSON value parsed with duplicate keys refused (serde_json would keep the last one
+/// silently, and a ledger must not guess which `gross_pay` was meant).
+struct Strict(Value);
+
+impl<'de> Deserialize<'de> for Strict {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(StrictVisitor)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> Visitor<'de> for StrictVisitor {
+    type Value = Strict;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Strict, E> {
+        Ok(Strict(Value::Bool(v)))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Strict, E> {
+        Ok(Strict(Value::from(v)))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Strict, E> {
+        Ok(Strict(Value::from(v)))
+    }
+    // Only kept to be named in the refusal: no float ever reaches an amount.
+    fn visit_f64<E>(self, v: f64) -> Result<Strict, E> {
+        Ok(Strict(
+            serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number),
+        ))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Strict, E> {
+        Ok(Strict(Value::String(v.to_string())))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Strict, E> {
+        Ok(Strict(Value::String(v)))
+    }
+    fn visit_unit<E>(self) -> Result<Strict, E> {
+        Ok(Strict(Value::Null))
+    }
+    fn visit_none<E>(self) -> Result<Strict, E> {
+        Ok(Strict(Value::Null))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Strict, A::Error> {
+        let mut out = Vec::new();
+        while let Some(Strict(v)) = seq.next_element()? {
+            out.push(v);
+        }
+        Ok(Strict(Value::Array(out)))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Strict, A::Error> {
+        let mut out = Map::new();
+        while let Some(k) = map.next_key::<String>()? {
+            let Strict(v) = map.next_value()?;
+            if out.contains_key(&k) {
+                return Err(de::Error::custom(format!("duplicate field `{k}`")));
+            }
+            out.insert(k, v);
+        }
+        Ok(Strict(Value::Object(out)))
+    }
+}
+
+/// One event as an administrator or a payroll feed writes it: no envelope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventInput {
+    /// The event's id, if the writer gave one (the engine assigns one otherwise).
+    pub id: Option<Uuid>,
+    /// The day it takes effect.
+    pub date: Day,
+    /// What happened.
+    pub event: Event,
+}
+
+impl EventInput {
+    /// An event with no id yet.
+    pub fn new(date: Day, event: Event) -> Self {
+        EventInput {
+            id: None,
+            date,
+            event,
+        }
+    }
+
+    /// The JSON object of the interchange format.
+    pub fn to_json(&self) -> Value {
+        let mut m = Map::new();
+        m.insert("type".into(), Value::String(self.event.type_name().into()));
+        put(&mut m, "date", &self.date);
+        put(&mut m, "id", &self.id);
+        self.event.put_fields(&mut m);
+        Value::Object(m)
+    }
+}
+
+/// A line of an input file: a bare event, or an exported record with its whole envelope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Line {
+    /// An event without envelope.
+    Bare(EventInput),
+    /// A record from `espp export`.
+    Enveloped(Record),
+}
+
+const ENVELOPE_FIELDS: [&str; 5] = ["seq", "recorded_at", "actor", "prev_hash", "hash"];
+
+/// Parses one line of JSON Lines input.
+pub fn parse_line(line: &str) -> Result<Line, FieldError> {
+    let value = match serde_json::from_str::<Strict>(line) {
+        Ok(Strict(v)) => v,
+        Err(e) => return Err(FieldError::whole(format!("not valid JSON: {e}"))),
+    };
+    let Value::Object(map) = value else {
+        return Err(FieldError::whole(format!(
+            "expected a JSON object, got {}",
+            describe(&value)
+        )));
+    };
+    let mut f = Fields::new(map.into_iter().collect());
+    let type_name: String = match f.get::<String>("type") {
+        Ok(t) => t,
+        Err(e) => {
+            return Err(FieldError::new(
+                "type",
+                format!("{}; expected an event type", e.message),
+            ))
+        }
+    };
+    let date: Day = f.get("date")?;
+    let id: Option<Uuid> = f.get("id")?;
+    let envelope = if ENVELOPE_FIELDS.iter().any(|k| f.has(k)) {
+        Some(Envelope {
+            seq: f.get("seq")?,
+            recorded_at: f.get("recorded_at")?,
+            actor: f.get("actor")?,
+            prev_hash: f.get("prev_hash")?,
+            hash: f.get("hash")?,
+        })
+    } else {
+        None
+    };
+    let event = Event::from_fields(&type_name, &mut f)?.ok_or_else(|| {
+        FieldError::new(
+            "type",
+            format!(
+                "unknown event type {type_name:?}; expected one of {}",
+                Event::TYPES.join(", ")
+            ),
+        )
+    })?;
+    f.finish(&format!("a `{type_name}` event has no such field"))?;
+    event.check_shape()?;
+    Ok(match envelope {
+        None => Line::Bare(EventInput { id, date, event }),
+        Some(env) => {
+            let id = id.ok_or_else(|| {
+                FieldError::new("id", "missing; an exported record carries its id")
+            })?;
+            Line::Enveloped(Record::from_parts(env, id, date, event))
+        }
+    })
+}
+
+impl Record {
+    /// The record as exported: the event's fields and the whole envelope.
+    pub fn to_json(&self) -> Value {
+        let mut v = self.to_json_without_hash();
+        if let Value::Object(m) = &mut v {
+            put(m, "hash", &self.hash);
+        }
+        v
+    }
+
+    fn to_json_without_hash(&self) -> Value {
+        let mut m = Map::new();
+        m.insert("type".into(), Value::String(self.event.type_name().into()));
+        put(&mut m, "date", &self.date);
+        put(&mut m, "id", &self.id);
+        put(&mut m, "seq", &self.seq);
+        put(&mut m, "recorded_at", &self.recorded_at);
+        put(&mut m, "actor", &self.actor);
+        put(&mut m, "prev_hash", &self.prev_hash);
+        self.event.put_fields(&mut m);
+        Value::Object(m)
+    }
+
+    /// The canonical JSON the hash covers: the exported object without `hash`, keys sorted,
+    /// no whitespace.
+    pub fn canonical_json(&self) -> String {
+        self.to_json_without_hash().to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field_of(line: &str) -> String {
+        match parse_line(line) {
+            Ok(l) => panic!("accepted {line}: {l:?}"),
+            Err(e) => e.field,
+        }
+    }
+
+    #[test]
+    fn refusals_name_the_field() {
+        let ok = r#"{"type":"payroll","date":"2026-01-15","employee":"E1","gross_pay":"4000.00"}"#;
+        assert!(parse_line(ok).is_ok());
+        assert_eq!(
+            field_of(r#"{"type":"payroll","date":"2026-01-15","employee":"E1","gross_pay":4000}"#),
+            "gross_pay"
+        );
+        assert_eq!(
+            field_of(r#"{"type":"payroll","date":"2026-02-30","employee":"E1","gross_pay":"1"}"#),
+            "date"
+        );
+        assert_eq!(
+            field_of(r#"{"type":"payroll","date":"2026-01-15","employee":"E1"}"#),
+            "gross_pay"
+        );
+        assert_eq!(
+            field_of(
+                r#"{"type":"payroll","date":"2026-01-15","employee":"E1","gross_pay":"1","x":1}"#
+            ),
+            "x"
+        );
+        assert_eq!(field_of(r#"{"type":"payrol","date":"2026-01-15"}"#), "type");
+        assert_eq!(
+            field_of(r#"{"type":"plan_adopted","date":"2026-01-15","rules":{"max_rate":"2"}}"#),
+            "rules.max_rate"
+        );
+        assert_eq!(
+            field_of(r#"{"type":"plan_adopted","date":"2026-01-15","rules":{"bogus":"2"}}"#),
+            "rules.bogus"
+        );
+        assert_eq!(
+            field_of(r#"{"type":"market_price","date":"2026-01-15","closes":["1",2]}"#),
+            "closes.1"
+        );
+    }
+
+    #[test]
+    fn duplicate_keys_are_refused() {
+        let e = parse_line(
+            r#"{"type":"payroll","date":"2026-01-15","employee":"E1","gross_pay":"1","gross_pay":"2"}"#,
+        );
+        assert!(e.is_err_and(|e| e.message.contains("duplicate field `gross_pay`")));
+    }
+
+    #[test]
+    fn bare_event_round_trips_through_json() {
+        let line = r#"{"type":"leave_started","date":"2026-01-15","employee":"E1","kind":"leave","cash_payments":true}"#;
+        let Ok(Line::Bare(input)) = parse_line(line) else {
+            panic!("not bare")
+        };
+        let again = input.to_json().to_string();
+        assert_eq!(parse_line(&again), Ok(Line::Bare(input)));
+    }
+}

@@ -1,0 +1,24 @@
+//! The event catalogue of espp-ledger: typed events, plan rules, the envelope, the JSON
+//! mapping of INTERCHANGE.md and the versioned stored record.
+//!
+//! This crate knows nothing of storage, the fold or the clock: it turns bytes and JSON into
+//! checked values and back, and refuses what can never be valid.
+
+pub mod event;
+pub mod json;
+pub mod record;
+pub mod rules;
+pub mod value;
+
+pub use event::{
+    CapitalChangeKind, ElectionChoice, EndReason, Event, LeaveKind, StopOption, TerminationReason,
+};
+pub use json::{parse_line, EventInput, FieldError, Line};
+pub use record::{
+    decode, encode, encode_into, DecodeError, Envelope, Record, RECORD_FORMAT_VERSION,
+};
+pub use rules::{Count, Residual, Rules, RulesPatch};
+pub use value::{
+    parse_decimal, Actor, Day, EmployeeId, Fraction, Hash, Instant, Money, PerShare, PeriodId,
+    Quantity, Ratio, Shares, ValueError,
+};

@@ -1,0 +1,164 @@
+//! The stored record: an event with its envelope, its hash-chain link and its versioned
+//! binary encoding.
+//!
+//! Stored form: one format-version byte, then bincode 2.0.1 (serde mode, standard config) of
+//! [`Record`]. Decimals are rust_decimal's fixed 16 bytes, days `i32`, instants `i64`
+//! nanoseconds, ids 16 raw bytes (see [`crate::value`]). The golden tests in
+//! `events/tests/golden.rs` freeze these bytes for every event type; a change to them must
+//! bump [`RECORD_FORMAT_VERSION`] and teach [`decode`] to upcast the old version.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::event::Event;
+use crate::value::{uuid_bytes, Actor, Day, Hash, Instant};
+
+/// The version byte written before every record.
+pub const RECORD_FORMAT_VERSION: u8 = 1;
+
+/// The transaction-time part of a record, as read from an exported line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Envelope {
+    /// Position in the log, gapless from 1.
+    pub seq: u64,
+    /// When the append was acknowledged.
+    pub recorded_at: Instant,
+    /// Who appended it.
+    pub actor: Actor,
+    /// The previous record's hash (64 zeros for seq 1).
+    pub prev_hash: Hash,
+    /// This record's hash.
+    pub hash: Hash,
+}
+
+/// One record of the log: an event and its envelope.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    /// Position in the log, gapless from 1.
+    pub seq: u64,
+    /// The event's id.
+    #[serde(with = "uuid_bytes")]
+    pub id: Uuid,
+    /// The day it takes effect (valid time).
+    pub date: Day,
+    /// When it was appended (transaction time).
+    pub recorded_at: Instant,
+    /// Who appended it.
+    pub actor: Actor,
+    /// The previous record's hash.
+    pub prev_hash: Hash,
+    /// SHA-256 of `prev_hash` (hex), a newline and [`Record::canonical_json`].
+    pub hash: Hash,
+    /// What happened.
+    pub event: Event,
+}
+
+impl Record {
+    pub(crate) fn from_parts(env: Envelope, id: Uuid, date: Day, event: Event) -> Self {
+        Record {
+            seq: env.seq,
+            id,
+            date,
+            recorded_at: env.recorded_at,
+            actor: env.actor,
+            prev_hash: env.prev_hash,
+            hash: env.hash,
+            event,
+        }
+    }
+
+    /// A new record linked after `prev_hash`, its hash computed.
+    #[allow(clippy::too_many_arguments)]
+    pub fn chain(
+        seq: u64,
+        id: Uuid,
+        date: Day,
+        recorded_at: Instant,
+        actor: Actor,
+        prev_hash: Hash,
+        event: Event,
+    ) -> Self {
+        let mut r = Record {
+            seq,
+            id,
+            date,
+            recorded_at,
+            actor,
+            prev_hash,
+            hash: Hash::ZERO,
+            event,
+        };
+        r.hash = r.compute_hash();
+        r
+    }
+
+    /// The hash this record's content and `prev_hash` call for (whatever `hash` says).
+    pub fn compute_hash(&self) -> Hash {
+        let mut h = Sha256::new();
+        h.update(self.prev_hash.to_string().as_bytes());
+        h.update(b"\n");
+        h.update(self.canonical_json().as_bytes());
+        Hash(h.finalize().into())
+    }
+}
+
+/// Why stored bytes could not be read back as a record.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// Zero bytes.
+    #[error("empty record")]
+    Empty,
+    /// A version this build does not know (written by a newer engine?).
+    #[error("record format version {0} is unknown to this build (it reads version {RECORD_FORMAT_VERSION})")]
+    UnknownVersion(u8),
+    /// The bytes do not decode as the version's layout.
+    #[error("record bytes do not decode: {0}")]
+    Corrupt(String),
+}
+
+fn config() -> bincode::config::Configuration {
+    bincode::config::standard()
+}
+
+/// Encodes a record in the current format, appending to `out`.
+pub fn encode_into(record: &Record, out: &mut Vec<u8>) {
+    out.push(RECORD_FORMAT_VERSION);
+    // Writing into a Vec cannot fail, and every field of a Record serializes.
+    if let Err(e) = bincode::serde::encode_into_std_write(record, out, config()) {
+        unreachable!("encoding a record into memory failed: {e}");
+    }
+}
+
+/// Encodes a record in the current format.
+pub fn encode(record: &Record) -> Vec<u8> {
+    let mut out = Vec::with_capacity(160);
+    encode_into(record, &mut out);
+    out
+}
+
+/// Decodes a stored record of any known format version.
+pub fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
+    let (&version, body) = bytes.split_first().ok_or(DecodeError::Empty)?;
+    upcast(version, body)
+}
+
+/// The upcasting hook: every known version's layout is decoded here and turned into the
+/// current [`Record`]. Version 2 will add an arm that decodes the version-1 layout into a
+/// `RecordV1` and converts it, never reinterpreting old bytes under a new layout.
+fn upcast(version: u8, body: &[u8]) -> Result<Record, DecodeError> {
+    match version {
+        1 => {
+            let (record, used) = bincode::serde::decode_from_slice::<Record, _>(body, config())
+                .map_err(|e| DecodeError::Corrupt(e.to_string()))?;
+            if used != body.len() {
+                return Err(DecodeError::Corrupt(format!(
+                    "{} trailing bytes after the record",
+                    body.len() - used
+                )));
+            }
+            Ok(record)
+        }
+        v => Err(DecodeError::UnknownVersion(v)),
+    }
+}

@@ -1,0 +1,1 @@
+//! Test-support crate: the end-to-end tests live in tests/tests/.
