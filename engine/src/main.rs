@@ -1,2 +1,433 @@
-//! The `espp` command line.
-fn main() {}
+//! The `espp` command line: append, export, verify, list and fold the ledger (INTERCHANGE.md).
+
+use std::io::{BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use espp_engine::{now, Batch, Ledger, Options, StoreError};
+use espp_events::{parse_line, Actor, Day, Instant, Line, Record};
+use serde_json::Value;
+
+/// Exit codes of INTERCHANGE.md.
+mod exit {
+    pub const REFUSED: u8 = 1;
+    pub const USAGE: u8 = 2;
+    pub const BUSY_OR_CONFLICT: u8 = 3;
+    pub const DAMAGED: u8 = 4;
+    pub const STORAGE: u8 = 5;
+}
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "espp",
+    version,
+    about = "An event-sourced ledger for a Section 423 Employee Stock Purchase Plan"
+)]
+struct Cli {
+    /// The ledger directory.
+    #[arg(long, global = true, env = "ESPP_DB", default_value = "./espp-ledger")]
+    db: PathBuf,
+    /// Output for people (table) or programs (json, csv).
+    #[arg(long, global = true, value_enum, default_value_t = Format::Table)]
+    format: Format,
+    /// Who appends (recorded on every event); defaults to the OS user.
+    #[arg(long, global = true, env = "ESPP_ACTOR")]
+    actor: Option<String>,
+    /// sled's page cache in MiB.
+    #[arg(long, global = true, env = "ESPP_CACHE_MB", default_value_t = 64)]
+    cache_mb: u64,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Table,
+    Json,
+    Csv,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Append a JSON Lines file of events (or an export) as one atomic, durable batch.
+    Append {
+        /// The file, or `-` for standard input.
+        file: PathBuf,
+    },
+    /// Write the log as JSON Lines with envelopes.
+    Export,
+    /// Check the hash chain and every record; exit 4 on damage.
+    Verify,
+    /// List the log for people.
+    Log {
+        /// First seq to show.
+        #[arg(long, default_value_t = 1)]
+        from: u64,
+        /// How many records to show.
+        #[arg(long)]
+        limit: Option<u64>,
+    },
+    /// The projection: what the ledger knows.
+    State {
+        /// Fold the events dated on or before this day, and the deadlines through it.
+        #[arg(long)]
+        as_of: Option<String>,
+        /// Fold only what had been recorded at this instant.
+        #[arg(long, conflicts_with = "through_seq")]
+        known_at: Option<String>,
+        /// Fold only the records up to this seq.
+        #[arg(long)]
+        through_seq: Option<u64>,
+    },
+}
+
+/// A failure with its exit code.
+struct Failure {
+    code: u8,
+    message: String,
+}
+
+impl Failure {
+    fn new(code: u8, message: impl Into<String>) -> Self {
+        Failure {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        let code = match &e {
+            StoreError::Input { .. } | StoreError::Rejected { .. } => exit::REFUSED,
+            StoreError::Busy(_) | StoreError::Conflict { .. } => exit::BUSY_OR_CONFLICT,
+            StoreError::Damaged { .. } => exit::DAMAGED,
+            StoreError::Missing(_) | StoreError::Io(_) => exit::STORAGE,
+        };
+        Failure::new(code, e.to_string())
+    }
+}
+
+impl From<std::io::Error> for Failure {
+    fn from(e: std::io::Error) -> Self {
+        Failure::new(exit::STORAGE, format!("I/O error: {e}"))
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("espp: {}", f.message);
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+fn options(cli: &Cli) -> Options {
+    Options {
+        cache_bytes: cli.cache_mb.max(1) << 20,
+    }
+}
+
+fn actor(cli: &Cli) -> Result<Actor, Failure> {
+    let name = match &cli.actor {
+        Some(a) => a.clone(),
+        None => whoami::username(),
+    };
+    Actor::new(name).map_err(|e| Failure::new(exit::USAGE, format!("--actor: {e}")))
+}
+
+fn run(cli: Cli) -> Result<(), Failure> {
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    match &cli.command {
+        Command::Append { file } => {
+            let lines = read_lines(file)?;
+            let actor = actor(&cli)?;
+            let mut ledger = Ledger::open_or_create(&cli.db, &options(&cli))?;
+            let report = ledger.append(Batch { lines, actor }, now())?;
+            if cli.format == Format::Json {
+                let skipped: Vec<Value> = report
+                    .skipped
+                    .iter()
+                    .map(|(line, id, seq)| serde_json::json!({"line": line, "id": id.to_string(), "seq": seq}))
+                    .collect();
+                let v = serde_json::json!({
+                    "stored": report.stored_count(),
+                    "first_seq": report.stored.map(|s| s.0),
+                    "last_seq": report.stored.map(|s| s.1),
+                    "skipped": skipped,
+                });
+                writeln!(out, "{v}")?;
+            } else {
+                for (line, id, seq) in &report.skipped {
+                    writeln!(
+                        out,
+                        "line {line}: skipped, id {id} is stored already as seq {seq}"
+                    )?;
+                }
+                match report.stored {
+                    Some((a, b)) => writeln!(
+                        out,
+                        "stored {} event(s), seq {a}-{b}",
+                        report.stored_count()
+                    )?,
+                    None => writeln!(out, "nothing new: every event is stored already")?,
+                }
+            }
+        }
+        Command::Export => {
+            let ledger = Ledger::open(&cli.db, &options(&cli))?;
+            for r in ledger.records() {
+                writeln!(out, "{}", r?.to_json())?;
+            }
+        }
+        Command::Verify => {
+            let ledger = Ledger::open(&cli.db, &options(&cli))?;
+            let report = ledger.verify()?;
+            if let Some(p) = &report.problem {
+                return Err(Failure::new(
+                    exit::DAMAGED,
+                    format!(
+                        "verify failed at seq {}: {} ({} records intact before it)",
+                        p.seq, p.message, report.records
+                    ),
+                ));
+            }
+            if cli.format == Format::Json {
+                let v = serde_json::json!({"ok": true, "records": report.records, "head_hash": report.head_hash.to_string()});
+                writeln!(out, "{v}")?;
+            } else {
+                writeln!(
+                    out,
+                    "intact: {} records, hash chain verified, head {}",
+                    report.records, report.head_hash
+                )?;
+            }
+        }
+        Command::Log { from, limit } => {
+            let ledger = Ledger::open(&cli.db, &options(&cli))?;
+            let records = ledger
+                .records_from(*from)
+                .take(limit.map_or(usize::MAX, |l| l as usize));
+            if cli.format == Format::Json {
+                for r in records {
+                    writeln!(out, "{}", r?.to_json())?;
+                }
+            } else {
+                writeln!(
+                    out,
+                    "{:>8}  {:<10}  {:<22}  {:<24}  {:<14}  details",
+                    "seq", "date", "type", "recorded_at", "actor"
+                )?;
+                for r in records {
+                    let r = r?;
+                    writeln!(
+                        out,
+                        "{:>8}  {:<10}  {:<22}  {:<24}  {:<14}  {}",
+                        r.seq,
+                        r.date,
+                        r.event.type_name(),
+                        r.recorded_at.to_string(),
+                        r.actor.to_string(),
+                        details(&r)
+                    )?;
+                }
+            }
+        }
+        Command::State {
+            as_of,
+            known_at,
+            through_seq,
+        } => {
+            let as_of = as_of
+                .as_deref()
+                .map(|s| parse_arg("--as-of", s, Day::parse))
+                .transpose()?;
+            let known_at = known_at
+                .as_deref()
+                .map(|s| parse_arg("--known-at", s, Instant::parse))
+                .transpose()?;
+            let ledger = Ledger::open(&cli.db, &options(&cli))?;
+            let mut records = Vec::new();
+            for r in ledger.records() {
+                let r = r?;
+                if through_seq.is_some_and(|n| r.seq > n)
+                    || known_at.is_some_and(|t| r.recorded_at > t)
+                {
+                    break;
+                }
+                if as_of.is_none_or(|d| r.date <= d) {
+                    records.push(r);
+                }
+            }
+            let mut state = espp_replay::fold_all(records).map_err(|e| {
+                Failure::new(
+                    exit::DAMAGED,
+                    format!("the stored log no longer folds: {e}"),
+                )
+            })?;
+            if let Some(day) = as_of {
+                state.advance_to(day).map_err(|e| {
+                    Failure::new(
+                        exit::DAMAGED,
+                        format!("the stored log no longer folds: {e}"),
+                    )
+                })?;
+            }
+            let projection = state.projection(as_of);
+            if cli.format == Format::Json {
+                writeln!(out, "{projection}")?;
+            } else {
+                print_state(&mut out, &projection)?;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn parse_arg<T>(
+    flag: &str,
+    s: &str,
+    parse: fn(&str) -> Result<T, espp_events::ValueError>,
+) -> Result<T, Failure> {
+    parse(s).map_err(|e| Failure::new(exit::USAGE, format!("{flag}: {e}")))
+}
+
+/// Reads a JSON Lines file into numbered, parsed lines; blank lines are skipped.
+fn read_lines(file: &Path) -> Result<Vec<(usize, Line)>, Failure> {
+    let mut bytes = Vec::new();
+    if file.as_os_str() == "-" {
+        std::io::stdin().read_to_end(&mut bytes)?;
+    } else {
+        bytes = std::fs::read(file).map_err(|e| {
+            Failure::new(exit::USAGE, format!("cannot read {}: {e}", file.display()))
+        })?;
+    }
+    let mut out = Vec::new();
+    for (i, raw) in bytes.split(|b| *b == b'\n').enumerate() {
+        let line = i + 1;
+        let text = std::str::from_utf8(raw).map_err(|e| {
+            Failure::new(
+                exit::REFUSED,
+                format!("line {line}: not UTF-8 text (byte {})", e.valid_up_to() + 1),
+            )
+        })?;
+        let text = text.strip_suffix('\r').unwrap_or(text);
+        if text.trim().is_empty() {
+            continue;
+        }
+        let parsed = parse_line(text)
+            .map_err(|e| Failure::new(exit::REFUSED, format!("line {line}: {e}")))?;
+        out.push((line, parsed));
+    }
+    if out.is_empty() {
+        return Err(Failure::new(
+            exit::REFUSED,
+            format!(
+                "{}: no events to append (the input is empty)",
+                file.display()
+            ),
+        ));
+    }
+    Ok(out)
+}
+
+/// The event's own fields, `key=value`, for the log listing.
+fn details(r: &Record) -> String {
+    let Value::Object(m) = r.to_json() else {
+        return String::new();
+    };
+    m.iter()
+        .filter(|(k, _)| {
+            !matches!(
+                k.as_str(),
+                "type" | "date" | "id" | "seq" | "recorded_at" | "actor" | "prev_hash" | "hash"
+            )
+        })
+        .map(|(k, v)| match v {
+            Value::String(s) => format!("{k}={s}"),
+            other => format!("{k}={other}"),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "-".into(),
+        other => other.to_string(),
+    }
+}
+
+fn print_state(out: &mut impl Write, p: &Value) -> std::io::Result<()> {
+    let plan = &p["plan"];
+    writeln!(out, "as of:        {}", text(&p["as_of"]))?;
+    writeln!(out, "through seq:  {}", text(&p["through_seq"]))?;
+    writeln!(
+        out,
+        "plan:         {}{}",
+        text(&plan["status"]),
+        plan.get("reason")
+            .map(|r| format!(" ({})", text(r)))
+            .unwrap_or_default()
+    )?;
+    for key in ["share_reserve", "shares_bought", "shares_left"] {
+        if let Some(v) = plan.get(key) {
+            writeln!(out, "{:<14}{}", format!("{key}:"), text(v))?;
+        }
+    }
+    if let Some(Value::Object(emps)) = p.get("employees") {
+        if !emps.is_empty() {
+            writeln!(out)?;
+            let cols = [
+                "status",
+                "rate",
+                "balance",
+                "contributed",
+                "refunded",
+                "shares_held",
+            ];
+            write!(out, "{:<12}", "employee")?;
+            for c in cols {
+                write!(out, " {c:>17}")?;
+            }
+            writeln!(out)?;
+            for (id, e) in emps {
+                write!(out, "{id:<12}")?;
+                for c in cols {
+                    write!(out, " {:>17}", text(&e[c]))?;
+                }
+                writeln!(out)?;
+            }
+        }
+    }
+    if let Some(Value::Array(ps)) = p.get("purchases") {
+        if !ps.is_empty() {
+            writeln!(out)?;
+            writeln!(
+                out,
+                "{:<12} {:<10} {:>12} {:>12} {:>12} {:>14}",
+                "purchase", "date", "fmv_grant", "fmv_purchase", "price", "shares"
+            )?;
+            for x in ps {
+                writeln!(
+                    out,
+                    "{:<12} {:<10} {:>12} {:>12} {:>12} {:>14}",
+                    text(&x["period"]),
+                    text(&x["date"]),
+                    text(&x["fmv_grant"]),
+                    text(&x["fmv_purchase"]),
+                    text(&x["price"]),
+                    text(&x["shares"])
+                )?;
+            }
+        }
+    }
+    writeln!(out, "\ndigest:       {}", text(&p["digest"]))
+}

@@ -38,7 +38,10 @@ pub struct State {
 impl State {
     /// An empty state; `overrides` replaces rules for this fold only (compliance replays).
     pub fn new(overrides: Option<RulesPatch>) -> Self {
-        State { overrides, ..State::default() }
+        State {
+            overrides,
+            ..State::default()
+        }
     }
 
     /// The latest day folded.
@@ -55,7 +58,10 @@ impl State {
     pub fn apply(&mut self, r: &Record) -> Result<(), Rejection> {
         if let Some(folded) = self.day {
             if r.date < folded {
-                return Err(Rejection::OutOfOrder { date: r.date, folded });
+                return Err(Rejection::OutOfOrder {
+                    date: r.date,
+                    folded,
+                });
             }
         }
         self.day = Some(r.date);

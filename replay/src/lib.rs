@@ -1,1 +1,9 @@
-//! placeholder
+//! Replays an event source into projections: the acceptance book that keeps the fold
+//! current as records are appended (back-dated ones included), and folds as of a day.
+//!
+//! The replay crate owns no storage: the engine's log or an exported JSON Lines file hands
+//! it records. Like `projections`, it does no I/O and reads no clock.
+
+mod book;
+
+pub use book::{fold_all, Book, BookRejection};

@@ -1,0 +1,839 @@
+//! The sled log: hash-chained records in immutable chunks, an id index, one writer, and
+//! appends that are durable on disk before they are acknowledged.
+//!
+//! Layout (one sled tree, so that one `apply_batch` is atomic across all of it):
+//!
+//! | key | value |
+//! |---|---|
+//! | `r` + first seq (u64 big-endian) | a chunk: version byte, count, then length-prefixed records |
+//! | `i` + event id (16 bytes) | seq (u64 big-endian) |
+//! | `m` + `head` | last seq (u64 big-endian) + its hash (32 bytes) |
+//!
+//! A chunk holds up to [`CHUNK_RECORDS`] consecutive records of one append and is never
+//! rewritten: sled's cost is per item, so chunks make a full scan ~10× faster than one value
+//! per event (shared/notes/storage-limits.md) while a single-event append stays one insert.
+//! Each record inside is the versioned encoding of `espp_events::record`.
+//!
+//! Durability: after `apply_batch`, `flush()` ends in `sync_file_range`, which survives a
+//! killed process but not a power cut (sled issue #1452), and sled never fsyncs its blob
+//! files. So every append then fsyncs sled's data file, any blob file not synced before, and
+//! the directories whose entries changed, before it returns.
+
+use std::collections::{BTreeSet, HashMap};
+use std::ffi::OsString;
+use std::fs::{File, OpenOptions, TryLockError};
+use std::path::{Path, PathBuf};
+
+use espp_events::{
+    decode, encode_into, Actor, DecodeError, EventInput, Hash, Instant, Line, Record,
+};
+use espp_replay::{Book, BookRejection};
+use uuid::Uuid;
+
+/// Records per chunk: about 40 KiB, well under sled's ~128 KiB blob threshold.
+pub const CHUNK_RECORDS: usize = 256;
+const CHUNK_VERSION: u8 = 1;
+const REC: u8 = b'r';
+const IDX: u8 = b'i';
+const HEAD_KEY: &[u8] = b"mhead";
+
+/// How to open a ledger.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// sled's page cache in bytes (sled's own default is 1 GiB; 64 MiB reads as fast here).
+    pub cache_bytes: u64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            cache_bytes: 64 << 20,
+        }
+    }
+}
+
+/// Storage-level failures and refusals of an append. Each variant says how to handle it.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Another process holds the ledger: try again when it is done (exit 3).
+    #[error("the ledger at {0} is busy: another process has it open")]
+    Busy(PathBuf),
+    /// No ledger at that path (exit 5).
+    #[error("no ledger at {0}")]
+    Missing(PathBuf),
+    /// A line is malformed (exit 1).
+    #[error("line {line}: {message}")]
+    Input {
+        /// 1-based line number in the input.
+        line: usize,
+        /// What is wrong, naming the field.
+        message: String,
+    },
+    /// The plan forbids an event (exit 1).
+    #[error("line {line}: {rejection}")]
+    Rejected {
+        /// 1-based line number.
+        line: usize,
+        /// The plan section and the numbers.
+        rejection: espp_projections::Rejection,
+    },
+    /// An id already stored with other content (exit 3).
+    #[error("line {line}: id {id} is already stored as seq {seq} with other content")]
+    Conflict {
+        /// 1-based line number.
+        line: usize,
+        /// The event id.
+        id: Uuid,
+        /// Where it is stored.
+        seq: u64,
+    },
+    /// The stored log is damaged (exit 4): `verify` tells more.
+    #[error("seq {seq}: {message}")]
+    Damaged {
+        /// The first damaged record.
+        seq: u64,
+        /// What is wrong.
+        message: String,
+    },
+    /// The disk or sled failed (exit 5).
+    #[error("storage failure: {0}")]
+    Io(String),
+}
+
+impl From<sled::Error> for StoreError {
+    fn from(e: sled::Error) -> Self {
+        StoreError::Io(e.to_string())
+    }
+}
+
+impl From<std::io::Error> for StoreError {
+    fn from(e: std::io::Error) -> Self {
+        StoreError::Io(e.to_string())
+    }
+}
+
+/// What an append did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AppendReport {
+    /// Seqs of the stored records, first and last (none if nothing was new).
+    pub stored: Option<(u64, u64)>,
+    /// Lines skipped because their id was stored already with identical content: (line, id, seq).
+    pub skipped: Vec<(usize, Uuid, u64)>,
+}
+
+impl AppendReport {
+    /// How many records were stored.
+    pub fn stored_count(&self) -> u64 {
+        self.stored.map_or(0, |(a, b)| b - a + 1)
+    }
+}
+
+/// A batch to append: numbered input lines, all bare events or all exported records.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    /// (1-based line number, parsed line).
+    pub lines: Vec<(usize, Line)>,
+    /// Who appends.
+    pub actor: Actor,
+}
+
+impl Batch {
+    /// A batch of bare events, numbered from 1.
+    pub fn of_events(events: Vec<EventInput>, actor: Actor) -> Self {
+        Batch {
+            lines: events
+                .into_iter()
+                .map(Line::Bare)
+                .enumerate()
+                .map(|(i, l)| (i + 1, l))
+                .collect(),
+            actor,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Head {
+    seq: u64,
+    hash: Hash,
+}
+
+/// An open ledger: the only writer of its directory while it lives.
+#[derive(Debug)]
+pub struct Ledger {
+    path: PathBuf,
+    _lock: File,
+    db: sled::Db,
+    data_file: File,
+    synced_blobs: BTreeSet<OsString>,
+    head: Head,
+    book: Option<Book>,
+}
+
+fn rec_key(seq: u64) -> [u8; 9] {
+    let mut k = [REC; 9];
+    k[1..].copy_from_slice(&seq.to_be_bytes());
+    k
+}
+
+fn idx_key(id: &Uuid) -> [u8; 17] {
+    let mut k = [IDX; 17];
+    k[1..].copy_from_slice(id.as_bytes());
+    k
+}
+
+fn be_u64(bytes: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(bytes.get(..8)?.try_into().ok()?))
+}
+
+/// Encodes consecutive records as one chunk value.
+fn encode_chunk(records: &[Record]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(5 + records.len() * 180);
+    out.push(CHUNK_VERSION);
+    out.extend_from_slice(&(records.len() as u32).to_le_bytes());
+    let mut buf = Vec::with_capacity(256);
+    for r in records {
+        buf.clear();
+        encode_into(r, &mut buf);
+        out.extend_from_slice(&(buf.len() as u32).to_le_bytes());
+        out.extend_from_slice(&buf);
+    }
+    out
+}
+
+/// Splits a chunk into its record byte slices; `first_seq` names the damaged record.
+fn chunk_records(first_seq: u64, value: &[u8]) -> Result<Vec<&[u8]>, StoreError> {
+    let damaged = |i: usize, message: &str| StoreError::Damaged {
+        seq: first_seq + i as u64,
+        message: message.into(),
+    };
+    let (&version, rest) = value
+        .split_first()
+        .ok_or_else(|| damaged(0, "empty chunk"))?;
+    if version != CHUNK_VERSION {
+        return Err(damaged(
+            0,
+            &format!("chunk format version {version} is unknown to this build"),
+        ));
+    }
+    let count = rest
+        .get(..4)
+        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize);
+    let count = count.ok_or_else(|| damaged(0, "truncated chunk header"))?;
+    let mut pos = 4;
+    let mut out = Vec::with_capacity(count);
+    for i in 0..count {
+        let len = rest
+            .get(pos..pos + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+            .ok_or_else(|| damaged(i, "record missing: chunk truncated"))?;
+        pos += 4;
+        let bytes = rest
+            .get(pos..pos + len)
+            .ok_or_else(|| damaged(i, "record truncated"))?;
+        pos += len;
+        out.push(bytes);
+    }
+    if pos != rest.len() {
+        return Err(damaged(
+            count,
+            "unexpected bytes after the chunk's last record",
+        ));
+    }
+    Ok(out)
+}
+
+fn sync_dir(path: &Path) -> Result<(), StoreError> {
+    File::open(path)?.sync_all()?;
+    Ok(())
+}
+
+impl Ledger {
+    /// Opens an existing ledger; a missing one is [`StoreError::Missing`].
+    pub fn open(path: &Path, options: &Options) -> Result<Ledger, StoreError> {
+        if !path.join("log").is_dir() {
+            return Err(StoreError::Missing(path.to_path_buf()));
+        }
+        Ledger::open_or_create(path, options)
+    }
+
+    /// Opens a ledger, creating its directory if it does not exist.
+    pub fn open_or_create(path: &Path, options: &Options) -> Result<Ledger, StoreError> {
+        let created = !path.exists();
+        std::fs::create_dir_all(path)?;
+        if created {
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                sync_dir(parent)?;
+            }
+        }
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path.join("espp.lock"))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => return Err(StoreError::Busy(path.to_path_buf())),
+            Err(TryLockError::Error(e)) => return Err(e.into()),
+        }
+        let log_dir = path.join("log");
+        let db = sled::Config::new()
+            .path(&log_dir)
+            .cache_capacity(options.cache_bytes)
+            .flush_every_ms(None)
+            .open()?;
+        // sled creates its files on open: make them and their directory entries durable.
+        let data_file = File::open(log_dir.join("db"))?;
+        data_file.sync_all()?;
+        sync_dir(&log_dir)?;
+        sync_dir(path)?;
+        let head = match db.get(HEAD_KEY)? {
+            None => Head {
+                seq: 0,
+                hash: Hash::ZERO,
+            },
+            Some(v) if v.len() == 40 => {
+                let mut hash = [0; 32];
+                hash.copy_from_slice(&v[8..]);
+                Head {
+                    seq: be_u64(&v).unwrap_or(0),
+                    hash: Hash(hash),
+                }
+            }
+            Some(_) => {
+                return Err(StoreError::Damaged {
+                    seq: 0,
+                    message: "the head record is malformed".into(),
+                })
+            }
+        };
+        let mut ledger = Ledger {
+            path: path.to_path_buf(),
+            _lock: lock,
+            db,
+            data_file,
+            synced_blobs: BTreeSet::new(),
+            head,
+            book: None,
+        };
+        ledger.synced_blobs = ledger.blob_names()?;
+        Ok(ledger)
+    }
+
+    /// The ledger's directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The last seq stored (0 for an empty log).
+    pub fn head_seq(&self) -> u64 {
+        self.head.seq
+    }
+
+    /// The last record's hash (64 zeros for an empty log).
+    pub fn head_hash(&self) -> Hash {
+        self.head.hash
+    }
+
+    /// The raw sled database, for tests and benchmarks that inspect storage.
+    pub fn sled(&self) -> &sled::Db {
+        &self.db
+    }
+
+    fn blob_names(&self) -> Result<BTreeSet<OsString>, StoreError> {
+        let dir = self.path.join("log").join("blobs");
+        let mut out = BTreeSet::new();
+        if dir.is_dir() {
+            for e in std::fs::read_dir(dir)? {
+                out.insert(e?.file_name());
+            }
+        }
+        Ok(out)
+    }
+
+    /// Makes everything applied so far durable: sled's flush, then fsync of its data file,
+    /// of new blob files and of the directories holding them.
+    fn make_durable(&mut self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        self.data_file.sync_data()?;
+        let blobs = self.blob_names()?;
+        let dir = self.path.join("log").join("blobs");
+        let mut new = false;
+        for name in blobs.difference(&self.synced_blobs) {
+            match File::open(dir.join(name)) {
+                Ok(f) => f.sync_all()?,
+                // sled removes blobs it no longer needs: nothing to make durable.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e.into()),
+            }
+            new = true;
+        }
+        if new {
+            sync_dir(&dir)?;
+            sync_dir(&self.path.join("log"))?;
+        }
+        self.synced_blobs = blobs;
+        Ok(())
+    }
+
+    /// Every record in seq order, decoded, stopping at the first damaged one.
+    pub fn records(&self) -> impl Iterator<Item = Result<Record, StoreError>> + '_ {
+        self.records_from(1)
+    }
+
+    /// Records from `from` (a seq) on, in seq order.
+    pub fn records_from(&self, from: u64) -> impl Iterator<Item = Result<Record, StoreError>> + '_ {
+        // The chunk holding `from` starts at or before it.
+        let start = self
+            .db
+            .range(rec_key(0)..=rec_key(from.max(1)))
+            .next_back()
+            .and_then(|kv| kv.ok())
+            .map(|(k, _)| k.to_vec())
+            .unwrap_or_else(|| rec_key(0).to_vec());
+        let chunks = self.db.range(start..rec_key(u64::MAX).to_vec());
+        let mut failed = false;
+        chunks
+            .flat_map(move |kv| -> Vec<Result<Record, StoreError>> {
+                if failed {
+                    return Vec::new();
+                }
+                let out = match kv {
+                    Err(e) => vec![Err(e.into())],
+                    Ok((k, v)) => decode_chunk(&k, &v),
+                };
+                failed = out.iter().any(Result::is_err);
+                out
+            })
+            .filter(move |r| r.as_ref().map_or(true, |r| r.seq >= from))
+    }
+
+    /// The record stored under `seq`.
+    pub fn record(&self, seq: u64) -> Result<Option<Record>, StoreError> {
+        self.records_from(seq)
+            .next()
+            .transpose()
+            .map(|r| r.filter(|r| r.seq == seq))
+    }
+
+    fn stored_seq_of(&self, id: &Uuid) -> Result<Option<u64>, StoreError> {
+        Ok(self.db.get(idx_key(id))?.and_then(|v| be_u64(&v)))
+    }
+
+    /// The acceptance book, folded from the whole log on first use.
+    pub fn book(&mut self) -> Result<&Book, StoreError> {
+        if self.book.is_none() {
+            let records = self.records().collect::<Result<Vec<_>, _>>()?;
+            let book = Book::load(records).map_err(|e| StoreError::Damaged {
+                seq: 0,
+                message: format!("the stored log no longer folds: {e}"),
+            })?;
+            self.book = Some(book);
+        }
+        match &self.book {
+            Some(b) => Ok(b),
+            None => unreachable!("set above"),
+        }
+    }
+
+    /// Appends one batch atomically: all of it, durably, or nothing.
+    pub fn append(&mut self, batch: Batch, now: Instant) -> Result<AppendReport, StoreError> {
+        self.append_group(vec![batch], now)
+            .pop()
+            .unwrap_or_else(|| Err(StoreError::Io("no result".into())))
+    }
+
+    /// Appends several independent batches with one durable write (group commit). Each batch
+    /// is atomic on its own: a refused one leaves the others untouched. The results are in
+    /// the batches' order; an I/O failure fails them all.
+    pub fn append_group(
+        &mut self,
+        batches: Vec<Batch>,
+        now: Instant,
+    ) -> Vec<Result<AppendReport, StoreError>> {
+        if let Err(e) = self.book() {
+            let msg = e.to_string();
+            return batches
+                .iter()
+                .map(|_| Err(StoreError::Io(msg.clone())))
+                .collect();
+        }
+        let Some(base) = self.book.clone() else {
+            unreachable!("loaded above")
+        };
+        let mut working = base.clone();
+        let mut head = self.head;
+        let mut accepted: Vec<Vec<Record>> = Vec::new();
+        let mut group_ids: HashMap<Uuid, Record> = HashMap::new();
+        let mut results: Vec<Result<AppendReport, StoreError>> = Vec::with_capacity(batches.len());
+        for batch in batches {
+            let prepared = self.prepare(batch, head, now, &group_ids);
+            let (records, report) = match prepared {
+                Ok(p) => p,
+                Err(e) => {
+                    results.push(Err(e));
+                    continue;
+                }
+            };
+            if records.is_empty() {
+                results.push(Ok(report));
+                continue;
+            }
+            match working.apply(&records.iter().map(|(_, r)| r.clone()).collect::<Vec<_>>()) {
+                Ok(()) => {
+                    head = Head {
+                        seq: records[records.len() - 1].1.seq,
+                        hash: records[records.len() - 1].1.hash,
+                    };
+                    for (_, r) in &records {
+                        group_ids.insert(r.id, r.clone());
+                    }
+                    accepted.push(records.into_iter().map(|(_, r)| r).collect());
+                    results.push(Ok(report));
+                }
+                Err(BookRejection { index, rejection }) => {
+                    results.push(Err(StoreError::Rejected {
+                        line: records[index].0,
+                        rejection,
+                    }));
+                    // The working book may be half-changed: rebuild it from what was accepted.
+                    working = base.clone();
+                    for recs in &accepted {
+                        if let Err(e) = working.apply(recs) {
+                            unreachable!("an accepted batch failed to fold again: {e}");
+                        }
+                    }
+                }
+            }
+        }
+        if accepted.is_empty() {
+            return results;
+        }
+        match self.write(&accepted, head) {
+            Ok(()) => {
+                self.head = head;
+                self.book = Some(working);
+                results
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                results
+                    .into_iter()
+                    .map(|r| r.and(Err(StoreError::Io(msg.clone()))))
+                    .collect()
+            }
+        }
+    }
+
+    /// Turns a batch's lines into chained records after `head`, skipping ids already stored
+    /// with identical content. Returns (line, record) pairs and the report to give.
+    fn prepare(
+        &self,
+        batch: Batch,
+        head: Head,
+        now: Instant,
+        group_ids: &HashMap<Uuid, Record>,
+    ) -> Result<(Vec<(usize, Record)>, AppendReport), StoreError> {
+        let Some(&(first_line, ref first)) = batch.lines.first() else {
+            return Err(StoreError::Input {
+                line: 1,
+                message: "no events to append (the input is empty)".into(),
+            });
+        };
+        let enveloped = matches!(first, Line::Enveloped(_));
+        if let Some((line, _)) = batch
+            .lines
+            .iter()
+            .find(|(_, l)| matches!(l, Line::Enveloped(_)) != enveloped)
+        {
+            let (with, without) = if enveloped {
+                (first_line, *line)
+            } else {
+                (*line, first_line)
+            };
+            return Err(StoreError::Input {
+                line: *line,
+                message: format!(
+                    "the file mixes exported records (with envelopes, like line {with}) and bare events (like line {without}); append them separately"
+                ),
+            });
+        }
+        let mut report = AppendReport::default();
+        let mut out: Vec<(usize, Record)> = Vec::new();
+        let mut batch_ids: HashMap<Uuid, usize> = HashMap::new();
+        let mut next = head;
+        for (line, item) in batch.lines {
+            let id = match &item {
+                Line::Bare(e) => e.id,
+                Line::Enveloped(r) => Some(r.id),
+            };
+            if let Some(id) = id {
+                let stored = match group_ids.get(&id) {
+                    Some(r) => Some(r.clone()),
+                    None => match self.stored_seq_of(&id)? {
+                        Some(seq) => {
+                            Some(self.record(seq)?.ok_or_else(|| StoreError::Damaged {
+                                seq,
+                                message: format!(
+                                    "the id index names seq {seq} for {id}, which is missing"
+                                ),
+                            })?)
+                        }
+                        None => None,
+                    },
+                };
+                if let Some(stored) = stored {
+                    let same = match &item {
+                        Line::Bare(e) => e.date == stored.date && e.event == stored.event,
+                        Line::Enveloped(r) => *r == stored,
+                    };
+                    if !same {
+                        return Err(StoreError::Conflict {
+                            line,
+                            id,
+                            seq: stored.seq,
+                        });
+                    }
+                    report.skipped.push((line, id, stored.seq));
+                    continue;
+                }
+                if let Some(&idx) = batch_ids.get(&id) {
+                    let earlier = &out[idx].1;
+                    let same = match &item {
+                        Line::Bare(e) => e.date == earlier.date && e.event == earlier.event,
+                        Line::Enveloped(r) => r == earlier,
+                    };
+                    if !same {
+                        return Err(StoreError::Input {
+                            line,
+                            message: format!(
+                                "field `id`: {id} is used by line {} with other content",
+                                out[idx].0
+                            ),
+                        });
+                    }
+                    report.skipped.push((line, id, earlier.seq));
+                    continue;
+                }
+            }
+            let record = match item {
+                Line::Bare(e) => {
+                    let id = e.id.unwrap_or_else(|| new_id(now));
+                    Record::chain(
+                        next.seq + 1,
+                        id,
+                        e.date,
+                        now,
+                        batch.actor.clone(),
+                        next.hash,
+                        e.event,
+                    )
+                }
+                Line::Enveloped(r) => {
+                    let expected = next.seq + 1;
+                    if r.seq != expected {
+                        return Err(StoreError::Input {
+                            line,
+                            message: format!("field `seq`: seq {} does not continue this ledger (its next seq is {expected})", r.seq),
+                        });
+                    }
+                    if r.prev_hash != next.hash {
+                        return Err(StoreError::Input {
+                            line,
+                            message: format!("field `prev_hash`: seq {} does not link to this ledger's last hash {}", r.seq, next.hash),
+                        });
+                    }
+                    if r.compute_hash() != r.hash {
+                        return Err(StoreError::Input {
+                            line,
+                            message: format!("field `hash`: seq {} was altered: its content hashes to {}, not {}", r.seq, r.compute_hash(), r.hash),
+                        });
+                    }
+                    r
+                }
+            };
+            next = Head {
+                seq: record.seq,
+                hash: record.hash,
+            };
+            batch_ids.insert(record.id, out.len());
+            out.push((line, record));
+        }
+        if let Some((a, b)) = out.first().zip(out.last()) {
+            report.stored = Some((a.1.seq, b.1.seq));
+        }
+        Ok((out, report))
+    }
+
+    /// One atomic sled batch for every accepted record, then durability.
+    fn write(&mut self, accepted: &[Vec<Record>], head: Head) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for records in accepted {
+            for chunk in records.chunks(CHUNK_RECORDS) {
+                batch.insert(&rec_key(chunk[0].seq), encode_chunk(chunk));
+                for r in chunk {
+                    batch.insert(&idx_key(&r.id), &r.seq.to_be_bytes());
+                }
+            }
+        }
+        let mut h = Vec::with_capacity(40);
+        h.extend_from_slice(&head.seq.to_be_bytes());
+        h.extend_from_slice(&head.hash.0);
+        batch.insert(HEAD_KEY, h);
+        self.db.apply_batch(batch)?;
+        self.make_durable()
+    }
+
+    /// Re-reads every record and its links: the first problem found, if any.
+    pub fn verify(&self) -> Result<VerifyReport, StoreError> {
+        let mut report = VerifyReport::default();
+        let mut prev = Hash::ZERO;
+        let mut expected = 1u64;
+        let problem = |seq: u64, message: String| Some(Problem { seq, message });
+        for kv in self
+            .db
+            .range(rec_key(0).to_vec()..rec_key(u64::MAX).to_vec())
+        {
+            let (k, v) = kv?;
+            let key_seq = be_u64(&k[1..]).unwrap_or(0);
+            if key_seq != expected {
+                report.problem = if key_seq > expected {
+                    problem(
+                        expected,
+                        format!("missing: the next stored records start at seq {key_seq}"),
+                    )
+                } else {
+                    problem(
+                        key_seq,
+                        format!(
+                            "out of place: a chunk starting at seq {key_seq} follows seq {}",
+                            expected - 1
+                        ),
+                    )
+                };
+                return Ok(report);
+            }
+            for (i, r) in decode_chunk(&k, &v).into_iter().enumerate() {
+                let at = key_seq + i as u64;
+                let r = match r {
+                    Ok(r) => r,
+                    Err(StoreError::Damaged { seq, message }) => {
+                        report.problem = problem(seq, message);
+                        return Ok(report);
+                    }
+                    Err(e) => return Err(e),
+                };
+                if r.seq != at {
+                    report.problem = problem(
+                        at,
+                        format!("out of place: the record stored here says seq {}", r.seq),
+                    );
+                    return Ok(report);
+                }
+                if r.prev_hash != prev {
+                    report.problem = problem(
+                        at,
+                        format!(
+                            "altered: prev_hash {} does not match seq {}'s hash {prev}",
+                            r.prev_hash,
+                            at - 1
+                        ),
+                    );
+                    return Ok(report);
+                }
+                let computed = r.compute_hash();
+                if computed != r.hash {
+                    report.problem = problem(
+                        at,
+                        format!(
+                            "altered: its content hashes to {computed}, not the stored {}",
+                            r.hash
+                        ),
+                    );
+                    return Ok(report);
+                }
+                match self.stored_seq_of(&r.id)? {
+                    Some(s) if s == at => {}
+                    other => {
+                        report.problem = problem(
+                            at,
+                            format!("the id index maps {} to {other:?}, not to this seq", r.id),
+                        );
+                        return Ok(report);
+                    }
+                }
+                prev = r.hash;
+                expected = at + 1;
+                report.records += 1;
+            }
+        }
+        if self.head.seq != expected - 1 || self.head.hash != prev {
+            report.problem = problem(
+                self.head.seq.max(expected),
+                format!(
+                    "missing: the head says seq {} but the records end at seq {}",
+                    self.head.seq,
+                    expected - 1
+                ),
+            );
+            return Ok(report);
+        }
+        let index_entries = self.db.scan_prefix([IDX]).count() as u64;
+        if index_entries != report.records {
+            report.problem = problem(
+                expected,
+                format!(
+                    "the id index has {index_entries} entries for {} records",
+                    report.records
+                ),
+            );
+        }
+        report.head_hash = prev;
+        Ok(report)
+    }
+}
+
+fn decode_chunk(k: &[u8], v: &[u8]) -> Vec<Result<Record, StoreError>> {
+    let first = be_u64(k.get(1..).unwrap_or_default()).unwrap_or(0);
+    match chunk_records(first, v) {
+        Err(e) => vec![Err(e)],
+        Ok(parts) => parts
+            .into_iter()
+            .enumerate()
+            .map(|(i, bytes)| {
+                decode(bytes).map_err(|e: DecodeError| StoreError::Damaged {
+                    seq: first + i as u64,
+                    message: e.to_string(),
+                })
+            })
+            .collect(),
+    }
+}
+
+/// A time-ordered (v7) id from the append's instant: the id index then grows at its end.
+fn new_id(now: Instant) -> Uuid {
+    let nanos = now.nanos();
+    let secs = nanos.div_euclid(1_000_000_000) as u64;
+    let sub = nanos.rem_euclid(1_000_000_000) as u32;
+    Uuid::new_v7(uuid::Timestamp::from_unix(uuid::NoContext, secs, sub))
+}
+
+/// The outcome of [`Ledger::verify`].
+#[derive(Debug, Clone, Default)]
+pub struct VerifyReport {
+    /// Records checked and found intact.
+    pub records: u64,
+    /// The last intact record's hash.
+    pub head_hash: Hash,
+    /// The first problem: its seq and what is wrong.
+    pub problem: Option<Problem>,
+}
+
+/// A damaged, missing or misplaced record.
+#[derive(Debug, Clone)]
+pub struct Problem {
+    /// The first seq affected.
+    pub seq: u64,
+    /// What is wrong.
+    pub message: String,
+}

@@ -1,0 +1,182 @@
+//! The acceptance book: the fold kept current as records are appended, so that deciding
+//! whether a batch folds never refolds the whole log.
+//!
+//! The log is in seq order but folds in `(date, seq)` order. Closed books (DOMAIN.md §1) make
+//! the last purchase's day a wall: nothing can ever be dated on or before it again. So the
+//! book keeps `closed`, the state folded through that day, and `tail`, every record dated
+//! after it. A batch dated on or after the latest day folded is applied to `current`
+//! directly; a back-dated one (after the wall, before the latest day) is folded as `closed`
+//! plus the tail with the batch merged in. Either way every prefix of the log still folds.
+
+use espp_events::{Day, Event, Record};
+use espp_projections::{Rejection, State};
+
+/// A refused batch: which record (by position in the batch) and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{rejection}")]
+pub struct BookRejection {
+    /// Index of the refused record in the batch.
+    pub index: usize,
+    /// Why.
+    pub rejection: Rejection,
+}
+
+/// The fold of the whole log, ready to judge the next batch.
+#[derive(Debug, Clone)]
+pub struct Book {
+    closed: State,
+    tail: Vec<Record>,
+    current: State,
+    /// The latest purchase day in seq order (closed books are checked in seq order).
+    wall: Option<Day>,
+}
+
+impl Default for Book {
+    fn default() -> Self {
+        Book::new()
+    }
+}
+
+impl Book {
+    /// The book of an empty log.
+    pub fn new() -> Self {
+        Book {
+            closed: State::new(None),
+            tail: Vec::new(),
+            current: State::new(None),
+            wall: None,
+        }
+    }
+
+    /// The state of the whole log.
+    pub fn state(&self) -> &State {
+        &self.current
+    }
+
+    /// Records held in memory because they are dated after the last purchase.
+    pub fn tail_len(&self) -> usize {
+        self.tail.len()
+    }
+
+    /// Folds `records` (in seq order, as stored) into this book: the whole log if the book
+    /// is new. On a refusal the book must be dropped (it may be partly changed): callers
+    /// work on a clone.
+    pub fn apply(&mut self, records: &[Record]) -> Result<(), BookRejection> {
+        // Closed books, in seq order, inside the batch too.
+        let mut wall = self.wall;
+        for (index, r) in records.iter().enumerate() {
+            if let Some(w) = wall {
+                if r.date <= w {
+                    return Err(BookRejection {
+                        index,
+                        rejection: Rejection::Plan {
+                            section: "§9".into(),
+                            message: format!(
+                                "the books are closed through the purchase of {w}: an event dated {} cannot be added; date a correction after {w}",
+                                r.date
+                            ),
+                        },
+                    });
+                }
+            }
+            if matches!(r.event, Event::Purchase { .. }) {
+                wall = Some(r.date);
+            }
+        }
+
+        let mut batch: Vec<(usize, &Record)> = records.iter().enumerate().collect();
+        batch.sort_by_key(|(_, r)| (r.date, r.seq));
+        let in_order = match (self.current.day(), batch.first()) {
+            (Some(day), Some((_, first))) => first.date >= day,
+            _ => true,
+        };
+        if in_order {
+            for (index, r) in &batch {
+                self.current.apply(r).map_err(|rejection| BookRejection {
+                    index: *index,
+                    rejection,
+                })?;
+            }
+        } else {
+            // Back-dated: refold from the wall with the batch merged into the tail.
+            let mut state = self.closed.clone();
+            let mut merged: Vec<(Option<usize>, &Record)> = self
+                .tail
+                .iter()
+                .map(|r| (None, r))
+                .chain(batch.iter().map(|(i, r)| (Some(*i), *r)))
+                .collect();
+            merged.sort_by_key(|(_, r)| (r.date, r.seq));
+            for (index, r) in merged {
+                state.apply(r).map_err(|rejection| BookRejection {
+                    // A stored record can only fail because of the batch: blame its first record.
+                    index: index.unwrap_or(0),
+                    rejection,
+                })?;
+            }
+            self.current = state;
+        }
+
+        self.tail.extend(records.iter().cloned());
+        self.tail.sort_by_key(|r| (r.date, r.seq));
+        if wall != self.wall {
+            self.wall = wall;
+            self.move_wall();
+        }
+        Ok(())
+    }
+
+    /// Folds the tail up to the new wall into `closed` and keeps only what lies beyond.
+    fn move_wall(&mut self) {
+        let Some(wall) = self.wall else { return };
+        let split = self.tail.partition_point(|r| r.date <= wall);
+        for r in self.tail.drain(..split) {
+            // These records folded already in `current`, in the same order from the same
+            // state: they cannot fail here.
+            if let Err(e) = self.closed.apply(&r) {
+                unreachable!("a record that folded once failed to fold again: {e}");
+            }
+        }
+    }
+}
+
+impl Book {
+    /// The book of a whole log given in seq order (as stored): one fold, in `(date, seq)`
+    /// order, through the wall into `closed`, then the tail into `current`.
+    pub fn load(records: Vec<Record>) -> Result<Book, BookRejection> {
+        let wall = records
+            .iter()
+            .filter(|r| matches!(r.event, Event::Purchase { .. }))
+            .map(|r| r.date)
+            .last();
+        let mut keyed: Vec<(usize, Record)> = records.into_iter().enumerate().collect();
+        keyed.sort_by_key(|(_, r)| (r.date, r.seq));
+        let split = wall.map_or(0, |w| keyed.partition_point(|(_, r)| r.date <= w));
+        let mut closed = State::new(None);
+        for (index, r) in &keyed[..split] {
+            closed.apply(r).map_err(|rejection| BookRejection {
+                index: *index,
+                rejection,
+            })?;
+        }
+        let mut current = closed.clone();
+        for (index, r) in &keyed[split..] {
+            current.apply(r).map_err(|rejection| BookRejection {
+                index: *index,
+                rejection,
+            })?;
+        }
+        let tail = keyed.split_off(split).into_iter().map(|(_, r)| r).collect();
+        Ok(Book {
+            closed,
+            tail,
+            current,
+            wall,
+        })
+    }
+}
+
+/// Folds a whole log given in seq order, in `(date, seq)` order: the reference fold.
+pub fn fold_all(records: Vec<Record>) -> Result<State, BookRejection> {
+    Ok(Book::load(records)?.current)
+}
