@@ -458,37 +458,37 @@ impl Ledger {
                 .map(|_| Err(StoreError::Io(msg.clone())))
                 .collect();
         }
-        let Some(base) = self.book.clone() else {
-            unreachable!("loaded above")
-        };
-        let mut working = base.clone();
         let mut head = self.head;
         let mut accepted: Vec<Vec<Record>> = Vec::new();
         let mut group_ids: HashMap<Uuid, Record> = HashMap::new();
         let mut results: Vec<Result<AppendReport, StoreError>> = Vec::with_capacity(batches.len());
         for batch in batches {
-            let prepared = self.prepare(batch, head, now, &group_ids);
-            let (records, report) = match prepared {
+            let (records, report) = match self.prepare(batch, head, now, &group_ids) {
                 Ok(p) => p,
                 Err(e) => {
                     results.push(Err(e));
                     continue;
                 }
             };
-            if records.is_empty() {
+            let Some(last) = records.last().map(|(_, r)| Head {
+                seq: r.seq,
+                hash: r.hash,
+            }) else {
                 results.push(Ok(report));
                 continue;
-            }
-            match working.apply(&records.iter().map(|(_, r)| r.clone()).collect::<Vec<_>>()) {
+            };
+            let plain: Vec<Record> = records.iter().map(|(_, r)| r.clone()).collect();
+            let Some(book) = self.book.as_mut() else {
+                unreachable!("loaded above")
+            };
+            // The book folds in place and, on a refusal, stays as it was.
+            match book.apply(&plain) {
                 Ok(()) => {
-                    head = Head {
-                        seq: records[records.len() - 1].1.seq,
-                        hash: records[records.len() - 1].1.hash,
-                    };
-                    for (_, r) in &records {
+                    head = last;
+                    for r in &plain {
                         group_ids.insert(r.id, r.clone());
                     }
-                    accepted.push(records.into_iter().map(|(_, r)| r).collect());
+                    accepted.push(plain);
                     results.push(Ok(report));
                 }
                 Err(BookRejection { index, rejection }) => {
@@ -496,13 +496,6 @@ impl Ledger {
                         line: records[index].0,
                         rejection,
                     }));
-                    // The working book may be half-changed: rebuild it from what was accepted.
-                    working = base.clone();
-                    for recs in &accepted {
-                        if let Err(e) = working.apply(recs) {
-                            unreachable!("an accepted batch failed to fold again: {e}");
-                        }
-                    }
                 }
             }
         }
@@ -512,10 +505,11 @@ impl Ledger {
         match self.write(&accepted, head) {
             Ok(()) => {
                 self.head = head;
-                self.book = Some(working);
                 results
             }
             Err(e) => {
+                // The book is ahead of the disk: fold it again from what is stored.
+                self.book = None;
                 let msg = e.to_string();
                 results
                     .into_iter()

@@ -58,9 +58,8 @@ impl Book {
         self.tail.len()
     }
 
-    /// Folds `records` (in seq order, as stored) into this book: the whole log if the book
-    /// is new. On a refusal the book must be dropped (it may be partly changed): callers
-    /// work on a clone.
+    /// Folds `records` (in seq order, as stored) into this book, or refuses them and stays
+    /// as it was.
     pub fn apply(&mut self, records: &[Record]) -> Result<(), BookRejection> {
         // Closed books, in seq order, inside the batch too.
         let mut wall = self.wall;
@@ -91,11 +90,16 @@ impl Book {
             _ => true,
         };
         if in_order {
+            // The common case, folded in place: no copy of the state. A refusal may leave
+            // `current` half-changed, so it is then refolded from the wall (rare: a user error).
             for (index, r) in &batch {
-                self.current.apply(r).map_err(|rejection| BookRejection {
-                    index: *index,
-                    rejection,
-                })?;
+                if let Err(rejection) = self.current.apply(r) {
+                    self.refold_current();
+                    return Err(BookRejection {
+                        index: *index,
+                        rejection,
+                    });
+                }
             }
         } else {
             // Back-dated: refold from the wall with the batch merged into the tail.
@@ -124,6 +128,17 @@ impl Book {
             self.move_wall();
         }
         Ok(())
+    }
+
+    /// `current` again from `closed` and the tail, after a refusal left it half-changed.
+    fn refold_current(&mut self) {
+        let mut state = self.closed.clone();
+        for r in &self.tail {
+            if let Err(e) = state.apply(r) {
+                unreachable!("a record that folded once failed to fold again: {e}");
+            }
+        }
+        self.current = state;
     }
 
     /// Folds the tail up to the new wall into `closed` and keeps only what lies beyond.
