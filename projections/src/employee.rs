@@ -1,0 +1,206 @@
+//! An employee's account: employment facts, enrolment and rate, the purchase account's cash,
+//! shares, and the eligibility test of §4.
+
+use std::collections::BTreeMap;
+
+use espp_events::{Day, PeriodId, Rules};
+use rust_decimal::Decimal;
+
+use crate::state::Rejection;
+
+/// An employee's status, as INTERCHANGE.md spells it. The purchase cycle uses the first four;
+/// the others belong to stopping, leaving and electing (§14–§19) and are here so that those
+/// rules slot in without changing the projection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Status {
+    /// Never enrolled, or the enrolment ended without the employee's choice.
+    NotEnrolled,
+    /// Enrolled, waiting for the first period, or between periods.
+    Enrolled,
+    /// Taking part in the open period.
+    Participating,
+    /// Enrolled but ineligible on the open period's first day (§4).
+    SittingOut,
+    /// On a leave of absence (§17).
+    OnLeave,
+    /// An election window is open (§16–§18).
+    AwaitingElection,
+    /// Buys at the purchase, then out (§14(a)(i)).
+    Reduced,
+    /// Withdrew, by choice or by default (§14(a)(ii)).
+    Withdrawn,
+    /// Employment ended (§15).
+    Left,
+    /// Died (§18).
+    Deceased,
+}
+
+impl Status {
+    /// The interchange spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::NotEnrolled => "not_enrolled",
+            Status::Enrolled => "enrolled",
+            Status::Participating => "participating",
+            Status::SittingOut => "sitting_out",
+            Status::OnLeave => "on_leave",
+            Status::AwaitingElection => "awaiting_election",
+            Status::Reduced => "reduced",
+            Status::Withdrawn => "withdrawn",
+            Status::Left => "left",
+            Status::Deceased => "deceased",
+        }
+    }
+}
+
+/// What one employee did in one period: the §12 statement's figures.
+#[derive(Debug, Clone)]
+pub(crate) struct Account {
+    pub period: PeriodId,
+    pub deductions: Decimal,
+    pub cash_payments: Decimal,
+    pub refunds: Decimal,
+    pub shares_bought: Decimal,
+    /// The purchase price, when the employee took part in the period's purchase.
+    pub price: Option<Decimal>,
+    /// Shares the Agent held for the employee when the period closed.
+    pub shares_held_end: Option<Decimal>,
+}
+
+impl Account {
+    pub(crate) fn new(period: PeriodId) -> Self {
+        Account {
+            period,
+            deductions: Decimal::ZERO,
+            cash_payments: Decimal::ZERO,
+            refunds: Decimal::ZERO,
+            shares_bought: Decimal::ZERO,
+            price: None,
+            shares_held_end: None,
+        }
+    }
+}
+
+/// One employee.
+#[derive(Debug, Clone)]
+pub(crate) struct Employee {
+    pub employed: bool,
+    pub hire_date: Day,
+    pub weekly_hours: Decimal,
+    pub months_per_year: Decimal,
+    /// Holdings and options outside the plan (§4(d)).
+    pub ownership: Decimal,
+    pub status: Status,
+    /// An enrolment in force (carries over from period to period until stopped).
+    pub enrolled: bool,
+    /// The latest accepted rate, even before it takes effect (the projection's `rate`).
+    pub rate: Option<Decimal>,
+    /// The rate deducted in the open period.
+    pub rate_in_force: Decimal,
+    /// A rate waiting for the next period's first day (§5, §6).
+    pub pending_rate: Option<Decimal>,
+    pub balance: Decimal,
+    pub deficiency: Decimal,
+    pub contributed: Decimal,
+    pub refunded: Decimal,
+    /// Total purchase cost paid from the account (for the §11 cash invariant).
+    pub spent: Decimal,
+    pub shares_held: Decimal,
+    pub shares_certificated: Decimal,
+    pub dividends_paid: Decimal,
+    pub ordinary_income: Decimal,
+    /// FMV at grant of shares bought per calendar year, here and under other plans (§9).
+    pub bought_value: BTreeMap<i32, Decimal>,
+    /// Indices of the employee's lots in the state's lot list, oldest first.
+    pub lots: Vec<usize>,
+    /// Per-period figures for statements, keyed by the period's start.
+    pub accounts: BTreeMap<Day, Account>,
+}
+
+impl Employee {
+    pub(crate) fn hired(hire_date: Day, weekly_hours: Decimal, months_per_year: Decimal) -> Self {
+        Employee {
+            employed: true,
+            hire_date,
+            weekly_hours,
+            months_per_year,
+            ownership: Decimal::ZERO,
+            status: Status::NotEnrolled,
+            enrolled: false,
+            rate: None,
+            rate_in_force: Decimal::ZERO,
+            pending_rate: None,
+            balance: Decimal::ZERO,
+            deficiency: Decimal::ZERO,
+            contributed: Decimal::ZERO,
+            refunded: Decimal::ZERO,
+            spent: Decimal::ZERO,
+            shares_held: Decimal::ZERO,
+            shares_certificated: Decimal::ZERO,
+            dividends_paid: Decimal::ZERO,
+            ordinary_income: Decimal::ZERO,
+            bought_value: BTreeMap::new(),
+            lots: Vec::new(),
+            accounts: BTreeMap::new(),
+        }
+    }
+
+    /// Hours and months of customary employment meet §4(b) and §4(c).
+    pub(crate) fn customary_ok(&self, rules: &Rules) -> bool {
+        self.weekly_hours > rules.min_weekly_hours.get()
+            && self.months_per_year >= Decimal::from(rules.min_customary_months.get())
+    }
+
+    /// Shares owned for the 5% test: reported holdings and options plus plan shares.
+    pub(crate) fn owned(&self) -> Decimal {
+        self.ownership
+            .saturating_add(self.shares_held)
+            .saturating_add(self.shares_certificated)
+    }
+
+    /// Eligible on a period's first day `start` (§4): service, customary employment and
+    /// ownership below the limit of the latest reported outstanding shares.
+    pub(crate) fn eligible_on(&self, start: Day, rules: &Rules, outstanding: Option<Decimal>) -> bool {
+        let served = self
+            .hire_date
+            .add_months(rules.min_service_months.get())
+            .is_some_and(|d| d <= start);
+        let below_limit = match outstanding {
+            None => true,
+            Some(out) => self.owned() < rules.ownership_limit.get().saturating_mul(out),
+        };
+        self.employed && served && self.customary_ok(rules) && below_limit
+    }
+
+    /// The statement account of the period starting `start`, created on first use.
+    pub(crate) fn account(&mut self, start: Day, period: &PeriodId) -> &mut Account {
+        self.accounts
+            .entry(start)
+            .or_insert_with(|| Account::new(period.clone()))
+    }
+}
+
+/// Checks a rate against §6: above 0, at most `max_rate`, a multiple of `rate_step`.
+pub(crate) fn check_rate(rate: Decimal, rules: &Rules, employee: &str) -> Result<(), Rejection> {
+    let max = rules.max_rate.get();
+    let step = rules.rate_step.get();
+    if rate <= Decimal::ZERO {
+        return Err(Rejection::plan(
+            "§6",
+            format!("rate {rate} is not above 0; deductions are a positive percentage of pay (employee {employee})"),
+        ));
+    }
+    if rate > max {
+        return Err(Rejection::plan(
+            "§6",
+            format!("rate {rate} exceeds the plan maximum {max} (employee {employee})"),
+        ));
+    }
+    if !step.is_zero() && !rate.checked_rem(step).is_some_and(|r| r.is_zero()) {
+        return Err(Rejection::plan(
+            "§6",
+            format!("rate {rate} is not a multiple of the rate step {step} (employee {employee})"),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,158 @@
+//! Checked decimal arithmetic, the plan's roundings and the interchange's number formats.
+//!
+//! Every sum, product and quotient of money or shares goes through these helpers: an
+//! overflow is a [`Rejection`] naming what was being computed, never a panic (DOMAIN.md §2).
+
+use rust_decimal::{Decimal, RoundingStrategy};
+
+use crate::state::Rejection;
+
+/// The largest scale `rust_decimal` holds; rule counts above it are refused with the rules.
+pub(crate) const MAX_SCALE: u32 = 28;
+
+fn overflow(what: &str) -> Rejection {
+    Rejection::plan(
+        "§2",
+        format!("arithmetic overflow computing {what}: the amounts are outside the decimal range"),
+    )
+}
+
+pub(crate) fn add(a: Decimal, b: Decimal, what: &str) -> Result<Decimal, Rejection> {
+    a.checked_add(b).ok_or_else(|| overflow(what))
+}
+
+pub(crate) fn sub(a: Decimal, b: Decimal, what: &str) -> Result<Decimal, Rejection> {
+    a.checked_sub(b).ok_or_else(|| overflow(what))
+}
+
+pub(crate) fn mul(a: Decimal, b: Decimal, what: &str) -> Result<Decimal, Rejection> {
+    a.checked_mul(b).ok_or_else(|| overflow(what))
+}
+
+pub(crate) fn div(a: Decimal, b: Decimal, what: &str) -> Result<Decimal, Rejection> {
+    a.checked_div(b).ok_or_else(|| overflow(what))
+}
+
+/// Rounds half up (away from zero; every amount here is non-negative).
+pub(crate) fn round_half_up(d: Decimal, dp: u32) -> Decimal {
+    d.round_dp_with_strategy(dp.min(MAX_SCALE), RoundingStrategy::MidpointAwayFromZero)
+}
+
+/// Rounds up to `dp` places (the purchase price, the cost: never below the exact value).
+pub(crate) fn round_up(d: Decimal, dp: u32) -> Decimal {
+    d.round_dp_with_strategy(dp.min(MAX_SCALE), RoundingStrategy::AwayFromZero)
+}
+
+/// Rounds down to `dp` places (share counts).
+pub(crate) fn floor_dp(d: Decimal, dp: u32) -> Decimal {
+    d.round_dp_with_strategy(dp.min(MAX_SCALE), RoundingStrategy::ToZero)
+}
+
+/// One unit at `dp` places: 1, 0.1, 0.01, …
+pub(crate) fn unit(dp: u32) -> Decimal {
+    Decimal::new(1, dp.min(MAX_SCALE))
+}
+
+/// The largest multiple `x` of `unit(dp)` with `x × per_unit ≤ budget` (0 when none): an
+/// exact floor of `budget / per_unit`, corrected for the quotient's own rounding so that
+/// the inclusive limits of §9 hold to the cent.
+pub(crate) fn max_units(
+    budget: Decimal,
+    per_unit: Decimal,
+    dp: u32,
+    what: &str,
+) -> Result<Decimal, Rejection> {
+    if budget <= Decimal::ZERO {
+        return Ok(Decimal::ZERO);
+    }
+    if per_unit <= Decimal::ZERO {
+        return Err(Rejection::plan(
+            "§8",
+            format!("{what}: a per-share value of {per_unit} cannot price shares"),
+        ));
+    }
+    let step = unit(dp);
+    let mut x = floor_dp(div(budget, per_unit, what)?, dp);
+    while x > Decimal::ZERO && mul(x, per_unit, what)? > budget {
+        x = sub(x, step, what)?;
+    }
+    loop {
+        let next = add(x, step, what)?;
+        if mul(next, per_unit, what)? <= budget {
+            x = next;
+        } else {
+            break;
+        }
+    }
+    Ok(x.max(Decimal::ZERO))
+}
+
+/// Money: exactly 2 places (`"4000.00"`).
+pub(crate) fn money(d: Decimal) -> String {
+    fixed(d, 2)
+}
+
+/// Exactly `dp` places (purchase prices with `price_decimals`).
+pub(crate) fn fixed(d: Decimal, dp: u32) -> String {
+    let mut x = if d.is_zero() { Decimal::ZERO } else { d };
+    x.rescale(dp.min(MAX_SCALE));
+    x.to_string()
+}
+
+/// A rate: 2 places, or more only if the rate has more (a `rate_step` finer than 1%).
+pub(crate) fn rate(d: Decimal) -> String {
+    let n = d.normalize();
+    if n.scale() <= 2 {
+        fixed(d, 2)
+    } else {
+        n.to_string()
+    }
+}
+
+/// Any other decimal (shares, FMVs): no trailing zeros.
+pub(crate) fn plain(d: Decimal) -> String {
+    if d.is_zero() {
+        return "0".to_string();
+    }
+    d.normalize().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+
+    fn d(s: &str) -> Decimal {
+        Decimal::from_str(s).expect("test decimal")
+    }
+
+    #[test]
+    fn roundings() {
+        assert_eq!(round_up(d("8.50001"), 4), d("8.5001"));
+        assert_eq!(round_up(d("8.5"), 4), d("8.5"));
+        assert_eq!(round_half_up(d("12.345"), 2), d("12.35"));
+        assert_eq!(round_half_up(d("12.3449"), 2), d("12.34"));
+        assert_eq!(floor_dp(d("3.99999"), 4), d("3.9999"));
+    }
+
+    #[test]
+    fn max_units_is_an_inclusive_floor() {
+        // 25000 / 25.00 = 1000 exactly: 1000 shares are allowed (inclusive).
+        assert_eq!(max_units(d("25000"), d("25"), 0, "t").ok(), Some(d("1000")));
+        // 100 / 3 = 33.333…: 33 whole shares, 33.3333 to 4 places.
+        assert_eq!(max_units(d("100"), d("3"), 0, "t").ok(), Some(d("33")));
+        assert_eq!(max_units(d("100"), d("3"), 4, "t").ok(), Some(d("33.3333")));
+        assert_eq!(max_units(d("0"), d("3"), 0, "t").ok(), Some(d("0")));
+    }
+
+    #[test]
+    fn formats() {
+        assert_eq!(money(d("4000")), "4000.00");
+        assert_eq!(fixed(d("8.5"), 4), "8.5000");
+        assert_eq!(rate(d("0.1")), "0.10");
+        assert_eq!(rate(d("0.055")), "0.055");
+        assert_eq!(plain(d("10.500")), "10.5");
+        assert_eq!(plain(d("0.000")), "0");
+        assert_eq!(plain(d("1000")), "1000");
+    }
+}
