@@ -48,6 +48,12 @@ enum Format {
     Csv,
 }
 
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+enum ImportKind {
+    Payroll,
+    Prices,
+}
+
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Append a JSON Lines file of events (or an export) as one atomic, durable batch.
@@ -57,6 +63,15 @@ enum Command {
     },
     /// Write the log as JSON Lines with envelopes.
     Export,
+    /// Import a payroll (`employee,date,gross_pay`) or price (`date,close[,bid,ask,high,low]`)
+    /// CSV file as one atomic batch; importing the same file again appends nothing.
+    Import {
+        /// What the file holds.
+        #[arg(value_enum)]
+        kind: ImportKind,
+        /// The CSV file, or `-` for standard input.
+        file: PathBuf,
+    },
     /// Check the hash chain and every record; exit 4 on damage.
     Verify,
     /// List the log for people.
@@ -144,8 +159,11 @@ fn run(cli: Cli) -> Result<(), Failure> {
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     match &cli.command {
-        Command::Append { file } => {
-            let lines = read_lines(file)?;
+        Command::Append { file } | Command::Import { file, .. } => {
+            let lines = match &cli.command {
+                Command::Import { kind, .. } => read_csv(*kind, file)?,
+                _ => read_lines(file)?,
+            };
             let actor = actor(&cli)?;
             let mut ledger = Ledger::open_or_create(&cli.db, &options(&cli))?;
             let report = ledger.append(Batch { lines, actor }, now())?;
@@ -296,6 +314,39 @@ fn parse_arg<T>(
     parse: fn(&str) -> Result<T, espp_events::ValueError>,
 ) -> Result<T, Failure> {
     parse(s).map_err(|e| Failure::new(exit::USAGE, format!("{flag}: {e}")))
+}
+
+/// Reads a CSV import, with a progress bar on a terminal for files of many lines.
+fn read_csv(kind: ImportKind, file: &Path) -> Result<Vec<(usize, Line)>, Failure> {
+    let input: Box<dyn Read> = if file.as_os_str() == "-" {
+        Box::new(std::io::stdin())
+    } else {
+        let f = std::fs::File::open(file).map_err(|e| {
+            Failure::new(exit::USAGE, format!("cannot read {}: {e}", file.display()))
+        })?;
+        Box::new(std::io::BufReader::new(f))
+    };
+    let size = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
+    // About 30 bytes a line: a bar from a few thousand lines on; hidden when not a terminal.
+    let bar = if size > 150_000 {
+        indicatif::ProgressBar::with_draw_target(
+            Some(size / 30),
+            indicatif::ProgressDrawTarget::stderr(),
+        )
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let kind = match kind {
+        ImportKind::Payroll => espp_engine::import::Kind::Payroll,
+        ImportKind::Prices => espp_engine::import::Kind::Prices,
+    };
+    let lines = espp_engine::import::read_csv(kind, input, |n| {
+        if n % 1024 == 0 {
+            bar.set_position(n as u64)
+        }
+    });
+    bar.finish_and_clear();
+    Ok(lines?)
 }
 
 /// Reads a JSON Lines file into numbered, parsed lines; blank lines are skipped.
