@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use espp_events::{Day, PeriodId, Rules};
+use espp_events::{Day, Rules};
 use rust_decimal::Decimal;
 
 use crate::state::Rejection;
@@ -56,7 +56,6 @@ impl Status {
 /// What one employee did in one period: the §12 statement's figures.
 #[derive(Debug, Clone)]
 pub(crate) struct Account {
-    pub period: PeriodId,
     pub deductions: Decimal,
     pub cash_payments: Decimal,
     pub refunds: Decimal,
@@ -68,9 +67,8 @@ pub(crate) struct Account {
 }
 
 impl Account {
-    pub(crate) fn new(period: PeriodId) -> Self {
+    pub(crate) fn new() -> Self {
         Account {
-            period,
             deductions: Decimal::ZERO,
             cash_payments: Decimal::ZERO,
             refunds: Decimal::ZERO,
@@ -160,7 +158,12 @@ impl Employee {
 
     /// Eligible on a period's first day `start` (§4): service, customary employment and
     /// ownership below the limit of the latest reported outstanding shares.
-    pub(crate) fn eligible_on(&self, start: Day, rules: &Rules, outstanding: Option<Decimal>) -> bool {
+    pub(crate) fn eligible_on(
+        &self,
+        start: Day,
+        rules: &Rules,
+        outstanding: Option<Decimal>,
+    ) -> bool {
         let served = self
             .hire_date
             .add_months(rules.min_service_months.get())
@@ -173,10 +176,8 @@ impl Employee {
     }
 
     /// The statement account of the period starting `start`, created on first use.
-    pub(crate) fn account(&mut self, start: Day, period: &PeriodId) -> &mut Account {
-        self.accounts
-            .entry(start)
-            .or_insert_with(|| Account::new(period.clone()))
+    pub(crate) fn account(&mut self, start: Day) -> &mut Account {
+        self.accounts.entry(start).or_insert_with(Account::new)
     }
 }
 

@@ -5,7 +5,23 @@
 //! event is acceptable ([`State::apply`] returning a [`Rejection`]) and changing the state
 //! happen in that order: a refused event leaves the state as it was only if the caller kept
 //! a clone; the engine folds batches on a clone and keeps it only when all of it folds.
+//!
+//! Code map: [`state`] orders days, runs deadlines and dispatches events; `plan` (adoption,
+//! approval, periods, prices), `participation` (employees, enrolment, payroll), `purchase`
+//! (§8, §9, §13), `market` (FMV), `period` (the schedule), `employee` (accounts and §4),
+//! `num` (checked decimals and formats), `output` (projection, statements, digest).
 
-mod state;
+mod employee;
+mod market;
+mod num;
+mod output;
+mod participation;
+mod period;
+mod plan;
+mod purchase;
+pub mod state;
 
+pub use employee::Status;
+pub use output::{canonical_json, digest_of, Lookup};
+pub use plan::{check_overrides, check_rules};
 pub use state::{Rejection, State};

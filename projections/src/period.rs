@@ -62,18 +62,29 @@ impl Periods {
 
     /// Checks a new period against the schedule (§7, §9, Code §423(b)(7)); `date` is the day
     /// it is scheduled.
-    pub(crate) fn check_new(&self, p: &Period, date: Day, plan_factor: Decimal) -> Result<(), Rejection> {
+    pub(crate) fn check_new(
+        &self,
+        p: &Period,
+        date: Day,
+        plan_factor: Decimal,
+    ) -> Result<(), Rejection> {
         let id = &p.id;
         if let Some(other) = self.get(id.as_str()) {
             return Err(Rejection::plan(
                 "§7",
-                format!("period {id} is already scheduled ({} to {})", other.start, other.end),
+                format!(
+                    "period {id} is already scheduled ({} to {})",
+                    other.start, other.end
+                ),
             ));
         }
         if p.end < p.start {
             return Err(Rejection::plan(
                 "§7",
-                format!("period {id} ends ({}) before it starts ({})", p.end, p.start),
+                format!(
+                    "period {id} ends ({}) before it starts ({})",
+                    p.end, p.start
+                ),
             ));
         }
         match p.start.add_months(27) {
@@ -91,7 +102,10 @@ impl Periods {
         if date > p.end {
             return Err(Rejection::plan(
                 "§7",
-                format!("period {id} is scheduled on {date}, after its end {}", p.end),
+                format!(
+                    "period {id} is scheduled on {date}, after its end {}",
+                    p.end
+                ),
             ));
         }
         if let Some((_, before)) = self.by_start.range(..=p.start).next_back() {

@@ -132,7 +132,7 @@ impl State {
         self.periods.start_of.insert(id.clone(), start);
         self.periods.by_start.insert(start, period);
         // A period scheduled on (or after) its own first day opens at once.
-        self.run_deadlines_pub(date);
+        self.run_deadlines(date);
         Ok(())
     }
 

@@ -172,20 +172,11 @@ impl State {
         Ok(())
     }
 
-    /// For handlers: runs the deadlines due on or before `day` (a period scheduled on or
-    /// after its first day opens at once).
-    pub(crate) fn run_deadlines_pub(&mut self, day: Day) {
-        self.run_deadlines(day);
-    }
-
     /// Runs, in day order, every period opening and closing due at the start of a day up to
     /// and including `day`.
-    fn run_deadlines(&mut self, day: Day) {
+    pub(crate) fn run_deadlines(&mut self, day: Day) {
         loop {
-            let close_at = self
-                .periods
-                .open_period()
-                .and_then(|p| p.end.add_days(1));
+            let close_at = self.periods.open_period().and_then(|p| p.end.add_days(1));
             let open_at = self.periods.next_start();
             match (close_at, open_at) {
                 (Some(c), o) if c <= day && o.is_none_or(|o| c <= o) => self.close_period(),

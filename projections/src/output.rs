@@ -1,0 +1,225 @@
+//! The projection JSON of INTERCHANGE.md, the §12 statements, and the canonical digest.
+
+use espp_events::Day;
+use rust_decimal::Decimal;
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::num::{fixed, money, plain, rate};
+use crate::state::State;
+
+/// Why a statement cannot be given: the caller named something that does not exist.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Lookup {
+    /// No employee of that id was ever hired.
+    #[error("unknown employee {0}")]
+    UnknownEmployee(String),
+    /// No period of that id is scheduled.
+    #[error("unknown period {0}")]
+    UnknownPeriod(String),
+}
+
+/// The canonical JSON of a value: keys sorted at every level, no whitespace (whatever map
+/// order serde_json was built with).
+pub fn canonical_json(v: &Value) -> String {
+    let mut out = String::new();
+    write_canonical(v, &mut out);
+    out
+}
+
+fn write_canonical(v: &Value, out: &mut String) {
+    match v {
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(k.clone()).to_string());
+                out.push(':');
+                if let Some(x) = m.get(k) {
+                    write_canonical(x, out);
+                }
+            }
+            out.push('}');
+        }
+        Value::Array(a) => {
+            out.push('[');
+            for (i, x) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(x, out);
+            }
+            out.push(']');
+        }
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+/// The lowercase hex SHA-256 of the canonical JSON of `projection` without its `digest`.
+pub fn digest_of(projection: &Value) -> String {
+    let mut v = projection.clone();
+    if let Value::Object(m) = &mut v {
+        m.remove("digest");
+    }
+    hex::encode(Sha256::digest(canonical_json(&v).as_bytes()))
+}
+
+impl State {
+    /// The projection JSON of INTERCHANGE.md, `digest` included. For an as-of fold, call
+    /// [`State::advance_to`] with the same day first.
+    pub fn projection(&self, as_of: Option<Day>) -> Value {
+        let status = if self.plan.adopted.is_none() {
+            "not_adopted"
+        } else if self.plan.approved.is_none() {
+            "awaiting_approval"
+        } else {
+            "active"
+        };
+        let reserve = self.rules.share_reserve.get();
+        let plan = json!({
+            "status": status,
+            "name": self.rules.name,
+            "share_reserve": plain(reserve),
+            "shares_bought": plain(self.plan.shares_bought),
+            "shares_left": plain((reserve - self.plan.shares_bought).max(Decimal::ZERO)),
+        });
+        let mut employees = Map::new();
+        for (id, e) in &self.employees {
+            employees.insert(
+                id.to_string(),
+                json!({
+                    "status": e.status.as_str(),
+                    "rate": e.rate.map(rate),
+                    "balance": money(e.balance),
+                    "deficiency": money(e.deficiency),
+                    "contributed": money(e.contributed),
+                    "refunded": money(e.refunded),
+                    "shares_held": plain(e.shares_held),
+                    "shares_certificated": plain(e.shares_certificated),
+                    "dividends_paid": money(e.dividends_paid),
+                    "ordinary_income": money(e.ordinary_income),
+                }),
+            );
+        }
+        // Lots are appended in purchase order and, within a purchase, in employee order.
+        let lots: Vec<Value> = self
+            .lots
+            .iter()
+            .map(|l| {
+                json!({
+                    "employee": l.employee.as_str(),
+                    "period": l.period.as_str(),
+                    "grant_date": l.grant_date.to_string(),
+                    "purchase_date": l.purchase_date.to_string(),
+                    "fmv_grant": plain(l.fmv_grant),
+                    "fmv_purchase": plain(l.fmv_purchase),
+                    "price": l.price.to_string(),
+                    "shares": plain(l.shares),
+                    "held": plain(l.held),
+                    "certificated": plain(l.certificated),
+                    "sold": plain(l.sold),
+                })
+            })
+            .collect();
+        let skipped: Vec<Value> = self
+            .skipped
+            .iter()
+            .map(|s| json!({"seq": s.seq, "reason": s.reason}))
+            .collect();
+        let purchases: Vec<Value> = self
+            .purchases
+            .iter()
+            .map(|p| {
+                let allocations: Vec<Value> = p
+                    .allocations
+                    .iter()
+                    .map(|a| {
+                        json!({
+                            "employee": a.employee.as_str(),
+                            "shares": plain(a.shares),
+                            "cost": money(a.cost),
+                            "refunded": money(a.refunded),
+                            "carried": money(a.carried),
+                        })
+                    })
+                    .collect();
+                json!({
+                    "period": p.period.as_str(),
+                    "date": p.date.to_string(),
+                    "grant_date": p.grant_date.to_string(),
+                    "fmv_grant": plain(p.fmv_grant),
+                    "fmv_purchase": plain(p.fmv_purchase),
+                    "price": p.price.to_string(),
+                    "shares": plain(p.shares),
+                    "prorated": p.prorated,
+                    "allocations": allocations,
+                })
+            })
+            .collect();
+        let mut v = json!({
+            "as_of": as_of.map(|d| d.to_string()),
+            "through_seq": self.through_seq,
+            "plan": plan,
+            "employees": employees,
+            "lots": lots,
+            "skipped": skipped,
+            "purchases": purchases,
+        });
+        let digest = digest_of(&v);
+        if let Value::Object(m) = &mut v {
+            m.insert("digest".to_string(), Value::String(digest));
+        }
+        v
+    }
+
+    /// §12 statements of `employee`: one per period in which the employee bought shares, in
+    /// period order; with `period`, that period's alone, also when nothing was bought
+    /// (`"purchased": false`).
+    pub fn statement(&self, employee: &str, period: Option<&str>) -> Result<Vec<Value>, Lookup> {
+        let e = self
+            .employees
+            .get(employee)
+            .ok_or_else(|| Lookup::UnknownEmployee(employee.to_string()))?;
+        let wanted_start = match period {
+            Some(id) => Some(
+                self.periods
+                    .start_of
+                    .get(id)
+                    .copied()
+                    .ok_or_else(|| Lookup::UnknownPeriod(id.to_string()))?,
+            ),
+            None => None,
+        };
+        let mut out = Vec::new();
+        for (start, p) in &self.periods.by_start {
+            if wanted_start.is_some_and(|s| s != *start) {
+                continue;
+            }
+            let acct = e.accounts.get(start);
+            let bought = acct.is_some_and(|a| a.shares_bought > Decimal::ZERO);
+            if wanted_start.is_none() && !bought {
+                continue;
+            }
+            let zero = Decimal::ZERO;
+            let price_dp = p.rules.as_ref().unwrap_or(&self.rules).price_decimals.get();
+            out.push(json!({
+                "employee": employee,
+                "period": p.id.as_str(),
+                "start": p.start.to_string(),
+                "end": p.end.to_string(),
+                "deductions": money(acct.map_or(zero, |a| a.deductions)),
+                "cash_payments": money(acct.map_or(zero, |a| a.cash_payments)),
+                "refunds": money(acct.map_or(zero, |a| a.refunds)),
+                "shares_bought": plain(acct.map_or(zero, |a| a.shares_bought)),
+                "price": acct.and_then(|a| a.price).map(|x| fixed(x, price_dp)),
+                "shares_held_end": plain(acct.and_then(|a| a.shares_held_end).unwrap_or(e.shares_held)),
+                "purchased": bought,
+            }));
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,324 @@
+//! The purchase at a period's last trading day (§8, §9, §13): the price with its look-back,
+//! each participant's shares under every cap, the participation adjustment, the cost, the
+//! refund or carry of what is left, and the lots.
+
+use espp_events::{Day, EmployeeId, PeriodId, Residual};
+use rust_decimal::Decimal;
+
+use crate::employee::Status;
+use crate::num;
+use crate::state::{Rejection, State};
+
+/// Shares bought for one employee at one purchase, and where they are now.
+#[derive(Debug, Clone)]
+pub(crate) struct Lot {
+    pub employee: EmployeeId,
+    pub period: PeriodId,
+    pub grant_date: Day,
+    pub purchase_date: Day,
+    pub fmv_grant: Decimal,
+    pub fmv_purchase: Decimal,
+    pub price: Decimal,
+    pub shares: Decimal,
+    pub held: Decimal,
+    pub certificated: Decimal,
+    pub sold: Decimal,
+}
+
+/// One employee's part of a purchase.
+#[derive(Debug, Clone)]
+pub(crate) struct Allocation {
+    pub employee: EmployeeId,
+    pub shares: Decimal,
+    pub cost: Decimal,
+    pub refunded: Decimal,
+    pub carried: Decimal,
+}
+
+/// An executed purchase.
+#[derive(Debug, Clone)]
+pub(crate) struct PurchaseDone {
+    pub period: PeriodId,
+    pub date: Day,
+    pub grant_date: Day,
+    pub fmv_grant: Decimal,
+    pub fmv_purchase: Decimal,
+    pub price: Decimal,
+    pub shares: Decimal,
+    pub prorated: bool,
+    pub allocations: Vec<Allocation>,
+}
+
+/// One participant's figures while the purchase is decided.
+struct Want {
+    employee: EmployeeId,
+    balance: Decimal,
+    /// Step 1: what the balance buys.
+    wanted: Decimal,
+    /// After the caps of steps 2–4.
+    capped: Decimal,
+}
+
+impl State {
+    pub(crate) fn purchase(
+        &mut self,
+        date: Day,
+        seq: u64,
+        seq_before: u64,
+        period_id: &PeriodId,
+    ) -> Result<(), Rejection> {
+        let done = self.decide_purchase(date, seq, seq_before, period_id)?;
+        self.execute_purchase(done, seq);
+        Ok(())
+    }
+
+    /// Everything the purchase will do, computed without changing the state.
+    fn decide_purchase(
+        &self,
+        date: Day,
+        seq: u64,
+        seq_before: u64,
+        period_id: &PeriodId,
+    ) -> Result<PurchaseDone, Rejection> {
+        let Some(adopted) = self.plan.adopted else {
+            return Err(Rejection::plan(
+                "§9",
+                format!("purchase of period {period_id} on {date}: no plan is adopted"),
+            ));
+        };
+        match self.plan.approved {
+            Some(approved) if approved <= date => {}
+            _ => {
+                return Err(Rejection::plan(
+                    "§9",
+                    format!("purchase of period {period_id} on {date}: no shares are sold before the stockholders approve the plan (§24)"),
+                ))
+            }
+        }
+        let years = self.rules.term_years.get();
+        if let Some(term_end) = adopted.add_months(years.saturating_mul(12)) {
+            if date >= term_end {
+                return Err(Rejection::plan(
+                    "§24",
+                    format!("purchase on {date} is on or after the end of the plan's {years}-year term ({term_end})"),
+                ));
+            }
+        }
+        if seq_before > seq {
+            return Err(Rejection::plan(
+                "§9",
+                format!("purchase of period {period_id} (seq {seq}) on {date}: an event recorded after it (seq {seq_before}) is dated on or before it, but the purchase closes the books through {date}"),
+            ));
+        }
+        let Some(period) = self.periods.get(period_id.as_str()) else {
+            return Err(Rejection::plan(
+                "§9",
+                format!("purchase on {date} of period {period_id}, which is not scheduled"),
+            ));
+        };
+        if let Some(bought) = period.purchased {
+            return Err(Rejection::plan(
+                "§9",
+                format!("period {period_id}'s purchase already executed on {bought}"),
+            ));
+        }
+        let last = self.market.last_in(period.start, period.end);
+        if last != Some(date) || self.periods.open != Some(period.start) {
+            let last = last.map_or("none yet".to_string(), |d| d.to_string());
+            return Err(Rejection::plan(
+                "§9",
+                format!(
+                    "purchase of period {period_id} ({} to {}) is dated {date}, not the period's last trading day (latest: {last})",
+                    period.start, period.end
+                ),
+            ));
+        }
+        let grant_date = self
+            .market
+            .first_in(period.start, period.end)
+            .unwrap_or(date);
+        let no_fmv = |day: Day, which: &str| {
+            Rejection::plan(
+                "§8",
+                format!("purchase of period {period_id}: no fair market value for {day}, its {which} trading day (no sale reported and no earlier price)"),
+            )
+        };
+        let fmv_grant = self
+            .market
+            .fmv(grant_date)
+            .ok_or_else(|| no_fmv(grant_date, "first"))?;
+        let fmv_purchase = self.market.fmv(date).ok_or_else(|| no_fmv(date, "last"))?;
+        let rules = period.rules.as_ref().unwrap_or(&self.rules);
+
+        // §8: the lesser FMV times the price factor (the period's own where higher), rounded
+        // up to price_decimals, never below par.
+        let factor = period.price_factor.map_or(rules.price_factor.get(), |f| {
+            f.max(rules.price_factor.get())
+        });
+        let price_dp = rules.price_decimals.get();
+        let lower = fmv_grant.min(fmv_purchase);
+        let mut price = num::round_up(num::mul(factor, lower, "the purchase price")?, price_dp)
+            .max(rules.par_value.get());
+        price.rescale(price_dp.min(num::MAX_SCALE));
+
+        let dp = if rules.whole_shares {
+            0
+        } else {
+            rules.share_decimals.get()
+        };
+        let year = date.year();
+        let limit_of_ownership = match self.shares_outstanding {
+            Some(out) => Some(num::mul(
+                rules.ownership_limit.get(),
+                out,
+                "the 5% ownership limit",
+            )?),
+            None => None,
+        };
+
+        let mut wants = Vec::new();
+        for (id, e) in &self.employees {
+            if e.status != Status::Participating || e.balance <= Decimal::ZERO {
+                continue;
+            }
+            let wanted = num::max_units(e.balance, price, dp, "the shares a balance buys")?;
+            let mut capped = wanted;
+            // Step 2: the annual limit at grant FMV, inclusive.
+            let used = e.bought_value.get(&year).copied().unwrap_or_default();
+            let headroom = rules.annual_limit.get() - used.min(rules.annual_limit.get());
+            capped = capped.min(num::max_units(headroom, fmv_grant, dp, "the annual limit")?);
+            // Step 3: the period's share and value limits.
+            if let Some(limit) = period.share_limit {
+                capped = capped.min(num::floor_dp(limit, dp));
+            }
+            if let Some(limit) = period.value_limit {
+                capped = capped.min(num::max_units(limit, fmv_grant, dp, "the value limit")?);
+            }
+            // Step 4: own less than the ownership limit afterwards.
+            if let Some(limit) = limit_of_ownership {
+                let room = num::sub(limit, e.owned(), "the ownership room")?;
+                let cap = if room <= Decimal::ZERO {
+                    Decimal::ZERO
+                } else {
+                    let floor = num::floor_dp(room, dp);
+                    if floor == room {
+                        floor - num::unit(dp)
+                    } else {
+                        floor
+                    }
+                };
+                capped = capped.min(cap.max(Decimal::ZERO));
+            }
+            wants.push(Want {
+                employee: id.clone(),
+                balance: e.balance,
+                wanted,
+                capped,
+            });
+        }
+
+        // Step 5 (§13): the participation adjustment.
+        let left = num::sub(
+            rules.share_reserve.get(),
+            self.plan.shares_bought,
+            "the shares left",
+        )?
+        .max(Decimal::ZERO);
+        let mut total_wanted = Decimal::ZERO;
+        for w in &wants {
+            total_wanted = num::add(total_wanted, w.capped, "the shares wanted")?;
+        }
+        let prorated = total_wanted > left;
+        let mut allocations = Vec::with_capacity(wants.len());
+        let mut total = Decimal::ZERO;
+        for w in wants {
+            let shares = if prorated {
+                let scaled = num::mul(w.capped, left, "the participation adjustment")?;
+                num::max_units(scaled, total_wanted, dp, "the participation adjustment")?
+            } else {
+                w.capped
+            };
+            let cost = num::round_up(num::mul(shares, price, "the cost")?, 2);
+            let rest = num::sub(w.balance, cost, "the cash left")?;
+            let (refunded, carried) = if shares < w.wanted {
+                (rest, Decimal::ZERO)
+            } else {
+                match rules.residual {
+                    Residual::CarryForward => (Decimal::ZERO, rest),
+                    Residual::Refund => (rest, Decimal::ZERO),
+                }
+            };
+            total = num::add(total, shares, "the shares bought")?;
+            allocations.push(Allocation {
+                employee: w.employee,
+                shares,
+                cost,
+                refunded,
+                carried,
+            });
+        }
+        Ok(PurchaseDone {
+            period: period_id.clone(),
+            date,
+            grant_date,
+            fmv_grant,
+            fmv_purchase,
+            price,
+            shares: total,
+            prorated,
+            allocations,
+        })
+    }
+
+    /// Applies a decided purchase: accounts, lots, the reserve, and the period closes.
+    fn execute_purchase(&mut self, done: PurchaseDone, seq: u64) {
+        let year = done.date.year();
+        let start = self.periods.start_of.get(done.period.as_str()).copied();
+        for a in &done.allocations {
+            let Some(e) = self.employees.get_mut(a.employee.as_str()) else {
+                continue;
+            };
+            // Sums below are bounded by the balance and by the checked totals above.
+            e.balance -= a.cost + a.refunded;
+            e.spent += a.cost;
+            e.refunded += a.refunded;
+            e.shares_held += a.shares;
+            let value = a.shares.saturating_mul(done.fmv_grant);
+            let used = e.bought_value.entry(year).or_default();
+            *used = used.saturating_add(value);
+            if a.shares > Decimal::ZERO {
+                e.lots.push(self.lots.len());
+                self.lots.push(Lot {
+                    employee: a.employee.clone(),
+                    period: done.period.clone(),
+                    grant_date: done.grant_date,
+                    purchase_date: done.date,
+                    fmv_grant: done.fmv_grant,
+                    fmv_purchase: done.fmv_purchase,
+                    price: done.price,
+                    shares: a.shares,
+                    held: a.shares,
+                    certificated: Decimal::ZERO,
+                    sold: Decimal::ZERO,
+                });
+            }
+            if let Some(start) = start {
+                let held = e.shares_held;
+                let acct = e.account(start);
+                acct.shares_bought += a.shares;
+                acct.refunds += a.refunded;
+                acct.price = Some(done.price);
+                acct.shares_held_end = Some(held);
+            }
+        }
+        self.plan.shares_bought += done.shares;
+        if let Some(start) = start {
+            if let Some(p) = self.periods.by_start.get_mut(&start) {
+                p.purchased = Some(done.date);
+            }
+        }
+        self.close_period();
+        self.closed = Some((done.date, seq));
+        self.purchases.push(done);
+    }
+}

@@ -1,0 +1,93 @@
+//! Shared test helpers: JSON lines to chained records, the fold in `(date, seq)` order, and
+//! the data-driven `check` of projection fields.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use espp_events::{parse_line, Actor, Hash, Instant, Line, Record};
+use espp_projections::{Rejection, State};
+use serde_json::Value;
+
+/// Parses JSON lines (bare events) and chains them as records, seq from 1.
+pub fn records(lines: &[String]) -> Vec<Record> {
+    let at = Instant::parse("2026-11-01T00:00:00Z").unwrap();
+    let actor = Actor::new("test").unwrap();
+    let mut prev = Hash::ZERO;
+    let mut out = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        let input = match parse_line(line) {
+            Ok(Line::Bare(e)) => e,
+            other => panic!("line {}: {line} did not parse as a bare event: {other:?}", i + 1),
+        };
+        let seq = i as u64 + 1;
+        let id = input.id.unwrap_or(uuid::Uuid::from_u128(seq as u128));
+        let r = Record::chain(seq, id, input.date, at, actor.clone(), prev, input.event);
+        prev = r.hash;
+        out.push(r);
+    }
+    out
+}
+
+/// Folds records in `(date, seq)` order; the first refusal stops it with the record's seq.
+pub fn fold_records(state: &mut State, recs: &[Record]) -> Result<(), (u64, Rejection)> {
+    let mut sorted: Vec<&Record> = recs.iter().collect();
+    sorted.sort_by_key(|r| (r.date, r.seq));
+    for r in sorted {
+        state.apply(r).map_err(|e| (r.seq, e))?;
+    }
+    Ok(())
+}
+
+/// Folds JSON lines from an empty state.
+pub fn fold(lines: &[String]) -> Result<State, (u64, Rejection)> {
+    let mut s = State::new(None);
+    fold_records(&mut s, &records(lines))?;
+    Ok(s)
+}
+
+/// Folds `lines` and asserts each `(JSON pointer, expected value)` on the projection.
+pub fn check(lines: &[String], expected: &[(&str, Value)]) -> Value {
+    let state = match fold(lines) {
+        Ok(s) => s,
+        Err((seq, e)) => panic!("seq {seq} refused: {e}"),
+    };
+    check_state(&state, None, expected)
+}
+
+/// Asserts fields of an already folded state's projection.
+pub fn check_state(state: &State, as_of: Option<espp_events::Day>, expected: &[(&str, Value)]) -> Value {
+    let p = state.projection(as_of);
+    for (pointer, want) in expected {
+        let got = p.pointer(pointer).unwrap_or(&Value::Null);
+        assert_eq!(got, want, "at {pointer}; projection: {p:#}");
+    }
+    p
+}
+
+/// Folds `lines` and asserts the fold is refused at seq `at` with a plan refusal of
+/// `section` whose message contains every one of `words`.
+pub fn check_refused(lines: &[String], at: u64, section: &str, words: &[&str]) -> String {
+    match fold(lines) {
+        Ok(s) => panic!("accepted; projection {:#}", s.projection(None)),
+        Err((seq, e)) => {
+            let text = e.to_string();
+            assert_eq!(seq, at, "refused at seq {seq}, expected {at}: {text}");
+            match &e {
+                Rejection::Plan { section: s, .. } => assert_eq!(s, section, "{text}"),
+                other => panic!("not a plan refusal: {other}"),
+            }
+            for w in words {
+                assert!(text.contains(w), "{text:?} does not mention {w:?}");
+            }
+            text
+        }
+    }
+}
+
+/// Builds JSON lines from `(type, date, fields)` shorthand: `ev("payroll", "2026-01-15",
+/// r#""employee":"E1","gross_pay":"5000.00""#)`.
+pub fn ev(kind: &str, date: &str, fields: &str) -> String {
+    if fields.is_empty() {
+        format!(r#"{{"type":"{kind}","date":"{date}"}}"#)
+    } else {
+        format!(r#"{{"type":"{kind}","date":"{date}",{fields}}}"#)
+    }
+}
