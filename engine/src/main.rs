@@ -116,7 +116,9 @@ impl From<StoreError> for Failure {
     fn from(e: StoreError) -> Self {
         let code = match &e {
             StoreError::Input { .. } | StoreError::Rejected { .. } => exit::REFUSED,
-            StoreError::Busy(_) | StoreError::Conflict { .. } => exit::BUSY_OR_CONFLICT,
+            StoreError::Busy(_)
+            | StoreError::Conflict { .. }
+            | StoreError::ConflictInInput { .. } => exit::BUSY_OR_CONFLICT,
             StoreError::Damaged { .. } => exit::DAMAGED,
             StoreError::Missing(_) | StoreError::Io(_) => exit::STORAGE,
         };

@@ -87,6 +87,17 @@ pub enum StoreError {
         /// Where it is stored.
         seq: u64,
     },
+    /// Two lines of one input carry the same id with other content: an id conflict like
+    /// [`StoreError::Conflict`] (exit 3), though nothing is stored yet.
+    #[error("line {line}: field `id`: {id} is used by line {earlier} with other content")]
+    ConflictInInput {
+        /// 1-based line number of the later line.
+        line: usize,
+        /// The event id.
+        id: Uuid,
+        /// The earlier line with that id.
+        earlier: usize,
+    },
     /// The stored log is damaged (exit 4): `verify` tells more.
     #[error("seq {seq}: {message}")]
     Damaged {
@@ -598,12 +609,10 @@ impl Ledger {
                         Line::Enveloped(r) => r == earlier,
                     };
                     if !same {
-                        return Err(StoreError::Input {
+                        return Err(StoreError::ConflictInInput {
                             line,
-                            message: format!(
-                                "field `id`: {id} is used by line {} with other content",
-                                out[idx].0
-                            ),
+                            id,
+                            earlier: out[idx].0,
                         });
                     }
                     report.skipped.push((line, id, earlier.seq));

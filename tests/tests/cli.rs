@@ -1,0 +1,24 @@
+//! End-to-end tests of the `espp` command line and the engine's durability promises, as one
+//! integration binary (like ripgrep's tests/tests.rs): each module is one area of the
+//! contract in shared/spec/INTERCHANGE.md, each run gets its own temp-dir ledger.
+//! The modules live in cli/ (`#[path]`, since a crate root's modules sit beside it).
+
+#[path = "cli/util.rs"]
+mod util;
+
+#[path = "cli/bad_input.rs"]
+mod bad_input;
+#[path = "cli/busy.rs"]
+mod busy;
+#[path = "cli/chain.rs"]
+mod chain;
+#[path = "cli/crash.rs"]
+mod crash;
+#[path = "cli/group_commit.rs"]
+mod group_commit;
+#[path = "cli/round_trip.rs"]
+mod round_trip;
+#[path = "cli/tamper.rs"]
+mod tamper;
+#[path = "cli/usage.rs"]
+mod usage;

@@ -1,0 +1,34 @@
+//! One writer at a time (INTERCHANGE.md exit 3): while the ledger is held open, another
+//! `espp` refuses promptly with "busy" instead of waiting or corrupting it.
+
+use std::time::{Duration, Instant};
+
+use espp_engine::{Ledger, Options};
+
+use crate::util::{chain_vector, Dir};
+
+#[test]
+fn a_held_ledger_is_busy_for_every_command() {
+    let dir = Dir::new();
+    dir.append(chain_vector()).expect_code(0);
+    let before = dir.export();
+    let held = Ledger::open(&dir.db(), &Options::default()).expect("open the ledger");
+    let input = dir.file("more.jsonl", r#"{"type":"market_price","date":"2026-02-02","closes":["10.00"]}"#);
+    let input = input.to_str().expect("UTF-8");
+    for args in [
+        vec!["verify"],
+        vec!["append", input],
+        vec!["export"],
+        vec!["verify", "--format", "json"],
+    ] {
+        let start = Instant::now();
+        let run = dir.espp(&args);
+        let took = start.elapsed();
+        run.expect_code(3).stderr_has("busy");
+        assert!(run.stdout.is_empty(), "{args:?} printed {:?}", run.stdout);
+        assert!(took < Duration::from_secs(5), "{args:?} took {took:?}: it waited for the lock");
+    }
+    drop(held);
+    assert_eq!(dir.export(), before, "the busy append stored something");
+    dir.espp(&["verify"]).expect_code(0);
+}
