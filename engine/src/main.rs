@@ -83,8 +83,32 @@ enum Command {
         #[arg(long)]
         limit: Option<u64>,
     },
+    /// Build a demo ledger (about 50 employees, two years of payroll and prices, four
+    /// purchases) in --db and show a summary and a few statements. Running it again appends
+    /// nothing.
+    Demo {
+        /// Employees in the demo company.
+        #[arg(long, default_value_t = 50)]
+        employees: u32,
+        /// Seed of the demo's pseudo-random pay, rates and prices.
+        #[arg(long, default_value_t = 2026)]
+        seed: u64,
+    },
+    /// §12 statements of one employee: each period in which shares were bought, or the
+    /// period named.
+    Statement {
+        /// The employee id.
+        employee: String,
+        /// One period's statement, shown even without a purchase.
+        #[arg(long)]
+        period: Option<String>,
+    },
     /// The projection: what the ledger knows.
     State {
+        /// A JSON file holding a partial `rules` object that overrides the log's rules for
+        /// this fold only.
+        #[arg(long)]
+        rules: Option<PathBuf>,
         /// Fold the events dated on or before this day, and the deadlines through it.
         #[arg(long)]
         as_of: Option<String>,
@@ -258,10 +282,20 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 }
             }
         }
+        Command::Demo { employees, seed } => demo(&cli, *employees, *seed, &mut out)?,
+        Command::Statement { employee, period } => {
+            let mut ledger = Ledger::open(&cli.db, &options(&cli))?;
+            let state = ledger.book()?.state();
+            let rows = state
+                .statement(employee, period.as_deref())
+                .map_err(|e| Failure::new(exit::USAGE, e.to_string()))?;
+            print_statements(&mut out, cli.format, &rows)?;
+        }
         Command::State {
             as_of,
             known_at,
             through_seq,
+            rules,
         } => {
             let as_of = as_of
                 .as_deref()
@@ -275,16 +309,19 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let mut records = Vec::new();
             for r in ledger.records() {
                 let r = r?;
-                if through_seq.is_some_and(|n| r.seq > n)
-                    || known_at.is_some_and(|t| r.recorded_at > t)
-                {
+                if through_seq.is_some_and(|n| r.seq > n) {
                     break;
+                }
+                // Transaction time: what had been recorded at that instant.
+                if known_at.is_some_and(|t| r.recorded_at > t) {
+                    continue;
                 }
                 if as_of.is_none_or(|d| r.date <= d) {
                     records.push(r);
                 }
             }
-            let mut state = espp_replay::fold_all(records).map_err(|e| {
+            let overrides = rules.as_deref().map(read_rules).transpose()?;
+            let mut state = espp_replay::fold_all_with(records, overrides).map_err(|e| {
                 Failure::new(
                     exit::DAMAGED,
                     format!("the stored log no longer folds: {e}"),
@@ -308,6 +345,114 @@ fn run(cli: Cli) -> Result<(), Failure> {
     }
     out.flush()?;
     Ok(())
+}
+
+/// Reads a `--rules` file: a JSON object of partial plan rules, checked like `plan_adopted`'s.
+fn read_rules(path: &Path) -> Result<espp_events::RulesPatch, Failure> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Failure::new(exit::USAGE, format!("cannot read {}: {e}", path.display())))?;
+    let patch = espp_events::json::parse_rules(&text)
+        .map_err(|e| Failure::new(exit::REFUSED, format!("{}: {e}", path.display())))?;
+    espp_projections::check_overrides(&patch)
+        .map_err(|e| Failure::new(exit::REFUSED, format!("{}: {e}", path.display())))?;
+    Ok(patch)
+}
+
+fn demo(cli: &Cli, employees: u32, seed: u64, out: &mut impl Write) -> Result<(), Failure> {
+    use sha2::{Digest, Sha256};
+    let events: Vec<espp_events::EventInput> = espp_engine::demo::events(employees, seed)
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut e)| {
+            // Ids from the seed and position: running the demo again appends nothing.
+            let h = Sha256::digest(format!("espp-demo/{employees}/{seed}/{i}").as_bytes());
+            let mut b = [0u8; 16];
+            b.copy_from_slice(&h[..16]);
+            e.id = Some(uuid::Uuid::new_v8(b));
+            e
+        })
+        .collect();
+    let total = events.len();
+    let actor = Actor::new("espp-demo").map_err(|e| Failure::new(exit::USAGE, e.to_string()))?;
+    let mut ledger = Ledger::open_or_create(&cli.db, &options(cli))?;
+    let report = ledger.append(Batch::of_events(events, actor), now())?;
+    writeln!(
+        out,
+        "demo ledger at {}: {} events generated, {} stored, {} already there",
+        cli.db.display(),
+        total,
+        report.stored_count(),
+        report.skipped.len()
+    )?;
+    let verified = ledger.verify()?;
+    if let Some(p) = verified.problem {
+        return Err(Failure::new(
+            exit::DAMAGED,
+            format!("verify failed at seq {}: {}", p.seq, p.message),
+        ));
+    }
+    writeln!(out, "hash chain verified: {} records\n", verified.records)?;
+    let state = ledger.book()?.state();
+    let projection = state.projection(None);
+    print_state(out, &projection)?;
+    for who in ["E001", "E010", "E017"] {
+        if let Ok(rows) = state.statement(who, None) {
+            writeln!(out, "\nstatements of {who}:")?;
+            print_statements(out, Format::Table, &rows)?;
+        }
+    }
+    writeln!(out, "\nnext: espp --db {} log --limit 20 | state --format json | statement E002 | verify | export", cli.db.display())?;
+    Ok(())
+}
+
+const STATEMENT_COLUMNS: [&str; 10] = [
+    "employee",
+    "period",
+    "start",
+    "end",
+    "deductions",
+    "cash_payments",
+    "refunds",
+    "shares_bought",
+    "price",
+    "shares_held_end",
+];
+
+fn print_statements(out: &mut impl Write, format: Format, rows: &[Value]) -> std::io::Result<()> {
+    match format {
+        Format::Json => writeln!(out, "{}", Value::Array(rows.to_vec())),
+        Format::Csv => {
+            writeln!(out, "{}", STATEMENT_COLUMNS.join(","))?;
+            for r in rows {
+                writeln!(
+                    out,
+                    "{}",
+                    STATEMENT_COLUMNS
+                        .iter()
+                        .map(|c| text(&r[*c]))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                )?;
+            }
+            Ok(())
+        }
+        Format::Table => {
+            if rows.is_empty() {
+                return writeln!(out, "(no period with a purchase)");
+            }
+            for c in &STATEMENT_COLUMNS[1..] {
+                write!(out, "{c:>15} ")?;
+            }
+            writeln!(out)?;
+            for r in rows {
+                for c in &STATEMENT_COLUMNS[1..] {
+                    write!(out, "{:>15} ", text(&r[*c]))?;
+                }
+                writeln!(out)?;
+            }
+            Ok(())
+        }
+    }
 }
 
 fn parse_arg<T>(

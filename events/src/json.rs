@@ -410,6 +410,15 @@ impl<'de> Visitor<'de> for StrictVisitor {
     }
 }
 
+/// Parses a JSON object of partial plan rules (a `--rules` file, as in `plan_adopted`).
+pub fn parse_rules(text: &str) -> Result<RulesPatch, FieldError> {
+    let value = match serde_json::from_str::<Strict>(text) {
+        Ok(Strict(v)) => v,
+        Err(e) => return Err(FieldError::whole(format!("not valid JSON: {e}"))),
+    };
+    RulesPatch::from_value(&value)
+}
+
 /// One event as an administrator or a payroll feed writes it: no envelope.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventInput {

@@ -8,7 +8,7 @@
 //! directly; a back-dated one (after the wall, before the latest day) is folded as `closed`
 //! plus the tail with the batch merged in. Either way every prefix of the log still folds.
 
-use espp_events::{Day, Event, Record};
+use espp_events::{Day, Event, Record, RulesPatch};
 use espp_projections::{Rejection, State};
 
 /// A refused batch: which record (by position in the batch) and why.
@@ -159,6 +159,14 @@ impl Book {
     /// The book of a whole log given in seq order (as stored): one fold, in `(date, seq)`
     /// order, through the wall into `closed`, then the tail into `current`.
     pub fn load(records: Vec<Record>) -> Result<Book, BookRejection> {
+        Book::load_with(records, None)
+    }
+
+    /// [`Book::load`] under overriding rules (a compliance replay).
+    pub fn load_with(
+        records: Vec<Record>,
+        overrides: Option<RulesPatch>,
+    ) -> Result<Book, BookRejection> {
         let wall = records
             .iter()
             .filter(|r| matches!(r.event, Event::Purchase { .. }))
@@ -167,7 +175,7 @@ impl Book {
         let mut keyed: Vec<(usize, Record)> = records.into_iter().enumerate().collect();
         keyed.sort_by_key(|(_, r)| (r.date, r.seq));
         let split = wall.map_or(0, |w| keyed.partition_point(|(_, r)| r.date <= w));
-        let mut closed = State::new(None);
+        let mut closed = State::new(overrides);
         for (index, r) in &keyed[..split] {
             closed.apply(r).map_err(|rejection| BookRejection {
                 index: *index,
@@ -193,5 +201,13 @@ impl Book {
 
 /// Folds a whole log given in seq order, in `(date, seq)` order: the reference fold.
 pub fn fold_all(records: Vec<Record>) -> Result<State, BookRejection> {
-    Ok(Book::load(records)?.current)
+    fold_all_with(records, None)
+}
+
+/// [`fold_all`] under overriding rules.
+pub fn fold_all_with(
+    records: Vec<Record>,
+    overrides: Option<RulesPatch>,
+) -> Result<State, BookRejection> {
+    Ok(Book::load_with(records, overrides)?.current)
 }

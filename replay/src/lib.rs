@@ -6,4 +6,4 @@
 
 mod book;
 
-pub use book::{fold_all, Book, BookRejection};
+pub use book::{fold_all, fold_all_with, Book, BookRejection};
