@@ -15,7 +15,10 @@ pub fn records(lines: &[String]) -> Vec<Record> {
     for (i, line) in lines.iter().enumerate() {
         let input = match parse_line(line) {
             Ok(Line::Bare(e)) => e,
-            other => panic!("line {}: {line} did not parse as a bare event: {other:?}", i + 1),
+            other => panic!(
+                "line {}: {line} did not parse as a bare event: {other:?}",
+                i + 1
+            ),
         };
         let seq = i as u64 + 1;
         let id = input.id.unwrap_or(uuid::Uuid::from_u128(seq as u128));
@@ -53,7 +56,11 @@ pub fn check(lines: &[String], expected: &[(&str, Value)]) -> Value {
 }
 
 /// Asserts fields of an already folded state's projection.
-pub fn check_state(state: &State, as_of: Option<espp_events::Day>, expected: &[(&str, Value)]) -> Value {
+pub fn check_state(
+    state: &State,
+    as_of: Option<espp_events::Day>,
+    expected: &[(&str, Value)],
+) -> Value {
     let p = state.projection(as_of);
     for (pointer, want) in expected {
         let got = p.pointer(pointer).unwrap_or(&Value::Null);
