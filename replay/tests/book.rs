@@ -1,0 +1,147 @@
+//! The acceptance book against the reference fold: in-order, back-dated and refused batches,
+//! closed books in seq order, and the wall moving at each purchase.
+
+use espp_events::{parse_line, Actor, Hash, Instant, Line, Record};
+use espp_replay::{fold_all, Book};
+use uuid::Uuid;
+
+/// Chains JSON lines into records numbered from `first_seq`.
+fn records(lines: &[&str], first_seq: u64) -> Vec<Record> {
+    let at = Instant::parse("2026-01-02T09:00:00Z").unwrap_or_else(|e| panic!("{e}"));
+    let actor = Actor::new("test").unwrap_or_else(|e| panic!("{e}"));
+    lines
+        .iter()
+        .zip(first_seq..)
+        .map(|(l, seq)| match parse_line(l) {
+            Ok(Line::Bare(e)) => Record::chain(
+                seq,
+                Uuid::from_u128(u128::from(seq)),
+                e.date,
+                at,
+                actor.clone(),
+                Hash::ZERO,
+                e.event,
+            ),
+            other => panic!("{l}: {other:?}"),
+        })
+        .collect()
+}
+
+const SETUP: &[&str] = &[
+    r#"{"type":"plan_adopted","date":"2025-12-01","rules":{}}"#,
+    r#"{"type":"stockholders_approved","date":"2025-12-01"}"#,
+    r#"{"type":"period_scheduled","date":"2025-12-01","period":"P1","start":"2026-01-01","end":"2026-01-31"}"#,
+    r#"{"type":"period_scheduled","date":"2025-12-01","period":"P2","start":"2026-02-01","end":"2026-02-28"}"#,
+    r#"{"type":"employee_hired","date":"2025-12-01","employee":"E1","hire_date":"2020-01-01","weekly_hours":"40","months_per_year":"12"}"#,
+    r#"{"type":"enrolled","date":"2025-12-02","employee":"E1","rate":"0.10"}"#,
+    r#"{"type":"market_price","date":"2026-01-02","closes":["10.00"]}"#,
+    r#"{"type":"payroll","date":"2026-01-16","employee":"E1","gross_pay":"1000.00"}"#,
+    r#"{"type":"market_price","date":"2026-01-30","closes":["12.00"]}"#,
+];
+
+fn digest(state: &espp_projections::State) -> String {
+    state.projection(None)["digest"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn a_back_dated_batch_folds_in_its_date_place() {
+    // Payroll dated the 9th arrives after the price of the 30th: the book refolds from the
+    // wall and gets what folding the whole log in (date, seq) order gets.
+    let mut all = records(SETUP, 1);
+    let late = records(
+        &[r#"{"type":"payroll","date":"2026-01-09","employee":"E1","gross_pay":"500.00"}"#],
+        10,
+    );
+    let mut book = Book::load(all.clone()).unwrap_or_else(|e| panic!("{e}"));
+    book.apply(&late).unwrap_or_else(|e| panic!("{e}"));
+    all.extend(late);
+    let reference = fold_all(all).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(digest(book.state()), digest(&reference));
+    // 10% of 1000.00 + 10% of 500.00 = 150.00 in the balance.
+    assert_eq!(
+        book.state().projection(None)["employees"]["E1"]["balance"],
+        "150.00"
+    );
+}
+
+#[test]
+fn closed_books_are_checked_in_seq_order_inside_a_batch() {
+    let mut book = Book::load(records(SETUP, 1)).unwrap_or_else(|e| panic!("{e}"));
+    let before = digest(book.state());
+    // The purchase closes the books through 2026-01-30; a payroll of the 29th after it, in
+    // the same batch, is refused, though in (date, seq) order it would come first.
+    let batch = records(
+        &[
+            r#"{"type":"purchase","date":"2026-01-30","period":"P1"}"#,
+            r#"{"type":"payroll","date":"2026-01-29","employee":"E1","gross_pay":"1000.00"}"#,
+        ],
+        10,
+    );
+    let err = book
+        .apply(&batch)
+        .err()
+        .unwrap_or_else(|| panic!("accepted"));
+    assert_eq!(err.index, 1);
+    assert!(err.to_string().contains("closed"), "{err}");
+    assert_eq!(
+        digest(book.state()),
+        before,
+        "a refused batch changes nothing"
+    );
+}
+
+#[test]
+fn a_refused_batch_leaves_the_book_as_it_was() {
+    let mut book = Book::load(records(SETUP, 1)).unwrap_or_else(|e| panic!("{e}"));
+    let before = digest(book.state());
+    // The first event folds, the second (a purchase for an unknown period) does not.
+    let batch = records(
+        &[
+            r#"{"type":"payroll","date":"2026-01-30","employee":"E1","gross_pay":"1000.00"}"#,
+            r#"{"type":"purchase","date":"2026-01-30","period":"NOPE"}"#,
+        ],
+        10,
+    );
+    assert!(book.apply(&batch).is_err());
+    assert_eq!(digest(book.state()), before);
+    // And it still takes the next good batch.
+    let good = records(
+        &[r#"{"type":"purchase","date":"2026-01-30","period":"P1"}"#],
+        10,
+    );
+    book.apply(&good).unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[test]
+fn after_a_purchase_the_book_matches_the_reference_fold() {
+    let mut all = records(SETUP, 1);
+    let mut book = Book::load(all.clone()).unwrap_or_else(|e| panic!("{e}"));
+    let more = records(
+        &[
+            r#"{"type":"purchase","date":"2026-01-30","period":"P1"}"#,
+            r#"{"type":"market_price","date":"2026-02-02","closes":["11.00"]}"#,
+            r#"{"type":"payroll","date":"2026-02-13","employee":"E1","gross_pay":"1000.00"}"#,
+        ],
+        10,
+    );
+    for r in &more {
+        book.apply(std::slice::from_ref(r))
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    assert_eq!(
+        book.tail_len(),
+        2,
+        "records after the wall stay in the tail"
+    );
+    all.extend(more);
+    let reference = fold_all(all).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(digest(book.state()), digest(&reference));
+    // Price: 0.85 × min(10, 12) = 8.50; 100.00 buys 11 shares (93.50), 6.50 carried; then
+    // 10% of 1000.00 more.
+    let e1 = &book.state().projection(None)["employees"]["E1"];
+    assert_eq!(e1["shares_held"], "11");
+    assert_eq!(e1["balance"], "106.50");
+}
