@@ -338,6 +338,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let projection = state.projection(as_of);
             if cli.format == Format::Json {
                 writeln!(out, "{projection}")?;
+            } else if cli.format == Format::Csv {
+                print_employees_csv(&mut out, &projection)?;
             } else {
                 print_state(&mut out, &projection)?;
             }
@@ -561,6 +563,31 @@ fn text(v: &Value) -> String {
         Value::Null => "-".into(),
         other => other.to_string(),
     }
+}
+
+const EMPLOYEE_COLUMNS: [&str; 10] = [
+    "status",
+    "rate",
+    "balance",
+    "deficiency",
+    "contributed",
+    "refunded",
+    "shares_held",
+    "shares_certificated",
+    "dividends_paid",
+    "ordinary_income",
+];
+
+/// The projection's employees as CSV, one row each.
+fn print_employees_csv(out: &mut impl Write, p: &Value) -> std::io::Result<()> {
+    writeln!(out, "employee,{}", EMPLOYEE_COLUMNS.join(","))?;
+    if let Some(Value::Object(emps)) = p.get("employees") {
+        for (id, e) in emps {
+            let cells: Vec<String> = EMPLOYEE_COLUMNS.iter().map(|c| text(&e[*c])).collect();
+            writeln!(out, "{id},{}", cells.join(","))?;
+        }
+    }
+    Ok(())
 }
 
 fn print_state(out: &mut impl Write, p: &Value) -> std::io::Result<()> {
