@@ -1,0 +1,302 @@
+//! A generator of plausible company histories for property tests: a plan adopted and
+//! approved, quarterly periods with a daily price path, employees hired with varied hours
+//! and service, enrolments, rate changes, biweekly payroll and a purchase on each period's
+//! last trading day. Later issues extend [`Company`] with leaves, elections, sales, …
+#![allow(dead_code)]
+
+use chrono::{Datelike, NaiveDate, Weekday};
+use proptest::prelude::*;
+
+use crate::common::ev;
+
+/// One employee's story.
+#[derive(Debug, Clone)]
+pub struct Person {
+    /// Months of service before 2026-01-01 (0–2 sit the first period out).
+    pub service_months: u32,
+    pub weekly_hours: u32,
+    pub months_per_year: u32,
+    /// Days after 2025-12-01 the employee enrolls (some enroll mid-period).
+    pub enroll_after_days: Option<u32>,
+    /// Whole percent.
+    pub rate: u32,
+    /// A rate change: days after 2026-01-01 and the new whole percent.
+    pub rate_change: Option<(u32, u32)>,
+    /// Gross pay per payday in dollars.
+    pub gross_pay: u32,
+    /// Shares owned outside the plan.
+    pub ownership: u32,
+}
+
+/// A company's history, before it is written as events.
+#[derive(Debug, Clone)]
+pub struct Company {
+    pub share_reserve: u32,
+    pub whole_shares: bool,
+    pub refund_residual: bool,
+    pub quarters: u32,
+    /// Per quarter: an optional share limit.
+    pub share_limits: Vec<Option<u32>>,
+    pub shares_outstanding: Option<u32>,
+    /// Seed of the price path.
+    pub price_seed: u64,
+    pub people: Vec<Person>,
+}
+
+fn person() -> impl Strategy<Value = Person> {
+    (
+        0u32..30,
+        prop::sample::select(vec![10u32, 20, 21, 30, 40]),
+        prop::sample::select(vec![4u32, 5, 12]),
+        prop::option::weighted(0.9, 0u32..120),
+        1u32..=10,
+        prop::option::of((0u32..200, 1u32..=10)),
+        500u32..40_000,
+        prop::sample::select(vec![0u32, 0, 100, 4_000]),
+    )
+        .prop_map(
+            |(
+                service_months,
+                weekly_hours,
+                months_per_year,
+                enroll_after_days,
+                rate,
+                rate_change,
+                gross_pay,
+                ownership,
+            )| Person {
+                service_months,
+                weekly_hours,
+                months_per_year,
+                enroll_after_days,
+                rate,
+                rate_change,
+                gross_pay,
+                ownership,
+            },
+        )
+}
+
+/// Plausible companies of 1–10 employees over 1–4 quarters.
+pub fn company() -> impl Strategy<Value = Company> {
+    (
+        prop::sample::select(vec![50u32, 500, 5_000, 6_000_000]),
+        any::<bool>(),
+        any::<bool>(),
+        1u32..=4,
+        prop::collection::vec(prop::option::weighted(0.2, 1u32..200), 4),
+        prop::option::of(prop::sample::select(vec![50_000u32, 100_000, 1_000_000])),
+        any::<u64>(),
+        prop::collection::vec(person(), 1..=10),
+    )
+        .prop_map(
+            |(
+                share_reserve,
+                whole_shares,
+                refund_residual,
+                quarters,
+                share_limits,
+                shares_outstanding,
+                price_seed,
+                people,
+            )| Company {
+                share_reserve,
+                whole_shares,
+                refund_residual,
+                quarters,
+                share_limits,
+                shares_outstanding,
+                price_seed,
+                people,
+            },
+        )
+}
+
+fn day(d: NaiveDate) -> String {
+    d.format("%Y-%m-%d").to_string()
+}
+
+fn start() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 1, 1).unwrap_or_default()
+}
+
+/// A small deterministic generator for the price path (no clock, no global randomness).
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        self.0 >> 33
+    }
+}
+
+impl Company {
+    /// The history as JSON lines in date order (the log's order: seq follows it).
+    pub fn lines(&self) -> Vec<String> {
+        let mut dated: Vec<(NaiveDate, String)> = Vec::new();
+        let d = |y, m, dd| NaiveDate::from_ymd_opt(y, m, dd).unwrap_or_default();
+        let rules = format!(
+            r#""rules":{{"share_reserve":"{}","whole_shares":{},"residual":"{}"}}"#,
+            self.share_reserve,
+            self.whole_shares,
+            if self.refund_residual {
+                "refund"
+            } else {
+                "carry_forward"
+            }
+        );
+        dated.push((d(2025, 1, 2), ev("plan_adopted", "2025-01-02", &rules)));
+        dated.push((d(2025, 2, 3), ev("stockholders_approved", "2025-02-03", "")));
+        if let Some(out) = self.shares_outstanding {
+            dated.push((
+                d(2025, 3, 1),
+                ev(
+                    "shares_outstanding",
+                    "2025-03-01",
+                    &format!(r#""shares":"{out}""#),
+                ),
+            ));
+        }
+        let mut periods = Vec::new();
+        for q in 0..self.quarters {
+            let s = start()
+                .checked_add_months(chrono::Months::new(3 * q))
+                .unwrap_or_default();
+            let e = s
+                .checked_add_months(chrono::Months::new(3))
+                .and_then(|x| x.pred_opt())
+                .unwrap_or_default();
+            let limit = self
+                .share_limits
+                .get(q as usize)
+                .copied()
+                .flatten()
+                .map(|l| format!(r#","share_limit":"{l}""#))
+                .unwrap_or_default();
+            dated.push((
+                d(2025, 12, 1),
+                ev(
+                    "period_scheduled",
+                    "2025-12-01",
+                    &format!(
+                        r#""period":"Q{}","start":"{}","end":"{}"{limit}"#,
+                        q + 1,
+                        day(s),
+                        day(e)
+                    ),
+                ),
+            ));
+            periods.push((q + 1, s, e));
+        }
+        let last_day = periods.last().map(|p| p.2).unwrap_or_else(start);
+        // Daily prices on weekdays from 2025-12-29, a random walk in cents; a few days are
+        // quoted by bid/ask or high/low, or report no sale.
+        let mut rng = Lcg(self.price_seed);
+        let mut cents: i64 = 500 + (rng.next() % 5000) as i64;
+        let mut trading = Vec::new();
+        let mut t = d(2025, 12, 29);
+        while t <= last_day {
+            if !matches!(t.weekday(), Weekday::Sat | Weekday::Sun) {
+                let step = (rng.next() % 81) as i64 - 40;
+                cents = (cents + cents * step / 1000).clamp(50, 100_000);
+                let p = format!("{}.{:02}", cents / 100, cents % 100);
+                let q = format!("{}.{:02}", (cents + 2) / 100, (cents + 2) % 100);
+                let fields = match rng.next() % 20 {
+                    0 => format!(r#""bid":"{p}","ask":"{q}""#),
+                    1 => format!(r#""high":"{q}","low":"{p}""#),
+                    2 if t > d(2025, 12, 29) => r#""no_sale":true"#.to_string(),
+                    _ => format!(r#""closes":["{p}"]"#),
+                };
+                dated.push((t, ev("market_price", &day(t), &fields)));
+                trading.push(t);
+            }
+            t = t.succ_opt().unwrap_or(t);
+        }
+        for (i, p) in self.people.iter().enumerate() {
+            let id = format!("E{}", i + 1);
+            let hire_date = start()
+                .checked_sub_months(chrono::Months::new(p.service_months))
+                .unwrap_or_default();
+            let hired_on = hire_date.min(d(2025, 11, 1));
+            dated.push((
+                hired_on,
+                ev(
+                    "employee_hired",
+                    &day(hired_on),
+                    &format!(
+                        r#""employee":"{id}","hire_date":"{}","weekly_hours":"{}","months_per_year":"{}""#,
+                        day(hire_date),
+                        p.weekly_hours,
+                        p.months_per_year
+                    ),
+                ),
+            ));
+            if p.ownership > 0 {
+                dated.push((
+                    d(2025, 11, 2),
+                    ev(
+                        "ownership_reported",
+                        "2025-11-02",
+                        &format!(r#""employee":"{id}","shares":"{}""#, p.ownership),
+                    ),
+                ));
+            }
+            let Some(after) = p.enroll_after_days else {
+                continue;
+            };
+            let enrolled = d(2025, 12, 1) + chrono::Days::new(u64::from(after));
+            dated.push((
+                enrolled,
+                ev(
+                    "enrolled",
+                    &day(enrolled),
+                    &format!(r#""employee":"{id}","rate":"0.{:02}""#, p.rate),
+                ),
+            ));
+            if let Some((days, rate)) = p.rate_change {
+                let changed = (start() + chrono::Days::new(u64::from(days))).max(enrolled);
+                if changed < last_day {
+                    dated.push((
+                        changed,
+                        ev(
+                            "rate_changed",
+                            &day(changed),
+                            &format!(r#""employee":"{id}","rate":"0.{rate:02}""#),
+                        ),
+                    ));
+                }
+            }
+            let mut payday = d(2026, 1, 9);
+            while payday <= last_day {
+                dated.push((
+                    payday,
+                    ev(
+                        "payroll",
+                        &day(payday),
+                        &format!(r#""employee":"{id}","gross_pay":"{}.00""#, p.gross_pay),
+                    ),
+                ));
+                payday = payday + chrono::Days::new(14);
+            }
+        }
+        // The purchase comes after every other event of its day (its books close).
+        let mut purchases = Vec::new();
+        for (n, s, e) in &periods {
+            if let Some(last) = trading.iter().rev().find(|t| *t >= s && *t <= e) {
+                purchases.push((
+                    *last,
+                    ev("purchase", &day(*last), &format!(r#""period":"Q{n}""#)),
+                ));
+            }
+        }
+        dated.sort_by_key(|(t, _)| *t);
+        for (t, line) in purchases {
+            let at = dated.partition_point(|(x, _)| *x <= t);
+            dated.insert(at, (t, line));
+        }
+        dated.into_iter().map(|(_, l)| l).collect()
+    }
+}

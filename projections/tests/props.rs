@@ -1,0 +1,120 @@
+//! Property tests: DOMAIN.md §11's invariants after every event of generated company
+//! histories, and determinism of the digest (two folds, and a fold resumed from a clone).
+#![allow(clippy::unwrap_used)]
+
+mod common;
+mod history;
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+use espp_projections::State;
+use proptest::prelude::*;
+use rust_decimal::Decimal;
+use serde_json::Value;
+
+fn dec(v: &Value) -> Decimal {
+    let s = v
+        .as_str()
+        .unwrap_or_else(|| panic!("not a decimal string: {v}"));
+    assert!(!s.starts_with('-'), "negative: {s}");
+    Decimal::from_str(s).unwrap()
+}
+
+/// DOMAIN.md §11 on one projection.
+fn check_invariants(p: &Value) -> Result<(), TestCaseError> {
+    // Purchase cost per employee, from the allocations.
+    let mut cost: BTreeMap<String, Decimal> = BTreeMap::new();
+    let mut bought_total = Decimal::ZERO;
+    for purchase in p["purchases"].as_array().unwrap() {
+        let mut sum = Decimal::ZERO;
+        for a in purchase["allocations"].as_array().unwrap() {
+            *cost
+                .entry(a["employee"].as_str().unwrap().to_string())
+                .or_default() += dec(&a["cost"]);
+            dec(&a["refunded"]);
+            dec(&a["carried"]);
+            sum += dec(&a["shares"]);
+        }
+        prop_assert_eq!(sum, dec(&purchase["shares"]));
+        bought_total += sum;
+    }
+    // Lots per employee.
+    let mut lot_held: BTreeMap<String, Decimal> = BTreeMap::new();
+    let mut lot_cert: BTreeMap<String, Decimal> = BTreeMap::new();
+    for lot in p["lots"].as_array().unwrap() {
+        let shares = dec(&lot["shares"]);
+        let (held, cert, sold) = (
+            dec(&lot["held"]),
+            dec(&lot["certificated"]),
+            dec(&lot["sold"]),
+        );
+        prop_assert_eq!(shares, held + cert + sold, "lot {}", lot);
+        let e = lot["employee"].as_str().unwrap().to_string();
+        *lot_held.entry(e.clone()).or_default() += held;
+        *lot_cert.entry(e).or_default() += cert;
+    }
+    let (mut contributed, mut spent_refunded_balance) = (Decimal::ZERO, Decimal::ZERO);
+    for (id, e) in p["employees"].as_object().unwrap() {
+        let c = dec(&e["contributed"]);
+        let rest =
+            cost.get(id).copied().unwrap_or_default() + dec(&e["refunded"]) + dec(&e["balance"]);
+        prop_assert_eq!(c, rest, "cash of {}: {}", id, e);
+        contributed += c;
+        spent_refunded_balance += rest;
+        dec(&e["deficiency"]);
+        prop_assert_eq!(
+            dec(&e["shares_held"]),
+            lot_held.get(id).copied().unwrap_or_default(),
+            "held of {}",
+            id
+        );
+        prop_assert_eq!(
+            dec(&e["shares_certificated"]),
+            lot_cert.get(id).copied().unwrap_or_default(),
+            "certificated of {}",
+            id
+        );
+    }
+    prop_assert_eq!(contributed, spent_refunded_balance);
+    let plan = &p["plan"];
+    if plan["status"] != "not_adopted" {
+        prop_assert_eq!(
+            dec(&plan["share_reserve"]),
+            dec(&plan["shares_left"]) + dec(&plan["shares_bought"])
+        );
+        prop_assert_eq!(dec(&plan["shares_bought"]), bought_total);
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn invariants_hold_after_every_event(company in history::company()) {
+        let lines = company.lines();
+        let recs = common::records(&lines);
+        let mut state = State::new(None);
+        let mut checkpoint = None;
+        for (i, r) in recs.iter().enumerate() {
+            if let Err(e) = state.apply(r) {
+                return Err(TestCaseError::fail(format!("seq {} refused: {e}\n{}", r.seq, lines[i])));
+            }
+            check_invariants(&state.projection(None))?;
+            if i == recs.len() / 2 {
+                checkpoint = Some((state.clone(), i + 1));
+            }
+        }
+        let digest = state.projection(None)["digest"].clone();
+        // A second fold from scratch, and one resumed from a mid-way clone, agree.
+        let again = common::fold(&lines).map_err(|(s, e)| TestCaseError::fail(format!("{s}: {e}")))?;
+        prop_assert_eq!(&again.projection(None)["digest"], &digest);
+        if let Some((mut resumed, from)) = checkpoint {
+            for r in &recs[from..] {
+                resumed.apply(r).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            }
+            prop_assert_eq!(&resumed.projection(None)["digest"], &digest);
+        }
+    }
+}
