@@ -292,7 +292,16 @@ impl Ledger {
             .path(&log_dir)
             .cache_capacity(options.cache_bytes)
             .flush_every_ms(None)
-            .open()?;
+            .open()
+            .map_err(|e| match e {
+                // sled's own file lock outlives a dropped `sled::Db` while its background
+                // jobs finish, so a ledger just closed in this or another process can still
+                // hold it after `espp.lock` is free: that is busy, not a storage failure.
+                sled::Error::Io(ref io) if io.to_string().contains("could not acquire lock") => {
+                    StoreError::Busy(path.to_path_buf())
+                }
+                e => e.into(),
+            })?;
         // sled creates its files on open: make them and their directory entries durable.
         let data_file = File::open(log_dir.join("db"))?;
         data_file.sync_all()?;
@@ -771,8 +780,15 @@ impl Ledger {
             }
         }
         if self.head.seq != expected - 1 || self.head.hash != prev {
+            // The first seq affected: the first one missing (or stored beyond the head), or
+            // the head's own record when only its hash disagrees.
+            let first = if self.head.seq == expected - 1 {
+                self.head.seq.max(1)
+            } else {
+                self.head.seq.min(expected - 1) + 1
+            };
             report.problem = problem(
-                self.head.seq.max(expected),
+                first,
                 format!(
                     "missing: the head says seq {} but the records end at seq {}",
                     self.head.seq,

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use espp_engine::{Ledger, Options};
 
-use crate::util::{chain_vector, Dir};
+use crate::util::{chain_vector, wait_until_closed, Dir};
 
 #[test]
 fn a_held_ledger_is_busy_for_every_command() {
@@ -29,6 +29,26 @@ fn a_held_ledger_is_busy_for_every_command() {
         assert!(took < Duration::from_secs(5), "{args:?} took {took:?}: it waited for the lock");
     }
     drop(held);
+    wait_until_closed(&dir.db());
     assert_eq!(dir.export(), before, "the busy append stored something");
     dir.espp(&["verify"]).expect_code(0);
+}
+
+#[test]
+fn sled_lock_still_held_after_close_is_busy() {
+    // Regression: sled's own lock on log/db outlives a dropped Ledger while sled's background
+    // jobs finish, after espp.lock is already free. Another espp then failed with a storage
+    // error (exit 5, "could not acquire lock"); it is busy (exit 3), try again.
+    let dir = Dir::new();
+    dir.append(chain_vector()).expect_code(0);
+    let before = dir.export();
+    let sled_file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(dir.db().join("log").join("db"))
+        .expect("sled's data file");
+    sled_file.try_lock().expect("lock it as sled does");
+    dir.espp(&["verify"]).expect_code(3).stderr_has("busy");
+    drop(sled_file);
+    assert_eq!(dir.export(), before);
 }

@@ -1,1 +1,141 @@
-//! placeholder
+//! Tamper evidence (INTERCHANGE.md `espp verify`, engine/src/store.rs layout): a byte changed
+//! inside a stored record, or a chunk removed, behind the engine's back makes `verify` exit 4
+//! naming the first damaged seq.
+
+use std::path::Path;
+
+use crate::util::{wait_until_closed, Dir};
+
+/// `r` + first seq big-endian: the key of the chunk starting at `seq` (engine/src/store.rs).
+fn chunk_key(seq: u64) -> Vec<u8> {
+    let mut k = vec![b'r'];
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+/// The byte range of record `index` inside a chunk value: version byte, u32 LE count, then
+/// u32 LE length-prefixed records.
+fn record_range(chunk: &[u8], index: usize) -> std::ops::Range<usize> {
+    assert_eq!(chunk[0], 1, "chunk format version");
+    let count = u32::from_le_bytes(chunk[1..5].try_into().expect("4 bytes")) as usize;
+    assert!(index < count, "the chunk has {count} records");
+    let mut pos = 5;
+    for i in 0.. {
+        let len = u32::from_le_bytes(chunk[pos..pos + 4].try_into().expect("4 bytes")) as usize;
+        pos += 4;
+        if i == index {
+            return pos..pos + len;
+        }
+        pos += len;
+    }
+    unreachable!()
+}
+
+/// Opens the ledger's sled database directly (no `espp` may be running), lets `edit` change
+/// it, and makes the change durable.
+fn with_sled(db: &Path, edit: impl FnOnce(&sled::Db)) {
+    let sled = sled::Config::new()
+        .path(db.join("log"))
+        .flush_every_ms(None)
+        .open()
+        .expect("open the ledger's sled db");
+    edit(&sled);
+    sled.flush().expect("flush sled");
+    drop(sled);
+    wait_until_closed(db);
+}
+
+/// Replaces the first occurrence of `from` inside record `index` of the chunk at `first_seq`.
+fn patch_record(db: &Path, first_seq: u64, index: usize, from: &[u8], to: &[u8]) {
+    assert_eq!(from.len(), to.len());
+    with_sled(db, |sled| {
+        let key = chunk_key(first_seq);
+        let mut chunk = sled.get(&key).expect("read").expect("the chunk").to_vec();
+        let range = record_range(&chunk, index);
+        let record = &mut chunk[range];
+        let at = record
+            .windows(from.len())
+            .position(|w| w == from)
+            .unwrap_or_else(|| panic!("{from:?} is not in record {index}"));
+        record[at..at + from.len()].copy_from_slice(to);
+        sled.insert(key, chunk).expect("write the chunk back");
+    });
+}
+
+/// A ledger of one append: plan_adopted and ten hires (seq 1-11, one chunk).
+fn one_chunk_ledger(dir: &Dir) {
+    let mut input =
+        String::from(r#"{"type":"plan_adopted","date":"2026-01-02","rules":{"name":"tamper"}}"#);
+    input.push('\n');
+    for i in 0..10 {
+        input.push_str(&format!(
+            r#"{{"type":"employee_hired","date":"2026-01-05","employee":"E{i}","weekly_hours":"40","months_per_year":"12"}}"#
+        ));
+        input.push('\n');
+    }
+    dir.append(input).expect_code(0);
+    dir.espp(&["verify"]).expect_code(0);
+}
+
+#[test]
+fn a_changed_actor_byte_is_found() {
+    let dir = Dir::new();
+    one_chunk_ledger(&dir);
+    // Seq 6 is the sixth record of the chunk at seq 1; the actor is stored as its UTF-8.
+    patch_record(&dir.db(), 1, 5, b"cli-test", b"cli-tesT");
+    dir.espp(&["verify"])
+        .expect_code(4)
+        .stderr_has("seq 6")
+        .stderr_has("5 records intact");
+}
+
+#[test]
+fn a_changed_decimal_byte_is_found() {
+    let dir = Dir::new();
+    one_chunk_ledger(&dir);
+    // weekly_hours "40" is rust_decimal's 16 bytes (flags, lo, mid, hi): make it 41.
+    let forty = rust_decimal::Decimal::from(40).serialize();
+    let mut forty_one = forty;
+    forty_one[4] += 1;
+    patch_record(&dir.db(), 1, 8, &forty, &forty_one);
+    dir.espp(&["verify"])
+        .expect_code(4)
+        .stderr_has("seq 9")
+        .stderr_has("altered");
+}
+
+/// Three appends: chunks at seq 1 (1-2), 3 (3-5) and 6 (6-8).
+fn three_chunk_ledger(dir: &Dir) {
+    for (n, date) in [(2, "2026-02-02"), (3, "2026-02-03"), (3, "2026-02-04")] {
+        let line = format!(r#"{{"type":"market_price","date":"{date}","closes":["10.00"]}}"#);
+        dir.append(vec![line; n].join("\n")).expect_code(0);
+    }
+    dir.espp(&["verify"]).expect_code(0);
+}
+
+#[test]
+fn a_deleted_middle_chunk_is_found() {
+    let dir = Dir::new();
+    three_chunk_ledger(&dir);
+    with_sled(&dir.db(), |sled| {
+        assert!(sled.remove(chunk_key(3)).expect("remove").is_some(), "no chunk at seq 3");
+    });
+    dir.espp(&["verify"])
+        .expect_code(4)
+        .stderr_has("seq 3")
+        .stderr_has("missing");
+}
+
+#[test]
+fn a_deleted_last_chunk_is_found() {
+    let dir = Dir::new();
+    three_chunk_ledger(&dir);
+    with_sled(&dir.db(), |sled| {
+        assert!(sled.remove(chunk_key(6)).expect("remove").is_some(), "no chunk at seq 6");
+    });
+    // Seqs 6-8 are gone: the first one missing is named.
+    dir.espp(&["verify"])
+        .expect_code(4)
+        .stderr_has("at seq 6")
+        .stderr_has("missing");
+}

@@ -54,6 +54,31 @@ pub fn espp_bin() -> &'static Path {
     })
 }
 
+/// Waits until nothing in this process holds sled's lock on `db`'s data file any more.
+///
+/// Dropping a `Ledger` (or a `sled::Db`) releases `espp.lock` at once, but sled's background
+/// jobs may keep its data file, and the lock on it, open a little longer; an `espp` started
+/// in that window is (rightly) busy. Tests that hand a ledger from this process to another
+/// wait here first.
+pub fn wait_until_closed(db: &Path) {
+    let data = db.join("log").join("db");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&data)
+            .expect("sled's data file");
+        match file.try_lock() {
+            Ok(()) => return,
+            Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            Err(e) => panic!("{} stays locked: {e}", data.display()),
+        }
+    }
+}
+
 /// The path of a binary of this package (the crash test's appender).
 pub fn own_bin(name: &str) -> PathBuf {
     match name {
@@ -236,10 +261,6 @@ impl Rng {
 
     pub fn new(seed: u64) -> Rng {
         Rng(seed | 1)
-    }
-
-    pub fn seed(&self) -> u64 {
-        self.0
     }
 
     pub fn next(&mut self) -> u64 {
