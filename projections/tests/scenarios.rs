@@ -782,3 +782,39 @@ fn statements_and_digest() {
     assert_eq!(p["digest"], json!(espp_projections::digest_of(&p)));
     assert_eq!(fold(&lines).unwrap().projection(None), p);
 }
+
+#[test]
+fn becoming_ineligible_mid_period_ends_participation() {
+    // §4(c), §19(b): after the 2026H1 purchase (117 shares, 5.50 carried), 2026H2 deducts
+    // 500.00 (balance 505.50); on 2026-08-01 E1's hours drop to 15: the 505.50 is refunded,
+    // the 117 whole shares are certificated, the enrolment ends. contributed 1500.00 = cost
+    // 994.50 + refunded 505.50 + balance 0.
+    let mut lines = h1_cycle("", r#""closes":["10"]"#, r#""closes":["20"]"#);
+    lines.extend([
+        ev(
+            "period_scheduled",
+            "2026-07-01",
+            r#""period":"2026H2","start":"2026-07-01","end":"2026-12-31""#,
+        ),
+        pay("2026-07-15", "E1", "5000.00"),
+        ev(
+            "employee_changed",
+            "2026-08-01",
+            r#""employee":"E1","weekly_hours":"15""#,
+        ),
+        pay("2026-08-15", "E1", "5000.00"),
+    ]);
+    check(
+        &lines,
+        &[
+            ("/employees/E1/status", json!("not_enrolled")),
+            ("/employees/E1/refunded", json!("505.50")),
+            ("/employees/E1/balance", json!("0.00")),
+            ("/employees/E1/contributed", json!("1500.00")),
+            ("/employees/E1/shares_held", json!("0")),
+            ("/employees/E1/shares_certificated", json!("117")),
+            ("/lots/0/held", json!("0")),
+            ("/lots/0/certificated", json!("117")),
+        ],
+    );
+}
