@@ -173,12 +173,14 @@ struct Head {
 #[derive(Debug)]
 pub struct Ledger {
     path: PathBuf,
-    _lock: File,
     db: sled::Db,
     data_file: File,
     synced_blobs: BTreeSet<OsString>,
     head: Head,
     book: Option<Book>,
+    /// Declared last so that it is dropped last: the lock is released only after sled has
+    /// closed (fields drop in declaration order).
+    _lock: File,
 }
 
 fn rec_key(seq: u64) -> [u8; 9] {
