@@ -22,50 +22,70 @@ pub enum Lookup {
 /// The canonical JSON of a value: keys sorted at every level, no whitespace (whatever map
 /// order serde_json was built with).
 pub fn canonical_json(v: &Value) -> String {
-    let mut out = String::new();
+    let mut out = Vec::with_capacity(4096);
     write_canonical(v, &mut out);
-    out
+    String::from_utf8(out).unwrap_or_default()
 }
 
-fn write_canonical(v: &Value, out: &mut String) {
+fn write_canonical(v: &Value, out: &mut Vec<u8>) {
     match v {
         Value::Object(m) => {
+            out.push(b'{');
+            // serde_json's default map is sorted already; sort only if it is not.
+            let sorted = m.keys().zip(m.keys().skip(1)).all(|(a, b)| a < b);
             let mut keys: Vec<&String> = m.keys().collect();
-            keys.sort();
-            out.push('{');
+            if !sorted {
+                keys.sort();
+            }
             for (i, k) in keys.into_iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
-                out.push_str(&Value::String(k.clone()).to_string());
-                out.push(':');
+                write_json(k.as_str(), out);
+                out.push(b':');
                 if let Some(x) = m.get(k) {
                     write_canonical(x, out);
                 }
             }
-            out.push('}');
+            out.push(b'}');
         }
         Value::Array(a) => {
-            out.push('[');
+            out.push(b'[');
             for (i, x) in a.iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
                 write_canonical(x, out);
             }
-            out.push(']');
+            out.push(b']');
         }
-        other => out.push_str(&other.to_string()),
+        other => write_json(other, out),
     }
+}
+
+/// Writes a key or a scalar as compact JSON.
+fn write_json<T: serde::Serialize + ?Sized>(v: &T, out: &mut Vec<u8>) {
+    // Writing a string or a scalar into memory cannot fail.
+    let written = serde_json::to_writer(&mut *out, v);
+    debug_assert!(written.is_ok());
 }
 
 /// The lowercase hex SHA-256 of the canonical JSON of `projection` without its `digest`.
 pub fn digest_of(projection: &Value) -> String {
-    let mut v = projection.clone();
-    if let Value::Object(m) = &mut v {
-        m.remove("digest");
+    match projection {
+        Value::Object(m) if m.contains_key("digest") => {
+            let mut without = m.clone();
+            without.remove("digest");
+            digest_without(&Value::Object(without))
+        }
+        other => digest_without(other),
     }
-    hex::encode(Sha256::digest(canonical_json(&v).as_bytes()))
+}
+
+fn digest_without(v: &Value) -> String {
+    let mut out = Vec::with_capacity(1 << 16);
+    write_canonical(v, &mut out);
+    hex::encode(Sha256::digest(&out))
 }
 
 impl State {
@@ -169,7 +189,7 @@ impl State {
             "skipped": skipped,
             "purchases": purchases,
         });
-        let digest = digest_of(&v);
+        let digest = digest_without(&v);
         if let Value::Object(m) = &mut v {
             m.insert("digest".to_string(), Value::String(digest));
         }
