@@ -780,6 +780,13 @@ fn statements_and_digest() {
     // The digest is the SHA-256 of the canonical JSON without it, and stable.
     let p = s.projection(None);
     assert_eq!(p["digest"], json!(espp_projections::digest_of(&p)));
+    // The canonical JSON is serde_json's compact, key-sorted text: any tool can check it.
+    let mut without = p.clone();
+    without.as_object_mut().unwrap().remove("digest");
+    assert_eq!(
+        espp_projections::canonical_json(&without),
+        without.to_string()
+    );
     assert_eq!(fold(&lines).unwrap().projection(None), p);
 }
 
