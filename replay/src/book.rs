@@ -121,8 +121,14 @@ impl Book {
             self.current = state;
         }
 
-        self.tail.extend(records.iter().cloned());
-        self.tail.sort_by_key(|r| (r.date, r.seq));
+        if in_order {
+            // Dated on or after everything folded and with higher seqs: appending the sorted
+            // batch keeps the tail sorted (no re-sort of the whole tail on the hot path).
+            self.tail.extend(batch.iter().map(|(_, r)| (*r).clone()));
+        } else {
+            self.tail.extend(records.iter().cloned());
+            self.tail.sort_by_key(|r| (r.date, r.seq));
+        }
         if wall != self.wall {
             self.wall = wall;
             self.move_wall();
