@@ -16,6 +16,8 @@ mod chain;
 mod crash;
 #[path = "cli/group_commit.rs"]
 mod group_commit;
+#[path = "cli/purchase_cycle.rs"]
+mod purchase_cycle;
 #[path = "cli/round_trip.rs"]
 mod round_trip;
 #[path = "cli/tamper.rs"]

@@ -305,15 +305,25 @@ fn check_refusal(case: &Case, run: &crate::util::Run, code: i32) {
     );
     assert_eq!(run.code, code, "{what}");
     if let Some(line) = case.line {
-        assert!(run.stderr.contains(&format!("line {line}")), "names no line {line}: {what}");
+        assert!(
+            run.stderr.contains(&format!("line {line}")),
+            "names no line {line}: {what}"
+        );
     }
     if let Some(field) = case.field {
-        assert!(run.stderr.contains(&format!("`{field}`")), "names no field `{field}`: {what}");
+        assert!(
+            run.stderr.contains(&format!("`{field}`")),
+            "names no field `{field}`: {what}"
+        );
     }
     if let Some(s) = case.says {
         assert!(run.stderr.contains(s), "does not say {s:?}: {what}");
     }
-    assert!(run.stdout.is_empty(), "a refusal printed to stdout: {}", run.stdout);
+    assert!(
+        run.stdout.is_empty(),
+        "a refusal printed to stdout: {}",
+        run.stdout
+    );
 }
 
 #[test]
@@ -368,7 +378,11 @@ fn a_refused_line_refuses_the_whole_file() {
 fn a_parse_refusal_does_not_create_the_ledger() {
     let dir = Dir::new();
     dir.append(lines(&[&pay("4000")])).expect_code(1);
-    assert!(!dir.db().exists(), "a refused append created {}", dir.db().display());
+    assert!(
+        !dir.db().exists(),
+        "a refused append created {}",
+        dir.db().display()
+    );
     dir.espp(&["export"]).expect_code(5);
 }
 

@@ -13,7 +13,10 @@ fn a_held_ledger_is_busy_for_every_command() {
     dir.append(chain_vector()).expect_code(0);
     let before = dir.export();
     let held = Ledger::open(&dir.db(), &Options::default()).expect("open the ledger");
-    let input = dir.file("more.jsonl", r#"{"type":"market_price","date":"2026-02-02","closes":["10.00"]}"#);
+    let input = dir.file(
+        "more.jsonl",
+        r#"{"type":"market_price","date":"2026-02-02","closes":["10.00"]}"#,
+    );
     let input = input.to_str().expect("UTF-8");
     for args in [
         vec!["verify"],
@@ -26,7 +29,10 @@ fn a_held_ledger_is_busy_for_every_command() {
         let took = start.elapsed();
         run.expect_code(3).stderr_has("busy");
         assert!(run.stdout.is_empty(), "{args:?} printed {:?}", run.stdout);
-        assert!(took < Duration::from_secs(5), "{args:?} took {took:?}: it waited for the lock");
+        assert!(
+            took < Duration::from_secs(5),
+            "{args:?} took {took:?}: it waited for the lock"
+        );
     }
     drop(held);
     wait_until_closed(&dir.db());

@@ -9,7 +9,11 @@ fn chain_vector_appends_verifies_and_exports_back() {
     let dir = Dir::new();
     let run = dir.append(chain_vector());
     run.expect_code(0);
-    assert!(run.stdout.contains("stored 3 event(s), seq 1-3"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("stored 3 event(s), seq 1-3"),
+        "{}",
+        run.stdout
+    );
     let verify = dir.espp(&["verify"]);
     verify.expect_code(0);
     assert!(

@@ -32,7 +32,11 @@ fn parse_ack(line: &str) -> (u64, u64, u64) {
 fn parse_employee(id: &str) -> (u64, u64, u64, u64) {
     let parts: Vec<u64> = id
         .split('.')
-        .map(|p| p[1..].parse().unwrap_or_else(|_| panic!("unexpected employee {id}")))
+        .map(|p| {
+            p[1..]
+                .parse()
+                .unwrap_or_else(|_| panic!("unexpected employee {id}"))
+        })
         .collect();
     match parts[..] {
         [r, b, i, n] => (r, b, i, n),
@@ -118,7 +122,11 @@ fn killed_appender_leaves_whole_acknowledged_batches() {
             entry.1 = r.seq;
         }
         assert_eq!(ledger.head_seq(), expected_seq - 1, "round {round}: head");
-        assert_eq!(report.records, expected_seq - 1, "round {round}: verified count");
+        assert_eq!(
+            report.records,
+            expected_seq - 1,
+            "round {round}: verified count"
+        );
         for (&(rd, b), &(first, last, n)) in &batches {
             assert_eq!(
                 last - first + 1,
@@ -152,6 +160,9 @@ fn killed_appender_leaves_whole_acknowledged_batches() {
         "crash test: {} acknowledged batches ({} over one chunk), {} kills",
         stats.0, stats.1, ROUNDS
     );
-    assert!(stats.0 > 0, "no batch was ever acknowledged: the test proved nothing");
+    assert!(
+        stats.0 > 0,
+        "no batch was ever acknowledged: the test proved nothing"
+    );
     dir.espp(&["verify"]).expect_code(0);
 }

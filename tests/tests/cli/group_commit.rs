@@ -40,7 +40,9 @@ fn concurrent_appends_are_grouped_and_each_stored_once() {
     ledger
         .append(
             espp_engine::Batch::of_events(
-                vec![event(r#"{"type":"plan_adopted","date":"2026-01-02","rules":{"name":"group"}}"#)],
+                vec![event(
+                    r#"{"type":"plan_adopted","date":"2026-01-02","rules":{"name":"group"}}"#,
+                )],
                 actor.clone(),
             ),
             espp_engine::now(),
@@ -97,19 +99,36 @@ fn concurrent_appends_are_grouped_and_each_stored_once() {
     let mut batch_instant = BTreeMap::new();
     for (i, r) in records.iter().enumerate() {
         assert_eq!(r.seq, i as u64 + 1, "seqs are gapless");
-        let Some(e) = r.event.employee() else { continue };
+        let Some(e) = r.event.employee() else {
+            continue;
+        };
         assert!(employees.insert(e.as_str().to_string()), "{e} stored twice");
-        let batch_name = e.as_str().rsplit_once('.').expect("g<t>.b<b>.i<k>").0.to_string();
+        let batch_name = e
+            .as_str()
+            .rsplit_once('.')
+            .expect("g<t>.b<b>.i<k>")
+            .0
+            .to_string();
         let (first, last) = acked[&batch_name];
-        assert!((first..=last).contains(&r.seq), "{e} at seq {} outside its batch's {first}-{last}", r.seq);
+        assert!(
+            (first..=last).contains(&r.seq),
+            "{e} at seq {} outside its batch's {first}-{last}",
+            r.seq
+        );
         // A batch is written by one group: one instant for all of it.
         let at = *batch_instant.entry(batch_name).or_insert(r.recorded_at);
-        assert_eq!(at, r.recorded_at, "{e}: its batch has two recorded_at instants");
+        assert_eq!(
+            at, r.recorded_at,
+            "{e}: its batch has two recorded_at instants"
+        );
         instants.insert(r.recorded_at);
     }
     assert_eq!(employees.len() as u64, TASKS * BATCHES * EVENTS);
     let batches = (TASKS * BATCHES) as usize;
-    eprintln!("group commit: {batches} batches in {} durable writes", instants.len());
+    eprintln!(
+        "group commit: {batches} batches in {} durable writes",
+        instants.len()
+    );
     assert!(
         instants.len() < batches,
         "no grouping: {batches} batches took {} writes",

@@ -32,8 +32,13 @@ fn export_appended_into_a_new_ledger_exports_the_same_bytes() {
     for (i, events) in APPENDS.iter().enumerate() {
         if i == 1 {
             // One of them through stdin.
-            run_espp(dir.path(), Some(&dir.db()), &["append", "-"], Some(events.as_bytes()))
-                .expect_code(0);
+            run_espp(
+                dir.path(),
+                Some(&dir.db()),
+                &["append", "-"],
+                Some(events.as_bytes()),
+            )
+            .expect_code(0);
         } else {
             dir.append(events).expect_code(0);
         }
@@ -63,7 +68,12 @@ fn export_appended_into_a_new_ledger_exports_the_same_bytes() {
     // Appending an export into its own ledger is a no-op that names every line.
     let run = dir.espp(&["append", f.to_str().expect("UTF-8")]);
     run.expect_code(0);
-    assert_eq!(run.stdout.matches(": skipped").count(), 14, "{}", run.stdout);
+    assert_eq!(
+        run.stdout.matches(": skipped").count(),
+        14,
+        "{}",
+        run.stdout
+    );
     assert_eq!(dir.export(), export);
 
     // A later bare append to the copy continues both chains the same way.

@@ -118,7 +118,10 @@ fn a_deleted_middle_chunk_is_found() {
     let dir = Dir::new();
     three_chunk_ledger(&dir);
     with_sled(&dir.db(), |sled| {
-        assert!(sled.remove(chunk_key(3)).expect("remove").is_some(), "no chunk at seq 3");
+        assert!(
+            sled.remove(chunk_key(3)).expect("remove").is_some(),
+            "no chunk at seq 3"
+        );
     });
     dir.espp(&["verify"])
         .expect_code(4)
@@ -131,7 +134,10 @@ fn a_deleted_last_chunk_is_found() {
     let dir = Dir::new();
     three_chunk_ledger(&dir);
     with_sled(&dir.db(), |sled| {
-        assert!(sled.remove(chunk_key(6)).expect("remove").is_some(), "no chunk at seq 6");
+        assert!(
+            sled.remove(chunk_key(6)).expect("remove").is_some(),
+            "no chunk at seq 6"
+        );
     });
     // Seqs 6-8 are gone: the first one missing is named.
     dir.espp(&["verify"])

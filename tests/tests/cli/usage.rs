@@ -19,9 +19,24 @@ fn global_options_before_and_after_the_subcommand() {
     dir.append(chain_vector()).expect_code(0);
     let db = dir.db();
     let db = db.to_str().expect("UTF-8");
-    let before = run_espp(dir.path(), None, &["--format", "json", "--db", db, "verify"], None);
-    let after = run_espp(dir.path(), None, &["verify", "--db", db, "--format", "json"], None);
-    let mixed = run_espp(dir.path(), None, &["--db", db, "verify", "--format", "json"], None);
+    let before = run_espp(
+        dir.path(),
+        None,
+        &["--format", "json", "--db", db, "verify"],
+        None,
+    );
+    let after = run_espp(
+        dir.path(),
+        None,
+        &["verify", "--db", db, "--format", "json"],
+        None,
+    );
+    let mixed = run_espp(
+        dir.path(),
+        None,
+        &["--db", db, "verify", "--format", "json"],
+        None,
+    );
     for run in [&before, &after, &mixed] {
         run.expect_code(0);
         let v: serde_json::Value = serde_json::from_str(run.stdout.trim())
