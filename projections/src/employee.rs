@@ -11,7 +11,9 @@ use crate::state::Rejection;
 /// An employee's status, as INTERCHANGE.md spells it. The purchase cycle uses the first four;
 /// the others belong to stopping, leaving and electing (§14–§19) and are here so that those
 /// rules slot in without changing the projection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum Status {
     /// Never enrolled, or the enrolment ended without the employee's choice.
     NotEnrolled,
@@ -54,15 +56,21 @@ impl Status {
 }
 
 /// What one employee did in one period: the §12 statement's figures.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Account {
+    #[serde(with = "crate::ser::dec")]
     pub deductions: Decimal,
+    #[serde(with = "crate::ser::dec")]
     pub cash_payments: Decimal,
+    #[serde(with = "crate::ser::dec")]
     pub refunds: Decimal,
+    #[serde(with = "crate::ser::dec")]
     pub shares_bought: Decimal,
     /// The purchase price, when the employee took part in the period's purchase.
+    #[serde(with = "crate::ser::opt_dec")]
     pub price: Option<Decimal>,
     /// Shares the Agent held for the employee when the period closed.
+    #[serde(with = "crate::ser::opt_dec")]
     pub shares_held_end: Option<Decimal>,
 }
 
@@ -80,34 +88,50 @@ impl Account {
 }
 
 /// One employee.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Employee {
     pub employed: bool,
     pub hire_date: Day,
+    #[serde(with = "crate::ser::dec")]
     pub weekly_hours: Decimal,
+    #[serde(with = "crate::ser::dec")]
     pub months_per_year: Decimal,
     /// Holdings and options outside the plan (§4(d)).
+    #[serde(with = "crate::ser::dec")]
     pub ownership: Decimal,
     pub status: Status,
     /// An enrolment in force (carries over from period to period until stopped).
     pub enrolled: bool,
     /// The latest accepted rate, even before it takes effect (the projection's `rate`).
+    #[serde(with = "crate::ser::opt_dec")]
     pub rate: Option<Decimal>,
     /// The rate deducted in the open period.
+    #[serde(with = "crate::ser::dec")]
     pub rate_in_force: Decimal,
     /// A rate waiting for the next period's first day (§5, §6).
+    #[serde(with = "crate::ser::opt_dec")]
     pub pending_rate: Option<Decimal>,
+    #[serde(with = "crate::ser::dec")]
     pub balance: Decimal,
+    #[serde(with = "crate::ser::dec")]
     pub deficiency: Decimal,
+    #[serde(with = "crate::ser::dec")]
     pub contributed: Decimal,
+    #[serde(with = "crate::ser::dec")]
     pub refunded: Decimal,
     /// Total purchase cost paid from the account (for the §11 cash invariant).
+    #[serde(with = "crate::ser::dec")]
     pub spent: Decimal,
+    #[serde(with = "crate::ser::dec")]
     pub shares_held: Decimal,
+    #[serde(with = "crate::ser::dec")]
     pub shares_certificated: Decimal,
+    #[serde(with = "crate::ser::dec")]
     pub dividends_paid: Decimal,
+    #[serde(with = "crate::ser::dec")]
     pub ordinary_income: Decimal,
     /// FMV at grant of shares bought per calendar year, here and under other plans (§9).
+    #[serde(with = "crate::ser::dec_map")]
     pub bought_value: BTreeMap<i32, Decimal>,
     /// Indices of the employee's lots in the state's lot list, oldest first.
     pub lots: Vec<usize>,

@@ -19,6 +19,7 @@ mod participation;
 mod period;
 mod plan;
 mod purchase;
+mod ser;
 pub mod state;
 
 pub use employee::Status;

@@ -53,8 +53,9 @@ impl Quote<'_> {
 }
 
 /// Every trading day and its own FMV (`None`: no sale reported that day).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Market {
+    #[serde(with = "crate::ser::opt_dec_map")]
     days: BTreeMap<Day, Option<Decimal>>,
 }
 

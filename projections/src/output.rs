@@ -196,6 +196,15 @@ impl State {
         v
     }
 
+    /// The digest of [`State::projection`] without an as-of day: two states that fold to the
+    /// same books have the same digest.
+    pub fn digest(&self) -> String {
+        match self.projection(None).get("digest") {
+            Some(Value::String(d)) => d.clone(),
+            _ => String::new(),
+        }
+    }
+
     /// §12 statements of `employee`: one per period in which the employee bought shares, in
     /// period order; with `period`, that period's alone, also when nothing was bought
     /// (`"purchased": false`).

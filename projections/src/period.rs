@@ -10,13 +10,16 @@ use rust_decimal::Decimal;
 use crate::state::Rejection;
 
 /// One scheduled period.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Period {
     pub id: PeriodId,
     pub start: Day,
     pub end: Day,
+    #[serde(with = "crate::ser::opt_dec")]
     pub share_limit: Option<Decimal>,
+    #[serde(with = "crate::ser::opt_dec")]
     pub value_limit: Option<Decimal>,
+    #[serde(with = "crate::ser::opt_dec")]
     pub price_factor: Option<Decimal>,
     /// The rules in force when the period opened: purchase terms amended later apply to
     /// later periods only (DOMAIN.md §7).
@@ -26,7 +29,7 @@ pub(crate) struct Period {
 }
 
 /// Every period, by start day, and where the fold stands among them.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Periods {
     pub by_start: BTreeMap<Day, Period>,
     pub start_of: BTreeMap<PeriodId, Day>,

@@ -10,40 +10,55 @@ use crate::num;
 use crate::state::{Rejection, State};
 
 /// Shares bought for one employee at one purchase, and where they are now.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Lot {
     pub employee: EmployeeId,
     pub period: PeriodId,
     pub grant_date: Day,
     pub purchase_date: Day,
+    #[serde(with = "crate::ser::dec")]
     pub fmv_grant: Decimal,
+    #[serde(with = "crate::ser::dec")]
     pub fmv_purchase: Decimal,
+    #[serde(with = "crate::ser::dec")]
     pub price: Decimal,
+    #[serde(with = "crate::ser::dec")]
     pub shares: Decimal,
+    #[serde(with = "crate::ser::dec")]
     pub held: Decimal,
+    #[serde(with = "crate::ser::dec")]
     pub certificated: Decimal,
+    #[serde(with = "crate::ser::dec")]
     pub sold: Decimal,
 }
 
 /// One employee's part of a purchase.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Allocation {
     pub employee: EmployeeId,
+    #[serde(with = "crate::ser::dec")]
     pub shares: Decimal,
+    #[serde(with = "crate::ser::dec")]
     pub cost: Decimal,
+    #[serde(with = "crate::ser::dec")]
     pub refunded: Decimal,
+    #[serde(with = "crate::ser::dec")]
     pub carried: Decimal,
 }
 
 /// An executed purchase.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct PurchaseDone {
     pub period: PeriodId,
     pub date: Day,
     pub grant_date: Day,
+    #[serde(with = "crate::ser::dec")]
     pub fmv_grant: Decimal,
+    #[serde(with = "crate::ser::dec")]
     pub fmv_purchase: Decimal,
+    #[serde(with = "crate::ser::dec")]
     pub price: Decimal,
+    #[serde(with = "crate::ser::dec")]
     pub shares: Decimal,
     pub prorated: bool,
     pub allocations: Vec<Allocation>,

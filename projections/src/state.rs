@@ -48,25 +48,26 @@ impl Rejection {
 }
 
 /// The plan's own life (§1, §24).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Plan {
     pub adopted: Option<Day>,
     pub approved: Option<Day>,
     /// The rules as the log sets them (adoption, later amendments).
     pub log_rules: Rules,
     /// Shares bought under the plan so far (§1: reserve = left + bought).
+    #[serde(with = "crate::ser::dec")]
     pub shares_bought: Decimal,
 }
 
 /// An event left out of a fold because the `--rules` override forbids it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Skipped {
     pub seq: u64,
     pub reason: String,
 }
 
 /// The fold's state after some prefix of the log in `(date, seq)` order.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct State {
     pub(crate) overrides: Option<RulesPatch>,
     pub(crate) day: Option<Day>,
@@ -76,6 +77,7 @@ pub struct State {
     pub(crate) rules: Rules,
     pub(crate) market: Market,
     pub(crate) periods: Periods,
+    #[serde(with = "crate::ser::opt_dec")]
     pub(crate) shares_outstanding: Option<Decimal>,
     pub(crate) employees: BTreeMap<EmployeeId, Employee>,
     pub(crate) lots: Vec<Lot>,
