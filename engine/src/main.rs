@@ -105,20 +105,69 @@ enum Command {
     },
     /// The projection: what the ledger knows.
     State {
+        #[command(flatten)]
+        when: When,
         /// A JSON file holding a partial `rules` object that overrides the log's rules for
         /// this fold only.
         #[arg(long)]
         rules: Option<PathBuf>,
-        /// Fold the events dated on or before this day, and the deadlines through it.
+    },
+    /// Fold an exported JSON Lines file (an auditor's own copy; no database needed), after
+    /// checking its hash chain.
+    Replay {
+        /// The export.
+        #[arg(long)]
+        from_export: PathBuf,
+        #[command(flatten)]
+        when: When,
+        /// A JSON file of partial rules overriding the log's for this fold.
+        #[arg(long)]
+        rules: Option<PathBuf>,
+    },
+    /// What changes, per employee and per purchase, when the log is folded under other
+    /// rules. Exits 0 whatever it finds.
+    Diff {
+        /// A JSON file of partial rules (as in `plan_adopted`).
+        #[arg(long)]
+        rules: PathBuf,
+        /// Compare the books as of this day.
         #[arg(long)]
         as_of: Option<String>,
-        /// Fold only what had been recorded at this instant.
-        #[arg(long, conflicts_with = "through_seq")]
-        known_at: Option<String>,
-        /// Fold only the records up to this seq.
-        #[arg(long)]
-        through_seq: Option<u64>,
     },
+}
+
+/// Which books to fold: valid time (`--as-of`) and transaction time (`--known-at` or
+/// `--through-seq`), DOMAIN.md §1.
+#[derive(clap::Args, Debug, Clone)]
+struct When {
+    /// Fold the events dated on or before this day, and the deadlines through it.
+    #[arg(long)]
+    as_of: Option<String>,
+    /// Fold only what had been recorded at this instant (RFC 3339 UTC).
+    #[arg(long, conflicts_with = "through_seq")]
+    known_at: Option<String>,
+    /// Fold only the records up to this seq.
+    #[arg(long)]
+    through_seq: Option<u64>,
+}
+
+impl When {
+    fn query(&self, rules: Option<&Path>) -> Result<espp_replay::Query, Failure> {
+        Ok(espp_replay::Query {
+            as_of: self
+                .as_of
+                .as_deref()
+                .map(|s| parse_arg("--as-of", s, Day::parse))
+                .transpose()?,
+            known_at: self
+                .known_at
+                .as_deref()
+                .map(|s| parse_arg("--known-at", s, Instant::parse))
+                .transpose()?,
+            through_seq: self.through_seq,
+            rules: rules.map(read_rules).transpose()?,
+        })
+    }
 }
 
 /// A failure with its exit code.
@@ -152,6 +201,10 @@ impl From<StoreError> for Failure {
 
 impl From<std::io::Error> for Failure {
     fn from(e: std::io::Error) -> Self {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            // The reader went away (`espp log | head`): nothing more to say to it.
+            return Failure::new(0, String::new());
+        }
         Failure::new(exit::STORAGE, format!("I/O error: {e}"))
     }
 }
@@ -160,6 +213,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(f) if f.code == 0 => ExitCode::SUCCESS,
         Err(f) => {
             eprintln!("espp: {}", f.message);
             ExitCode::from(f.code)
@@ -291,62 +345,153 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 .map_err(|e| Failure::new(exit::USAGE, e.to_string()))?;
             print_statements(&mut out, cli.format, &rows)?;
         }
-        Command::State {
-            as_of,
-            known_at,
-            through_seq,
+        Command::State { when, rules } => {
+            let query = when.query(rules.as_deref())?;
+            let ledger = Ledger::open(&cli.db, &options(&cli))?;
+            let state = fold_ledger(&ledger, &query)?;
+            print_projection(&mut out, cli.format, &state.projection(query.as_of))?;
+        }
+        Command::Replay {
+            from_export,
+            when,
             rules,
         } => {
-            let as_of = as_of
-                .as_deref()
-                .map(|s| parse_arg("--as-of", s, Day::parse))
-                .transpose()?;
-            let known_at = known_at
-                .as_deref()
-                .map(|s| parse_arg("--known-at", s, Instant::parse))
-                .transpose()?;
-            let ledger = Ledger::open(&cli.db, &options(&cli))?;
-            let mut records = Vec::new();
-            for r in ledger.records() {
-                let r = r?;
-                if through_seq.is_some_and(|n| r.seq > n) {
-                    break;
-                }
-                // Transaction time: what had been recorded at that instant.
-                if known_at.is_some_and(|t| r.recorded_at > t) {
-                    continue;
-                }
-                if as_of.is_none_or(|d| r.date <= d) {
-                    records.push(r);
-                }
-            }
-            let overrides = rules.as_deref().map(read_rules).transpose()?;
-            let mut state = espp_replay::fold_all_with(records, overrides).map_err(|e| {
-                Failure::new(
-                    exit::DAMAGED,
-                    format!("the stored log no longer folds: {e}"),
-                )
+            let query = when.query(rules.as_deref())?;
+            let records = read_export(from_export)?;
+            let state = espp_replay::fold_records(records, query.clone()).map_err(|e| {
+                Failure::new(exit::REFUSED, format!("{}: {e}", from_export.display()))
             })?;
-            if let Some(day) = as_of {
-                state.advance_to(day).map_err(|e| {
-                    Failure::new(
-                        exit::DAMAGED,
-                        format!("the stored log no longer folds: {e}"),
-                    )
-                })?;
-            }
-            let projection = state.projection(as_of);
+            print_projection(&mut out, cli.format, &state.projection(query.as_of))?;
+        }
+        Command::Diff { rules, as_of } => {
+            let when = When {
+                as_of: as_of.clone(),
+                known_at: None,
+                through_seq: None,
+            };
+            let base_query = when.query(None)?;
+            let other_query = when.query(Some(rules))?;
+            let ledger = Ledger::open(&cli.db, &options(&cli))?;
+            let base = fold_ledger(&ledger, &base_query)?.projection(base_query.as_of);
+            let other = fold_ledger(&ledger, &other_query)?.projection(other_query.as_of);
+            let d = espp_replay::diff(&base, &other);
             if cli.format == Format::Json {
-                writeln!(out, "{projection}")?;
-            } else if cli.format == Format::Csv {
-                print_employees_csv(&mut out, &projection)?;
+                writeln!(out, "{d}")?;
             } else {
-                print_state(&mut out, &projection)?;
+                print_diff(&mut out, &d)?;
             }
         }
     }
     out.flush()?;
     Ok(())
+}
+
+/// Folds the ledger for `query`, with a progress bar on a terminal for long logs.
+fn fold_ledger(
+    ledger: &Ledger,
+    query: &espp_replay::Query,
+) -> Result<espp_projections::State, Failure> {
+    let total = ledger.head_seq();
+    let bar = if total > 200_000 {
+        let bar = indicatif::ProgressBar::with_draw_target(
+            Some(total),
+            indicatif::ProgressDrawTarget::stderr(),
+        );
+        bar.set_message("folding");
+        bar
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let state = ledger.fold(query, None, &mut |seq| bar.set_position(seq))?;
+    bar.finish_and_clear();
+    Ok(state)
+}
+
+/// Reads an export and checks its hash chain; a break is damage (exit 4) naming the seq.
+fn read_export(path: &Path) -> Result<Vec<Record>, Failure> {
+    let lines = read_lines(path)?;
+    let mut prev = espp_events::Hash::ZERO;
+    let mut out = Vec::with_capacity(lines.len());
+    for (line, l) in lines {
+        let Line::Enveloped(r) = l else {
+            return Err(Failure::new(
+                exit::REFUSED,
+                format!("line {line}: not an exported record (no envelope)"),
+            ));
+        };
+        let expected = out.len() as u64 + 1;
+        if r.seq != expected || r.prev_hash != prev || r.compute_hash() != r.hash {
+            return Err(Failure::new(
+                exit::DAMAGED,
+                format!("line {line}: seq {} is missing, altered or out of place (expected seq {expected} after hash {prev})", r.seq),
+            ));
+        }
+        prev = r.hash;
+        out.push(r);
+    }
+    Ok(out)
+}
+
+fn print_projection(
+    out: &mut impl Write,
+    format: Format,
+    projection: &Value,
+) -> std::io::Result<()> {
+    match format {
+        Format::Json => writeln!(out, "{projection}"),
+        Format::Csv => print_employees_csv(out, projection),
+        Format::Table => print_state(out, projection),
+    }
+}
+
+fn print_diff(out: &mut impl Write, d: &Value) -> std::io::Result<()> {
+    let row = |out: &mut dyn Write, who: &str, field: &str, c: &Value| {
+        writeln!(
+            out,
+            "{who:<24} {field:<20} {:>16} {:>16} {:>16}",
+            text(&c["base"]),
+            text(&c["other"]),
+            c.get("delta").map(text).unwrap_or_default()
+        )
+    };
+    writeln!(
+        out,
+        "{:<24} {:<20} {:>16} {:>16} {:>16}",
+        "employee", "field", "base", "other", "delta"
+    )?;
+    for (id, fields) in d["employees"].as_object().into_iter().flatten() {
+        for (f, c) in fields.as_object().into_iter().flatten() {
+            row(out, id, f, c)?;
+        }
+    }
+    writeln!(out)?;
+    writeln!(
+        out,
+        "{:<24} {:<20} {:>16} {:>16} {:>16}",
+        "purchase/employee", "field", "base", "other", "delta"
+    )?;
+    for p in d["purchases"].as_array().into_iter().flatten() {
+        let who = format!(
+            "{}/{}",
+            text(&p["period"]),
+            p["employee"].as_str().unwrap_or("(purchase)")
+        );
+        for (f, c) in p.as_object().into_iter().flatten() {
+            if f != "period" && f != "employee" {
+                row(out, &who, f, c)?;
+            }
+        }
+    }
+    writeln!(out)?;
+    for (f, c) in d["totals"].as_object().into_iter().flatten() {
+        row(out, "TOTAL", f, c)?;
+    }
+    writeln!(
+        out,
+        "\nbase digest  {}\nother digest {}",
+        text(&d["base_digest"]),
+        text(&d["other_digest"])
+    )
 }
 
 /// Reads a `--rules` file: a JSON object of partial plan rules, checked like `plan_adopted`'s.

@@ -7,6 +7,7 @@
 //! |---|---|
 //! | `r` + first seq (u64 big-endian) | a chunk: version byte, count, then length-prefixed records |
 //! | `i` + event id (16 bytes) | seq (u64 big-endian) |
+//! | `c` + first seq | the chunk's earliest and latest day (two `i32` LE days from CE) |
 //! | `m` + `head` | last seq (u64 big-endian) + its hash (32 bytes) |
 //!
 //! A chunk holds up to [`CHUNK_RECORDS`] consecutive records of one append and is never
@@ -25,9 +26,9 @@ use std::fs::{File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
 
 use espp_events::{
-    decode, encode_into, Actor, DecodeError, EventInput, Hash, Instant, Line, Record,
+    decode, encode_into, Actor, Day, DecodeError, EventInput, Hash, Instant, Line, Record,
 };
-use espp_replay::{Book, BookRejection};
+use espp_replay::{Book, BookRejection, FoldError, OrderedFold, Query};
 use uuid::Uuid;
 
 /// Records per chunk: about 40 KiB, well under sled's ~128 KiB blob threshold.
@@ -35,6 +36,7 @@ pub const CHUNK_RECORDS: usize = 256;
 const CHUNK_VERSION: u8 = 1;
 const REC: u8 = b'r';
 const IDX: u8 = b'i';
+const SUMMARY: u8 = b'c';
 const HEAD_KEY: &[u8] = b"mhead";
 
 /// How to open a ledger.
@@ -187,6 +189,39 @@ fn rec_key(seq: u64) -> [u8; 9] {
     let mut k = [REC; 9];
     k[1..].copy_from_slice(&seq.to_be_bytes());
     k
+}
+
+fn summary_key(seq: u64) -> [u8; 9] {
+    let mut k = [SUMMARY; 9];
+    k[1..].copy_from_slice(&seq.to_be_bytes());
+    k
+}
+
+/// A chunk's earliest and latest day: lets a fold know, without decoding, how early
+/// anything still to come can be dated.
+fn encode_summary(chunk: &[Record]) -> [u8; 8] {
+    let min = chunk
+        .iter()
+        .map(|r| r.date)
+        .min()
+        .map_or(0, Day::days_from_ce);
+    let max = chunk
+        .iter()
+        .map(|r| r.date)
+        .max()
+        .map_or(0, Day::days_from_ce);
+    let mut out = [0u8; 8];
+    out[..4].copy_from_slice(&min.to_le_bytes());
+    out[4..].copy_from_slice(&max.to_le_bytes());
+    out
+}
+
+fn decode_summary(v: &[u8]) -> Option<(Day, Day)> {
+    let day = |b: &[u8]| -> Option<Day> {
+        let n = i32::from_le_bytes(b.try_into().ok()?);
+        chrono::NaiveDate::from_num_days_from_ce_opt(n).map(Day::from_date)
+    };
+    Some((day(v.get(..4)?)?, day(v.get(4..8)?)?))
 }
 
 fn idx_key(id: &Uuid) -> [u8; 17] {
@@ -685,6 +720,7 @@ impl Ledger {
         for records in accepted {
             for chunk in records.chunks(CHUNK_RECORDS) {
                 batch.insert(&rec_key(chunk[0].seq), encode_chunk(chunk));
+                batch.insert(&summary_key(chunk[0].seq), &encode_summary(chunk));
                 for r in chunk {
                     batch.insert(&idx_key(&r.id), &r.seq.to_be_bytes());
                 }
@@ -696,6 +732,91 @@ impl Ledger {
         batch.insert(HEAD_KEY, h);
         self.db.apply_batch(batch)?;
         self.make_durable()
+    }
+
+    /// Every chunk's first seq and earliest day, in seq order.
+    pub fn chunk_days(&self) -> Result<Vec<(u64, Day)>, StoreError> {
+        let mut out = Vec::new();
+        for kv in self.db.scan_prefix([SUMMARY]) {
+            let (k, v) = kv?;
+            let seq = be_u64(&k[1..]).unwrap_or(0);
+            let (min, _) = decode_summary(&v).ok_or_else(|| StoreError::Damaged {
+                seq,
+                message: "the chunk's day summary is malformed".into(),
+            })?;
+            out.push((seq, min));
+        }
+        Ok(out)
+    }
+
+    /// Folds the log for `query`, streaming chunk by chunk in `(date, seq)` order, from
+    /// `start` (a checkpoint's state and the seqs it left out) or from the beginning.
+    /// `progress` is told each chunk's last seq.
+    pub fn fold(
+        &self,
+        query: &Query,
+        start: Option<Resume>,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<espp_projections::State, StoreError> {
+        let damaged = |e: FoldError| StoreError::Damaged {
+            seq: e.seq,
+            message: format!("the stored log no longer folds: {}", e.rejection),
+        };
+        let chunks = self.chunk_days()?;
+        let (mut fold, after, left_out) = match start {
+            Some(resume) => (
+                OrderedFold::new(resume.state, query.clone()),
+                resume.seq,
+                resume.left_out,
+            ),
+            None => (OrderedFold::from_start(query.clone()), 0, Vec::new()),
+        };
+        // The earliest day of everything from chunk i on.
+        let mut later_min: Vec<Option<Day>> = vec![None; chunks.len() + 1];
+        for i in (0..chunks.len()).rev() {
+            later_min[i] = Some(later_min[i + 1].map_or(chunks[i].1, |d| d.min(chunks[i].1)));
+        }
+        let first = chunks
+            .partition_point(|(seq, _)| *seq <= after)
+            .saturating_sub(1);
+        if !left_out.is_empty() {
+            // Records a checkpoint left out: stored before it, dated after its wall.
+            let mut records = Vec::with_capacity(left_out.len());
+            for seq in left_out {
+                records.push(self.record(seq)?.ok_or_else(|| StoreError::Damaged {
+                    seq,
+                    message: "missing: a checkpoint names it".into(),
+                })?);
+            }
+            fold.push(records, later_min[first]).map_err(damaged)?;
+        }
+        for (i, (seq, min_day)) in chunks.iter().enumerate().skip(first) {
+            if query.past_end(*seq) {
+                break;
+            }
+            // A chunk dated wholly after the as-of day holds nothing for this fold.
+            if query.as_of.is_some_and(|d| *min_day > d) {
+                continue;
+            }
+            let value = self
+                .db
+                .get(rec_key(*seq))?
+                .ok_or_else(|| StoreError::Damaged {
+                    seq: *seq,
+                    message: "missing: a chunk summary names it but the chunk is gone".into(),
+                })?;
+            let records = decode_chunk(&rec_key(*seq), &value)
+                .into_iter()
+                .collect::<Result<Vec<_>, _>>()?;
+            let last = records.last().map_or(*seq, |r| r.seq);
+            fold.push(
+                records.into_iter().filter(|r| r.seq > after),
+                later_min[i + 1],
+            )
+            .map_err(damaged)?;
+            progress(last);
+        }
+        fold.finish().map_err(damaged)
     }
 
     /// Re-reads every record and its links: the first problem found, if any.
@@ -837,6 +958,18 @@ fn new_id(now: Instant) -> Uuid {
     let secs = nanos.div_euclid(1_000_000_000) as u64;
     let sub = nanos.rem_euclid(1_000_000_000) as u32;
     Uuid::new_v7(uuid::Timestamp::from_unix(uuid::NoContext, secs, sub))
+}
+
+/// Where a fold resumes: a checkpoint's state, the seq through which the log was read for
+/// it, and the seqs up to there that it left out (dated after its wall).
+#[derive(Debug, Clone)]
+pub struct Resume {
+    /// The checkpoint's state.
+    pub state: espp_projections::State,
+    /// Records up to this seq were read for it.
+    pub seq: u64,
+    /// Seqs up to `seq` not folded into `state`.
+    pub left_out: Vec<u64>,
 }
 
 /// The outcome of [`Ledger::verify`].

@@ -5,5 +5,9 @@
 //! it records. Like `projections`, it does no I/O and reads no clock.
 
 mod book;
+mod diff;
+mod fold;
 
 pub use book::{fold_all, fold_all_with, Book, BookRejection};
+pub use diff::diff;
+pub use fold::{fold_records, FoldError, OrderedFold, Query};

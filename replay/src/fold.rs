@@ -1,0 +1,170 @@
+//! Folds a log read in seq order into a [`State`] in `(date, seq)` order, streaming: the
+//! reader hands over chunks of records with the earliest day of everything still to come,
+//! and only the records that must wait for a back-dated one are held in memory.
+//!
+//! Bitemporal queries (DOMAIN.md §1): `as_of` keeps the events dated on or before a day and
+//! applies the deadlines through it (valid time); `known_at` keeps the events recorded at or
+//! before an instant, `through_seq` those up to a seq (transaction time).
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use espp_events::{Day, Instant, Record, RulesPatch};
+use espp_projections::{Rejection, State};
+
+/// Which part of the log to fold, and under which rules.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Query {
+    /// Valid time: the events dated on or before this day, deadlines through it.
+    pub as_of: Option<Day>,
+    /// Transaction time: the events recorded at or before this instant.
+    pub known_at: Option<Instant>,
+    /// Transaction time: the events up to this seq.
+    pub through_seq: Option<u64>,
+    /// Rules overriding the log's for this fold only (a compliance replay).
+    pub rules: Option<RulesPatch>,
+}
+
+impl Query {
+    /// Whether the record belongs to this fold.
+    pub fn admits(&self, r: &Record) -> bool {
+        self.through_seq.is_none_or(|n| r.seq <= n)
+            && self.known_at.is_none_or(|t| r.recorded_at <= t)
+            && self.as_of.is_none_or(|d| r.date <= d)
+    }
+
+    /// Whether the fold can stop reading at `seq` (nothing later is admitted).
+    pub fn past_end(&self, seq: u64) -> bool {
+        self.through_seq.is_some_and(|n| seq > n)
+    }
+}
+
+/// A record the fold refused: the stored log no longer folds (or the rules file forbids
+/// something it cannot skip).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("seq {seq}: {rejection}")]
+pub struct FoldError {
+    /// The refused record.
+    pub seq: u64,
+    /// Why.
+    pub rejection: Rejection,
+}
+
+#[derive(Debug)]
+struct Keyed(Record);
+
+impl Keyed {
+    fn key(&self) -> (Day, u64) {
+        (self.0.date, self.0.seq)
+    }
+}
+
+impl PartialEq for Keyed {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+impl Eq for Keyed {}
+impl PartialOrd for Keyed {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Keyed {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.key().cmp(&other.key())
+    }
+}
+
+/// The streaming fold.
+#[derive(Debug)]
+pub struct OrderedFold {
+    state: State,
+    query: Query,
+    waiting: BinaryHeap<Reverse<Keyed>>,
+    folded: u64,
+    peak_waiting: usize,
+}
+
+impl OrderedFold {
+    /// A fold of `query` starting from `state` (a new one, or a checkpoint's).
+    pub fn new(state: State, query: Query) -> Self {
+        OrderedFold {
+            state,
+            query,
+            waiting: BinaryHeap::new(),
+            folded: 0,
+            peak_waiting: 0,
+        }
+    }
+
+    /// A fold of `query` from the beginning of the log.
+    pub fn from_start(query: Query) -> Self {
+        OrderedFold::new(State::new(query.rules.clone()), query)
+    }
+
+    /// Takes the next records in seq order; `later_min_date` is the earliest day of any
+    /// record after them (None when they are the last). Folds whatever is ready.
+    pub fn push(
+        &mut self,
+        records: impl IntoIterator<Item = Record>,
+        later_min_date: Option<Day>,
+    ) -> Result<(), FoldError> {
+        for r in records {
+            if self.query.admits(&r) {
+                self.waiting.push(Reverse(Keyed(r)));
+            }
+        }
+        self.peak_waiting = self.peak_waiting.max(self.waiting.len());
+        // A waiting record is ready when nothing to come can sort before it: everything
+        // later has a higher seq, so an equal day is fine.
+        while let Some(Reverse(top)) = self.waiting.peek() {
+            if later_min_date.is_some_and(|d| top.0.date > d) {
+                break;
+            }
+            let Some(Reverse(Keyed(r))) = self.waiting.pop() else {
+                break;
+            };
+            self.state.apply(&r).map_err(|rejection| FoldError {
+                seq: r.seq,
+                rejection,
+            })?;
+            self.folded += 1;
+        }
+        Ok(())
+    }
+
+    /// Records folded so far.
+    pub fn folded(&self) -> u64 {
+        self.folded
+    }
+
+    /// The most records ever held back waiting for a back-dated one.
+    pub fn peak_waiting(&self) -> usize {
+        self.peak_waiting
+    }
+
+    /// Folds what is left and applies the deadlines through the as-of day.
+    pub fn finish(mut self) -> Result<State, FoldError> {
+        self.push(std::iter::empty(), None)?;
+        if let Some(day) = self.query.as_of {
+            // An as-of day before the latest folded one cannot happen: later days were
+            // filtered out. A state from a checkpoint past it is the caller's error.
+            self.state.advance_to(day).map_err(|rejection| FoldError {
+                seq: self.state.through_seq(),
+                rejection,
+            })?;
+        }
+        Ok(self.state)
+    }
+}
+
+/// Folds records given in seq order, all in memory (an export, a test): the reference fold.
+pub fn fold_records(
+    records: impl IntoIterator<Item = Record>,
+    query: Query,
+) -> Result<State, FoldError> {
+    let mut fold = OrderedFold::from_start(query);
+    fold.push(records, None)?;
+    fold.finish()
+}
