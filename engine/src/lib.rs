@@ -9,7 +9,8 @@ pub mod store;
 pub mod writer;
 
 pub use store::{
-    AppendReport, Batch, Ledger, Options, Problem, Resume, StoreError, VerifyReport, CHUNK_RECORDS,
+    AppendReport, Batch, CheckpointCheck, Ledger, Options, Problem, StoreError, VerifyReport,
+    CHUNK_RECORDS,
 };
 pub use writer::{GroupCommitter, WriterThread};
 

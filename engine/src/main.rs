@@ -37,6 +37,14 @@ struct Cli {
     /// sled's page cache in MiB.
     #[arg(long, global = true, env = "ESPP_CACHE_MB", default_value_t = 64)]
     cache_mb: u64,
+    /// Take a checkpoint every N appended events (0: only at purchases).
+    #[arg(
+        long,
+        global = true,
+        env = "ESPP_CHECKPOINT_EVERY",
+        default_value_t = 100_000
+    )]
+    checkpoint_every: u64,
     #[command(subcommand)]
     command: Command,
 }
@@ -224,6 +232,7 @@ fn main() -> ExitCode {
 fn options(cli: &Cli) -> Options {
     Options {
         cache_bytes: cli.cache_mb.max(1) << 20,
+        checkpoint_every: cli.checkpoint_every,
     }
 }
 
@@ -295,8 +304,15 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     ),
                 ));
             }
+            // The chain is intact: now the fold from scratch against every checkpoint.
+            let (digest, checks) = ledger.verify_checkpoints()?;
+            let disagreeing: Vec<_> = checks.iter().filter(|c| c.disagrees).collect();
             if cli.format == Format::Json {
-                let v = serde_json::json!({"ok": true, "records": report.records, "head_hash": report.head_hash.to_string()});
+                let cps: Vec<Value> = checks
+                    .iter()
+                    .map(|c| serde_json::json!({"seq": c.seq, "kind": format!("{:?}", c.kind).to_lowercase(), "ok": c.problem.is_none(), "problem": c.problem}))
+                    .collect();
+                let v = serde_json::json!({"ok": disagreeing.is_empty(), "records": report.records, "head_hash": report.head_hash.to_string(), "digest": digest, "checkpoints": cps});
                 writeln!(out, "{v}")?;
             } else {
                 writeln!(
@@ -304,6 +320,32 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     "intact: {} records, hash chain verified, head {}",
                     report.records, report.head_hash
                 )?;
+                writeln!(
+                    out,
+                    "digest of the whole log, folded from scratch: {digest}"
+                )?;
+                for c in &checks {
+                    let what = format!("{:?}", c.kind).to_lowercase();
+                    match &c.problem {
+                        None => writeln!(
+                            out,
+                            "checkpoint at seq {} ({what}): agrees with a fold from scratch",
+                            c.seq
+                        )?,
+                        Some(p) => writeln!(out, "checkpoint at seq {} ({what}): {p}", c.seq)?,
+                    }
+                }
+            }
+            if let Some(c) = disagreeing.first() {
+                out.flush()?;
+                return Err(Failure::new(
+                    exit::DAMAGED,
+                    format!(
+                        "checkpoint at seq {} disagrees with the log: {}",
+                        c.seq,
+                        c.problem.clone().unwrap_or_default()
+                    ),
+                ));
             }
         }
         Command::Log { from, limit } => {
@@ -402,7 +444,7 @@ fn fold_ledger(
     } else {
         indicatif::ProgressBar::hidden()
     };
-    let state = ledger.fold(query, None, &mut |seq| bar.set_position(seq))?;
+    let state = ledger.fold(query, &mut |seq| bar.set_position(seq))?;
     bar.finish_and_clear();
     Ok(state)
 }

@@ -28,7 +28,11 @@ use std::path::{Path, PathBuf};
 use espp_events::{
     decode, encode_into, Actor, Day, DecodeError, EventInput, Hash, Instant, Line, Record,
 };
-use espp_replay::{Book, BookRejection, FoldError, OrderedFold, Query};
+#[path = "checkpoints.rs"]
+mod checkpoints;
+pub use checkpoints::CheckpointCheck;
+
+use espp_replay::{Book, BookRejection};
 use uuid::Uuid;
 
 /// Records per chunk: about 40 KiB, well under sled's ~128 KiB blob threshold.
@@ -38,18 +42,23 @@ const REC: u8 = b'r';
 const IDX: u8 = b'i';
 const SUMMARY: u8 = b'c';
 const HEAD_KEY: &[u8] = b"mhead";
+const WALL_KEY: &[u8] = b"mwall";
 
 /// How to open a ledger.
 #[derive(Debug, Clone)]
 pub struct Options {
     /// sled's page cache in bytes (sled's own default is 1 GiB; 64 MiB reads as fast here).
     pub cache_bytes: u64,
+    /// A periodic checkpoint is taken when this many events have been appended since the
+    /// last one (0: none; checkpoints at purchases are always taken).
+    pub checkpoint_every: u64,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Options {
             cache_bytes: 64 << 20,
+            checkpoint_every: 100_000,
         }
     }
 }
@@ -169,6 +178,48 @@ impl Batch {
 struct Head {
     seq: u64,
     hash: Hash,
+    /// The latest `recorded_at` of any record (None for an empty log).
+    max_recorded_at: Option<Instant>,
+}
+
+impl Head {
+    const EMPTY: Head = Head {
+        seq: 0,
+        hash: Hash::ZERO,
+        max_recorded_at: None,
+    };
+
+    fn encode(&self) -> Vec<u8> {
+        let mut h = Vec::with_capacity(48);
+        h.extend_from_slice(&self.seq.to_be_bytes());
+        h.extend_from_slice(&self.hash.0);
+        if let Some(t) = self.max_recorded_at {
+            h.extend_from_slice(&t.nanos().to_be_bytes());
+        }
+        h
+    }
+
+    fn decode(v: &[u8]) -> Option<Head> {
+        if v.len() != 40 && v.len() != 48 {
+            return None;
+        }
+        let mut hash = [0; 32];
+        hash.copy_from_slice(&v[8..40]);
+        let max_recorded_at = match v.get(40..48) {
+            Some(b) => {
+                let nanos = i64::from_be_bytes(b.try_into().ok()?);
+                Some(Instant::from_datetime(
+                    chrono::DateTime::from_timestamp_nanos(nanos),
+                )?)
+            }
+            None => None,
+        };
+        Some(Head {
+            seq: be_u64(v)?,
+            hash: Hash(hash),
+            max_recorded_at,
+        })
+    }
 }
 
 /// An open ledger: the only writer of its directory while it lives.
@@ -180,6 +231,11 @@ pub struct Ledger {
     synced_blobs: BTreeSet<OsString>,
     head: Head,
     book: Option<Book>,
+    options: Options,
+    /// Checkpoints: a separate tree, a cache beside the log.
+    checkpoints: sled::Tree,
+    /// The latest purchase's day (closed books), as stored with the head.
+    wall: Option<Day>,
     /// Declared last so that it is dropped last: the lock is released only after sled has
     /// closed (fields drop in declaration order).
     _lock: File,
@@ -345,25 +401,29 @@ impl Ledger {
         sync_dir(&log_dir)?;
         sync_dir(path)?;
         let head = match db.get(HEAD_KEY)? {
-            None => Head {
+            None => Head::EMPTY,
+            Some(v) => Head::decode(&v).ok_or_else(|| StoreError::Damaged {
                 seq: 0,
-                hash: Hash::ZERO,
-            },
-            Some(v) if v.len() == 40 => {
-                let mut hash = [0; 32];
-                hash.copy_from_slice(&v[8..]);
-                Head {
-                    seq: be_u64(&v).unwrap_or(0),
-                    hash: Hash(hash),
-                }
-            }
-            Some(_) => {
-                return Err(StoreError::Damaged {
-                    seq: 0,
-                    message: "the head record is malformed".into(),
-                })
-            }
+                message: "the head record is malformed".into(),
+            })?,
         };
+        let wall = match db.get(WALL_KEY)? {
+            None => None,
+            Some(v) => Some(
+                v.as_ref()
+                    .try_into()
+                    .ok()
+                    .and_then(|b: [u8; 4]| {
+                        chrono::NaiveDate::from_num_days_from_ce_opt(i32::from_le_bytes(b))
+                    })
+                    .map(Day::from_date)
+                    .ok_or_else(|| StoreError::Damaged {
+                        seq: 0,
+                        message: "the wall record is malformed".into(),
+                    })?,
+            ),
+        };
+        let checkpoints = db.open_tree("checkpoints")?;
         let mut ledger = Ledger {
             path: path.to_path_buf(),
             _lock: lock,
@@ -372,6 +432,9 @@ impl Ledger {
             synced_blobs: BTreeSet::new(),
             head,
             book: None,
+            options: options.clone(),
+            checkpoints,
+            wall,
         };
         ledger.synced_blobs = ledger.blob_names()?;
         Ok(ledger)
@@ -477,15 +540,13 @@ impl Ledger {
         Ok(self.db.get(idx_key(id))?.and_then(|v| be_u64(&v)))
     }
 
-    /// The acceptance book, folded from the whole log on first use.
+    /// The acceptance book: loaded on first use from the latest purchase checkpoint (or the
+    /// whole log) and the records dated after the wall.
     pub fn book(&mut self) -> Result<&Book, StoreError> {
         if self.book.is_none() {
-            let records = self.records().collect::<Result<Vec<_>, _>>()?;
-            let book = Book::load(records).map_err(|e| StoreError::Damaged {
-                seq: 0,
-                message: format!("the stored log no longer folds: {e}"),
-            })?;
+            let book = self.load_book()?;
             self.book = Some(book);
+            self.take_checkpoints(false)?;
         }
         match &self.book {
             Some(b) => Ok(b),
@@ -530,6 +591,11 @@ impl Ledger {
             let Some(last) = records.last().map(|(_, r)| Head {
                 seq: r.seq,
                 hash: r.hash,
+                max_recorded_at: records
+                    .iter()
+                    .map(|(_, r)| r.recorded_at)
+                    .chain(head.max_recorded_at)
+                    .max(),
             }) else {
                 results.push(Ok(report));
                 continue;
@@ -559,9 +625,14 @@ impl Ledger {
         if accepted.is_empty() {
             return results;
         }
-        match self.write(&accepted, head) {
+        let wall = self.book.as_ref().and_then(Book::wall);
+        match self.write(&accepted, head, wall) {
             Ok(()) => {
                 self.head = head;
+                let moved = wall != self.wall;
+                self.wall = wall;
+                // Checkpoints are a cache: failing to take one loses no data.
+                let _ = self.take_checkpoints(moved);
                 results
             }
             Err(e) => {
@@ -704,6 +775,7 @@ impl Ledger {
             next = Head {
                 seq: record.seq,
                 hash: record.hash,
+                max_recorded_at: next.max_recorded_at,
             };
             batch_ids.insert(record.id, out.len());
             out.push((line, record));
@@ -715,7 +787,12 @@ impl Ledger {
     }
 
     /// One atomic sled batch for every accepted record, then durability.
-    fn write(&mut self, accepted: &[Vec<Record>], head: Head) -> Result<(), StoreError> {
+    fn write(
+        &mut self,
+        accepted: &[Vec<Record>],
+        head: Head,
+        wall: Option<Day>,
+    ) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
         for records in accepted {
             for chunk in records.chunks(CHUNK_RECORDS) {
@@ -726,10 +803,12 @@ impl Ledger {
                 }
             }
         }
-        let mut h = Vec::with_capacity(40);
-        h.extend_from_slice(&head.seq.to_be_bytes());
-        h.extend_from_slice(&head.hash.0);
-        batch.insert(HEAD_KEY, h);
+        batch.insert(HEAD_KEY, head.encode());
+        if wall != self.wall {
+            if let Some(w) = wall {
+                batch.insert(WALL_KEY, &w.days_from_ce().to_le_bytes());
+            }
+        }
         self.db.apply_batch(batch)?;
         self.make_durable()
     }
@@ -747,76 +826,6 @@ impl Ledger {
             out.push((seq, min));
         }
         Ok(out)
-    }
-
-    /// Folds the log for `query`, streaming chunk by chunk in `(date, seq)` order, from
-    /// `start` (a checkpoint's state and the seqs it left out) or from the beginning.
-    /// `progress` is told each chunk's last seq.
-    pub fn fold(
-        &self,
-        query: &Query,
-        start: Option<Resume>,
-        progress: &mut dyn FnMut(u64),
-    ) -> Result<espp_projections::State, StoreError> {
-        let damaged = |e: FoldError| StoreError::Damaged {
-            seq: e.seq,
-            message: format!("the stored log no longer folds: {}", e.rejection),
-        };
-        let chunks = self.chunk_days()?;
-        let (mut fold, after, left_out) = match start {
-            Some(resume) => (
-                OrderedFold::new(resume.state, query.clone()),
-                resume.seq,
-                resume.left_out,
-            ),
-            None => (OrderedFold::from_start(query.clone()), 0, Vec::new()),
-        };
-        // The earliest day of everything from chunk i on.
-        let mut later_min: Vec<Option<Day>> = vec![None; chunks.len() + 1];
-        for i in (0..chunks.len()).rev() {
-            later_min[i] = Some(later_min[i + 1].map_or(chunks[i].1, |d| d.min(chunks[i].1)));
-        }
-        let first = chunks
-            .partition_point(|(seq, _)| *seq <= after)
-            .saturating_sub(1);
-        if !left_out.is_empty() {
-            // Records a checkpoint left out: stored before it, dated after its wall.
-            let mut records = Vec::with_capacity(left_out.len());
-            for seq in left_out {
-                records.push(self.record(seq)?.ok_or_else(|| StoreError::Damaged {
-                    seq,
-                    message: "missing: a checkpoint names it".into(),
-                })?);
-            }
-            fold.push(records, later_min[first]).map_err(damaged)?;
-        }
-        for (i, (seq, min_day)) in chunks.iter().enumerate().skip(first) {
-            if query.past_end(*seq) {
-                break;
-            }
-            // A chunk dated wholly after the as-of day holds nothing for this fold.
-            if query.as_of.is_some_and(|d| *min_day > d) {
-                continue;
-            }
-            let value = self
-                .db
-                .get(rec_key(*seq))?
-                .ok_or_else(|| StoreError::Damaged {
-                    seq: *seq,
-                    message: "missing: a chunk summary names it but the chunk is gone".into(),
-                })?;
-            let records = decode_chunk(&rec_key(*seq), &value)
-                .into_iter()
-                .collect::<Result<Vec<_>, _>>()?;
-            let last = records.last().map_or(*seq, |r| r.seq);
-            fold.push(
-                records.into_iter().filter(|r| r.seq > after),
-                later_min[i + 1],
-            )
-            .map_err(damaged)?;
-            progress(last);
-        }
-        fold.finish().map_err(damaged)
     }
 
     /// Re-reads every record and its links: the first problem found, if any.
@@ -958,18 +967,6 @@ fn new_id(now: Instant) -> Uuid {
     let secs = nanos.div_euclid(1_000_000_000) as u64;
     let sub = nanos.rem_euclid(1_000_000_000) as u32;
     Uuid::new_v7(uuid::Timestamp::from_unix(uuid::NoContext, secs, sub))
-}
-
-/// Where a fold resumes: a checkpoint's state, the seq through which the log was read for
-/// it, and the seqs up to there that it left out (dated after its wall).
-#[derive(Debug, Clone)]
-pub struct Resume {
-    /// The checkpoint's state.
-    pub state: espp_projections::State,
-    /// Records up to this seq were read for it.
-    pub seq: u64,
-    /// Seqs up to `seq` not folded into `state`.
-    pub left_out: Vec<u64>,
 }
 
 /// The outcome of [`Ledger::verify`].

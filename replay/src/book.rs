@@ -162,6 +162,44 @@ impl Book {
 }
 
 impl Book {
+    /// The book from its parts: `closed`, the state folded through the wall (the latest
+    /// purchase's day), and `tail`, every record dated after it in `(date, seq)` order.
+    pub fn from_parts(
+        closed: State,
+        wall: Option<Day>,
+        tail: Vec<Record>,
+    ) -> Result<Book, BookRejection> {
+        let mut current = closed.clone();
+        for (index, r) in tail.iter().enumerate() {
+            current
+                .apply(r)
+                .map_err(|rejection| BookRejection { index, rejection })?;
+        }
+        Ok(Book {
+            closed,
+            tail,
+            current,
+            wall,
+        })
+    }
+
+    /// The state folded through the wall.
+    pub fn closed(&self) -> &State {
+        &self.closed
+    }
+
+    /// The latest purchase's day.
+    pub fn wall(&self) -> Option<Day> {
+        self.wall
+    }
+
+    /// The seqs of the records dated after the wall.
+    pub fn tail_seqs(&self) -> Vec<u64> {
+        let mut seqs: Vec<u64> = self.tail.iter().map(|r| r.seq).collect();
+        seqs.sort_unstable();
+        seqs
+    }
+
     /// The book of a whole log given in seq order (as stored): one fold, in `(date, seq)`
     /// order, through the wall into `closed`, then the tail into `current`.
     pub fn load(records: Vec<Record>) -> Result<Book, BookRejection> {

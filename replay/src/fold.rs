@@ -84,6 +84,10 @@ pub struct OrderedFold {
     waiting: BinaryHeap<Reverse<Keyed>>,
     folded: u64,
     peak_waiting: usize,
+    /// With a wall: records dated after it are set aside, not folded (the acceptance
+    /// book's tail).
+    wall: Option<Day>,
+    beyond: Vec<Record>,
 }
 
 impl OrderedFold {
@@ -95,7 +99,16 @@ impl OrderedFold {
             waiting: BinaryHeap::new(),
             folded: 0,
             peak_waiting: 0,
+            wall: None,
+            beyond: Vec::new(),
         }
+    }
+
+    /// Sets records dated after `wall` aside instead of folding them: they come back, in
+    /// `(date, seq)` order, from [`OrderedFold::finish_split`].
+    pub fn split_at(mut self, wall: Option<Day>) -> Self {
+        self.wall = wall;
+        self
     }
 
     /// A fold of `query` from the beginning of the log.
@@ -111,7 +124,12 @@ impl OrderedFold {
         later_min_date: Option<Day>,
     ) -> Result<(), FoldError> {
         for r in records {
-            if self.query.admits(&r) {
+            if !self.query.admits(&r) {
+                continue;
+            }
+            if self.wall.is_some_and(|w| r.date > w) {
+                self.beyond.push(r);
+            } else {
                 self.waiting.push(Reverse(Keyed(r)));
             }
         }
@@ -142,6 +160,14 @@ impl OrderedFold {
     /// The most records ever held back waiting for a back-dated one.
     pub fn peak_waiting(&self) -> usize {
         self.peak_waiting
+    }
+
+    /// Folds what is left (no deadline is applied) and returns the state with the records
+    /// set aside beyond the wall, in `(date, seq)` order.
+    pub fn finish_split(mut self) -> Result<(State, Vec<Record>), FoldError> {
+        self.push(std::iter::empty(), None)?;
+        self.beyond.sort_by_key(|r| (r.date, r.seq));
+        Ok((self.state, self.beyond))
     }
 
     /// Folds what is left and applies the deadlines through the as-of day.

@@ -5,9 +5,11 @@
 //! it records. Like `projections`, it does no I/O and reads no clock.
 
 mod book;
+pub mod checkpoint;
 mod diff;
 mod fold;
 
 pub use book::{fold_all, fold_all_with, Book, BookRejection};
+pub use checkpoint::{CheckpointError, Header, Kind, FOLD_VERSION};
 pub use diff::diff;
 pub use fold::{fold_records, FoldError, OrderedFold, Query};

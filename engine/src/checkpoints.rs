@@ -1,0 +1,376 @@
+//! Checkpoints beside the log, and the streaming folds that start from them: the acceptance
+//! book on open, `espp state` queries, and `verify`'s comparison of every checkpoint with a
+//! fold from scratch.
+//!
+//! Tree `checkpoints`: `h` + seq (big-endian) → [`Header`], `s` + seq → the state. A
+//! checkpoint that does not decode, was made by another fold version, or whose record no
+//! longer has the hash it names is deleted when found and rebuilt by the next append.
+
+use espp_events::Day;
+use espp_projections::State;
+use espp_replay::checkpoint::{decode_state, encode_state};
+use espp_replay::{FoldError, Header, Kind, OrderedFold, Query, FOLD_VERSION};
+
+use super::{decode_chunk, rec_key, Ledger, StoreError};
+
+fn key(prefix: u8, seq: u64) -> [u8; 9] {
+    let mut k = [prefix; 9];
+    k[1..].copy_from_slice(&seq.to_be_bytes());
+    k
+}
+
+/// A checkpoint found by `verify`, and whether a fold from scratch agrees with it.
+#[derive(Debug, Clone)]
+pub struct CheckpointCheck {
+    /// Its seq.
+    pub seq: u64,
+    /// Purchase or periodic.
+    pub kind: Kind,
+    /// None if the fold from scratch gives its digest; else what is wrong.
+    pub problem: Option<String>,
+    /// True when a current, decodable checkpoint of the intact log disagrees with a fold from
+    /// scratch (a tampered cache or a non-deterministic fold); false when it is merely
+    /// unusable (stale, another version, undecodable) and will be rebuilt.
+    pub disagrees: bool,
+}
+
+impl Ledger {
+    /// The usable checkpoints' headers in seq order; unusable ones are deleted.
+    pub fn checkpoint_headers(&self) -> Result<Vec<Header>, StoreError> {
+        let mut out = Vec::new();
+        let mut bad = Vec::new();
+        for kv in self.checkpoints.scan_prefix([b'h']) {
+            let (k, v) = kv?;
+            let seq = super::be_u64(&k[1..]).unwrap_or(0);
+            match Header::decode(&v) {
+                Ok(h)
+                    if h.fold_version == FOLD_VERSION
+                        && h.seq == seq
+                        && self.hash_at(seq)? == Some(h.hash) =>
+                {
+                    out.push(h)
+                }
+                _ => bad.push(seq),
+            }
+        }
+        for seq in bad {
+            self.delete_checkpoint(seq)?;
+        }
+        Ok(out)
+    }
+
+    fn hash_at(&self, seq: u64) -> Result<Option<espp_events::Hash>, StoreError> {
+        Ok(self.record(seq)?.map(|r| r.hash))
+    }
+
+    fn delete_checkpoint(&self, seq: u64) -> Result<(), StoreError> {
+        self.checkpoints.remove(key(b'h', seq))?;
+        self.checkpoints.remove(key(b's', seq))?;
+        Ok(())
+    }
+
+    /// Deletes every checkpoint (they are a cache: no answer changes).
+    pub fn clear_checkpoints(&self) -> Result<(), StoreError> {
+        self.checkpoints.clear()?;
+        self.checkpoints.flush()?;
+        Ok(())
+    }
+
+    fn checkpoint_state(&self, h: &Header) -> Result<Option<State>, StoreError> {
+        let state = self
+            .checkpoints
+            .get(key(b's', h.seq))?
+            .and_then(|v| decode_state(&v).ok());
+        match state {
+            Some(s) if s.digest() == h.digest => Ok(Some(s)),
+            _ => {
+                self.delete_checkpoint(h.seq)?;
+                Ok(None)
+            }
+        }
+    }
+
+    fn put_checkpoint(&self, header: &Header, state: &State) -> Result<(), StoreError> {
+        // State first: a header without its state is deleted as unusable when found.
+        self.checkpoints
+            .insert(key(b's', header.seq), encode_state(state))?;
+        self.checkpoints
+            .insert(key(b'h', header.seq), header.encode())?;
+        Ok(())
+    }
+
+    /// Takes the checkpoints the book calls for: one at the latest purchase (when the wall
+    /// moved, or none exists for it), and a periodic one every `checkpoint_every` events.
+    pub(super) fn take_checkpoints(&mut self, wall_moved: bool) -> Result<(), StoreError> {
+        let Some(book) = &self.book else {
+            return Ok(());
+        };
+        let headers = self.checkpoint_headers()?;
+        let mut wrote = false;
+        if let Some(wall) = book.wall() {
+            let have = headers
+                .iter()
+                .any(|h| h.kind == Kind::Purchase && h.wall == Some(wall));
+            if wall_moved || !have {
+                let header = Header::new(
+                    self.head.seq,
+                    self.head.hash,
+                    Kind::Purchase,
+                    Some(wall),
+                    book.tail_seqs(),
+                    self.head.max_recorded_at,
+                    book.closed(),
+                );
+                self.put_checkpoint(&header, book.closed())?;
+                wrote = true;
+            }
+        }
+        let every = self.options.checkpoint_every;
+        let last_periodic = headers
+            .iter()
+            .filter(|h| h.kind == Kind::Periodic)
+            .map(|h| h.seq)
+            .max()
+            .unwrap_or(0);
+        if every > 0 && self.head.seq >= last_periodic + every {
+            let header = Header::new(
+                self.head.seq,
+                self.head.hash,
+                Kind::Periodic,
+                None,
+                Vec::new(),
+                self.head.max_recorded_at,
+                book.state(),
+            );
+            self.put_checkpoint(&header, book.state())?;
+            wrote = true;
+        }
+        if wrote {
+            // A cache: flushed, not fsynced; a lost checkpoint is rebuilt.
+            self.checkpoints.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Reads the log after `after` (and the `left_out` seqs) into `fold`, chunk by chunk,
+    /// telling `progress` each chunk's last seq.
+    fn stream(
+        &self,
+        mut fold: OrderedFold,
+        query: &Query,
+        after: u64,
+        left_out: &[u64],
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<Result<OrderedFold, FoldError>, StoreError> {
+        let chunks = self.chunk_days()?;
+        // The earliest day of everything from chunk i on.
+        let mut later_min: Vec<Option<Day>> = vec![None; chunks.len() + 1];
+        for i in (0..chunks.len()).rev() {
+            later_min[i] = Some(later_min[i + 1].map_or(chunks[i].1, |d| d.min(chunks[i].1)));
+        }
+        let first = chunks
+            .partition_point(|(seq, _)| *seq <= after)
+            .saturating_sub(1);
+        if !left_out.is_empty() {
+            // Records a checkpoint left out: stored before it, dated after its wall.
+            let mut records = Vec::with_capacity(left_out.len());
+            for &seq in left_out {
+                records.push(self.record(seq)?.ok_or_else(|| StoreError::Damaged {
+                    seq,
+                    message: "missing: a checkpoint names it".into(),
+                })?);
+            }
+            if let Err(e) = fold.push(records, later_min[first]) {
+                return Ok(Err(e));
+            }
+        }
+        for (i, (seq, min_day)) in chunks.iter().enumerate().skip(first) {
+            if query.past_end(*seq) {
+                break;
+            }
+            // A chunk dated wholly after the as-of day holds nothing for this fold.
+            if query.as_of.is_some_and(|d| *min_day > d) {
+                continue;
+            }
+            let value = self
+                .db
+                .get(rec_key(*seq))?
+                .ok_or_else(|| StoreError::Damaged {
+                    seq: *seq,
+                    message: "missing: a chunk summary names it but the chunk is gone".into(),
+                })?;
+            let records = decode_chunk(&rec_key(*seq), &value)
+                .into_iter()
+                .collect::<Result<Vec<_>, _>>()?;
+            let last = records.last().map_or(*seq, |r| r.seq);
+            if let Err(e) = fold.push(
+                records.into_iter().filter(|r| r.seq > after),
+                later_min[i + 1],
+            ) {
+                return Ok(Err(e));
+            }
+            progress(last);
+        }
+        Ok(Ok(fold))
+    }
+
+    /// The acceptance book from the latest purchase checkpoint (or from scratch): the state
+    /// through the wall and the records dated after it.
+    pub(super) fn load_book(&self) -> Result<espp_replay::Book, StoreError> {
+        let wall = self.wall;
+        let damaged = |e: String| StoreError::Damaged {
+            seq: 0,
+            message: format!("the stored log no longer folds: {e}"),
+        };
+        let query = Query::default();
+        let start = match self
+            .checkpoint_headers()?
+            .into_iter()
+            .filter(|h| h.kind == Kind::Purchase && h.wall == wall && wall.is_some())
+            .next_back()
+        {
+            Some(h) => self.checkpoint_state(&h)?.map(|s| (h, s)),
+            None => None,
+        };
+        let (fold, after, left_out) = match start {
+            Some((h, state)) => (OrderedFold::new(state, query.clone()), h.seq, h.left_out),
+            None => (OrderedFold::from_start(query.clone()), 0, Vec::new()),
+        };
+        let fold = self
+            .stream(fold.split_at(wall), &query, after, &left_out, &mut |_| {})?
+            .map_err(|e| damaged(e.to_string()))?;
+        let (closed, tail) = fold.finish_split().map_err(|e| damaged(e.to_string()))?;
+        espp_replay::Book::from_parts(closed, wall, tail).map_err(|e| damaged(e.to_string()))
+    }
+
+    /// Folds the log for `query` from the nearest checkpoint that serves it (or from
+    /// scratch), streaming chunk by chunk in `(date, seq)` order. `progress` is told each
+    /// chunk's last seq.
+    pub fn fold(&self, query: &Query, progress: &mut dyn FnMut(u64)) -> Result<State, StoreError> {
+        let damaged = |e: FoldError| StoreError::Damaged {
+            seq: e.seq,
+            message: format!("the stored log no longer folds: {}", e.rejection),
+        };
+        for h in self
+            .checkpoint_headers()?
+            .into_iter()
+            .rev()
+            .filter(|h| h.serves(query))
+        {
+            let Some(state) = self.checkpoint_state(&h)? else {
+                continue;
+            };
+            match self.stream(
+                OrderedFold::new(state, query.clone()),
+                query,
+                h.seq,
+                &h.left_out,
+                progress,
+            )? {
+                Ok(fold) => return fold.finish().map_err(damaged),
+                // A record stored after a periodic checkpoint but dated before its day: this
+                // checkpoint cannot serve; an earlier one (or none) will.
+                Err(FoldError {
+                    rejection: espp_projections::Rejection::OutOfOrder { .. },
+                    ..
+                }) => continue,
+                Err(e) => return Err(damaged(e)),
+            }
+        }
+        self.stream(
+            OrderedFold::from_start(query.clone()),
+            query,
+            0,
+            &[],
+            progress,
+        )?
+        .and_then(OrderedFold::finish)
+        .map_err(damaged)
+    }
+
+    /// Folds the whole log from scratch and compares every checkpoint with a fold from
+    /// scratch of what it covers. Returns the full log's digest and one check per checkpoint.
+    pub fn verify_checkpoints(&self) -> Result<(String, Vec<CheckpointCheck>), StoreError> {
+        let damaged = |e: FoldError| StoreError::Damaged {
+            seq: e.seq,
+            message: format!("the stored log no longer folds: {}", e.rejection),
+        };
+        let all = Query::default();
+        let full = self
+            .stream(
+                OrderedFold::from_start(all.clone()),
+                &all,
+                0,
+                &[],
+                &mut |_| {},
+            )?
+            .and_then(OrderedFold::finish)
+            .map_err(damaged)?;
+        let mut checks = Vec::new();
+        for kv in self.checkpoints.scan_prefix([b'h']) {
+            let (k, v) = kv?;
+            let seq = super::be_u64(&k[1..]).unwrap_or(0);
+            let h = match Header::decode(&v) {
+                Ok(h) => h,
+                Err(e) => {
+                    checks.push(CheckpointCheck {
+                        seq,
+                        kind: Kind::Periodic,
+                        problem: Some(format!("header: {e} (ignored, will be rebuilt)")),
+                        disagrees: false,
+                    });
+                    continue;
+                }
+            };
+            let mut disagrees = false;
+            let problem = if h.fold_version != FOLD_VERSION {
+                Some(format!("made by fold version {} (this build: {FOLD_VERSION}); ignored, will be rebuilt", h.fold_version))
+            } else if self.hash_at(h.seq)? != Some(h.hash) {
+                Some(format!(
+                    "stale: record {} no longer has hash {}",
+                    h.seq, h.hash
+                ))
+            } else {
+                let stored = self
+                    .checkpoints
+                    .get(key(b's', h.seq))?
+                    .map(|v| decode_state(&v));
+                let query = Query {
+                    through_seq: Some(h.seq),
+                    ..Query::default()
+                };
+                let fresh = self
+                    .stream(
+                        OrderedFold::from_start(query.clone()).split_at(h.wall),
+                        &query,
+                        0,
+                        &[],
+                        &mut |_| {},
+                    )?
+                    .and_then(OrderedFold::finish_split)
+                    .map_err(damaged)?
+                    .0
+                    .digest();
+                match stored {
+                    None => Some("its state is missing".into()),
+                    Some(Err(e)) => Some(format!("its state does not decode: {e}")),
+                    Some(Ok(s)) if s.digest() != fresh => {
+                        disagrees = true;
+                        Some(format!(
+                            "digest {} differs from a fold from scratch ({fresh})",
+                            s.digest()
+                        ))
+                    }
+                    Some(Ok(_)) => None,
+                }
+            };
+            checks.push(CheckpointCheck {
+                seq: h.seq,
+                kind: h.kind,
+                problem,
+                disagrees,
+            });
+        }
+        Ok((full.digest(), checks))
+    }
+}
