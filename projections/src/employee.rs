@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use espp_events::{Day, Rules};
+use espp_events::{Day, ElectionChoice, LeaveKind, Rules};
 use rust_decimal::Decimal;
 
 use crate::state::Rejection;
@@ -87,6 +87,85 @@ impl Account {
     }
 }
 
+/// How an option's payroll deductions stand (§14, §16–§18).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) enum Deductions {
+    /// Deducted from each payday.
+    Active,
+    /// Stopped by the employee (§14(a)(i) reduce): nothing deducted, nothing accrues.
+    Stopped,
+    /// Suspended by leave, retirement or death: what would be deducted accrues as deficiency.
+    Suspended,
+}
+
+/// Why an election window is open, which fixes its plan section and its default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) enum WindowKind {
+    /// §16: 10 days after retirement (or a leave ending without a return); default withdraw.
+    Retirement,
+    /// §17: 10 days after a return from a leave without cash payments, capped at the
+    /// period's end; default withdraw.
+    Return,
+    /// §17: on leave, elect by the period's last day; default withdraw.
+    OnLeave,
+    /// §18: 3 months after death, capped at the period's end; default refund to the estate.
+    Death,
+}
+
+impl WindowKind {
+    /// The plan section that governs the window.
+    pub(crate) fn section(self) -> &'static str {
+        match self {
+            WindowKind::Retirement => "§16",
+            WindowKind::Return | WindowKind::OnLeave => "§17",
+            WindowKind::Death => "§18",
+        }
+    }
+
+    /// What opened the window, for messages.
+    pub(crate) fn cause(self) -> &'static str {
+        match self {
+            WindowKind::Retirement => "retirement",
+            WindowKind::Return => "the return from leave",
+            WindowKind::OnLeave => "the leave",
+            WindowKind::Death => "death",
+        }
+    }
+}
+
+/// An open election window: elections are accepted through `deadline` inclusive; the default
+/// applies at the start of the next day (DOMAIN.md §1), or at the purchase if that comes first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Window {
+    pub kind: WindowKind,
+    pub opened: Day,
+    pub deadline: Day,
+}
+
+/// A leave of absence in progress (§17).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Leave {
+    pub started: Day,
+    pub kind: LeaveKind,
+    /// The employee keeps paying in cash (periodic `cash_payment` allowed).
+    pub cash_payments: bool,
+    /// The day at whose start employment ends for a leave past the limit (none when
+    /// re-employment is guaranteed).
+    pub ends_employment: Option<Day>,
+    /// A `cash_payment` was made during the leave.
+    pub paid_cash: bool,
+    /// The status to return to when the employee holds no option (enrolled, sitting out).
+    pub prior: Status,
+}
+
+/// The election last filed for the option in force, and the window it answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Elected {
+    pub day: Day,
+    pub choice: ElectionChoice,
+    pub kind: WindowKind,
+}
+
 /// One employee.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Employee {
@@ -137,6 +216,30 @@ pub(crate) struct Employee {
     pub lots: Vec<usize>,
     /// Per-period figures for statements, keyed by the period's start.
     pub accounts: BTreeMap<Day, Account>,
+    /// The start of the period in which the employee holds an option: takes part in its
+    /// purchase (participating, reduced, on leave, awaiting an election, or deceased).
+    pub option_in: Option<Day>,
+    /// How the option's deductions stand.
+    pub deductions: Deductions,
+    /// The option ends with the purchase (reduce, retirement, death): what the purchase
+    /// leaves is refunded and the employee is out.
+    pub ends_at_purchase: bool,
+    /// A make_up election is in force: cash payments up to the deficiency are accepted.
+    pub make_up: bool,
+    /// The election filed for the option in force.
+    pub elected: Option<Elected>,
+    /// An open election window.
+    pub window: Option<Window>,
+    /// A leave of absence in progress.
+    pub leave: Option<Leave>,
+    /// The day of death (§18): later refunds are paid to the estate (§20).
+    pub died: Option<Day>,
+    /// Refunds paid to the estate (included in `refunded`).
+    #[serde(with = "crate::ser::dec")]
+    pub refunded_to_estate: Decimal,
+    /// The start of the period in which the employee's option ended early (withdrawal,
+    /// §15, §19(b)): a new enrolment takes effect only in a later period (§19).
+    pub ended_in: Option<Day>,
 }
 
 impl Employee {
@@ -164,6 +267,93 @@ impl Employee {
             bought_value: BTreeMap::new(),
             lots: Vec::new(),
             accounts: BTreeMap::new(),
+            option_in: None,
+            deductions: Deductions::Active,
+            ends_at_purchase: false,
+            make_up: false,
+            elected: None,
+            window: None,
+            leave: None,
+            died: None,
+            refunded_to_estate: Decimal::ZERO,
+            ended_in: None,
+        }
+    }
+
+    /// Holds an option in the period starting `start`.
+    pub(crate) fn holds_option(&self, start: Option<Day>) -> bool {
+        start.is_some() && self.option_in == start
+    }
+
+    /// Refunds the whole balance (to the estate after death), booked on the statement of the
+    /// period starting `period` if any. Never overflows: refunded + balance ≤ contributed,
+    /// which was checked when it was credited.
+    pub(crate) fn refund_balance(&mut self, period: Option<Day>) -> Decimal {
+        let amount = self.balance;
+        if amount.is_zero() {
+            return amount;
+        }
+        self.refunded = self.refunded.saturating_add(amount);
+        if self.died.is_some() {
+            self.refunded_to_estate = self.refunded_to_estate.saturating_add(amount);
+        }
+        self.balance = Decimal::ZERO;
+        if let Some(start) = period {
+            let acct = self.account(start);
+            acct.refunds = acct.refunds.saturating_add(amount);
+        }
+        amount
+    }
+
+    /// The option ends: no window, no election, no deficiency.
+    pub(crate) fn drop_option(&mut self) {
+        self.option_in = None;
+        self.deductions = Deductions::Active;
+        self.ends_at_purchase = false;
+        self.make_up = false;
+        self.elected = None;
+        self.window = None;
+        self.deficiency = Decimal::ZERO;
+    }
+
+    /// The enrolment ends: a new `enrolled` is needed for a later period.
+    pub(crate) fn end_enrolment(&mut self) {
+        self.enrolled = false;
+        self.pending_rate = None;
+    }
+
+    /// Withdraws (§14(a)(ii), an election, a default): refund all, the option and the
+    /// enrolment end, no re-entry in the period `open`.
+    pub(crate) fn withdraw(&mut self, open: Option<Day>) {
+        let period = self.option_in.or(open);
+        self.refund_balance(period);
+        if self.option_in.is_some() {
+            self.ended_in = self.option_in;
+        }
+        self.drop_option();
+        self.end_enrolment();
+        self.status = if self.died.is_some() {
+            Status::Deceased
+        } else {
+            Status::Withdrawn
+        };
+    }
+
+    /// The status an employee without an option rests in: deceased, left, on leave, or as
+    /// the enrolment stands.
+    pub(crate) fn resting_status(&self) -> Status {
+        if self.died.is_some() {
+            Status::Deceased
+        } else if !self.employed {
+            Status::Left
+        } else if self.enrolled {
+            if self.leave.is_some() {
+                Status::OnLeave
+            } else {
+                Status::Enrolled
+            }
+        } else {
+            Status::NotEnrolled
         }
     }
 

@@ -12,6 +12,7 @@
 //! `num` (checked decimals and formats), `output` (projection, statements, digest).
 
 mod employee;
+mod life;
 mod market;
 mod num;
 mod output;

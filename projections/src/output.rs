@@ -94,19 +94,25 @@ impl State {
     pub fn projection(&self, as_of: Option<Day>) -> Value {
         let status = if self.plan.adopted.is_none() {
             "not_adopted"
+        } else if self.plan.ended.is_some() {
+            "terminated"
         } else if self.plan.approved.is_none() {
             "awaiting_approval"
         } else {
             "active"
         };
         let reserve = self.rules.share_reserve.get();
-        let plan = json!({
+        let mut plan = json!({
             "status": status,
             "name": self.rules.name,
             "share_reserve": plain(reserve),
             "shares_bought": plain(self.plan.shares_bought),
             "shares_left": plain((reserve - self.plan.shares_bought).max(Decimal::ZERO)),
         });
+        if let (Some((day, reason)), Value::Object(m)) = (self.plan.ended, &mut plan) {
+            m.insert("reason".to_string(), json!(reason.as_str()));
+            m.insert("terminated_on".to_string(), json!(day.to_string()));
+        }
         let mut employees = Map::new();
         for (id, e) in &self.employees {
             employees.insert(
@@ -122,6 +128,8 @@ impl State {
                     "shares_certificated": plain(e.shares_certificated),
                     "dividends_paid": money(e.dividends_paid),
                     "ordinary_income": money(e.ordinary_income),
+                    "election_deadline": e.window.map(|w| w.deadline.to_string()),
+                    "refunded_to_estate": money(e.refunded_to_estate),
                 }),
             );
         }

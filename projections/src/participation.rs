@@ -5,7 +5,7 @@
 use espp_events::{Day, EmployeeId};
 use rust_decimal::Decimal;
 
-use crate::employee::{check_rate, Employee, Status};
+use crate::employee::{check_rate, Deductions, Employee, Status};
 use crate::num;
 use crate::state::{judge, Rejection, State};
 
@@ -19,6 +19,13 @@ impl State {
         hire_date: Day,
     ) -> Result<(), Rejection> {
         match self.employees.get_mut(id.as_str()) {
+            Some(e) if e.died.is_some() => Err(Rejection::plan(
+                "§4",
+                format!(
+                    "employee {id} died on {}; hired again on {date} is refused",
+                    e.died.map(|d| d.to_string()).unwrap_or_default()
+                ),
+            )),
             Some(e) if e.employed => Err(Rejection::plan(
                 "§4",
                 format!(
@@ -32,6 +39,7 @@ impl State {
                 e.hire_date = hire_date;
                 e.weekly_hours = weekly_hours;
                 e.months_per_year = months_per_year;
+                e.status = e.resting_status();
                 Ok(())
             }
             None => {
@@ -53,7 +61,8 @@ impl State {
     ) -> Result<(), Rejection> {
         let rules = self.rules.clone();
         let outstanding = self.shares_outstanding;
-        let open_start = self.periods.open;
+        let open = self.periods.open_period().map(|p| (p.start, p.end));
+        let open_start = open.map(|o| o.0);
         let e = self.employee_mut(id, "§4")?;
         let mut changed = e.clone();
         if let Some(h) = weekly_hours {
@@ -63,27 +72,24 @@ impl State {
             changed.months_per_year = m;
         }
         let mut ends = false;
-        if let Some(start) = open_start {
-            if date == start {
+        if let Some((start, end)) = open {
+            if date == start && changed.window.is_none() && !changed.ends_at_purchase {
                 // Still the period's first day: judged again with today's facts.
-                judge(&mut changed, start, &rules, outstanding);
-            } else if changed.status == Status::Participating && !changed.customary_ok(&rules) {
+                judge(&mut changed, start, end, &rules, outstanding);
+            } else if changed.holds_option(open_start)
+                && changed.employed
+                && !changed.customary_ok(&rules)
+            {
                 ends = true;
             }
         }
         if ends {
             // Ineligible during the period (§19(b)): refund, whole shares certificated, and a
             // new enrolment is needed for a later period.
-            let refund = changed.balance;
-            changed.refunded = num::add(changed.refunded, refund, "the refund")?;
-            changed.balance = Decimal::ZERO;
-            if let Some(start) = open_start {
-                if let Some(acct) = changed.accounts.get_mut(&start) {
-                    acct.refunds = num::add(acct.refunds, refund, "the refund")?;
-                }
-            }
-            changed.enrolled = false;
-            changed.pending_rate = None;
+            changed.refund_balance(open_start);
+            changed.ended_in = open_start;
+            changed.drop_option();
+            changed.end_enrolment();
             changed.status = Status::NotEnrolled;
             *self.employee_mut(id, "§4")? = changed;
             self.certificate_whole_shares(id);
@@ -129,9 +135,10 @@ impl State {
                 format!("employee {id} enrolls on {date}, before the plan is adopted"),
             ));
         }
+        self.check_not_ended(&format!("employee {id} enrolls on {date}"))?;
         let rules = self.rules.clone();
         let outstanding = self.shares_outstanding;
-        let open_start = self.periods.open;
+        let open = self.periods.open_period().map(|p| (p.start, p.end));
         let e = self.employee_mut(id, "§5")?;
         if !e.employed {
             return Err(Rejection::plan(
@@ -150,11 +157,19 @@ impl State {
         e.enrolled = true;
         e.rate = Some(rate);
         e.pending_rate = Some(rate);
-        e.status = Status::Enrolled;
-        // Effective on the first day of the first period starting on or after `date`: a
-        // period that opened today counts.
-        if open_start == Some(date) {
-            judge(e, date, &rules, outstanding);
+        // Whoever still holds this period's option (reduced, awaiting the purchase) keeps
+        // it; the enrolment is for later periods.
+        if e.option_in.is_none() {
+            e.status = if e.leave.is_some() {
+                Status::OnLeave
+            } else {
+                Status::Enrolled
+            };
+            // Effective on the first day of the first period starting on or after `date`: a
+            // period that opened today counts, unless the employee's option in it ended (§19).
+            if let Some((start, end)) = open.filter(|o| o.0 == date) {
+                judge(e, start, end, &rules, outstanding);
+            }
         }
         Ok(())
     }
@@ -165,6 +180,7 @@ impl State {
         id: &EmployeeId,
         rate: Decimal,
     ) -> Result<(), Rejection> {
+        self.check_not_ended(&format!("rate_changed on {date} for employee {id}"))?;
         let rules = self.rules.clone();
         let open_start = self.periods.open;
         let e = self.employee_mut(id, "§6")?;
@@ -202,26 +218,34 @@ impl State {
                 format!("payroll on {date} for employee {id}, who was never hired"),
             ));
         };
-        if !e.employed {
+        let holds = open
+            .is_some_and(|(start, end)| e.option_in == Some(start) && date >= start && date <= end);
+        if !e.employed && !holds {
             return Err(Rejection::plan(
                 "§6",
                 format!("payroll on {date} for employee {id}, who is not employed"),
             ));
         }
-        let Some((start, end)) = open else {
+        let Some((start, _)) = open.filter(|_| holds) else {
             return Ok(());
         };
-        if e.status != Status::Participating || date < start || date > end {
-            return Ok(());
-        }
         let what = "the payroll deduction";
         let deduction = num::round_half_up(num::mul(e.rate_in_force, gross_pay, what)?, 2);
-        let balance = num::add(e.balance, deduction, what)?;
-        let contributed = num::add(e.contributed, deduction, what)?;
-        let acct = e.account(start);
-        acct.deductions = num::add(acct.deductions, deduction, what)?;
-        e.balance = balance;
-        e.contributed = contributed;
+        match e.deductions {
+            Deductions::Stopped => {}
+            Deductions::Suspended => {
+                // Suspended (leave, retirement, death): the deduction accrues as deficiency.
+                e.deficiency = num::add(e.deficiency, deduction, "the deficiency")?;
+            }
+            Deductions::Active => {
+                let balance = num::add(e.balance, deduction, what)?;
+                let contributed = num::add(e.contributed, deduction, what)?;
+                let acct = e.account(start);
+                acct.deductions = num::add(acct.deductions, deduction, what)?;
+                e.balance = balance;
+                e.contributed = contributed;
+            }
+        }
         Ok(())
     }
 

@@ -1,13 +1,13 @@
 //! The plan's own events: adoption and approval (§1, §24), the period schedule (§7, §9), the
 //! market (§8) — and the checks every set of rules must pass.
 
-use espp_events::{Day, PeriodId, Rules, RulesPatch};
+use espp_events::{Day, PeriodId, Rules, RulesPatch, TerminationReason};
 use rust_decimal::Decimal;
 
 use crate::market::Quote;
 use crate::num::MAX_SCALE;
 use crate::period::Period;
-use crate::state::{Rejection, State};
+use crate::state::{PlanEnd, Rejection, State};
 
 /// The lowest price factor the plan allows (§8; §23 lets it only be raised).
 fn min_price_factor() -> Decimal {
@@ -87,6 +87,7 @@ impl State {
                 format!("the stockholders already approved the plan on {approved}"),
             ));
         }
+        self.check_not_ended(&format!("stockholders_approved on {date}"))?;
         let months = self.rules.approval_window_months.get();
         if let Some(deadline) = adopted.add_months(months) {
             if date > deadline {
@@ -117,6 +118,7 @@ impl State {
                 format!("period {id} is scheduled on {date}, before the plan is adopted"),
             ));
         }
+        self.check_not_ended(&format!("period {id} scheduled on {date}"))?;
         let period = Period {
             id: id.clone(),
             start,
@@ -133,6 +135,121 @@ impl State {
         self.periods.by_start.insert(start, period);
         // A period scheduled on (or after) its own first day opens at once.
         self.run_deadlines(date);
+        Ok(())
+    }
+
+    /// §23: the Board amends the plan. The reserve changes at once; purchase terms apply
+    /// to periods that start later (each period keeps the rules it opened with). Raising the
+    /// reserve or changing eligibility needs the stockholders' approval; the price factor
+    /// may only be raised; the reserve never goes below the shares already bought.
+    pub(crate) fn plan_amended(
+        &mut self,
+        date: Day,
+        changes: &RulesPatch,
+        stockholder_approved: bool,
+    ) -> Result<(), Rejection> {
+        if self.plan.adopted.is_none() {
+            return Err(Rejection::plan(
+                "§23",
+                format!("plan_amended on {date}: no plan is adopted"),
+            ));
+        }
+        self.check_not_ended(&format!("plan_amended on {date}"))?;
+        let old = &self.plan.log_rules;
+        let new = old.with(changes);
+        check_rules(&new)?;
+        let needs_approval = |what: String| {
+            Rejection::plan(
+                "§23",
+                format!("plan_amended on {date}: {what} needs the stockholders' approval (stockholder_approved: true)"),
+            )
+        };
+        let (old_reserve, new_reserve) = (old.share_reserve.get(), new.share_reserve.get());
+        if new_reserve > old_reserve && !stockholder_approved {
+            return Err(needs_approval(format!(
+                "raising the share reserve from {old_reserve} to {new_reserve}"
+            )));
+        }
+        if new_reserve < self.plan.shares_bought {
+            return Err(Rejection::plan(
+                "§23",
+                format!(
+                    "plan_amended on {date}: a share reserve of {new_reserve} is below the {} shares already bought",
+                    self.plan.shares_bought
+                ),
+            ));
+        }
+        let eligibility = [
+            (
+                "min_service_months",
+                old.min_service_months != new.min_service_months,
+            ),
+            (
+                "min_customary_months",
+                old.min_customary_months != new.min_customary_months,
+            ),
+            (
+                "min_weekly_hours",
+                old.min_weekly_hours != new.min_weekly_hours,
+            ),
+            (
+                "ownership_limit",
+                old.ownership_limit != new.ownership_limit,
+            ),
+        ];
+        if !stockholder_approved {
+            if let Some((name, _)) = eligibility.iter().find(|(_, changed)| *changed) {
+                return Err(needs_approval(format!(
+                    "changing the eligibility requirement {name}"
+                )));
+            }
+        }
+        if new.price_factor.get() < old.price_factor.get() {
+            return Err(Rejection::plan(
+                "§23",
+                format!(
+                    "plan_amended on {date}: price_factor {} is below the {} in force; it may only be raised",
+                    new.price_factor, old.price_factor
+                ),
+            ));
+        }
+        let rules = match &self.overrides {
+            Some(o) => new.with(o),
+            None => new.clone(),
+        };
+        self.plan.log_rules = new;
+        self.rules = rules;
+        Ok(())
+    }
+
+    /// §24: the Board terminates the plan (as §19(a)). A change in control (§25(c)) is not
+    /// handled by this build and is refused.
+    pub(crate) fn plan_terminated(
+        &mut self,
+        date: Day,
+        reason: TerminationReason,
+        assumed: Option<bool>,
+    ) -> Result<(), Rejection> {
+        if reason == TerminationReason::ChangeInControl {
+            return Err(Rejection::plan(
+                "§25",
+                "plan_terminated change_in_control (§25(c)) is not supported by this build yet",
+            ));
+        }
+        if assumed == Some(true) {
+            return Err(Rejection::plan(
+                "§24",
+                format!("plan_terminated board on {date}: assumed applies only to a change in control (§25(c))"),
+            ));
+        }
+        if self.plan.adopted.is_none() {
+            return Err(Rejection::plan(
+                "§24",
+                format!("plan_terminated on {date}: no plan is adopted"),
+            ));
+        }
+        self.check_not_ended(&format!("plan_terminated on {date}"))?;
+        self.end_plan(date, PlanEnd::Board);
         Ok(())
     }
 

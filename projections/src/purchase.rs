@@ -5,9 +5,8 @@
 use espp_events::{Day, EmployeeId, PeriodId, Residual};
 use rust_decimal::Decimal;
 
-use crate::employee::Status;
 use crate::num;
-use crate::state::{Rejection, State};
+use crate::state::{PlanEnd, Rejection, State};
 
 /// Shares bought for one employee at one purchase, and where they are now.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -72,6 +71,8 @@ struct Want {
     wanted: Decimal,
     /// After the caps of steps 2–4.
     capped: Decimal,
+    /// The option ends with this purchase (reduce, retirement, death).
+    ends: bool,
 }
 
 impl State {
@@ -101,6 +102,7 @@ impl State {
                 format!("purchase of period {period_id} on {date}: no plan is adopted"),
             ));
         };
+        self.check_not_ended(&format!("purchase of period {period_id} on {date}"))?;
         match self.plan.approved {
             Some(approved) if approved <= date => {}
             _ => {
@@ -193,7 +195,10 @@ impl State {
 
         let mut wants = Vec::new();
         for (id, e) in &self.employees {
-            if e.status != Status::Participating || e.balance <= Decimal::ZERO {
+            // A window still open takes its default (withdraw, or the estate's refund) when
+            // the period closes: no purchase for it.
+            if e.option_in != Some(period.start) || e.window.is_some() || e.balance <= Decimal::ZERO
+            {
                 continue;
             }
             let wanted = num::max_units(e.balance, price, dp, "the shares a balance buys")?;
@@ -229,12 +234,14 @@ impl State {
                 balance: e.balance,
                 wanted,
                 capped,
+                ends: e.ends_at_purchase || !e.employed || e.died.is_some(),
             });
         }
 
         // Step 5 (§13): the participation adjustment.
+        // The reserve as amended today (a change to it takes effect at once, §23).
         let left = num::sub(
-            rules.share_reserve.get(),
+            self.rules.share_reserve.get(),
             self.plan.shares_bought,
             "the shares left",
         )?
@@ -244,6 +251,9 @@ impl State {
             total_wanted = num::add(total_wanted, w.capped, "the shares wanted")?;
         }
         let prorated = total_wanted > left;
+        // The plan ends when this purchase uses up the reserve (§24): everyone's
+        // participation ends with it.
+        let exhausts = total_wanted >= left;
         let mut allocations = Vec::with_capacity(wants.len());
         let mut total = Decimal::ZERO;
         for w in wants {
@@ -255,7 +265,7 @@ impl State {
             };
             let cost = num::round_up(num::mul(shares, price, "the cost")?, 2);
             let rest = num::sub(w.balance, cost, "the cash left")?;
-            let (refunded, carried) = if shares < w.wanted {
+            let (refunded, carried) = if shares < w.wanted || w.ends || exhausts {
                 (rest, Decimal::ZERO)
             } else {
                 match rules.residual {
@@ -334,6 +344,10 @@ impl State {
         }
         self.close_period();
         self.closed = Some((done.date, seq));
+        let date = done.date;
         self.purchases.push(done);
+        if self.plan.shares_bought >= self.rules.share_reserve.get() {
+            self.end_plan(date, PlanEnd::ReserveUsedUp);
+        }
     }
 }

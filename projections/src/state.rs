@@ -6,12 +6,12 @@
 //! [`Rejection::Plan`] leaves the state as it was (a skipped event under `--rules` relies on
 //! this; the engine also discards the clone it folded a refused batch on).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use espp_events::{Day, EmployeeId, Event, Record, Rules, RulesPatch};
 use rust_decimal::Decimal;
 
-use crate::employee::{Employee, Status};
+use crate::employee::{Deductions, Employee, Status, Window, WindowKind};
 use crate::market::Market;
 use crate::period::Periods;
 use crate::purchase::{Lot, PurchaseDone};
@@ -57,6 +57,33 @@ pub(crate) struct Plan {
     /// Shares bought under the plan so far (§1: reserve = left + bought).
     #[serde(with = "crate::ser::dec")]
     pub shares_bought: Decimal,
+    /// The day the plan ended and why (§23, §24).
+    pub ended: Option<(Day, PlanEnd)>,
+}
+
+/// Why the plan ended (INTERCHANGE.md's plan `reason`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) enum PlanEnd {
+    /// The Board terminated it (§24, §19(a)).
+    Board,
+    /// The stockholders did not approve it within the approval window (§24).
+    NotApproved,
+    /// Its term ended (§24).
+    TermEnded,
+    /// A purchase used up the share reserve (§24).
+    ReserveUsedUp,
+}
+
+impl PlanEnd {
+    /// The interchange spelling.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            PlanEnd::Board => "board",
+            PlanEnd::NotApproved => "not_approved",
+            PlanEnd::TermEnded => "term_ended",
+            PlanEnd::ReserveUsedUp => "reserve_used_up",
+        }
+    }
 }
 
 /// An event left out of a fold because the `--rules` override forbids it.
@@ -85,6 +112,9 @@ pub struct State {
     pub(crate) skipped: Vec<Skipped>,
     /// The latest executed purchase: its day and seq (closed books, DOMAIN.md §1).
     pub(crate) closed: Option<(Day, u64)>,
+    /// Employees' deadlines: the day at whose start a window's default or a leave's limit
+    /// may apply. Entries made stale by an election or a return are skipped when reached.
+    pub(crate) deadlines: BTreeSet<(Day, EmployeeId)>,
 }
 
 impl State {
@@ -174,16 +204,80 @@ impl State {
         Ok(())
     }
 
-    /// Runs, in day order, every period opening and closing due at the start of a day up to
-    /// and including `day`.
+    /// Runs, in day order, every deadline due at the start of a day up to and including
+    /// `day`. On one day: the plan's own end first, then employees' defaults and leave
+    /// limits, then the open period's close, then the next period's opening.
     pub(crate) fn run_deadlines(&mut self, day: Day) {
         loop {
+            let plan_end = self.plan_deadline();
+            let employee_at = self.deadlines.first().map(|(d, _)| *d);
             let close_at = self.periods.open_period().and_then(|p| p.end.add_days(1));
-            let open_at = self.periods.next_start();
-            match (close_at, open_at) {
-                (Some(c), o) if c <= day && o.is_none_or(|o| c <= o) => self.close_period(),
-                (_, Some(o)) if o <= day => self.open_period(o),
-                _ => break,
+            let open_at = if self.plan.ended.is_some() {
+                None
+            } else {
+                self.periods.next_start()
+            };
+            let due = |d: Option<Day>| d.filter(|d| *d <= day);
+            let first = [plan_end.map(|p| p.0), employee_at, close_at, open_at]
+                .into_iter()
+                .flatten()
+                .filter(|d| *d <= day)
+                .min();
+            let Some(first) = first else { break };
+            if let Some((d, reason)) = plan_end.filter(|p| p.0 == first) {
+                self.end_plan(d, reason);
+            } else if due(employee_at) == Some(first) {
+                if let Some((d, id)) = self.deadlines.pop_first() {
+                    self.employee_deadline(d, &id);
+                }
+            } else if due(close_at) == Some(first) {
+                self.close_period();
+            } else if let Some(o) = due(open_at) {
+                self.open_period(o);
+            } else {
+                break;
+            }
+        }
+    }
+
+    /// The plan's own next end: the approval window's lapse or the term's end (§24).
+    fn plan_deadline(&self) -> Option<(Day, PlanEnd)> {
+        if self.plan.ended.is_some() {
+            return None;
+        }
+        let adopted = self.plan.adopted?;
+        let term = adopted
+            .add_months(self.rules.term_years.get().saturating_mul(12))
+            .map(|d| (d, PlanEnd::TermEnded));
+        let lapse = match self.plan.approved {
+            Some(_) => None,
+            None => adopted
+                .add_months(self.rules.approval_window_months.get())
+                .and_then(|d| d.add_days(1))
+                .map(|d| (d, PlanEnd::NotApproved)),
+        };
+        match (lapse, term) {
+            (Some(l), Some(t)) if t.0 < l.0 => Some(t),
+            (Some(l), _) => Some(l),
+            (None, t) => t,
+        }
+    }
+
+    /// A deadline of employee `id` reached at the start of `day`: a window's default, or a
+    /// leave past its limit ending employment (as §15).
+    fn employee_deadline(&mut self, day: Day, id: &EmployeeId) {
+        let open = self.periods.open;
+        let Some(e) = self.employees.get_mut(id.as_str()) else {
+            return;
+        };
+        if let Some(w) = e.window {
+            if w.deadline.add_days(1) == Some(day) {
+                take_default(e, open);
+            }
+        }
+        if let Some(l) = e.leave {
+            if l.ends_employment == Some(day) {
+                end_employment(e, open);
             }
         }
     }
@@ -196,24 +290,79 @@ impl State {
         }
         let rules = self.rules.clone();
         let outstanding = self.shares_outstanding;
+        let mut end = start;
         if let Some(p) = self.periods.by_start.get_mut(&start) {
             p.rules = Some(rules.clone());
+            end = p.end;
         }
         self.periods.open = Some(start);
         self.periods.opened_through = Some(start);
         for e in self.employees.values_mut() {
-            judge(e, start, &rules, outstanding);
+            judge(e, start, end, &rules, outstanding);
         }
     }
 
-    /// The open period ends (its purchase executed, or its last day passed): its
-    /// participants are enrolled between periods, their balances carried.
+    /// The open period ends (its purchase executed, or its last day passed). A window still
+    /// open takes its default; an option that ends with the purchase ends, what is left of
+    /// its cash refunded; the others are enrolled between periods, their balances carried.
     pub(crate) fn close_period(&mut self) {
-        self.periods.open = None;
+        let Some(start) = self.periods.open.take() else {
+            return;
+        };
         for e in self.employees.values_mut() {
-            if matches!(e.status, Status::Participating | Status::SittingOut) {
-                e.status = Status::Enrolled;
+            if e.option_in == Some(start) && e.window.is_some() {
+                take_default(e, Some(start));
             }
+            if e.option_in == Some(start) {
+                if e.ends_at_purchase || !e.employed || e.died.is_some() {
+                    e.refund_balance(Some(start));
+                }
+                e.drop_option();
+                e.status = e.resting_status();
+            } else if e.status == Status::SittingOut {
+                e.status = Status::Enrolled;
+            } else if e.status == Status::Participating {
+                e.status = e.resting_status();
+            }
+            if let Some(l) = &mut e.leave {
+                l.prior = Status::Enrolled;
+            }
+        }
+    }
+
+    /// The plan ends on `day` for `reason`: the open period closes without a purchase, every
+    /// balance is refunded, every option and enrolment ends; after the Board's termination
+    /// the whole shares the Agent holds are certificated (§19(a)); otherwise they stay with
+    /// the Agent (DOMAIN.md §7).
+    pub(crate) fn end_plan(&mut self, day: Day, reason: PlanEnd) {
+        let open = self.periods.open.take();
+        self.plan.ended = Some((day, reason));
+        for e in self.employees.values_mut() {
+            e.refund_balance(e.option_in.or(open));
+            e.drop_option();
+            e.end_enrolment();
+            e.status = match e.status {
+                Status::Withdrawn | Status::Left | Status::Deceased => e.status,
+                _ if !e.employed => Status::Left,
+                _ => Status::NotEnrolled,
+            };
+        }
+        if reason == PlanEnd::Board {
+            let ids: Vec<EmployeeId> = self.employees.keys().cloned().collect();
+            for id in ids {
+                self.certificate_whole_shares(&id);
+            }
+        }
+    }
+
+    /// Refuses `what` once the plan has ended.
+    pub(crate) fn check_not_ended(&self, what: &str) -> Result<(), Rejection> {
+        match self.plan.ended {
+            Some((day, reason)) => Err(Rejection::plan(
+                "§24",
+                format!("{what}: the plan terminated on {day} ({})", reason.as_str()),
+            )),
+            None => Ok(()),
         }
     }
 
@@ -319,15 +468,36 @@ impl State {
             Event::OtherPlanPurchase { employee, value } => {
                 self.other_plan_purchase(date, employee, value.get())
             }
-            Event::DeductionsStopped { .. } => unsupported("§14", &r.event),
-            Event::EmploymentEnded { .. } => unsupported("§15", &r.event),
-            Event::LeaveStarted { .. } | Event::LeaveEnded { .. } | Event::CashPayment { .. } => {
-                unsupported("§17", &r.event)
+            Event::DeductionsStopped { employee, option } => {
+                self.deductions_stopped(date, employee, *option)
             }
-            Event::Election { .. } => unsupported("§16", &r.event),
-            Event::Died { .. } => unsupported("§18", &r.event),
-            Event::PlanAmended { .. } | Event::PlanTerminated { .. } => {
-                unsupported("§23", &r.event)
+            Event::EmploymentEnded { employee, reason } => {
+                self.employment_ended(date, employee, *reason)
+            }
+            Event::LeaveStarted {
+                employee,
+                kind,
+                cash_payments,
+                reemployment_guaranteed,
+            } => self.leave_started(
+                date,
+                employee,
+                *kind,
+                *cash_payments == Some(true),
+                *reemployment_guaranteed == Some(true),
+            ),
+            Event::LeaveEnded { employee, returned } => self.leave_ended(date, employee, *returned),
+            Event::CashPayment { employee, amount } => {
+                self.cash_payment(date, employee, amount.get())
+            }
+            Event::Election { employee, choice } => self.election(date, employee, *choice),
+            Event::Died { employee } => self.died(date, employee),
+            Event::PlanAmended {
+                changes,
+                stockholder_approved,
+            } => self.plan_amended(date, changes, *stockholder_approved == Some(true)),
+            Event::PlanTerminated { reason, assumed } => {
+                self.plan_terminated(date, *reason, *assumed)
             }
             Event::CapitalChange { .. } => unsupported("§25", &r.event),
             Event::Dividend { .. } => unsupported("§27", &r.event),
@@ -348,24 +518,87 @@ impl State {
     }
 }
 
-/// Judges an enrolled employee on a period's first day; a pending rate takes effect.
-pub(crate) fn judge(e: &mut Employee, start: Day, rules: &Rules, outstanding: Option<Decimal>) {
-    if !e.enrolled {
+/// Judges an enrolled employee on a period's first day `start` (the period ends `end`); a
+/// pending rate takes effect. An eligible employee holds an option in the period: on leave,
+/// with deductions suspended and the §17 window open until its last day.
+pub(crate) fn judge(
+    e: &mut Employee,
+    start: Day,
+    end: Day,
+    rules: &Rules,
+    outstanding: Option<Decimal>,
+) {
+    if !e.enrolled || e.ended_in == Some(start) {
         return;
     }
     if let Some(rate) = e.pending_rate.take() {
         e.rate_in_force = rate;
     }
-    if matches!(
+    if !matches!(
         e.status,
-        Status::Enrolled | Status::Participating | Status::SittingOut
+        Status::Enrolled | Status::Participating | Status::SittingOut | Status::OnLeave
     ) {
-        e.status = if e.eligible_on(start, rules, outstanding) {
-            Status::Participating
-        } else {
-            Status::SittingOut
-        };
+        return;
     }
+    if e.eligible_on(start, rules, outstanding) {
+        e.option_in = Some(start);
+        e.ends_at_purchase = false;
+        e.make_up = false;
+        e.elected = None;
+        if e.leave.is_some() {
+            e.deductions = Deductions::Suspended;
+            e.window = Some(Window {
+                kind: WindowKind::OnLeave,
+                opened: start,
+                deadline: end,
+            });
+            e.status = Status::OnLeave;
+        } else {
+            e.deductions = Deductions::Active;
+            e.window = None;
+            e.status = Status::Participating;
+        }
+    } else {
+        e.drop_option();
+        if let Some(l) = &mut e.leave {
+            l.prior = Status::SittingOut;
+            e.status = Status::OnLeave;
+        } else {
+            e.status = Status::SittingOut;
+        }
+    }
+}
+
+/// A window's default (§16–§18): withdraw, or for the estate the refund (§18).
+pub(crate) fn take_default(e: &mut Employee, open: Option<Day>) {
+    let Some(w) = e.window else { return };
+    match w.kind {
+        WindowKind::Death => {
+            let period = e.option_in.or(open);
+            e.refund_balance(period);
+            if e.option_in.is_some() {
+                e.ended_in = e.option_in;
+            }
+            e.drop_option();
+            e.status = Status::Deceased;
+        }
+        _ => e.withdraw(open),
+    }
+}
+
+/// Employment ends as §15 (quit, fired, a leave past its limit): refund all, the option and
+/// the enrolment end.
+pub(crate) fn end_employment(e: &mut Employee, open: Option<Day>) {
+    let period = e.option_in.or(open);
+    e.refund_balance(period);
+    if e.option_in.is_some() {
+        e.ended_in = e.option_in;
+    }
+    e.drop_option();
+    e.end_enrolment();
+    e.employed = false;
+    e.leave = None;
+    e.status = e.resting_status();
 }
 
 fn unsupported(section: &str, event: &Event) -> Result<(), Rejection> {

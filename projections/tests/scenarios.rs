@@ -533,8 +533,13 @@ fn as_of_applies_the_period_opening_on_its_first_day() {
 
 #[test]
 fn no_purchase_before_approval() {
-    // §9, §24: without stockholders_approved the purchase is refused.
-    let mut lines = h1_cycle("", r#""closes":["10"]"#, r#""closes":["20"]"#);
+    // §9, §24: without stockholders_approved the purchase is refused (a 24-month approval
+    // window keeps the plan alive through 2026-06-30; see life.rs for the window's lapse).
+    let mut lines = h1_cycle(
+        r#""approval_window_months":24"#,
+        r#""closes":["10"]"#,
+        r#""closes":["20"]"#,
+    );
     lines.remove(1);
     check_refused(&lines, 9, "§9", &["approve", "2026H1"]);
     let s = fold(&lines[..8]).unwrap();
@@ -705,10 +710,14 @@ fn refusals_name_the_section_and_the_numbers() {
         &["5.00", "0.00"],
     );
     check_refused(
-        &with(ev("died", "2026-01-20", r#""employee":"E1""#)),
+        &with(ev(
+            "plan_terminated",
+            "2026-01-20",
+            r#""reason":"change_in_control""#,
+        )),
         6,
-        "§18",
-        &["died is not supported by this build yet"],
+        "§25",
+        &["change_in_control", "not supported by this build yet"],
     );
 }
 

@@ -39,6 +39,22 @@ pub fn fold_records(state: &mut State, recs: &[Record]) -> Result<(), (u64, Reje
     Ok(())
 }
 
+/// Applies `r` as the engine appends it: on a clone kept only if it folds. A generated
+/// history cannot know that the plan has ended (its reserve used up, its term over), so an
+/// event refused for that reason alone is left out (`Ok(false)`); any other refusal is an
+/// error.
+pub fn apply_or_skip_after_end(state: &mut State, r: &Record) -> Result<bool, Rejection> {
+    let mut next = state.clone();
+    match next.apply(r) {
+        Ok(()) => {
+            *state = next;
+            Ok(true)
+        }
+        Err(e) if e.to_string().contains("the plan terminated on") => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// Folds JSON lines from an empty state.
 pub fn fold(lines: &[String]) -> Result<State, (u64, Rejection)> {
     let mut s = State::new(None);
