@@ -307,6 +307,10 @@ impl State {
             e.balance -= a.cost + a.refunded;
             e.spent += a.cost;
             e.refunded += a.refunded;
+            if e.died.is_some() {
+                // §20: after death, cash is paid to the estate.
+                e.refunded_to_estate += a.refunded;
+            }
             e.shares_held += a.shares;
             let value = a.shares.saturating_mul(done.fmv_grant);
             let used = e.bought_value.entry(year).or_default();

@@ -358,10 +358,21 @@ impl State {
     /// Refuses `what` once the plan has ended.
     pub(crate) fn check_not_ended(&self, what: &str) -> Result<(), Rejection> {
         match self.plan.ended {
-            Some((day, reason)) => Err(Rejection::plan(
-                "§24",
-                format!("{what}: the plan terminated on {day} ({})", reason.as_str()),
-            )),
+            Some((day, reason)) => {
+                let why = match (reason, day.add_days(-1)) {
+                    (PlanEnd::NotApproved, Some(last)) => format!(
+                        ": the stockholders did not approve it by {last}, the approval window's last day"
+                    ),
+                    _ => String::new(),
+                };
+                Err(Rejection::plan(
+                    "§24",
+                    format!(
+                        "{what}: the plan terminated on {day} ({}){why}",
+                        reason.as_str()
+                    ),
+                ))
+            }
             None => Ok(()),
         }
     }
