@@ -339,14 +339,12 @@ impl Ledger {
                     through_seq: Some(h.seq),
                     ..Query::default()
                 };
+                let mut fold = OrderedFold::from_start(query.clone());
+                if h.kind == Kind::Purchase {
+                    fold = fold.split_at(h.wall);
+                }
                 let fresh = self
-                    .stream(
-                        OrderedFold::from_start(query.clone()).split_at(h.wall),
-                        &query,
-                        0,
-                        &[],
-                        &mut |_| {},
-                    )?
+                    .stream(fold, &query, 0, &[], &mut |_| {})?
                     .and_then(OrderedFold::finish_split)
                     .map_err(damaged)?
                     .0

@@ -4,6 +4,7 @@ use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use chrono::Datelike;
 use clap::{Parser, Subcommand, ValueEnum};
 use espp_engine::{now, Batch, Ledger, Options, StoreError};
 use espp_events::{parse_line, Actor, Day, Instant, Line, Record};
@@ -564,14 +565,29 @@ fn demo(cli: &Cli, employees: u32, seed: u64, out: &mut impl Write) -> Result<()
     let total = events.len();
     let actor = Actor::new("espp-demo").map_err(|e| Failure::new(exit::USAGE, e.to_string()))?;
     let mut ledger = Ledger::open_or_create(&cli.db, &options(cli))?;
-    let report = ledger.append(Batch::of_events(events, actor), now())?;
+    // One append a month, as a payroll feed and a price feed would send them: the ledger
+    // then takes a checkpoint at each purchase.
+    let (mut stored, mut skipped) = (0u64, 0usize);
+    let mut month: Vec<espp_events::EventInput> = Vec::new();
+    let mut batches = Vec::new();
+    for e in events {
+        if month.last().is_some_and(|m| {
+            (m.date.year(), m.date.date().month()) != (e.date.year(), e.date.date().month())
+        }) {
+            batches.push(std::mem::take(&mut month));
+        }
+        month.push(e);
+    }
+    batches.push(month);
+    for batch in batches {
+        let report = ledger.append(Batch::of_events(batch, actor.clone()), now())?;
+        stored += report.stored_count();
+        skipped += report.skipped.len();
+    }
     writeln!(
         out,
-        "demo ledger at {}: {} events generated, {} stored, {} already there",
+        "demo ledger at {}: {total} events generated, {stored} stored, {skipped} already there",
         cli.db.display(),
-        total,
-        report.stored_count(),
-        report.skipped.len()
     )?;
     let verified = ledger.verify()?;
     if let Some(p) = verified.problem {

@@ -84,8 +84,9 @@ pub struct OrderedFold {
     waiting: BinaryHeap<Reverse<Keyed>>,
     folded: u64,
     peak_waiting: usize,
-    /// With a wall: records dated after it are set aside, not folded (the acceptance
-    /// book's tail).
+    /// Splitting: records dated after the wall (all of them when there is none) are set
+    /// aside, not folded (the acceptance book's tail).
+    split: bool,
     wall: Option<Day>,
     beyond: Vec<Record>,
 }
@@ -99,14 +100,17 @@ impl OrderedFold {
             waiting: BinaryHeap::new(),
             folded: 0,
             peak_waiting: 0,
+            split: false,
             wall: None,
             beyond: Vec::new(),
         }
     }
 
-    /// Sets records dated after `wall` aside instead of folding them: they come back, in
-    /// `(date, seq)` order, from [`OrderedFold::finish_split`].
+    /// Sets records dated after `wall` (every record, when there is no wall yet) aside
+    /// instead of folding them: they come back, in `(date, seq)` order, from
+    /// [`OrderedFold::finish_split`].
     pub fn split_at(mut self, wall: Option<Day>) -> Self {
+        self.split = true;
         self.wall = wall;
         self
     }
@@ -127,7 +131,7 @@ impl OrderedFold {
             if !self.query.admits(&r) {
                 continue;
             }
-            if self.wall.is_some_and(|w| r.date > w) {
+            if self.split && self.wall.is_none_or(|w| r.date > w) {
                 self.beyond.push(r);
             } else {
                 self.waiting.push(Reverse(Keyed(r)));

@@ -18,6 +18,8 @@ mod crash;
 mod group_commit;
 #[path = "cli/purchase_cycle.rs"]
 mod purchase_cycle;
+#[path = "cli/replay.rs"]
+mod replay;
 #[path = "cli/round_trip.rs"]
 mod round_trip;
 #[path = "cli/tamper.rs"]
