@@ -40,9 +40,11 @@ pub fn fold_records(state: &mut State, recs: &[Record]) -> Result<(), (u64, Reje
 }
 
 /// Applies `r` as the engine appends it: on a clone kept only if it folds. A generated
-/// history cannot know that the plan has ended (its reserve used up, its term over), so an
-/// event refused for that reason alone is left out (`Ok(false)`); any other refusal is an
-/// error.
+/// history cannot know everything the fold decides: that the plan has ended (its reserve
+/// used up, its term over), that an election window has already taken its default, how
+/// large a deficiency is, whether a leave has outlasted its limit. An event refused by the
+/// plan for such a reason is left out (`Ok(false)`), the state as it was; any other refusal
+/// is an error.
 pub fn apply_or_skip_after_end(state: &mut State, r: &Record) -> Result<bool, Rejection> {
     let mut next = state.clone();
     match next.apply(r) {
@@ -50,9 +52,27 @@ pub fn apply_or_skip_after_end(state: &mut State, r: &Record) -> Result<bool, Re
             *state = next;
             Ok(true)
         }
-        Err(e) if e.to_string().contains("the plan terminated on") => Ok(false),
+        Err(e) if timing_dependent(r, &e) => Ok(false),
         Err(e) => Err(e),
     }
+}
+
+fn timing_dependent(r: &Record, e: &Rejection) -> bool {
+    let Rejection::Plan { message, .. } = e else {
+        return false;
+    };
+    let life = matches!(
+        r.event.type_name(),
+        "deductions_stopped"
+            | "employment_ended"
+            | "leave_started"
+            | "leave_ended"
+            | "cash_payment"
+            | "election"
+            | "died"
+            | "rate_changed"
+    );
+    life || message.contains("the plan terminated on") || message.contains("not employed")
 }
 
 /// Folds JSON lines from an empty state.

@@ -26,6 +26,62 @@ pub struct Person {
     pub gross_pay: u32,
     /// Shares owned outside the plan.
     pub ownership: u32,
+    /// Something that happens to the employee: days after 2026-01-01 and what.
+    pub life: Option<(u32, Life)>,
+}
+
+/// An election's choice, by index: make_up, reduce, withdraw.
+const CHOICES: [&str; 3] = ["make_up", "reduce", "withdraw"];
+
+/// A §14–§18 event and what follows it.
+#[derive(Debug, Clone)]
+pub enum Life {
+    /// §14: reduce (true) or withdraw.
+    Stop(bool),
+    /// §15: quit (true) or fired.
+    Quit(bool),
+    /// §16: an election some days later (choice index), and a make-up payment in dollars.
+    Retire(Option<(u32, usize)>, u32),
+    /// §17: cash payments, re-employment guaranteed, length in days, returned, an election
+    /// days after the start (choice index), a cash payment in dollars.
+    Leave {
+        cash: bool,
+        guaranteed: bool,
+        days: u32,
+        returned: bool,
+        elect: Option<(u32, usize)>,
+        pay: u32,
+    },
+    /// §18: the estate's election days later, and a make-up payment in dollars.
+    Died(Option<(u32, usize)>, u32),
+}
+
+fn life() -> impl Strategy<Value = Life> {
+    let elect = prop::option::of((0u32..14, 0usize..3));
+    prop_oneof![
+        any::<bool>().prop_map(Life::Stop),
+        any::<bool>().prop_map(Life::Quit),
+        (elect.clone(), 0u32..800).prop_map(|(e, p)| Life::Retire(e, p)),
+        (
+            any::<bool>(),
+            any::<bool>(),
+            1u32..150,
+            any::<bool>(),
+            elect.clone(),
+            0u32..800
+        )
+            .prop_map(
+                |(cash, guaranteed, days, returned, elect, pay)| Life::Leave {
+                    cash,
+                    guaranteed,
+                    days,
+                    returned,
+                    elect,
+                    pay
+                }
+            ),
+        (elect, 0u32..800).prop_map(|(e, p)| Life::Died(e, p)),
+    ]
 }
 
 /// A company's history, before it is written as events.
@@ -41,6 +97,10 @@ pub struct Company {
     /// Seed of the price path.
     pub price_seed: u64,
     pub people: Vec<Person>,
+    /// The plan's own events: days after 2026-01-01 of an approved amendment doubling the
+    /// reserve, and of the Board's termination.
+    pub amend: Option<u32>,
+    pub terminate: Option<u32>,
 }
 
 fn person() -> impl Strategy<Value = Person> {
@@ -53,6 +113,7 @@ fn person() -> impl Strategy<Value = Person> {
         prop::option::of((0u32..200, 1u32..=10)),
         500u32..40_000,
         prop::sample::select(vec![0u32, 0, 100, 4_000]),
+        prop::option::weighted(0.5, (0u32..300, life())),
     )
         .prop_map(
             |(
@@ -64,6 +125,7 @@ fn person() -> impl Strategy<Value = Person> {
                 rate_change,
                 gross_pay,
                 ownership,
+                life,
             )| Person {
                 service_months,
                 weekly_hours,
@@ -73,6 +135,7 @@ fn person() -> impl Strategy<Value = Person> {
                 rate_change,
                 gross_pay,
                 ownership,
+                life,
             },
         )
 }
@@ -88,6 +151,8 @@ pub fn company() -> impl Strategy<Value = Company> {
         prop::option::of(prop::sample::select(vec![50_000u32, 100_000, 1_000_000])),
         any::<u64>(),
         prop::collection::vec(person(), 1..=10),
+        prop::option::weighted(0.2, 0u32..300),
+        prop::option::weighted(0.1, 0u32..300),
     )
         .prop_map(
             |(
@@ -99,6 +164,8 @@ pub fn company() -> impl Strategy<Value = Company> {
                 shares_outstanding,
                 price_seed,
                 people,
+                amend,
+                terminate,
             )| Company {
                 share_reserve,
                 whole_shares,
@@ -108,6 +175,8 @@ pub fn company() -> impl Strategy<Value = Company> {
                 shares_outstanding,
                 price_seed,
                 people,
+                amend,
+                terminate,
             },
         )
 }
@@ -229,8 +298,10 @@ impl Company {
                     &format!(
                         r#""employee":"{id}","hire_date":"{}","weekly_hours":"{}","months_per_year":"{}""#,
                         day(hire_date),
-                        p.weekly_hours,
-                        p.months_per_year
+                        // Someone with a life event works full time, so that the event
+                        // usually meets an option to act on.
+                        if p.life.is_some() { 40 } else { p.weekly_hours },
+                        if p.life.is_some() { 12 } else { p.months_per_year }
                     ),
                 ),
             ));
@@ -269,8 +340,110 @@ impl Company {
                     ));
                 }
             }
+            let at = |days: u32| start() + chrono::Days::new(u64::from(days));
+            let e = |kind: &str, t: NaiveDate, fields: &str| {
+                (
+                    t,
+                    ev(kind, &day(t), &format!(r#""employee":"{id}"{fields}"#)),
+                )
+            };
+            let elect = |t: NaiveDate, choice: usize| {
+                e(
+                    "election",
+                    t,
+                    &format!(r#","choice":"{}""#, CHOICES[choice % 3]),
+                )
+            };
+            let cash = |t: NaiveDate, dollars: u32| {
+                e("cash_payment", t, &format!(r#","amount":"{dollars}.00""#))
+            };
+            // Paydays stop when employment ends.
+            let mut paid_until = last_day;
+            if let Some((days, what)) = &p.life {
+                // Within the scheduled periods, after the enrolment.
+                let span = (last_day - start()).num_days().max(1) as u32;
+                let t = at(*days % span).max(enrolled);
+                match what {
+                    Life::Stop(reduce) => dated.push(e(
+                        "deductions_stopped",
+                        t,
+                        if *reduce {
+                            r#","option":"reduce""#
+                        } else {
+                            r#","option":"withdraw""#
+                        },
+                    )),
+                    Life::Quit(quit) => {
+                        dated.push(e(
+                            "employment_ended",
+                            t,
+                            if *quit {
+                                r#","reason":"quit""#
+                            } else {
+                                r#","reason":"fired""#
+                            },
+                        ));
+                        paid_until = t;
+                    }
+                    Life::Retire(el, dollars) => {
+                        dated.push(e("employment_ended", t, r#","reason":"retired""#));
+                        if let Some((after, choice)) = el {
+                            let te = t + chrono::Days::new(u64::from(*after));
+                            dated.push(elect(te, *choice));
+                            dated.push(cash(te + chrono::Days::new(1), *dollars));
+                        }
+                        paid_until = t + chrono::Days::new(20);
+                    }
+                    Life::Leave {
+                        cash: pays,
+                        guaranteed,
+                        days,
+                        returned,
+                        elect: el,
+                        pay,
+                    } => {
+                        dated.push(e(
+                            "leave_started",
+                            t,
+                            &format!(
+                                r#","kind":"leave","cash_payments":{pays},"reemployment_guaranteed":{guaranteed}"#
+                            ),
+                        ));
+                        let back = t + chrono::Days::new(u64::from(*days));
+                        if *pays {
+                            dated.push(cash(t + chrono::Days::new(16), *pay));
+                        }
+                        if let Some((after, choice)) = el {
+                            let te = t + chrono::Days::new(u64::from(*after));
+                            dated.push(elect(te, *choice));
+                        }
+                        dated.push(e(
+                            "leave_ended",
+                            back,
+                            &format!(r#","returned":{returned}"#),
+                        ));
+                        if let Some((after, choice)) = el {
+                            let te = back + chrono::Days::new(u64::from(*after));
+                            dated.push(elect(te, *choice));
+                            dated.push(cash(te + chrono::Days::new(1), *pay));
+                        }
+                        if !returned {
+                            paid_until = back;
+                        }
+                    }
+                    Life::Died(el, dollars) => {
+                        dated.push(e("died", t, ""));
+                        if let Some((after, choice)) = el {
+                            let te = t + chrono::Days::new(u64::from(*after));
+                            dated.push(elect(te, *choice));
+                            dated.push(cash(te + chrono::Days::new(1), *dollars));
+                        }
+                        paid_until = t + chrono::Days::new(20);
+                    }
+                }
+            }
             let mut payday = d(2026, 1, 9);
-            while payday <= last_day {
+            while payday <= last_day.min(paid_until) {
                 dated.push((
                     payday,
                     ev(
@@ -281,6 +454,24 @@ impl Company {
                 ));
                 payday = payday + chrono::Days::new(14);
             }
+        }
+        if let Some(days) = self.amend {
+            let t = start() + chrono::Days::new(u64::from(days));
+            dated.push((
+                t,
+                ev(
+                    "plan_amended",
+                    &day(t),
+                    &format!(
+                        r#""changes":{{"share_reserve":"{}"}},"stockholder_approved":true"#,
+                        u64::from(self.share_reserve) * 2
+                    ),
+                ),
+            ));
+        }
+        if let Some(days) = self.terminate {
+            let t = start() + chrono::Days::new(u64::from(days));
+            dated.push((t, ev("plan_terminated", &day(t), r#""reason":"board""#)));
         }
         // The purchase comes after every other event of its day (its books close).
         let mut purchases = Vec::new();
