@@ -61,14 +61,14 @@ fn life() -> impl Strategy<Value = Life> {
     prop_oneof![
         any::<bool>().prop_map(Life::Stop),
         any::<bool>().prop_map(Life::Quit),
-        (elect.clone(), 0u32..800).prop_map(|(e, p)| Life::Retire(e, p)),
+        (elect.clone(), 1u32..800).prop_map(|(e, p)| Life::Retire(e, p)),
         (
             any::<bool>(),
             any::<bool>(),
             1u32..150,
             any::<bool>(),
             elect.clone(),
-            0u32..800
+            1u32..800
         )
             .prop_map(
                 |(cash, guaranteed, days, returned, elect, pay)| Life::Leave {
@@ -80,7 +80,7 @@ fn life() -> impl Strategy<Value = Life> {
                     pay
                 }
             ),
-        (elect, 0u32..800).prop_map(|(e, p)| Life::Died(e, p)),
+        (elect, 1u32..800).prop_map(|(e, p)| Life::Died(e, p)),
     ]
 }
 
