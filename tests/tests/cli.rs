@@ -16,6 +16,8 @@ mod chain;
 mod crash;
 #[path = "cli/group_commit.rs"]
 mod group_commit;
+#[path = "cli/life_events.rs"]
+mod life_events;
 #[path = "cli/purchase_cycle.rs"]
 mod purchase_cycle;
 #[path = "cli/replay.rs"]
