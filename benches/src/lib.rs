@@ -1,5 +1,7 @@
 //! Shared workloads of the benchmarks: a synthetic company and its payroll stream.
 
+pub mod company;
+
 use espp_engine::{Ledger, Options};
 use espp_events::{Day, EmployeeId, Event, EventInput, Money, Quantity, RulesPatch};
 use rust_decimal::Decimal;
@@ -14,7 +16,12 @@ pub fn payday() -> Day {
 pub fn company(employees: u64) -> Vec<EventInput> {
     let day = Day::from_ymd(2026, 1, 2).unwrap_or_else(|| unreachable!());
     let q = |n: i64| Quantity::new(Decimal::from(n)).unwrap_or_else(|e| panic!("{e}"));
-    let mut out = vec![EventInput::new(day, Event::PlanAdopted { rules: RulesPatch::default() })];
+    let mut out = vec![EventInput::new(
+        day,
+        Event::PlanAdopted {
+            rules: RulesPatch::default(),
+        },
+    )];
     for i in 0..employees {
         out.push(EventInput::new(
             day,
@@ -36,15 +43,25 @@ pub fn employee(i: u64) -> EmployeeId {
 
 /// `count` payroll events numbered from `start`, spread over the first 1,000 employees.
 pub fn payroll(start: u64, count: u64) -> Vec<EventInput> {
-    let pay = Money::new(Decimal::new(400_000 + (start % 100) as i64, 2)).unwrap_or_else(|e| panic!("{e}"));
+    let pay = Money::new(Decimal::new(400_000 + (start % 100) as i64, 2))
+        .unwrap_or_else(|e| panic!("{e}"));
     (start..start + count)
-        .map(|n| EventInput::new(payday(), Event::Payroll { employee: employee(n % 1000), gross_pay: pay }))
+        .map(|n| {
+            EventInput::new(
+                payday(),
+                Event::Payroll {
+                    employee: employee(n % 1000),
+                    gross_pay: pay,
+                },
+            )
+        })
         .collect()
 }
 
 /// A new ledger in a temporary directory (kept alive by the returned guard).
 pub fn temp_ledger() -> (tempfile::TempDir, Ledger) {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let ledger = Ledger::open_or_create(dir.path(), &Options::default()).unwrap_or_else(|e| panic!("{e}"));
+    let ledger =
+        Ledger::open_or_create(dir.path(), &Options::default()).unwrap_or_else(|e| panic!("{e}"));
     (dir, ledger)
 }

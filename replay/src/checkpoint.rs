@@ -12,6 +12,7 @@
 use espp_events::{Day, Hash, Instant};
 use espp_projections::State;
 use serde::{Deserialize, Serialize};
+use sha2::Digest as _;
 
 use crate::fold::Query;
 
@@ -52,6 +53,8 @@ pub struct Header {
     pub day: Option<Day>,
     /// The state's digest, to check it against a fold from scratch.
     pub digest: String,
+    /// SHA-256 of the stored state bytes: a state whose bytes changed is not used.
+    pub state_sha256: Hash,
 }
 
 /// Why stored checkpoint bytes are not used.
@@ -103,8 +106,10 @@ impl Header {
         left_out: Vec<u64>,
         max_recorded_at: Option<Instant>,
         state: &State,
+        state_bytes: &[u8],
     ) -> Header {
         Header {
+            state_sha256: Hash(sha2::Sha256::digest(state_bytes).into()),
             fold_version: FOLD_VERSION,
             seq,
             hash,
