@@ -7,9 +7,11 @@
 //! a clone; the engine folds batches on a clone and keeps it only when all of it folds.
 //!
 //! Code map: [`state`] orders days, runs deadlines and dispatches events; `plan` (adoption,
-//! approval, periods, prices), `participation` (employees, enrolment, payroll), `purchase`
+//! approval, amendment, termination, periods, prices), `participation` (employees, enrolment,
+//! payroll), `life` (§14–§18: stopping, leaving, leave, elections, death), `purchase`
 //! (§8, §9, §13), `market` (FMV), `period` (the schedule), `employee` (accounts and §4),
-//! `num` (checked decimals and formats), `output` (projection, statements, digest).
+//! `num` (checked decimals and formats), `output` (projection, statements, digest), `ser`
+//! (the decimals' serde form, so a whole [`State`] round-trips through bincode).
 
 mod employee;
 mod life;
