@@ -813,7 +813,7 @@ fn print_state(out: &mut impl Write, p: &Value) -> std::io::Result<()> {
     if let Some(Value::Object(emps)) = p.get("employees") {
         if !emps.is_empty() {
             writeln!(out)?;
-            let cols = [
+            let mut cols = vec![
                 "status",
                 "rate",
                 "balance",
@@ -821,15 +821,21 @@ fn print_state(out: &mut impl Write, p: &Value) -> std::io::Result<()> {
                 "refunded",
                 "shares_held",
             ];
+            if emps
+                .values()
+                .any(|e| e.get("election_deadline").is_some_and(|d| !d.is_null()))
+            {
+                cols.push("election_deadline");
+            }
             write!(out, "{:<12}", "employee")?;
-            for c in cols {
+            for c in &cols {
                 write!(out, " {c:>17}")?;
             }
             writeln!(out)?;
             for (id, e) in emps {
                 write!(out, "{id:<12}")?;
-                for c in cols {
-                    write!(out, " {:>17}", text(&e[c]))?;
+                for c in &cols {
+                    write!(out, " {:>17}", text(&e[*c]))?;
                 }
                 writeln!(out)?;
             }
