@@ -10,10 +10,13 @@
 //! approval, amendment, termination, periods, prices), `participation` (employees, enrolment,
 //! payroll), `life` (§14–§18: stopping, leaving, leave, elections, death), `purchase`
 //! (§8, §9, §13), `market` (FMV), `period` (the schedule), `employee` (accounts and §4),
-//! `num` (checked decimals and formats), `output` (projection, statements, digest), `ser`
-//! (the decimals' serde form, so a whole [`State`] round-trips through bincode).
+//! `holdings` (§10, §11, §25, §27: capital changes, dividends, certificates, sales and their
+//! classification), `num` (checked decimals and formats), `output` (projection, statements,
+//! digest), `tax` (Form 3922 and the year's dispositions), `ser` (the decimals' serde form,
+//! so a whole [`State`] round-trips through bincode).
 
 mod employee;
+mod holdings;
 mod life;
 mod market;
 mod num;
@@ -24,8 +27,10 @@ mod plan;
 mod purchase;
 mod ser;
 pub mod state;
+mod tax;
 
 pub use employee::Status;
 pub use output::{canonical_json, digest_of, Lookup};
 pub use plan::{check_overrides, check_rules};
 pub use state::{Rejection, State};
+pub use tax::{DISPOSITION_COLUMNS, FORM3922_COLUMNS};

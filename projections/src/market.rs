@@ -75,6 +75,18 @@ impl Market {
         }
     }
 
+    /// Replaces every FMV of a day before `day` by `f` of it (a capital change, §25).
+    pub(crate) fn scale_before(
+        &mut self,
+        day: Day,
+        f: impl Fn(Decimal) -> Result<Decimal, Rejection>,
+    ) -> Result<(), Rejection> {
+        for v in self.days.range_mut(..day).filter_map(|(_, v)| v.as_mut()) {
+            *v = f(*v)?;
+        }
+        Ok(())
+    }
+
     /// The first trading day in `[start, end]`.
     pub(crate) fn first_in(&self, start: Day, end: Day) -> Option<Day> {
         self.days.range(start..=end).next().map(|(d, _)| *d)

@@ -7,6 +7,7 @@ use sha2::{Digest, Sha256};
 
 use crate::num::{fixed, money, plain, rate};
 use crate::state::State;
+use crate::tax::disposition_json;
 
 /// Why a statement cannot be given: the caller named something that does not exist.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -145,7 +146,13 @@ impl State {
                     "purchase_date": l.purchase_date.to_string(),
                     "fmv_grant": plain(l.fmv_grant),
                     "fmv_purchase": plain(l.fmv_purchase),
-                    "price": l.price.to_string(),
+                    // A price as purchased has `price_decimals` places; one a capital change
+                    // divided is written like any other per-share value.
+                    "price": if l.price == l.as_purchased.price {
+                        fixed(l.price, l.as_purchased.price_decimals)
+                    } else {
+                        plain(l.price)
+                    },
                     "shares": plain(l.shares),
                     "held": plain(l.held),
                     "certificated": plain(l.certificated),
@@ -188,6 +195,21 @@ impl State {
                 })
             })
             .collect();
+        let capital_changes: Vec<Value> = self
+            .capital_changes
+            .iter()
+            .map(|c| {
+                json!({
+                    "date": c.date.to_string(),
+                    "kind": c.kind.as_str(),
+                    "ratio": match c.ratio {
+                        espp_events::Ratio::Decimal(d) => plain(d),
+                        other => other.to_string(),
+                    },
+                })
+            })
+            .collect();
+        let dispositions: Vec<Value> = self.dispositions.iter().map(disposition_json).collect();
         let mut v = json!({
             "as_of": as_of.map(|d| d.to_string()),
             "through_seq": self.through_seq,
@@ -196,6 +218,8 @@ impl State {
             "lots": lots,
             "skipped": skipped,
             "purchases": purchases,
+            "capital_changes": capital_changes,
+            "dispositions": dispositions,
         });
         let digest = digest_without(&v);
         if let Value::Object(m) = &mut v {

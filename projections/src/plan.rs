@@ -7,6 +7,7 @@ use rust_decimal::Decimal;
 use crate::market::Quote;
 use crate::num::MAX_SCALE;
 use crate::period::Period;
+use crate::purchase::Trigger;
 use crate::state::{PlanEnd, Rejection, State};
 
 /// The lowest price factor the plan allows (§8; §23 lets it only be raised).
@@ -222,21 +223,17 @@ impl State {
         Ok(())
     }
 
-    /// §24: the Board terminates the plan (as §19(a)). A change in control (§25(c)) is not
-    /// handled by this build and is refused.
+    /// §24: the Board terminates the plan (as §19(a)); or a change in control (§25(c)).
     pub(crate) fn plan_terminated(
         &mut self,
         date: Day,
+        seq: u64,
+        seq_before: u64,
         reason: TerminationReason,
         assumed: Option<bool>,
     ) -> Result<(), Rejection> {
-        if reason == TerminationReason::ChangeInControl {
-            return Err(Rejection::plan(
-                "§25",
-                "plan_terminated change_in_control (§25(c)) is not supported by this build yet",
-            ));
-        }
-        if assumed == Some(true) {
+        let what = reason.as_str();
+        if assumed == Some(true) && reason == TerminationReason::Board {
             return Err(Rejection::plan(
                 "§24",
                 format!("plan_terminated board on {date}: assumed applies only to a change in control (§25(c))"),
@@ -245,11 +242,42 @@ impl State {
         if self.plan.adopted.is_none() {
             return Err(Rejection::plan(
                 "§24",
-                format!("plan_terminated on {date}: no plan is adopted"),
+                format!("plan_terminated {what} on {date}: no plan is adopted"),
             ));
         }
-        self.check_not_ended(&format!("plan_terminated on {date}"))?;
-        self.end_plan(date, PlanEnd::Board);
+        self.check_not_ended(&format!("plan_terminated {what} on {date}"))?;
+        match reason {
+            TerminationReason::Board => {
+                self.end_plan(date, PlanEnd::Board);
+                Ok(())
+            }
+            // §25(c): the successor continues the plan and assumes the rights: nothing
+            // changes.
+            TerminationReason::ChangeInControl if assumed == Some(true) => Ok(()),
+            TerminationReason::ChangeInControl => self.change_in_control(date, seq, seq_before),
+        }
+    }
+
+    /// §25(c), DOMAIN.md §7: the open period is deemed to end on the last trading day before
+    /// the termination; its purchase executes there (dated that day, closing the books
+    /// through it); then the plan ends as at the end of its term: what cash is left is
+    /// refunded and the shares stay with the Agent. Without an open period, a trading day
+    /// in it before `date`, or the stockholders' approval by that day, nothing is bought.
+    fn change_in_control(&mut self, date: Day, seq: u64, seq_before: u64) -> Result<(), Rejection> {
+        let deemed = self.periods.open_period().and_then(|p| {
+            let before = date.add_days(-1)?;
+            let last = self.market.last_in(p.start, before)?;
+            Some((p.id.clone(), last))
+        });
+        if let Some((period, last)) = deemed {
+            let approved = self.plan.approved.is_some_and(|a| a <= last);
+            if approved {
+                let trigger = Trigger::ChangeInControl { terminated: date };
+                let done = self.decide_purchase(last, seq, seq_before, &period, trigger)?;
+                self.execute_purchase(done, seq, trigger);
+            }
+        }
+        self.end_plan(date, PlanEnd::ChangeInControl);
         Ok(())
     }
 

@@ -8,11 +8,34 @@ use rust_decimal::Decimal;
 use crate::num;
 use crate::state::{PlanEnd, Rejection, State};
 
-/// Shares bought for one employee at one purchase, and where they are now.
+/// A lot's figures as purchased, before any later capital change (§25): what Form 3922
+/// reports (DOMAIN.md §9).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub(crate) struct AsPurchased {
+    #[serde(with = "crate::ser::dec")]
+    pub fmv_grant: Decimal,
+    #[serde(with = "crate::ser::dec")]
+    pub fmv_purchase: Decimal,
+    #[serde(with = "crate::ser::dec")]
+    pub price: Decimal,
+    #[serde(with = "crate::ser::dec")]
+    pub shares: Decimal,
+    /// The price factor the purchase used (the period's, where higher than the plan's).
+    #[serde(with = "crate::ser::dec")]
+    pub price_factor: Decimal,
+    /// The rules' `price_decimals` at the purchase.
+    pub price_decimals: u32,
+}
+
+/// Shares bought for one employee at one purchase, and where they are now. The per-share
+/// figures and share counts are in today's shares: a capital change (§25) multiplies the
+/// counts and divides the per-share values; `as_purchased` keeps them as they were bought.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Lot {
     pub employee: EmployeeId,
     pub period: PeriodId,
+    /// The period's first day (§10, §11 count two years from it).
+    pub period_start: Day,
     pub grant_date: Day,
     pub purchase_date: Day,
     #[serde(with = "crate::ser::dec")]
@@ -29,6 +52,7 @@ pub(crate) struct Lot {
     pub certificated: Decimal,
     #[serde(with = "crate::ser::dec")]
     pub sold: Decimal,
+    pub as_purchased: AsPurchased,
 }
 
 /// One employee's part of a purchase.
@@ -61,6 +85,22 @@ pub(crate) struct PurchaseDone {
     pub shares: Decimal,
     pub prorated: bool,
     pub allocations: Vec<Allocation>,
+    /// The price factor used (the period's, where higher than the plan's).
+    #[serde(with = "crate::ser::dec")]
+    pub price_factor: Decimal,
+    /// The rules' `price_decimals` at the purchase.
+    pub price_decimals: u32,
+}
+
+/// What set a purchase off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Trigger {
+    /// A `purchase` event dated the period's last trading day.
+    Event,
+    /// A change in control terminating the plan on `terminated` (§25(c)): the period is
+    /// deemed to end on the purchase's day, the last trading day before it, and every
+    /// participant's option ends with the purchase.
+    ChangeInControl { terminated: Day },
 }
 
 /// One participant's figures while the purchase is decided.
@@ -83,18 +123,19 @@ impl State {
         seq_before: u64,
         period_id: &PeriodId,
     ) -> Result<(), Rejection> {
-        let done = self.decide_purchase(date, seq, seq_before, period_id)?;
-        self.execute_purchase(done, seq);
+        let done = self.decide_purchase(date, seq, seq_before, period_id, Trigger::Event)?;
+        self.execute_purchase(done, seq, Trigger::Event);
         Ok(())
     }
 
     /// Everything the purchase will do, computed without changing the state.
-    fn decide_purchase(
+    pub(crate) fn decide_purchase(
         &self,
         date: Day,
         seq: u64,
         seq_before: u64,
         period_id: &PeriodId,
+        trigger: Trigger,
     ) -> Result<PurchaseDone, Rejection> {
         let Some(adopted) = self.plan.adopted else {
             return Err(Rejection::plan(
@@ -122,10 +163,16 @@ impl State {
             }
         }
         if seq_before > seq {
-            return Err(Rejection::plan(
-                "§9",
-                format!("purchase of period {period_id} (seq {seq}) on {date}: an event recorded after it (seq {seq_before}) is dated on or before it, but the purchase closes the books through {date}"),
-            ));
+            return Err(match trigger {
+                Trigger::Event => Rejection::plan(
+                    "§9",
+                    format!("purchase of period {period_id} (seq {seq}) on {date}: an event recorded after it (seq {seq_before}) is dated on or before it, but the purchase closes the books through {date}"),
+                ),
+                Trigger::ChangeInControl { terminated } => Rejection::plan(
+                    "§25",
+                    format!("plan_terminated change_in_control (seq {seq}) on {terminated}: period {period_id} is deemed ended on {date} and its purchase executed then is final, but an event recorded after the termination (seq {seq_before}) is dated before it; date it on or after {terminated}"),
+                ),
+            });
         }
         let Some(period) = self.periods.get(period_id.as_str()) else {
             return Err(Rejection::plan(
@@ -139,7 +186,11 @@ impl State {
                 format!("period {period_id}'s purchase already executed on {bought}"),
             ));
         }
-        let last = self.market.last_in(period.start, period.end);
+        let last = match trigger {
+            Trigger::Event => self.market.last_in(period.start, period.end),
+            // The caller found `date`, the last trading day before the termination.
+            Trigger::ChangeInControl { .. } => Some(date),
+        };
         if last != Some(date) || self.periods.open != Some(period.start) {
             let last = last.map_or("none yet".to_string(), |d| d.to_string());
             return Err(Rejection::plan(
@@ -150,10 +201,7 @@ impl State {
                 ),
             ));
         }
-        let grant_date = self
-            .market
-            .first_in(period.start, period.end)
-            .unwrap_or(date);
+        let grant_date = self.market.first_in(period.start, date).unwrap_or(date);
         let no_fmv = |day: Day, which: &str| {
             Rejection::plan(
                 "§8",
@@ -234,7 +282,10 @@ impl State {
                 balance: e.balance,
                 wanted,
                 capped,
-                ends: e.ends_at_purchase || !e.employed || e.died.is_some(),
+                ends: e.ends_at_purchase
+                    || !e.employed
+                    || e.died.is_some()
+                    || trigger != Trigger::Event,
             });
         }
 
@@ -292,11 +343,15 @@ impl State {
             shares: total,
             prorated,
             allocations,
+            price_factor: factor,
+            price_decimals: price_dp,
         })
     }
 
-    /// Applies a decided purchase: accounts, lots, the reserve, and the period closes.
-    fn execute_purchase(&mut self, done: PurchaseDone, seq: u64) {
+    /// Applies a decided purchase: accounts, lots, the reserve, and the period closes. A
+    /// purchase event that uses up the reserve ends the plan (§24); after a change in
+    /// control the caller ends it.
+    pub(crate) fn execute_purchase(&mut self, done: PurchaseDone, seq: u64, trigger: Trigger) {
         let year = done.date.year();
         let start = self.periods.start_of.get(done.period.as_str()).copied();
         for a in &done.allocations {
@@ -320,6 +375,7 @@ impl State {
                 self.lots.push(Lot {
                     employee: a.employee.clone(),
                     period: done.period.clone(),
+                    period_start: start.unwrap_or(done.grant_date),
                     grant_date: done.grant_date,
                     purchase_date: done.date,
                     fmv_grant: done.fmv_grant,
@@ -329,6 +385,14 @@ impl State {
                     held: a.shares,
                     certificated: Decimal::ZERO,
                     sold: Decimal::ZERO,
+                    as_purchased: AsPurchased {
+                        fmv_grant: done.fmv_grant,
+                        fmv_purchase: done.fmv_purchase,
+                        price: done.price,
+                        shares: a.shares,
+                        price_factor: done.price_factor,
+                        price_decimals: done.price_decimals,
+                    },
                 });
             }
             if let Some(start) = start {
@@ -350,7 +414,7 @@ impl State {
         self.closed = Some((done.date, seq));
         let date = done.date;
         self.purchases.push(done);
-        if self.plan.shares_bought >= self.rules.share_reserve.get() {
+        if trigger == Trigger::Event && self.plan.shares_bought >= self.rules.share_reserve.get() {
             self.end_plan(date, PlanEnd::ReserveUsedUp);
         }
     }

@@ -12,6 +12,7 @@ use espp_events::{Day, EmployeeId, Event, Record, Rules, RulesPatch};
 use rust_decimal::Decimal;
 
 use crate::employee::{Deductions, Employee, Status, Window, WindowKind};
+use crate::holdings::{CapitalChangeDone, Disposition};
 use crate::market::Market;
 use crate::period::Periods;
 use crate::purchase::{Lot, PurchaseDone};
@@ -72,6 +73,8 @@ pub(crate) enum PlanEnd {
     TermEnded,
     /// A purchase used up the share reserve (§24).
     ReserveUsedUp,
+    /// A change in control not assumed by the successor (§25(c)).
+    ChangeInControl,
 }
 
 impl PlanEnd {
@@ -82,6 +85,7 @@ impl PlanEnd {
             PlanEnd::NotApproved => "not_approved",
             PlanEnd::TermEnded => "term_ended",
             PlanEnd::ReserveUsedUp => "reserve_used_up",
+            PlanEnd::ChangeInControl => "change_in_control",
         }
     }
 }
@@ -110,6 +114,10 @@ pub struct State {
     pub(crate) lots: Vec<Lot>,
     pub(crate) purchases: Vec<PurchaseDone>,
     pub(crate) skipped: Vec<Skipped>,
+    /// Capital changes folded, in order (§25).
+    pub(crate) capital_changes: Vec<CapitalChangeDone>,
+    /// Every sale, one entry per lot it took shares from, in fold order (§11).
+    pub(crate) dispositions: Vec<Disposition>,
     /// The latest executed purchase: its day and seq (closed books, DOMAIN.md §1).
     pub(crate) closed: Option<(Day, u64)>,
     /// Employees' deadlines: the day at whose start a window's default or a leave's limit
@@ -508,12 +516,18 @@ impl State {
                 stockholder_approved,
             } => self.plan_amended(date, changes, *stockholder_approved == Some(true)),
             Event::PlanTerminated { reason, assumed } => {
-                self.plan_terminated(date, *reason, *assumed)
+                self.plan_terminated(date, r.seq, seq_before, *reason, *assumed)
             }
-            Event::CapitalChange { .. } => unsupported("§25", &r.event),
-            Event::Dividend { .. } => unsupported("§27", &r.event),
-            Event::CertificateRequested { .. } => unsupported("§10", &r.event),
-            Event::SharesSold { .. } => unsupported("§11", &r.event),
+            Event::CapitalChange { kind, ratio } => self.capital_change(date, *kind, *ratio),
+            Event::Dividend { per_share } => self.dividend(per_share.get()),
+            Event::CertificateRequested { employee, shares } => {
+                self.certificate_requested(date, employee, shares.get())
+            }
+            Event::SharesSold {
+                employee,
+                shares,
+                price,
+            } => self.shares_sold(r, employee, shares.get(), price.get()),
         }
     }
 
@@ -610,11 +624,4 @@ pub(crate) fn end_employment(e: &mut Employee, open: Option<Day>) {
     e.employed = false;
     e.leave = None;
     e.status = e.resting_status();
-}
-
-fn unsupported(section: &str, event: &Event) -> Result<(), Rejection> {
-    Err(Rejection::plan(
-        section,
-        format!("{} is not supported by this build yet", event.type_name()),
-    ))
 }

@@ -940,17 +940,3 @@ fn a_purchase_that_uses_up_the_reserve_ends_the_plan() {
         ],
     );
 }
-
-#[test]
-fn change_in_control_is_refused_clearly() {
-    check_refused(
-        &with(&[ev(
-            "plan_terminated",
-            "2026-02-01",
-            r#""reason":"change_in_control""#,
-        )]),
-        7,
-        "§25",
-        &["change_in_control", "not supported"],
-    );
-}

@@ -709,16 +709,6 @@ fn refusals_name_the_section_and_the_numbers() {
         "§6",
         &["5.00", "0.00"],
     );
-    check_refused(
-        &with(ev(
-            "plan_terminated",
-            "2026-01-20",
-            r#""reason":"change_in_control""#,
-        )),
-        6,
-        "§25",
-        &["change_in_control", "not supported by this build yet"],
-    );
 }
 
 #[test]
