@@ -26,6 +26,8 @@ pub(crate) struct Period {
     pub rules: Option<Rules>,
     /// The day its purchase executed.
     pub purchased: Option<Day>,
+    /// The day a change in control deemed it ended (§25(c)), before its scheduled end.
+    pub deemed_end: Option<Day>,
 }
 
 /// Every period, by start day, and where the fold stands among them.

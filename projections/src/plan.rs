@@ -129,6 +129,7 @@ impl State {
             price_factor,
             rules: None,
             purchased: None,
+            deemed_end: None,
         };
         self.periods
             .check_new(&period, date, self.rules.price_factor.get())?;
@@ -276,6 +277,11 @@ impl State {
                 let done = self.decide_purchase(last, seq, seq_before, &period, trigger)?;
                 self.execute_purchase(done, seq, trigger);
             }
+            if let Some(start) = self.periods.start_of.get(period.as_str()).copied() {
+                if let Some(p) = self.periods.by_start.get_mut(&start) {
+                    p.deemed_end = Some(last);
+                }
+            }
         }
         self.end_plan(date, PlanEnd::ChangeInControl);
         Ok(())
@@ -285,7 +291,8 @@ impl State {
         let own = quote.own_fmv()?;
         if let Some((_, p)) = self.periods.by_start.range(..=date).next_back() {
             if let Some(bought) = p.purchased {
-                if date <= p.end {
+                // A period a change in control ended early ends on its deemed last day.
+                if date <= p.deemed_end.unwrap_or(p.end) {
                     return Err(Rejection::plan(
                         "§9",
                         format!(

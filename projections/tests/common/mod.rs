@@ -8,7 +8,13 @@ use serde_json::Value;
 
 /// Parses JSON lines (bare events) and chains them as records, seq from 1.
 pub fn records(lines: &[String]) -> Vec<Record> {
-    let at = Instant::parse("2026-11-01T00:00:00Z").unwrap();
+    records_recorded(lines, &[])
+}
+
+/// As [`records`], line `i` recorded at `recorded[i]` (an RFC 3339 instant) where given,
+/// else at 2026-11-01T00:00:00Z.
+pub fn records_recorded(lines: &[String], recorded: &[(usize, &str)]) -> Vec<Record> {
+    let default = Instant::parse("2026-11-01T00:00:00Z").unwrap();
     let actor = Actor::new("test").unwrap();
     let mut prev = Hash::ZERO;
     let mut out = Vec::new();
@@ -21,6 +27,10 @@ pub fn records(lines: &[String]) -> Vec<Record> {
             ),
         };
         let seq = i as u64 + 1;
+        let at = recorded
+            .iter()
+            .find(|(j, _)| *j == i)
+            .map_or(default, |(_, t)| Instant::parse(t).unwrap());
         let id = input.id.unwrap_or(uuid::Uuid::from_u128(seq as u128));
         let r = Record::chain(seq, id, input.date, at, actor.clone(), prev, input.event);
         prev = r.hash;
