@@ -203,34 +203,58 @@ impl Ledger {
                 return Ok(Err(e));
             }
         }
-        for (i, (seq, min_day)) in chunks.iter().enumerate().skip(first) {
-            if query.past_end(*seq) {
-                break;
-            }
+        // Decoding runs on a second thread, folding on this one: on two cores the replay
+        // then goes at the pace of the slower of the two, not of their sum.
+        let wanted: Vec<(usize, u64)> = chunks
+            .iter()
+            .enumerate()
+            .skip(first)
+            .take_while(|(_, (seq, _))| !query.past_end(*seq))
             // A chunk dated wholly after the as-of day holds nothing for this fold.
-            if query.as_of.is_some_and(|d| *min_day > d) {
-                continue;
+            .filter(|(_, (_, min_day))| query.as_of.is_none_or(|d| *min_day <= d))
+            .map(|(i, (seq, _))| (i, *seq))
+            .collect();
+        let outcome = std::thread::scope(|scope| -> Result<Result<(), FoldError>, StoreError> {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<
+                Result<(usize, Vec<espp_events::Record>), StoreError>,
+            >(8);
+            scope.spawn(move || {
+                for (i, seq) in wanted {
+                    let decoded = self
+                        .db
+                        .get(rec_key(seq))
+                        .map_err(StoreError::from)
+                        .and_then(|v| {
+                            let v = v.ok_or_else(|| StoreError::Damaged {
+                                seq,
+                                message: "missing: a chunk summary names it but the chunk is gone"
+                                    .into(),
+                            })?;
+                            decode_chunk(&rec_key(seq), &v)
+                                .into_iter()
+                                .collect::<Result<Vec<_>, _>>()
+                        });
+                    let stop = decoded.is_err();
+                    // The receiver stops early on a refusal: nothing more to send then.
+                    if tx.send(decoded.map(|records| (i, records))).is_err() || stop {
+                        break;
+                    }
+                }
+            });
+            for item in rx {
+                let (i, records) = item?;
+                let last = records.last().map_or(0, |r| r.seq);
+                if let Err(e) = fold.push(
+                    records.into_iter().filter(|r| r.seq > after),
+                    later_min[i + 1],
+                ) {
+                    return Ok(Err(e));
+                }
+                progress(last);
             }
-            let value = self
-                .db
-                .get(rec_key(*seq))?
-                .ok_or_else(|| StoreError::Damaged {
-                    seq: *seq,
-                    message: "missing: a chunk summary names it but the chunk is gone".into(),
-                })?;
-            let records = decode_chunk(&rec_key(*seq), &value)
-                .into_iter()
-                .collect::<Result<Vec<_>, _>>()?;
-            let last = records.last().map_or(*seq, |r| r.seq);
-            if let Err(e) = fold.push(
-                records.into_iter().filter(|r| r.seq > after),
-                later_min[i + 1],
-            ) {
-                return Ok(Err(e));
-            }
-            progress(last);
-        }
-        Ok(Ok(fold))
+            Ok(Ok(()))
+        })?;
+        Ok(outcome.map(|()| fold))
     }
 
     /// The acceptance book from the latest purchase checkpoint (or from scratch): the state
