@@ -87,13 +87,19 @@ impl Market {
         Ok(())
     }
 
-    /// The first trading day in `[start, end]`.
+    /// The first trading day in `[start, end]` (none when `end` is before `start`).
     pub(crate) fn first_in(&self, start: Day, end: Day) -> Option<Day> {
+        if end < start {
+            return None;
+        }
         self.days.range(start..=end).next().map(|(d, _)| *d)
     }
 
-    /// The last trading day in `[start, end]`.
+    /// The last trading day in `[start, end]` (none when `end` is before `start`).
     pub(crate) fn last_in(&self, start: Day, end: Day) -> Option<Day> {
+        if end < start {
+            return None;
+        }
         self.days.range(start..=end).next_back().map(|(d, _)| *d)
     }
 }

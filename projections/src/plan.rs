@@ -177,7 +177,7 @@ impl State {
                 "§23",
                 format!(
                     "plan_amended on {date}: a share reserve of {new_reserve} is below the {} shares already bought",
-                    self.plan.shares_bought
+                    crate::num::plain(self.plan.shares_bought)
                 ),
             ));
         }

@@ -785,3 +785,28 @@ fn a_certificate_takes_only_lots_two_years_old() {
         ],
     );
 }
+
+#[test]
+fn a_change_in_control_on_the_period_first_day_buys_nothing() {
+    // Regression (found by the property test): a termination on 2026-01-01, the period's
+    // first day, has no trading day before it in the period; nor has one on 2026-01-02,
+    // the first trading day itself. Nothing is bought; the plan ends.
+    for day in ["2026-01-01", "2026-01-02"] {
+        let lines = with(
+            company(),
+            &[
+                close("2026-01-02", "10"),
+                ev("plan_terminated", day, r#""reason":"change_in_control""#),
+            ],
+        );
+        check(
+            &lines,
+            &[
+                ("/plan/reason", json!("change_in_control")),
+                ("/purchases", json!([])),
+                ("/lots", json!([])),
+                ("/employees/E1/status", json!("not_enrolled")),
+            ],
+        );
+    }
+}

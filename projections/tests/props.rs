@@ -1,5 +1,6 @@
 //! Property tests: DOMAIN.md §11's invariants after every event of generated company
-//! histories, and determinism of the digest (two folds, and a fold resumed from a clone).
+//! histories (capital changes, dividends, certificates and sales included), and determinism
+//! of the digest (two folds, and a fold resumed from a clone).
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -42,8 +43,14 @@ fn check_invariants(p: &Value) -> Result<(), TestCaseError> {
     // Lots per employee.
     let mut lot_held: BTreeMap<String, Decimal> = BTreeMap::new();
     let mut lot_cert: BTreeMap<String, Decimal> = BTreeMap::new();
+    let mut lot_sold: BTreeMap<String, Decimal> = BTreeMap::new();
+    let mut lot_total = Decimal::ZERO;
     for lot in p["lots"].as_array().unwrap() {
         let shares = dec(&lot["shares"]);
+        lot_total += shares;
+        for key in ["price", "fmv_grant", "fmv_purchase"] {
+            prop_assert!(dec(&lot[key]) > Decimal::ZERO, "lot {}", lot);
+        }
         let (held, cert, sold) = (
             dec(&lot["held"]),
             dec(&lot["certificated"]),
@@ -52,7 +59,23 @@ fn check_invariants(p: &Value) -> Result<(), TestCaseError> {
         prop_assert_eq!(shares, held + cert + sold, "lot {}", lot);
         let e = lot["employee"].as_str().unwrap().to_string();
         *lot_held.entry(e.clone()).or_default() += held;
-        *lot_cert.entry(e).or_default() += cert;
+        *lot_cert.entry(e.clone()).or_default() += cert;
+        *lot_sold.entry(e).or_default() += sold;
+    }
+    // Sales per employee: ordinary income and, while no capital change has rescaled the
+    // lots since, the shares sold.
+    let split = !p["capital_changes"].as_array().unwrap().is_empty();
+    let mut income: BTreeMap<String, Decimal> = BTreeMap::new();
+    let mut sold: BTreeMap<String, Decimal> = BTreeMap::new();
+    for d in p["dispositions"].as_array().unwrap() {
+        let e = d["employee"].as_str().unwrap().to_string();
+        let class = d["classification"].as_str().unwrap();
+        prop_assert!(class == "qualifying" || class == "disqualifying", "{}", d);
+        if d["estate"] == true {
+            prop_assert_eq!(class, "qualifying");
+        }
+        *income.entry(e.clone()).or_default() += dec(&d["ordinary_income"]);
+        *sold.entry(e).or_default() += dec(&d["shares"]);
     }
     let (mut contributed, mut spent_refunded_balance) = (Decimal::ZERO, Decimal::ZERO);
     for (id, e) in p["employees"].as_object().unwrap() {
@@ -75,6 +98,21 @@ fn check_invariants(p: &Value) -> Result<(), TestCaseError> {
             "certificated of {}",
             id
         );
+        prop_assert_eq!(
+            dec(&e["ordinary_income"]),
+            income.get(id).copied().unwrap_or_default(),
+            "ordinary income of {}",
+            id
+        );
+        dec(&e["dividends_paid"]);
+        if !split {
+            prop_assert_eq!(
+                sold.get(id).copied().unwrap_or_default(),
+                lot_sold.get(id).copied().unwrap_or_default(),
+                "sold of {}",
+                id
+            );
+        }
     }
     prop_assert_eq!(contributed, spent_refunded_balance);
     let plan = &p["plan"];
@@ -83,7 +121,20 @@ fn check_invariants(p: &Value) -> Result<(), TestCaseError> {
             dec(&plan["share_reserve"]),
             dec(&plan["shares_left"]) + dec(&plan["shares_bought"])
         );
-        prop_assert_eq!(dec(&plan["shares_bought"]), bought_total);
+        // A capital change rounds each lot's parts down on their own, and the shares bought
+        // as a whole: the lots then hold at most what was bought.
+        let bought = dec(&plan["shares_bought"]);
+        if split {
+            prop_assert!(
+                lot_total <= bought,
+                "lots {} > bought {}",
+                lot_total,
+                bought
+            );
+        } else {
+            prop_assert_eq!(bought, bought_total);
+            prop_assert_eq!(lot_total, bought_total);
+        }
     }
     Ok(())
 }

@@ -52,7 +52,8 @@ pub fn fold_records(state: &mut State, recs: &[Record]) -> Result<(), (u64, Reje
 /// Applies `r` as the engine appends it: on a clone kept only if it folds. A generated
 /// history cannot know everything the fold decides: that the plan has ended (its reserve
 /// used up, its term over), that an election window has already taken its default, how
-/// large a deficiency is, whether a leave has outlasted its limit. An event refused by the
+/// large a deficiency is, whether a leave has outlasted its limit, how many shares (of
+/// which lots) an employee holds. An event refused by the
 /// plan for such a reason is left out (`Ok(false)`), the state as it was; any other refusal
 /// is an error.
 pub fn apply_or_skip_after_end(state: &mut State, r: &Record) -> Result<bool, Rejection> {
@@ -82,7 +83,16 @@ fn timing_dependent(r: &Record, e: &Rejection) -> bool {
             | "died"
             | "rate_changed"
     );
-    life || message.contains("the plan terminated on") || message.contains("not employed")
+    // How many shares an employee holds, and in which lots, is the fold's to know.
+    let holdings = matches!(r.event.type_name(), "certificate_requested" | "shares_sold")
+        && message.contains("the Agent holds");
+    // An amendment's reserve is written before a capital change the generator cannot
+    // follow may have multiplied the shares bought.
+    let reserve = r.event.type_name() == "plan_amended" && message.contains("already bought");
+    life || holdings
+        || reserve
+        || message.contains("the plan terminated on")
+        || message.contains("not employed")
 }
 
 /// Folds JSON lines from an empty state.

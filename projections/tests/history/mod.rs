@@ -1,7 +1,10 @@
 //! A generator of plausible company histories for property tests: a plan adopted and
 //! approved, quarterly periods with a daily price path, employees hired with varied hours
 //! and service, enrolments, rate changes, biweekly payroll and a purchase on each period's
-//! last trading day. Later issues extend [`Company`] with leaves, elections, sales, …
+//! last trading day; life events (§14–§18), amendments and terminations (a Board's, or a
+//! change in control, assumed or not); capital changes of every kind, dividends, and each
+//! employee's certificates and sales over the years after the purchases (§10, §11, §25,
+//! §27).
 #![allow(dead_code)]
 
 use chrono::{Datelike, NaiveDate, Weekday};
@@ -28,7 +31,37 @@ pub struct Person {
     pub ownership: u32,
     /// Something that happens to the employee: days after 2026-01-01 and what.
     pub life: Option<(u32, Life)>,
+    /// What the employee does with the shares: days after 2026-01-01 (up to mid-2029)
+    /// and what.
+    pub after: Vec<(u32, After)>,
 }
+
+/// A certificate or a sale (§10, §11).
+#[derive(Debug, Clone)]
+pub enum After {
+    /// A certificate for this many whole shares.
+    Certificate(u32),
+    /// A sale of this many tenths of a share at this many cents.
+    Sell { tenths: u32, cents: u32 },
+}
+
+fn after() -> impl Strategy<Value = (u32, After)> {
+    // Sales mostly after the first purchase; certificates mostly once two years have passed.
+    prop_oneof![
+        (700u32..1300, 1u32..80).prop_map(|(t, n)| (t, After::Certificate(n))),
+        (80u32..1300, 1u32..600, 100u32..6000)
+            .prop_map(|(t, tenths, cents)| (t, After::Sell { tenths, cents })),
+    ]
+}
+
+/// Capital changes the generator draws from: kind and ratio.
+const CAPITAL: [(&str, &str); 5] = [
+    ("split", "2"),
+    ("reverse_split", "1:10"),
+    ("stock_dividend", "3:2"),
+    ("reorganization", "1:3"),
+    ("spin_off", "1.5"),
+];
 
 /// An election's choice, by index: make_up, reduce, withdraw.
 const CHOICES: [&str; 3] = ["make_up", "reduce", "withdraw"];
@@ -100,7 +133,13 @@ pub struct Company {
     /// The plan's own events: days after 2026-01-01 of an approved amendment doubling the
     /// reserve, and of the Board's termination.
     pub amend: Option<u32>,
-    pub terminate: Option<u32>,
+    /// Days after 2026-01-01 of a termination: the Board's (0), a change in control (1), or
+    /// one the successor assumes (2).
+    pub terminate: Option<(u32, u8)>,
+    /// Days after 2026-01-01 and an index into [`CAPITAL`].
+    pub capital_changes: Vec<(u32, usize)>,
+    /// Days after 2026-01-01 and the dividend per share in tenths of a cent.
+    pub dividends: Vec<(u32, u32)>,
 }
 
 fn person() -> impl Strategy<Value = Person> {
@@ -114,6 +153,7 @@ fn person() -> impl Strategy<Value = Person> {
         500u32..40_000,
         prop::sample::select(vec![0u32, 0, 100, 4_000]),
         prop::option::weighted(0.5, (0u32..300, life())),
+        prop::collection::vec(after(), 0..=3),
     )
         .prop_map(
             |(
@@ -126,6 +166,7 @@ fn person() -> impl Strategy<Value = Person> {
                 gross_pay,
                 ownership,
                 life,
+                after,
             )| Person {
                 service_months,
                 weekly_hours,
@@ -136,6 +177,7 @@ fn person() -> impl Strategy<Value = Person> {
                 gross_pay,
                 ownership,
                 life,
+                after,
             },
         )
 }
@@ -152,7 +194,9 @@ pub fn company() -> impl Strategy<Value = Company> {
         any::<u64>(),
         prop::collection::vec(person(), 1..=10),
         prop::option::weighted(0.2, 0u32..300),
-        prop::option::weighted(0.1, 0u32..300),
+        prop::option::weighted(0.15, (0u32..300, 0u8..3)),
+        prop::collection::vec((0u32..500, 0usize..CAPITAL.len()), 0..=2),
+        prop::collection::vec((0u32..900, 1u32..2000), 0..=2),
     )
         .prop_map(
             |(
@@ -166,6 +210,8 @@ pub fn company() -> impl Strategy<Value = Company> {
                 people,
                 amend,
                 terminate,
+                capital_changes,
+                dividends,
             )| Company {
                 share_reserve,
                 whole_shares,
@@ -177,6 +223,8 @@ pub fn company() -> impl Strategy<Value = Company> {
                 people,
                 amend,
                 terminate,
+                capital_changes,
+                dividends,
             },
         )
 }
@@ -469,9 +517,62 @@ impl Company {
                 ),
             ));
         }
-        if let Some(days) = self.terminate {
+        if let Some((days, kind)) = self.terminate {
             let t = start() + chrono::Days::new(u64::from(days));
-            dated.push((t, ev("plan_terminated", &day(t), r#""reason":"board""#)));
+            let reason = match kind {
+                0 => r#""reason":"board""#,
+                1 => r#""reason":"change_in_control""#,
+                _ => r#""reason":"change_in_control","assumed":true"#,
+            };
+            dated.push((t, ev("plan_terminated", &day(t), reason)));
+        }
+        for (days, i) in &self.capital_changes {
+            let t = start() + chrono::Days::new(u64::from(*days));
+            let (kind, ratio) = CAPITAL[*i % CAPITAL.len()];
+            dated.push((
+                t,
+                ev(
+                    "capital_change",
+                    &day(t),
+                    &format!(r#""kind":"{kind}","ratio":"{ratio}""#),
+                ),
+            ));
+        }
+        for (days, mills) in &self.dividends {
+            let t = start() + chrono::Days::new(u64::from(*days));
+            dated.push((
+                t,
+                ev(
+                    "dividend",
+                    &day(t),
+                    &format!(r#""per_share":"{}.{:03}""#, mills / 1000, mills % 1000),
+                ),
+            ));
+        }
+        for (i, p) in self.people.iter().enumerate() {
+            let id = format!("E{}", i + 1);
+            for (days, what) in &p.after {
+                let t = start() + chrono::Days::new(u64::from(*days));
+                let line = match what {
+                    After::Certificate(n) => ev(
+                        "certificate_requested",
+                        &day(t),
+                        &format!(r#""employee":"{id}","shares":"{n}""#),
+                    ),
+                    After::Sell { tenths, cents } => ev(
+                        "shares_sold",
+                        &day(t),
+                        &format!(
+                            r#""employee":"{id}","shares":"{}.{}","price":"{}.{:02}""#,
+                            tenths / 10,
+                            tenths % 10,
+                            cents / 100,
+                            cents % 100
+                        ),
+                    ),
+                };
+                dated.push((t, line));
+            }
         }
         // The purchase comes after every other event of its day (its books close).
         let mut purchases = Vec::new();
