@@ -112,6 +112,20 @@ enum Command {
         #[arg(long)]
         period: Option<String>,
     },
+    /// Form 3922 rows (§423(c) information returns): one per lot bought in the year, boxes
+    /// 1-8, figures as purchased.
+    Form3922 {
+        /// The calendar year of purchase.
+        #[arg(long)]
+        year: i32,
+    },
+    /// Every sale of the year with its classification and ordinary income (the figures
+    /// payroll needs for the W-2).
+    Dispositions {
+        /// The calendar year of sale.
+        #[arg(long)]
+        year: i32,
+    },
     /// The projection: what the ledger knows.
     State {
         #[command(flatten)]
@@ -380,6 +394,20 @@ fn run(cli: Cli) -> Result<(), Failure> {
             }
         }
         Command::Demo { employees, seed } => demo(&cli, *employees, *seed, &mut out)?,
+        Command::Form3922 { year } | Command::Dispositions { year } => {
+            let ledger = Ledger::open(&cli.db, &options(&cli))?;
+            let state = fold_ledger(&ledger, &espp_replay::Query::default())?;
+            let (rows, columns): (Vec<Value>, &[&str]) = match &cli.command {
+                Command::Form3922 { .. } => {
+                    (state.form3922(*year), &espp_projections::FORM3922_COLUMNS)
+                }
+                _ => (
+                    state.dispositions(*year),
+                    &espp_projections::DISPOSITION_COLUMNS,
+                ),
+            };
+            print_rows(&mut out, cli.format, &rows, columns)?;
+        }
         Command::Statement { employee, period } => {
             let mut ledger = Ledger::open(&cli.db, &options(&cli))?;
             let state = ledger.book()?.state();
@@ -608,6 +636,59 @@ fn demo(cli: &Cli, employees: u32, seed: u64, out: &mut impl Write) -> Result<()
     }
     writeln!(out, "\nnext: espp --db {} log --limit 20 | state --format json | statement E002 | verify | export", cli.db.display())?;
     Ok(())
+}
+
+/// Rows of objects as a JSON array, CSV with a header, or an aligned table.
+fn print_rows(
+    out: &mut impl Write,
+    format: Format,
+    rows: &[Value],
+    columns: &[&str],
+) -> std::io::Result<()> {
+    match format {
+        Format::Json => writeln!(out, "{}", Value::Array(rows.to_vec())),
+        Format::Csv => {
+            writeln!(out, "{}", columns.join(","))?;
+            for r in rows {
+                writeln!(
+                    out,
+                    "{}",
+                    columns
+                        .iter()
+                        .map(|c| text(&r[*c]))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                )?;
+            }
+            Ok(())
+        }
+        Format::Table => {
+            if rows.is_empty() {
+                return writeln!(out, "(none)");
+            }
+            let widths: Vec<usize> = columns
+                .iter()
+                .map(|c| {
+                    rows.iter()
+                        .map(|r| text(&r[*c]).len())
+                        .max()
+                        .unwrap_or(0)
+                        .max(c.len())
+                })
+                .collect();
+            for (c, w) in columns.iter().zip(&widths) {
+                write!(out, "{c:>w$}  ")?;
+            }
+            writeln!(out)?;
+            for r in rows {
+                for (c, w) in columns.iter().zip(&widths) {
+                    write!(out, "{:>w$}  ", text(&r[*c]))?;
+                }
+                writeln!(out)?;
+            }
+            Ok(())
+        }
+    }
 }
 
 const STATEMENT_COLUMNS: [&str; 10] = [

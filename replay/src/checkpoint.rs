@@ -21,7 +21,7 @@ pub const CHECKPOINT_FORMAT_VERSION: u8 = 1;
 
 /// The version of the fold's results. Bump it whenever a change to `projections` can change
 /// what a log folds to: checkpoints of another fold version are ignored and rebuilt.
-pub const FOLD_VERSION: u32 = 2;
+pub const FOLD_VERSION: u32 = 3;
 
 /// When a checkpoint was taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

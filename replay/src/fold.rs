@@ -127,12 +127,27 @@ impl OrderedFold {
         records: impl IntoIterator<Item = Record>,
         later_min_date: Option<Day>,
     ) -> Result<(), FoldError> {
-        for r in records {
-            if !self.query.admits(&r) {
-                continue;
-            }
+        let records: Vec<Record> = records
+            .into_iter()
+            .filter(|r| self.query.admits(r))
+            .collect();
+        // The earliest day at or after each position: with nothing waiting, a record dated no
+        // later than everything after it (here and to come) folds at once, without the heap.
+        // In a log appended in date order, that is nearly every record.
+        let mut suffix_min: Vec<Option<Day>> = vec![later_min_date; records.len() + 1];
+        for i in (0..records.len()).rev() {
+            let d = records[i].date;
+            suffix_min[i] = Some(suffix_min[i + 1].map_or(d, |m| m.min(d)));
+        }
+        for (i, r) in records.into_iter().enumerate() {
             if self.split && self.wall.is_none_or(|w| r.date > w) {
                 self.beyond.push(r);
+            } else if self.waiting.is_empty() && suffix_min[i + 1].is_none_or(|m| r.date <= m) {
+                self.state.apply(&r).map_err(|rejection| FoldError {
+                    seq: r.seq,
+                    rejection,
+                })?;
+                self.folded += 1;
             } else {
                 self.waiting.push(Reverse(Keyed(r)));
             }

@@ -26,5 +26,7 @@ mod replay;
 mod round_trip;
 #[path = "cli/tamper.rs"]
 mod tamper;
+#[path = "cli/tax.rs"]
+mod tax;
 #[path = "cli/usage.rs"]
 mod usage;
