@@ -220,12 +220,9 @@ impl State {
         };
         let holds = open
             .is_some_and(|(start, end)| e.option_in == Some(start) && date >= start && date <= end);
-        if !e.employed && !holds {
-            return Err(Rejection::plan(
-                "§6",
-                format!("payroll on {date} for employee {id}, who is not employed"),
-            ));
-        }
+        // A payday for someone no longer employed (a final paycheck, severance) is accepted
+        // and deducts nothing (DOMAIN.md §4: "on any other payday nothing is deducted"):
+        // refusing it would make a payroll feed's whole file fail.
         let Some((start, _)) = open.filter(|_| holds) else {
             return Ok(());
         };

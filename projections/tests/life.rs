@@ -232,9 +232,17 @@ fn quitting_or_being_fired_refunds_all() {
                 ("/employees/E1/election_deadline", json!(null)),
             ],
         );
+        // A final paycheck after leaving is accepted and deducts nothing.
         let mut after = lines.clone();
         after.push(pay("2026-02-15"));
-        check_refused(&after, 9, "§6", &["not employed"]);
+        check(
+            &after,
+            &[
+                ("/employees/E1/balance", json!("0.00")),
+                ("/employees/E1/contributed", json!("500.00")),
+                ("/employees/E1/refunded", json!("500.00")),
+            ],
+        );
     }
 }
 
