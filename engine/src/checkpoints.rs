@@ -65,8 +65,21 @@ impl Ledger {
 
     fn delete_checkpoint(&self, seq: u64) -> Result<(), StoreError> {
         self.checkpoints.remove(key(b'h', seq))?;
-        self.checkpoints.remove(key(b's', seq))?;
+        for k in self.checkpoints.scan_prefix(key(b's', seq)).keys() {
+            self.checkpoints.remove(k?)?;
+        }
         Ok(())
+    }
+
+    /// The stored state's bytes, its pieces put back together (None if any is missing).
+    fn state_bytes(&self, h: &Header) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut out = Vec::new();
+        let mut pieces = 0u32;
+        for v in self.checkpoints.scan_prefix(key(b's', h.seq)).values() {
+            out.extend_from_slice(&v?);
+            pieces += 1;
+        }
+        Ok((pieces == h.pieces).then_some(out))
     }
 
     /// Deletes every checkpoint (they are a cache: no answer changes).
@@ -79,8 +92,7 @@ impl Ledger {
     fn checkpoint_state(&self, h: &Header) -> Result<Option<State>, StoreError> {
         use sha2::Digest as _;
         let state = self
-            .checkpoints
-            .get(key(b's', h.seq))?
+            .state_bytes(h)?
             .filter(|v| sha2::Sha256::digest(v).as_slice() == h.state_sha256.0)
             .and_then(|v| decode_state(&v).ok());
         match state {
@@ -94,8 +106,14 @@ impl Ledger {
 
     fn put_checkpoint(&self, header: &Header, state_bytes: Vec<u8>) -> Result<(), StoreError> {
         // State first: a header without its state is deleted as unusable when found.
-        self.checkpoints
-            .insert(key(b's', header.seq), state_bytes)?;
+        for (i, piece) in state_bytes
+            .chunks(espp_replay::checkpoint::STATE_PIECE_BYTES)
+            .enumerate()
+        {
+            let mut k = key(b's', header.seq).to_vec();
+            k.extend_from_slice(&(i as u32).to_be_bytes());
+            self.checkpoints.insert(k, piece)?;
+        }
         self.checkpoints
             .insert(key(b'h', header.seq), header.encode())?;
         Ok(())
@@ -396,10 +414,12 @@ impl Ledger {
                     h.seq, h.hash
                 ))
             } else {
-                let stored = self
-                    .checkpoints
-                    .get(key(b's', h.seq))?
-                    .map(|v| decode_state(&v));
+                use sha2::Digest as _;
+                let bytes = self.state_bytes(&h)?;
+                let altered = bytes
+                    .as_ref()
+                    .is_some_and(|v| sha2::Sha256::digest(v).as_slice() != h.state_sha256.0);
+                let stored = bytes.map(|v| decode_state(&v));
                 let query = Query {
                     through_seq: Some(h.seq),
                     ..Query::default()
@@ -415,7 +435,14 @@ impl Ledger {
                     .0
                     .digest();
                 match stored {
-                    None => Some("its state is missing".into()),
+                    None => Some("its state is missing (ignored, will be rebuilt)".into()),
+                    Some(_) if altered => {
+                        // Bytes that changed after the checkpoint was written: not a cache miss.
+                        disagrees = true;
+                        Some(
+                            "its stored state was altered (SHA-256 differs from its header)".into(),
+                        )
+                    }
                     Some(Err(e)) => Some(format!("its state does not decode: {e}")),
                     Some(Ok(s)) if s.digest() != fresh => {
                         disagrees = true;

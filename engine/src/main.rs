@@ -43,7 +43,7 @@ struct Cli {
         long,
         global = true,
         env = "ESPP_CHECKPOINT_EVERY",
-        default_value_t = 100_000
+        default_value_t = 1_000_000
     )]
     checkpoint_every: u64,
     #[command(subcommand)]

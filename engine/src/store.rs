@@ -58,7 +58,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             cache_bytes: 64 << 20,
-            checkpoint_every: 100_000,
+            checkpoint_every: 1_000_000,
         }
     }
 }
