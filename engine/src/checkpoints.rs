@@ -13,6 +13,14 @@ use espp_replay::{FoldError, Header, Kind, OrderedFold, Query, FOLD_VERSION};
 
 use super::{decode_chunk, rec_key, Ledger, StoreError};
 
+/// A stored log that no longer folds: damage, named by the refused record's seq.
+fn no_longer_folds(e: FoldError) -> StoreError {
+    StoreError::Damaged {
+        seq: e.seq,
+        message: format!("the stored log no longer folds: {}", e.rejection),
+    }
+}
+
 fn key(prefix: u8, seq: u64) -> [u8; 9] {
     let mut k = [prefix; 9];
     k[1..].copy_from_slice(&seq.to_be_bytes());
@@ -279,10 +287,6 @@ impl Ledger {
     /// through the wall and the records dated after it.
     pub(super) fn load_book(&self) -> Result<espp_replay::Book, StoreError> {
         let wall = self.wall;
-        let damaged = |e: String| StoreError::Damaged {
-            seq: 0,
-            message: format!("the stored log no longer folds: {e}"),
-        };
         let query = Query::default();
         let start = match self
             .checkpoint_headers()?
@@ -299,19 +303,19 @@ impl Ledger {
         };
         let fold = self
             .stream(fold.split_at(wall), &query, after, &left_out, &mut |_| {})?
-            .map_err(|e| damaged(e.to_string()))?;
-        let (closed, tail) = fold.finish_split().map_err(|e| damaged(e.to_string()))?;
-        espp_replay::Book::from_parts(closed, wall, tail).map_err(|e| damaged(e.to_string()))
+            .map_err(no_longer_folds)?;
+        let (closed, tail) = fold.finish_split().map_err(no_longer_folds)?;
+        let seqs: Vec<u64> = tail.iter().map(|r| r.seq).collect();
+        espp_replay::Book::from_parts(closed, wall, tail).map_err(|e| StoreError::Damaged {
+            seq: seqs.get(e.index).copied().unwrap_or(0),
+            message: format!("the stored log no longer folds: {}", e.rejection),
+        })
     }
 
     /// Folds the log for `query` from the nearest checkpoint that serves it (or from
     /// scratch), streaming chunk by chunk in `(date, seq)` order. `progress` is told each
     /// chunk's last seq.
     pub fn fold(&self, query: &Query, progress: &mut dyn FnMut(u64)) -> Result<State, StoreError> {
-        let damaged = |e: FoldError| StoreError::Damaged {
-            seq: e.seq,
-            message: format!("the stored log no longer folds: {}", e.rejection),
-        };
         for h in self
             .checkpoint_headers()?
             .into_iter()
@@ -328,25 +332,17 @@ impl Ledger {
                 &h.left_out,
                 progress,
             )? {
-                Ok(fold) => return fold.finish().map_err(damaged),
+                Ok(fold) => return fold.finish().map_err(no_longer_folds),
                 // A record stored after a periodic checkpoint but dated before its day: this
                 // checkpoint cannot serve; an earlier one (or none) will.
                 Err(FoldError {
                     rejection: espp_projections::Rejection::OutOfOrder { .. },
                     ..
                 }) => continue,
-                Err(e) => return Err(damaged(e)),
+                Err(e) => return Err(no_longer_folds(e)),
             }
         }
-        self.stream(
-            OrderedFold::from_start(query.clone()),
-            query,
-            0,
-            &[],
-            progress,
-        )?
-        .and_then(OrderedFold::finish)
-        .map_err(damaged)
+        self.fold_uncached(query, progress)
     }
 
     /// Folds the log for `query` from scratch, ignoring every checkpoint (benchmarks, and
@@ -356,10 +352,6 @@ impl Ledger {
         query: &Query,
         progress: &mut dyn FnMut(u64),
     ) -> Result<State, StoreError> {
-        let damaged = |e: FoldError| StoreError::Damaged {
-            seq: e.seq,
-            message: format!("the stored log no longer folds: {}", e.rejection),
-        };
         self.stream(
             OrderedFold::from_start(query.clone()),
             query,
@@ -368,16 +360,12 @@ impl Ledger {
             progress,
         )?
         .and_then(OrderedFold::finish)
-        .map_err(damaged)
+        .map_err(no_longer_folds)
     }
 
     /// Folds the whole log from scratch and compares every checkpoint with a fold from
     /// scratch of what it covers. Returns the full log's digest and one check per checkpoint.
     pub fn verify_checkpoints(&self) -> Result<(String, Vec<CheckpointCheck>), StoreError> {
-        let damaged = |e: FoldError| StoreError::Damaged {
-            seq: e.seq,
-            message: format!("the stored log no longer folds: {}", e.rejection),
-        };
         let all = Query::default();
         let full = self
             .stream(
@@ -388,7 +376,7 @@ impl Ledger {
                 &mut |_| {},
             )?
             .and_then(OrderedFold::finish)
-            .map_err(damaged)?;
+            .map_err(no_longer_folds)?;
         let mut checks = Vec::new();
         for kv in self.checkpoints.scan_prefix([b'h']) {
             let (k, v) = kv?;
@@ -431,7 +419,7 @@ impl Ledger {
                 let fresh = self
                     .stream(fold, &query, 0, &[], &mut |_| {})?
                     .and_then(OrderedFold::finish_split)
-                    .map_err(damaged)?
+                    .map_err(no_longer_folds)?
                     .0
                     .digest();
                 match stored {

@@ -705,40 +705,10 @@ const STATEMENT_COLUMNS: [&str; 10] = [
 ];
 
 fn print_statements(out: &mut impl Write, format: Format, rows: &[Value]) -> std::io::Result<()> {
-    match format {
-        Format::Json => writeln!(out, "{}", Value::Array(rows.to_vec())),
-        Format::Csv => {
-            writeln!(out, "{}", STATEMENT_COLUMNS.join(","))?;
-            for r in rows {
-                writeln!(
-                    out,
-                    "{}",
-                    STATEMENT_COLUMNS
-                        .iter()
-                        .map(|c| text(&r[*c]))
-                        .collect::<Vec<_>>()
-                        .join(",")
-                )?;
-            }
-            Ok(())
-        }
-        Format::Table => {
-            if rows.is_empty() {
-                return writeln!(out, "(no period with a purchase)");
-            }
-            for c in &STATEMENT_COLUMNS[1..] {
-                write!(out, "{c:>15} ")?;
-            }
-            writeln!(out)?;
-            for r in rows {
-                for c in &STATEMENT_COLUMNS[1..] {
-                    write!(out, "{:>15} ", text(&r[*c]))?;
-                }
-                writeln!(out)?;
-            }
-            Ok(())
-        }
+    if format == Format::Table && rows.is_empty() {
+        return writeln!(out, "(no period with a purchase)");
     }
+    print_rows(out, format, rows, &STATEMENT_COLUMNS)
 }
 
 fn parse_arg<T>(
