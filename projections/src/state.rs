@@ -165,6 +165,11 @@ impl State {
         self.employees.keys().map(|k| k.as_str())
     }
 
+    /// How many lots the purchases created.
+    pub fn lot_count(&self) -> usize {
+        self.lots.len()
+    }
+
     /// Every scheduled period's id, in start order.
     pub fn period_ids(&self) -> impl Iterator<Item = &str> + '_ {
         self.periods.by_start.values().map(|p| p.id.as_str())

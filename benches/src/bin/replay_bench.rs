@@ -187,6 +187,13 @@ fn main() {
         total as f64 / full,
         100.0 * raw / full
     );
+    let bytes = espp_replay::checkpoint::encode_state(&state).len();
+    println!(
+        "the state: {:.1} MB encoded (a checkpoint); {} employees, {} lots",
+        bytes as f64 / 1e6,
+        state.employee_ids().count(),
+        state.lot_count()
+    );
     let t = Clock::now();
     let projection = state.projection(None);
     let render = t.elapsed().as_secs_f64();
