@@ -68,10 +68,10 @@ impl Company {
             EventInput::new(
                 setup_day,
                 Event::PlanAdopted {
-                    rules: RulesPatch {
+                    rules: Box::new(RulesPatch {
                         share_reserve: Some(ok(Shares::new(Decimal::from(1_000_000_000u64)))),
                         ..RulesPatch::default()
-                    },
+                    }),
                 },
             ),
             EventInput::new(

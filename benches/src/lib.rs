@@ -19,7 +19,7 @@ pub fn company(employees: u64) -> Vec<EventInput> {
     let mut out = vec![EventInput::new(
         day,
         Event::PlanAdopted {
-            rules: RulesPatch::default(),
+            rules: Box::new(RulesPatch::default()),
         },
     )];
     for i in 0..employees {

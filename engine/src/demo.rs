@@ -84,10 +84,10 @@ pub fn events(employees: u32, seed: u64) -> Vec<EventInput> {
         setup,
         0,
         Event::PlanAdopted {
-            rules: RulesPatch {
+            rules: Box::new(RulesPatch {
                 name: Some("SAVVIS ESPP".into()),
                 ..RulesPatch::default()
-            },
+            }),
         },
     );
     push(

@@ -3,6 +3,8 @@
 //! A single table ([`define_events!`]) declares every event once; from it come the Rust enum,
 //! its JSON mapping (field names exactly as the spec) and its stored form. New events go at
 //! the end of the table: the variant's position is its stored tag, frozen by the golden tests.
+//! The rules of `plan_adopted` and `plan_amended` are boxed: rare events should not make
+//! every record (a payroll line among millions) as large as a full set of rules.
 
 use serde::{Deserialize, Serialize};
 
@@ -101,11 +103,11 @@ macro_rules! define_events {
 
 define_events! {
     /// The Board adopts the plan (§1, §24) with its rules.
-    PlanAdopted = "plan_adopted" { rules: RulesPatch },
+    PlanAdopted = "plan_adopted" { rules: Box<RulesPatch> },
     /// The stockholders approve the plan (§24).
     StockholdersApproved = "stockholders_approved" {},
     /// The Board amends the plan (§23).
-    PlanAmended = "plan_amended" { changes: RulesPatch, stockholder_approved: Option<bool> },
+    PlanAmended = "plan_amended" { changes: Box<RulesPatch>, stockholder_approved: Option<bool> },
     /// The plan is terminated (§23, §25(c)).
     PlanTerminated = "plan_terminated" { reason: TerminationReason, assumed: Option<bool> },
     /// A Withholding Period is scheduled (§7, §9).

@@ -282,6 +282,16 @@ choice_field!(
 );
 choice_field!(Residual, "\"carry_forward\" or \"refund\"");
 
+impl<T: JsonField> JsonField for Box<T> {
+    const EXPECTED: &'static str = T::EXPECTED;
+    fn from_value(v: &Value) -> Result<Self, FieldError> {
+        T::from_value(v).map(Box::new)
+    }
+    fn to_value(&self) -> Value {
+        T::to_value(self)
+    }
+}
+
 impl JsonField for bool {
     const EXPECTED: &'static str = "true or false";
     fn from_value(v: &Value) -> Result<Self, FieldError> {
