@@ -291,8 +291,7 @@ impl Ledger {
         let start = match self
             .checkpoint_headers()?
             .into_iter()
-            .filter(|h| h.kind == Kind::Purchase && h.wall == wall && wall.is_some())
-            .next_back()
+            .rfind(|h| h.kind == Kind::Purchase && h.wall == wall && wall.is_some())
         {
             Some(h) => self.checkpoint_state(&h)?.map(|s| (h, s)),
             None => None,

@@ -220,11 +220,7 @@ pub fn events(employees: u32, seed: u64) -> Vec<EventInput> {
 
     // A purchase on each period's last trading day, after that day's other events.
     for (period, start, end) in periods() {
-        if let Some(&last_trading) = trading_days
-            .iter()
-            .filter(|t| **t >= start && **t <= end)
-            .last()
-        {
+        if let Some(&last_trading) = trading_days.iter().rfind(|t| **t >= start && **t <= end) {
             push(last_trading, 1, Event::Purchase { period });
         }
     }

@@ -215,7 +215,7 @@ impl Book {
             .iter()
             .filter(|r| matches!(r.event, Event::Purchase { .. }))
             .map(|r| r.date)
-            .last();
+            .next_back();
         let mut keyed: Vec<(usize, Record)> = records.into_iter().enumerate().collect();
         keyed.sort_by_key(|(_, r)| (r.date, r.seq));
         let split = wall.map_or(0, |w| keyed.partition_point(|(_, r)| r.date <= w));

@@ -144,7 +144,7 @@ fn killed_appender_leaves_whole_acknowledged_batches() {
         }
         // Batches of one round were appended in order: a later one stored means every
         // earlier one was too (appends are not reordered).
-        for (&(rd, b), _) in &batches {
+        for &(rd, b) in batches.keys() {
             if b > 0 {
                 assert!(
                     batches.contains_key(&(rd, b - 1)),
