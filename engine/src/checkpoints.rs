@@ -113,6 +113,8 @@ impl Ledger {
     }
 
     fn put_checkpoint(&self, header: &Header, state_bytes: Vec<u8>) -> Result<(), StoreError> {
+        // One checkpoint a seq: clear what stands there (its pieces could outnumber ours).
+        self.delete_checkpoint(header.seq)?;
         // State first: a header without its state is deleted as unusable when found.
         for (i, piece) in state_bytes
             .chunks(espp_replay::checkpoint::STATE_PIECE_BYTES)
@@ -156,10 +158,12 @@ impl Ledger {
             }
         }
         let every = self.options.checkpoint_every;
+        // Any checkpoint resets the cadence; and one seq holds one checkpoint (a purchase
+        // checkpoint just written at the head is not overwritten by a periodic one).
         let last_periodic = headers
             .iter()
-            .filter(|h| h.kind == Kind::Periodic)
             .map(|h| h.seq)
+            .chain(wrote.then_some(self.head.seq))
             .max()
             .unwrap_or(0);
         if every > 0 && self.head.seq >= last_periodic + every {
@@ -178,8 +182,27 @@ impl Ledger {
             wrote = true;
         }
         if wrote {
+            self.remove_orphan_pieces()?;
             // A cache: flushed, not fsynced; a lost checkpoint is rebuilt.
             self.checkpoints.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Removes state pieces whose header is gone (a process killed between writing a
+    /// state's pieces and its header, or a deletion cut short): nothing else would.
+    fn remove_orphan_pieces(&self) -> Result<(), StoreError> {
+        let headers: std::collections::BTreeSet<u64> = self
+            .checkpoints
+            .scan_prefix([b'h'])
+            .keys()
+            .filter_map(|k| k.ok().and_then(|k| super::be_u64(&k[1..])))
+            .collect();
+        for k in self.checkpoints.scan_prefix([b's']).keys() {
+            let k = k?;
+            if super::be_u64(&k[1..]).is_none_or(|seq| !headers.contains(&seq)) {
+                self.checkpoints.remove(k)?;
+            }
         }
         Ok(())
     }
