@@ -372,6 +372,23 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 for r in records {
                     writeln!(out, "{}", r?.to_json())?;
                 }
+            } else if cli.format == Format::Csv {
+                let mut w = csv::Writer::from_writer(&mut out);
+                w.write_record(["seq", "date", "type", "recorded_at", "actor", "details"])
+                    .map_err(csv_failure)?;
+                for r in records {
+                    let r = r?;
+                    w.write_record([
+                        r.seq.to_string(),
+                        r.date.to_string(),
+                        r.event.type_name().to_string(),
+                        r.recorded_at.to_string(),
+                        r.actor.to_string(),
+                        details(&r),
+                    ])
+                    .map_err(csv_failure)?;
+                }
+                w.flush()?;
             } else {
                 writeln!(
                     out,
@@ -563,6 +580,10 @@ fn print_diff(out: &mut impl Write, d: &Value) -> std::io::Result<()> {
         text(&d["base_digest"]),
         text(&d["other_digest"])
     )
+}
+
+fn csv_failure(e: csv::Error) -> Failure {
+    Failure::new(exit::STORAGE, format!("writing CSV: {e}"))
 }
 
 /// Reads a `--rules` file: a JSON object of partial plan rules, checked like `plan_adopted`'s.

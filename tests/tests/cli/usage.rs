@@ -66,3 +66,27 @@ fn missing_input_file_is_a_usage_error() {
         .stderr_has("no-such.jsonl");
     assert!(!dir.db().exists());
 }
+
+#[test]
+fn log_lists_records_for_people_and_programs() {
+    let dir = Dir::new();
+    dir.append(crate::util::chain_vector()).expect_code(0);
+    let table = dir.espp(&["log", "--from", "2", "--limit", "1"]);
+    table.expect_code(0);
+    assert!(table.stdout.contains("employee_hired"), "{}", table.stdout);
+    assert!(
+        !table.stdout.contains("payroll"),
+        "--limit 1 shows one record: {}",
+        table.stdout
+    );
+    let csv = dir.espp(&["log", "--format", "csv"]);
+    csv.expect_code(0);
+    let lines: Vec<&str> = csv.stdout.lines().collect();
+    assert_eq!(lines[0], "seq,date,type,recorded_at,actor,details");
+    assert_eq!(lines.len(), 4, "a header and three records: {}", csv.stdout);
+    assert!(
+        lines[3].starts_with("3,2026-01-15,payroll,2026-01-15T17:30:00Z,payroll-feed,"),
+        "{}",
+        lines[3]
+    );
+}
