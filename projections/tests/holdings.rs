@@ -5,18 +5,15 @@
 
 mod common;
 
-use common::{check, check_refused, check_state, ev, fold_records, records_recorded};
+use common::{
+    buy, check, check_refused, check_state, close, ev, fold_records, pay, records_recorded,
+};
 use espp_projections::State;
 use serde_json::{json, Value};
 
+/// A hire on `date`, in service since 2024-01-01, full time.
 fn hire(date: &str, id: &str) -> String {
-    ev(
-        "employee_hired",
-        date,
-        &format!(
-            r#""employee":"{id}","hire_date":"2024-01-01","weekly_hours":"40","months_per_year":"12""#
-        ),
-    )
+    common::hire(date, id, "2024-01-01", "40")
 }
 
 fn enroll(id: &str, rate: &str) -> String {
@@ -25,22 +22,6 @@ fn enroll(id: &str, rate: &str) -> String {
         "2025-12-10",
         &format!(r#""employee":"{id}","rate":"{rate}""#),
     )
-}
-
-fn pay(date: &str, id: &str, gross: &str) -> String {
-    ev(
-        "payroll",
-        date,
-        &format!(r#""employee":"{id}","gross_pay":"{gross}""#),
-    )
-}
-
-fn close(date: &str, price: &str) -> String {
-    ev("market_price", date, &format!(r#""closes":["{price}"]"#))
-}
-
-fn buy(date: &str, period: &str) -> String {
-    ev("purchase", date, &format!(r#""period":"{period}""#))
 }
 
 fn sell(date: &str, id: &str, shares: &str, price: &str) -> String {

@@ -11,7 +11,7 @@
 
 mod common;
 
-use common::{check, check_refused, check_state, ev, fold};
+use common::{check, check_refused, check_state, close, ev, fold};
 use espp_events::Day;
 use serde_json::{json, Value};
 
@@ -38,12 +38,9 @@ fn company(rules: &str) -> Vec<String> {
     ]
 }
 
-fn close(date: &str, price: &str) -> String {
-    ev("market_price", date, &format!(r#""closes":["{price}"]"#))
-}
-
+/// E1's payday of 5000.00 (10%: 500.00).
 fn pay(date: &str) -> String {
-    ev("payroll", date, r#""employee":"E1","gross_pay":"5000.00""#)
+    common::pay(date, "E1", "5000.00")
 }
 
 fn e1(kind: &str, date: &str, fields: &str) -> String {

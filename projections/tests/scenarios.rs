@@ -4,7 +4,9 @@
 
 mod common;
 
-use common::{check, check_refused, check_state, ev, fold, fold_records, records};
+use common::{
+    buy, check, check_refused, check_state, close, ev, fold, fold_records, hire, pay, records,
+};
 use espp_events::{Day, RulesPatch};
 use espp_projections::State;
 use serde_json::json;
@@ -28,32 +30,6 @@ fn company(rules: &str) -> Vec<String> {
         hire("2025-03-01", "E1", "2024-01-01", "40"),
         ev("enrolled", "2025-12-10", r#""employee":"E1","rate":"0.10""#),
     ]
-}
-
-fn hire(date: &str, id: &str, hire_date: &str, hours: &str) -> String {
-    ev(
-        "employee_hired",
-        date,
-        &format!(
-            r#""employee":"{id}","hire_date":"{hire_date}","weekly_hours":"{hours}","months_per_year":"12""#
-        ),
-    )
-}
-
-fn pay(date: &str, id: &str, gross: &str) -> String {
-    ev(
-        "payroll",
-        date,
-        &format!(r#""employee":"{id}","gross_pay":"{gross}""#),
-    )
-}
-
-fn close(date: &str, price: &str) -> String {
-    ev("market_price", date, &format!(r#""closes":["{price}"]"#))
-}
-
-fn buy(date: &str, period: &str) -> String {
-    ev("purchase", date, &format!(r#""period":"{period}""#))
 }
 
 /// The 2026H1 cycle for E1: FMV `first` on 2026-01-02, `last` on 2026-06-30, two paydays of

@@ -154,3 +154,33 @@ pub fn ev(kind: &str, date: &str, fields: &str) -> String {
         format!(r#"{{"type":"{kind}","date":"{date}",{fields}}}"#)
     }
 }
+
+/// A closing price.
+pub fn close(date: &str, price: &str) -> String {
+    ev("market_price", date, &format!(r#""closes":["{price}"]"#))
+}
+
+/// A payday.
+pub fn pay(date: &str, id: &str, gross: &str) -> String {
+    ev(
+        "payroll",
+        date,
+        &format!(r#""employee":"{id}","gross_pay":"{gross}""#),
+    )
+}
+
+/// A purchase.
+pub fn buy(date: &str, period: &str) -> String {
+    ev("purchase", date, &format!(r#""period":"{period}""#))
+}
+
+/// A hire (12 months a year).
+pub fn hire(date: &str, id: &str, hire_date: &str, hours: &str) -> String {
+    ev(
+        "employee_hired",
+        date,
+        &format!(
+            r#""employee":"{id}","hire_date":"{hire_date}","weekly_hours":"{hours}","months_per_year":"12""#
+        ),
+    )
+}
