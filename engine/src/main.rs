@@ -392,14 +392,14 @@ fn run(cli: Cli) -> Result<(), Failure> {
             } else {
                 writeln!(
                     out,
-                    "{:>8}  {:<10}  {:<22}  {:<24}  {:<14}  details",
+                    "{:>8}  {:<10}  {:<22}  {:<27}  {:<14}  details",
                     "seq", "date", "type", "recorded_at", "actor"
                 )?;
                 for r in records {
                     let r = r?;
                     writeln!(
                         out,
-                        "{:>8}  {:<10}  {:<22}  {:<24}  {:<14}  {}",
+                        "{:>8}  {:<10}  {:<22}  {:<27}  {:<14}  {}",
                         r.seq,
                         r.date,
                         r.event.type_name(),
