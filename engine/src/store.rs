@@ -236,6 +236,8 @@ pub struct Ledger {
     checkpoints: sled::Tree,
     /// The latest purchase's day (closed books), as stored with the head.
     wall: Option<Day>,
+    /// Orders the ids this process assigns (v7 with a counter).
+    id_context: std::sync::Mutex<uuid::ContextV7>,
     /// Declared last so that it is dropped last: the lock is released only after sled has
     /// closed (fields drop in declaration order).
     _lock: File,
@@ -435,6 +437,7 @@ impl Ledger {
             options: options.clone(),
             checkpoints,
             wall,
+            id_context: std::sync::Mutex::new(uuid::ContextV7::new()),
         };
         ledger.synced_blobs = ledger.blob_names()?;
         Ok(ledger)
@@ -738,7 +741,7 @@ impl Ledger {
             }
             let record = match item {
                 Line::Bare(e) => {
-                    let id = e.id.unwrap_or_else(|| new_id(now));
+                    let id = e.id.unwrap_or_else(|| new_id(&self.id_context, now));
                     Record::chain(
                         next.seq + 1,
                         id,
@@ -962,11 +965,19 @@ fn decode_chunk(k: &[u8], v: &[u8]) -> Vec<Result<Record, StoreError>> {
 }
 
 /// A time-ordered (v7) id from the append's instant: the id index then grows at its end.
-fn new_id(now: Instant) -> Uuid {
+///
+/// The context adds a counter within a millisecond, so a batch's ids are strictly increasing
+/// too: every id-index insert then lands at the right edge of sled's tree.
+fn new_id(context: &std::sync::Mutex<uuid::ContextV7>, now: Instant) -> Uuid {
+    // A poisoned lock only means another append panicked; the counter is still good.
+    let context = context
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let context = &*context;
     let nanos = now.nanos();
     let secs = nanos.div_euclid(1_000_000_000) as u64;
     let sub = nanos.rem_euclid(1_000_000_000) as u32;
-    Uuid::new_v7(uuid::Timestamp::from_unix(uuid::NoContext, secs, sub))
+    Uuid::new_v7(uuid::Timestamp::from_unix(context, secs, sub))
 }
 
 /// The outcome of [`Ledger::verify`].
