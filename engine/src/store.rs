@@ -257,7 +257,7 @@ fn summary_key(seq: u64) -> [u8; 9] {
 
 /// A chunk's earliest and latest day: lets a fold know, without decoding, how early
 /// anything still to come can be dated.
-fn encode_summary(chunk: &[Record]) -> [u8; 8] {
+fn encode_summary(chunk: &[&Record]) -> [u8; 8] {
     let min = chunk
         .iter()
         .map(|r| r.date)
@@ -293,7 +293,7 @@ fn be_u64(bytes: &[u8]) -> Option<u64> {
 }
 
 /// Encodes consecutive records as one chunk value.
-fn encode_chunk(records: &[Record]) -> Vec<u8> {
+fn encode_chunk(records: &[&Record]) -> Vec<u8> {
     let mut out = Vec::with_capacity(5 + records.len() * 180);
     out.push(CHUNK_VERSION);
     out.extend_from_slice(&(records.len() as u32).to_le_bytes());
@@ -797,13 +797,14 @@ impl Ledger {
         wall: Option<Day>,
     ) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
-        for records in accepted {
-            for chunk in records.chunks(CHUNK_RECORDS) {
-                batch.insert(&rec_key(chunk[0].seq), encode_chunk(chunk));
-                batch.insert(&summary_key(chunk[0].seq), &encode_summary(chunk));
-                for r in chunk {
-                    batch.insert(&idx_key(&r.id), &r.seq.to_be_bytes());
-                }
+        // The group's batches have consecutive seqs and go in one atomic `apply_batch`, so
+        // they share chunks: 256 single-event batches make one chunk, not 256.
+        let records: Vec<&Record> = accepted.iter().flatten().collect();
+        for chunk in records.chunks(CHUNK_RECORDS) {
+            batch.insert(&rec_key(chunk[0].seq), encode_chunk(chunk));
+            batch.insert(&summary_key(chunk[0].seq), &encode_summary(chunk));
+            for r in chunk {
+                batch.insert(&idx_key(&r.id), &r.seq.to_be_bytes());
             }
         }
         batch.insert(HEAD_KEY, head.encode());
