@@ -10,7 +10,8 @@
 //! | `c` + first seq | the chunk's earliest and latest day (two `i32` LE days from CE) |
 //! | `m` + `head` | last seq (u64 big-endian) + its hash (32 bytes) |
 //!
-//! A chunk holds up to [`CHUNK_RECORDS`] consecutive records of one append and is never
+//! A chunk holds up to [`CHUNK_RECORDS`] consecutive records of one durable write (an
+//! append, or a group commit's batches) and is never
 //! rewritten: sled's cost is per item, so chunks make a full scan ~10× faster than one value
 //! per event (shared/notes/storage-limits.md) while a single-event append stays one insert.
 //! Each record inside is the versioned encoding of `espp_events::record`.
