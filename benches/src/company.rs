@@ -2,7 +2,7 @@
 //! payroll, daily prices on weekdays, half-year periods with their purchases. Generated
 //! batch by batch (one per payday), so that 10 million events never sit in memory at once.
 
-use espp_engine::demo::Rng;
+use espp_engine::demo::{is_weekday, Rng};
 use espp_events::{
     Day, EmployeeId, Event, EventInput, Fraction, Money, PerShare, PeriodId, Quantity, RulesPatch,
     Shares,
@@ -15,11 +15,6 @@ fn day(y: i32, m: u32, d: u32) -> Day {
 
 fn ok<T>(r: Result<T, espp_events::ValueError>) -> T {
     r.unwrap_or_else(|e| panic!("generated values are valid: {e}"))
-}
-
-fn weekday(d: Day) -> bool {
-    use chrono::Datelike;
-    d.date().weekday().number_from_monday() <= 5
 }
 
 /// The company's shape.
@@ -131,7 +126,7 @@ impl Company {
             .iter()
             .map(|(p, _, end)| {
                 let mut d = *end;
-                while !weekday(d) {
+                while !is_weekday(d) {
                     d = d.add_days(-1).unwrap_or(d);
                 }
                 (p.clone(), d)
@@ -154,7 +149,7 @@ impl Company {
             // Everything up to and including the payday (or the end), purchases last on their day.
             let through = payday.min(last);
             while price_day <= through {
-                if weekday(price_day) {
+                if is_weekday(price_day) {
                     cents = (cents + rng.below(81) as i64 - 39).max(500);
                     batch.push(EventInput::new(
                         price_day,

@@ -327,11 +327,7 @@ impl Ledger {
             .stream(fold.split_at(wall), &query, after, &left_out, &mut |_| {})?
             .map_err(no_longer_folds)?;
         let (closed, tail) = fold.finish_split().map_err(no_longer_folds)?;
-        let seqs: Vec<u64> = tail.iter().map(|r| r.seq).collect();
-        espp_replay::Book::from_parts(closed, wall, tail).map_err(|e| StoreError::Damaged {
-            seq: seqs.get(e.index).copied().unwrap_or(0),
-            message: format!("the stored log no longer folds: {}", e.rejection),
-        })
+        espp_replay::Book::from_parts(closed, wall, tail).map_err(no_longer_folds)
     }
 
     /// Folds the log for `query` from the nearest checkpoint that serves it (or from

@@ -68,7 +68,8 @@ pub fn periods() -> Vec<(PeriodId, Day, Day)> {
     ]
 }
 
-fn is_weekday(d: Day) -> bool {
+/// Whether the demo's market trades that day (Monday to Friday).
+pub fn is_weekday(d: Day) -> bool {
     use chrono::Datelike;
     d.date().weekday().number_from_monday() <= 5
 }

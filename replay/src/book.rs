@@ -8,8 +8,10 @@
 //! directly; a back-dated one (after the wall, before the latest day) is folded as `closed`
 //! plus the tail with the batch merged in. Either way every prefix of the log still folds.
 
-use espp_events::{Day, Event, Record, RulesPatch};
+use espp_events::{Day, Event, Record};
 use espp_projections::{Rejection, State};
+
+use crate::fold::{FoldError, OrderedFold, Query};
 
 /// A refused batch: which record (by position in the batch) and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -168,12 +170,13 @@ impl Book {
         closed: State,
         wall: Option<Day>,
         tail: Vec<Record>,
-    ) -> Result<Book, BookRejection> {
+    ) -> Result<Book, FoldError> {
         let mut current = closed.clone();
-        for (index, r) in tail.iter().enumerate() {
-            current
-                .apply(r)
-                .map_err(|rejection| BookRejection { index, rejection })?;
+        for r in &tail {
+            current.apply(r).map_err(|rejection| FoldError {
+                seq: r.seq,
+                rejection,
+            })?;
         }
         Ok(Book {
             closed,
@@ -200,58 +203,18 @@ impl Book {
         seqs
     }
 
-    /// The book of a whole log given in seq order (as stored): one fold, in `(date, seq)`
-    /// order, through the wall into `closed`, then the tail into `current`.
-    pub fn load(records: Vec<Record>) -> Result<Book, BookRejection> {
-        Book::load_with(records, None)
-    }
-
-    /// [`Book::load`] under overriding rules (a compliance replay).
-    pub fn load_with(
-        records: Vec<Record>,
-        overrides: Option<RulesPatch>,
-    ) -> Result<Book, BookRejection> {
+    /// The book of a whole log given in seq order (as stored): the streaming fold through
+    /// the wall (the last purchase's day) into `closed`, the records after it as the tail —
+    /// what the engine does from a checkpoint, here from the start.
+    pub fn load(records: Vec<Record>) -> Result<Book, FoldError> {
         let wall = records
             .iter()
             .filter(|r| matches!(r.event, Event::Purchase { .. }))
             .map(|r| r.date)
             .next_back();
-        let mut keyed: Vec<(usize, Record)> = records.into_iter().enumerate().collect();
-        keyed.sort_by_key(|(_, r)| (r.date, r.seq));
-        let split = wall.map_or(0, |w| keyed.partition_point(|(_, r)| r.date <= w));
-        let mut closed = State::new(overrides);
-        for (index, r) in &keyed[..split] {
-            closed.apply(r).map_err(|rejection| BookRejection {
-                index: *index,
-                rejection,
-            })?;
-        }
-        let mut current = closed.clone();
-        for (index, r) in &keyed[split..] {
-            current.apply(r).map_err(|rejection| BookRejection {
-                index: *index,
-                rejection,
-            })?;
-        }
-        let tail = keyed.split_off(split).into_iter().map(|(_, r)| r).collect();
-        Ok(Book {
-            closed,
-            tail,
-            current,
-            wall,
-        })
+        let mut fold = OrderedFold::from_start(Query::default()).split_at(wall);
+        fold.push(records, None)?;
+        let (closed, tail) = fold.finish_split()?;
+        Book::from_parts(closed, wall, tail)
     }
-}
-
-/// Folds a whole log given in seq order, in `(date, seq)` order: the reference fold.
-pub fn fold_all(records: Vec<Record>) -> Result<State, BookRejection> {
-    fold_all_with(records, None)
-}
-
-/// [`fold_all`] under overriding rules.
-pub fn fold_all_with(
-    records: Vec<Record>,
-    overrides: Option<RulesPatch>,
-) -> Result<State, BookRejection> {
-    Ok(Book::load_with(records, overrides)?.current)
 }

@@ -82,8 +82,6 @@ pub struct OrderedFold {
     state: State,
     query: Query,
     waiting: BinaryHeap<Reverse<Keyed>>,
-    folded: u64,
-    peak_waiting: usize,
     /// Splitting: records dated after the wall (all of them when there is none) are set
     /// aside, not folded (the acceptance book's tail).
     split: bool,
@@ -98,8 +96,6 @@ impl OrderedFold {
             state,
             query,
             waiting: BinaryHeap::new(),
-            folded: 0,
-            peak_waiting: 0,
             split: false,
             wall: None,
             beyond: Vec::new(),
@@ -147,12 +143,10 @@ impl OrderedFold {
                     seq: r.seq,
                     rejection,
                 })?;
-                self.folded += 1;
             } else {
                 self.waiting.push(Reverse(Keyed(r)));
             }
         }
-        self.peak_waiting = self.peak_waiting.max(self.waiting.len());
         // A waiting record is ready when nothing to come can sort before it: everything
         // later has a higher seq, so an equal day is fine.
         while let Some(Reverse(top)) = self.waiting.peek() {
@@ -166,19 +160,8 @@ impl OrderedFold {
                 seq: r.seq,
                 rejection,
             })?;
-            self.folded += 1;
         }
         Ok(())
-    }
-
-    /// Records folded so far.
-    pub fn folded(&self) -> u64 {
-        self.folded
-    }
-
-    /// The most records ever held back waiting for a back-dated one.
-    pub fn peak_waiting(&self) -> usize {
-        self.peak_waiting
     }
 
     /// Folds what is left (no deadline is applied) and returns the state with the records

@@ -9,7 +9,7 @@ pub mod checkpoint;
 mod diff;
 mod fold;
 
-pub use book::{fold_all, fold_all_with, Book, BookRejection};
+pub use book::{Book, BookRejection};
 pub use checkpoint::{CheckpointError, Header, Kind, FOLD_VERSION};
 pub use diff::diff;
 pub use fold::{fold_records, FoldError, OrderedFold, Query};

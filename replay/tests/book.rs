@@ -2,7 +2,7 @@
 //! closed books in seq order, and the wall moving at each purchase.
 
 use espp_events::{parse_line, Actor, Hash, Instant, Line, Record};
-use espp_replay::{fold_all, Book};
+use espp_replay::{fold_records, Book, Query};
 use uuid::Uuid;
 
 /// Chains JSON lines into records numbered from `first_seq`.
@@ -58,7 +58,7 @@ fn a_back_dated_batch_folds_in_its_date_place() {
     let mut book = Book::load(all.clone()).unwrap_or_else(|e| panic!("{e}"));
     book.apply(&late).unwrap_or_else(|e| panic!("{e}"));
     all.extend(late);
-    let reference = fold_all(all).unwrap_or_else(|e| panic!("{e}"));
+    let reference = fold_records(all, Query::default()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(digest(book.state()), digest(&reference));
     // 10% of 1000.00 + 10% of 500.00 = 150.00 in the balance.
     assert_eq!(
@@ -137,7 +137,7 @@ fn after_a_purchase_the_book_matches_the_reference_fold() {
         "records after the wall stay in the tail"
     );
     all.extend(more);
-    let reference = fold_all(all).unwrap_or_else(|e| panic!("{e}"));
+    let reference = fold_records(all, Query::default()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(digest(book.state()), digest(&reference));
     // Price: 0.85 × min(10, 12) = 8.50; 100.00 buys 11 shares (93.50), 6.50 carried; then
     // 10% of 1000.00 more.
