@@ -1,10 +1,14 @@
 //! CSV imports of payroll and price files into events, with ids derived from each line's
 //! business key so that importing the same file again appends nothing.
 //!
-//! - payroll `employee,date,gross_pay`: the id covers (employee, date, occurrence of that
-//!   pair in the file). Re-importing skips every line; a file that now says another
-//!   `gross_pay` for the same employee and day is an id conflict (exit 3), not a second
-//!   payday: a wrong deduction is corrected with `deduction_reversed`, never by re-import.
+//! - payroll `employee,date,gross_pay[,run]`: the id covers the business key (employee, date,
+//!   `run`; an empty or missing `run` is `regular`). Re-importing skips every line; a file
+//!   that now says another `gross_pay` for the same key is an id conflict (exit 3), not a
+//!   second payday: a wrong deduction is corrected with `deduction_reversed`, never by
+//!   re-import. A bonus or off-cycle run on a regular payday names its own `run` (`bonus`,
+//!   `offcycle-2`, …) and is its own event. Two rows with one key in one file are refused.
+//!   The `regular` run's id is the one earlier versions gave a day's first row, so files
+//!   imported before `run` existed stay idempotent.
 //! - prices `date,close[,bid,ask,high,low]`: the id covers the whole line, so a corrected
 //!   price for a day is a new `market_price` that replaces the earlier one (DOMAIN.md §3).
 
@@ -14,6 +18,7 @@ use espp_events::{Day, EmployeeId, Event, EventInput, Line, Money, PerShare, Val
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use crate::guards::Refusals;
 use crate::store::StoreError;
 
 /// What a CSV file holds.
@@ -28,7 +33,7 @@ pub enum Kind {
 impl Kind {
     fn columns(self) -> (&'static [&'static str], &'static [&'static str]) {
         match self {
-            Kind::Payroll => (&["employee", "date", "gross_pay"], &[]),
+            Kind::Payroll => (&["employee", "date", "gross_pay"], &["run"]),
             Kind::Prices => (&["date"], &["close", "bid", "ask", "high", "low"]),
         }
     }
@@ -46,20 +51,33 @@ fn stable_id(parts: &[&str]) -> Uuid {
     Uuid::new_v8(bytes)
 }
 
-fn field_error(line: usize, field: &str, e: ValueError) -> StoreError {
-    StoreError::Input {
-        line,
-        message: format!("field `{field}`: {e}"),
+/// The `run` of a payroll row when the file names none.
+pub const REGULAR_RUN: &str = "regular";
+
+fn field_error(field: &str, e: ValueError) -> String {
+    format!("field `{field}`: {e}")
+}
+
+/// The id of a payroll row, from its business key.
+fn payroll_id(employee: &str, date: Day, run: &str) -> Uuid {
+    let date = date.to_string();
+    if run == REGULAR_RUN {
+        // What earlier versions gave a day's first row: (employee, date, occurrence 1).
+        stable_id(&["payroll", employee, &date, "1"])
+    } else {
+        stable_id(&["payroll", employee, &date, "run", run])
     }
 }
 
-/// Reads a CSV file of `kind` into numbered events (line numbers count the header as 1).
-/// `progress` is called with each data line's number.
+/// Reads a CSV file of `kind` into numbered events (line numbers are the file's own, the
+/// header being line 1, blank lines counted). Every row refused on its own is listed in the
+/// returned refusals (the rows around it are still read); a header that cannot be read
+/// refuses the whole file. `progress` is called with each data line's number.
 pub fn read_csv(
     kind: Kind,
     input: impl Read,
     mut progress: impl FnMut(usize),
-) -> Result<Vec<(usize, Line)>, StoreError> {
+) -> Result<(Vec<(usize, Line)>, Refusals), StoreError> {
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(false)
@@ -98,37 +116,76 @@ pub fn read_csv(
         }
     }
     let mut out = Vec::new();
-    let mut seen = std::collections::HashMap::<(String, String), u32>::new();
-    for (n, row) in rdr.records().enumerate() {
-        let line = n + 2;
+    let mut refusals = Refusals::new();
+    // Payroll business keys seen so far: (employee, date, run) → line.
+    let mut seen = std::collections::HashMap::<(String, Day, String), usize>::new();
+    let mut record = csv::StringRecord::new();
+    loop {
+        let line = rdr.position().line() as usize;
+        let row = match rdr.read_record(&mut record) {
+            Ok(false) => break,
+            // The reader's position before a record is where it begins, blank lines counted.
+            Ok(true) => record.position().map_or(line, |p| p.line() as usize),
+            Err(e) => {
+                let line = e.position().map_or(line, |p| p.line() as usize);
+                refusals.push(line, format!("malformed CSV: {e}"));
+                // A row of the wrong width is skipped whole; anything else (bad UTF-8 is
+                // read as bytes, so this is rare) ends the file's reading here.
+                if matches!(e.kind(), csv::ErrorKind::UnequalLengths { .. }) {
+                    continue;
+                }
+                break;
+            }
+        };
+        let line = row;
         progress(line);
-        let row = row.map_err(|e| StoreError::Input {
-            line,
-            message: format!("malformed CSV: {e}"),
-        })?;
+        match row_event(kind, &index, &record, &mut seen, line) {
+            Ok(parsed) => out.push((line, parsed)),
+            Err(message) => refusals.push(line, message),
+        }
+    }
+    if out.is_empty() && refusals.is_empty() {
+        return Err(StoreError::Input {
+            line: 1,
+            message: "no rows to import".into(),
+        });
+    }
+    Ok((out, refusals))
+}
+
+/// One row's event, or why the row is refused.
+fn row_event(
+    kind: Kind,
+    index: &std::collections::BTreeMap<String, usize>,
+    row: &csv::StringRecord,
+    seen: &mut std::collections::HashMap<(String, Day, String), usize>,
+    line: usize,
+) -> Result<Line, String> {
+    {
         let cell = |name: &str| {
             index
                 .get(name)
                 .and_then(|&i| row.get(i))
                 .filter(|s| !s.is_empty())
         };
-        let req = |name: &str| {
-            cell(name).ok_or_else(|| StoreError::Input {
-                line,
-                message: format!("field `{name}`: missing"),
-            })
-        };
-        let date = Day::parse(req("date")?).map_err(|e| field_error(line, "date", e))?;
+        let req = |name: &str| cell(name).ok_or_else(|| format!("field `{name}`: missing"));
+        let date = Day::parse(req("date")?).map_err(|e| field_error("date", e))?;
         let input = match kind {
             Kind::Payroll => {
                 let who = req("employee")?;
-                let employee =
-                    EmployeeId::new(who).map_err(|e| field_error(line, "employee", e))?;
-                let gross_pay = Money::parse(req("gross_pay")?)
-                    .map_err(|e| field_error(line, "gross_pay", e))?;
-                let occurrence = seen.entry((who.to_string(), date.to_string())).or_insert(0);
-                *occurrence += 1;
-                let id = stable_id(&["payroll", who, &date.to_string(), &occurrence.to_string()]);
+                let employee = EmployeeId::new(who).map_err(|e| field_error("employee", e))?;
+                let gross_pay =
+                    Money::parse(req("gross_pay")?).map_err(|e| field_error("gross_pay", e))?;
+                let run = cell("run").unwrap_or(REGULAR_RUN);
+                // A run names a payroll run: the same characters as an id.
+                EmployeeId::new(run).map_err(|e| field_error("run", e))?;
+                if let Some(earlier) = seen.insert((who.to_string(), date, run.to_string()), line) {
+                    return Err(format!(
+                        "field `run`: line {earlier} already pays {who} on {date} in run {run:?}; \
+                         a second payment that day needs its own `run` (like `bonus`)"
+                    ));
+                }
+                let id = payroll_id(who, date, run);
                 EventInput {
                     id: Some(id),
                     date,
@@ -139,9 +196,9 @@ pub fn read_csv(
                 }
             }
             Kind::Prices => {
-                let price = |name: &str| -> Result<Option<PerShare>, StoreError> {
+                let price = |name: &str| -> Result<Option<PerShare>, String> {
                     cell(name)
-                        .map(|s| PerShare::parse(s).map_err(|e| field_error(line, name, e)))
+                        .map(|s| PerShare::parse(s).map_err(|e| field_error(name, e)))
                         .transpose()
                 };
                 let event = Event::MarketPrice {
@@ -163,17 +220,6 @@ pub fn read_csv(
         };
         // The same checks as a JSON line gets (a bid without an ask, a row with no price).
         let json = input.to_json().to_string();
-        let parsed = espp_events::parse_line(&json).map_err(|e| StoreError::Input {
-            line,
-            message: e.to_string(),
-        })?;
-        out.push((line, parsed));
+        espp_events::parse_line(&json).map_err(|e| e.to_string())
     }
-    if out.is_empty() {
-        return Err(StoreError::Input {
-            line: 1,
-            message: "no rows to import".into(),
-        });
-    }
-    Ok(out)
 }

@@ -4,13 +4,14 @@
 //! Only this crate touches storage, files, the terminal and the clock.
 
 pub mod demo;
+pub mod guards;
 pub mod import;
 pub mod store;
 pub mod writer;
 
 pub use store::{
-    AppendReport, Batch, CheckpointCheck, Ledger, Options, Problem, StoreError, VerifyReport,
-    CHUNK_RECORDS,
+    AppendReport, Batch, CheckpointCheck, DryRun, Ledger, Options, Problem, StoreError,
+    VerifyReport, CHUNK_RECORDS,
 };
 pub use writer::{GroupCommitter, WriterThread};
 

@@ -9,6 +9,8 @@
 //! | `i` + event id (16 bytes) | seq (u64 big-endian) |
 //! | `c` + first seq | the chunk's earliest and latest day (two `i32` LE days from CE) |
 //! | `m` + `head` | last seq (u64 big-endian) + its hash (32 bytes) |
+//! | `b` + batch fingerprint (32 bytes) | the batch's first and last seq and `recorded_at` (3 × 8 bytes) |
+//! | `m` + `batches` | present once every stored batch has its `b` entry (version byte) |
 //!
 //! A chunk holds up to [`CHUNK_RECORDS`] consecutive records of one durable write (an
 //! append, or a group commit's batches) and is never
@@ -42,7 +44,12 @@ const CHUNK_VERSION: u8 = 1;
 const REC: u8 = b'r';
 const IDX: u8 = b'i';
 const SUMMARY: u8 = b'c';
+const BATCH: u8 = b'b';
 const HEAD_KEY: &[u8] = b"mhead";
+/// Marks the batch-fingerprint index as complete; its value is the index's version. A
+/// ledger written before the index existed gets it built from the log on its next append.
+const BATCHES_KEY: &[u8] = b"mbatches";
+const BATCH_INDEX_VERSION: u8 = 1;
 const WALL_KEY: &[u8] = b"mwall";
 
 /// How to open a ledger.
@@ -118,6 +125,23 @@ pub enum StoreError {
         /// What is wrong.
         message: String,
     },
+    /// Lines refused on their own, before any folding: every one of them, up to
+    /// [`LISTED_LINES`](crate::guards::LISTED_LINES) (exit 1).
+    #[error("{0}")]
+    Lines(crate::guards::Refusals),
+    /// The batch equals one stored already: the same file sent twice (exit 1; `--again`
+    /// stores it anyway).
+    #[error("this batch repeats the one stored as seq {first_seq}-{last_seq} at {recorded_at} (the same {events} event(s) in the same order): appending it again would count each twice; `append --again` stores it anyway")]
+    Repeated {
+        /// The stored batch's first seq.
+        first_seq: u64,
+        /// Its last seq.
+        last_seq: u64,
+        /// When it was recorded.
+        recorded_at: Instant,
+        /// How many events it holds.
+        events: u64,
+    },
     /// The disk or sled failed (exit 5).
     #[error("storage failure: {0}")]
     Io(String),
@@ -158,21 +182,141 @@ pub struct Batch {
     pub lines: Vec<(usize, Line)>,
     /// Who appends.
     pub actor: Actor,
+    /// Accept events dated more than [`FUTURE_LIMIT_DAYS`](crate::guards::FUTURE_LIMIT_DAYS)
+    /// after their recording day (`--allow-future`).
+    pub allow_future: bool,
+    /// Store the batch even if an equal one is stored already (`--again`).
+    pub again: bool,
 }
 
 impl Batch {
-    /// A batch of bare events, numbered from 1.
-    pub fn of_events(events: Vec<EventInput>, actor: Actor) -> Self {
+    /// A batch of numbered lines, with every guard on.
+    pub fn new(lines: Vec<(usize, Line)>, actor: Actor) -> Self {
         Batch {
-            lines: events
+            lines,
+            actor,
+            allow_future: false,
+            again: false,
+        }
+    }
+
+    /// A batch of bare events, numbered from 1, with every guard on.
+    pub fn of_events(events: Vec<EventInput>, actor: Actor) -> Self {
+        Batch::new(
+            events
                 .into_iter()
                 .map(Line::Bare)
                 .enumerate()
                 .map(|(i, l)| (i + 1, l))
                 .collect(),
             actor,
+        )
+    }
+
+    /// Lines dated too far ahead of their recording day (`now` for bare events, their own
+    /// `recorded_at` for exported records), unless the batch allows the future.
+    pub fn future_refusals(&self, now: Instant) -> crate::guards::Refusals {
+        let mut refusals = crate::guards::Refusals::new();
+        if self.allow_future {
+            return refusals;
+        }
+        for (line, l) in &self.lines {
+            let (date, recorded_at) = match l {
+                Line::Bare(e) => (e.date, now),
+                Line::Enveloped(r) => (r.date, r.recorded_at),
+            };
+            if let Some(message) = crate::guards::too_far_ahead(date, recorded_at) {
+                refusals.push(*line, message);
+            }
+        }
+        refusals
+    }
+
+    /// The fingerprint of the batch's content when the guard against a repeated file applies
+    /// to it: every line a bare event without id (lines with ids have the id rules).
+    fn repeat_fingerprint(&self) -> Option<[u8; 32]> {
+        if self.again {
+            return None;
+        }
+        let mut f = crate::guards::Fingerprint::new();
+        for (_, l) in &self.lines {
+            match l {
+                Line::Bare(e) if e.id.is_none() => f.add(e.date, &e.event),
+                _ => return None,
+            }
+        }
+        Some(f.finish())
+    }
+}
+
+/// A stored batch, as its fingerprint entry records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct StoredBatch {
+    first_seq: u64,
+    last_seq: u64,
+    recorded_at: Instant,
+}
+
+impl StoredBatch {
+    fn encode(&self) -> [u8; 24] {
+        let mut v = [0u8; 24];
+        v[..8].copy_from_slice(&self.first_seq.to_be_bytes());
+        v[8..16].copy_from_slice(&self.last_seq.to_be_bytes());
+        v[16..].copy_from_slice(&self.recorded_at.nanos().to_be_bytes());
+        v
+    }
+
+    fn decode(v: &[u8]) -> Option<StoredBatch> {
+        let nanos = i64::from_be_bytes(v.get(16..24)?.try_into().ok()?);
+        Some(StoredBatch {
+            first_seq: be_u64(v.get(..8)?)?,
+            last_seq: be_u64(v.get(8..16)?)?,
+            recorded_at: Instant::from_datetime(chrono::DateTime::from_timestamp_nanos(nanos))?,
+        })
+    }
+}
+
+fn batch_key(fingerprint: &[u8; 32]) -> [u8; 33] {
+    let mut k = [BATCH; 33];
+    k[1..].copy_from_slice(fingerprint);
+    k
+}
+
+/// The fingerprint entries of stored records: one per run of records that share a
+/// `recorded_at` (what one append stored, INTERCHANGE.md). Records come in seq order.
+fn batch_entries<'a>(
+    records: impl IntoIterator<Item = &'a Record>,
+) -> Vec<([u8; 33], StoredBatch)> {
+    let mut out = Vec::new();
+    let mut run: Option<(crate::guards::Fingerprint, StoredBatch)> = None;
+    let close = |run: Option<(crate::guards::Fingerprint, StoredBatch)>, out: &mut Vec<_>| {
+        if let Some((f, b)) = run {
+            out.push((batch_key(&f.finish()), b));
+        }
+    };
+    for r in records {
+        match &mut run {
+            Some((f, b)) if b.recorded_at == r.recorded_at => {
+                f.add(r.date, &r.event);
+                b.last_seq = r.seq;
+            }
+            _ => {
+                close(run.take(), &mut out);
+                let mut f = crate::guards::Fingerprint::new();
+                f.add(r.date, &r.event);
+                run = Some((
+                    f,
+                    StoredBatch {
+                        first_seq: r.seq,
+                        last_seq: r.seq,
+                        recorded_at: r.recorded_at,
+                    },
+                ));
+            }
         }
     }
+    close(run, &mut out);
+    out
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -221,6 +365,25 @@ impl Head {
             max_recorded_at,
         })
     }
+}
+
+/// What a dry run found: the report the append would give and the books before and after.
+#[derive(Debug)]
+pub struct DryRun {
+    /// What the append would store and skip.
+    pub report: AppendReport,
+    /// The acceptance book's state before the batch.
+    pub before: espp_projections::State,
+    /// Its state with the batch folded in.
+    pub after: espp_projections::State,
+}
+
+/// The outcome of judging a group of batches: each one's result, the accepted records, and
+/// the head after them.
+struct Judged {
+    results: Vec<Result<AppendReport, StoreError>>,
+    accepted: Vec<Vec<Record>>,
+    head: Head,
 }
 
 /// An open ledger: the only writer of its directory while it lives.
@@ -573,19 +736,82 @@ impl Ledger {
         batches: Vec<Batch>,
         now: Instant,
     ) -> Vec<Result<AppendReport, StoreError>> {
+        let judged = match self.judge(batches, now) {
+            Ok(j) => j,
+            Err((e, n)) => {
+                let msg = e.to_string();
+                return (0..n).map(|_| Err(StoreError::Io(msg.clone()))).collect();
+            }
+        };
+        let Judged {
+            results,
+            accepted,
+            head,
+        } = judged;
+        if accepted.is_empty() {
+            return results;
+        }
+        let wall = self.book.as_ref().and_then(Book::wall);
+        match self.write(&accepted, head, wall) {
+            Ok(()) => {
+                self.head = head;
+                let moved = wall != self.wall;
+                self.wall = wall;
+                // Checkpoints are a cache: failing to take one loses no data.
+                let _ = self.take_checkpoints(moved);
+                results
+            }
+            Err(e) => {
+                // The book is ahead of the disk: fold it again from what is stored.
+                self.book = None;
+                let msg = e.to_string();
+                results
+                    .into_iter()
+                    .map(|r| r.and(Err(StoreError::Io(msg.clone()))))
+                    .collect()
+            }
+        }
+    }
+
+    /// Judges and folds one batch exactly as [`Ledger::append`] would, and writes nothing:
+    /// the report it would give and the book's state before and after (`--dry-run`).
+    pub fn append_dry_run(&mut self, batch: Batch, now: Instant) -> Result<DryRun, StoreError> {
+        let before = self.book()?.state().clone();
+        let judged = self.judge(vec![batch], now).map_err(|(e, _)| e)?;
+        let after = self.book()?.state().clone();
+        // The book folded the batch in place: drop it, so nothing of the batch stays.
+        self.book = None;
+        let report = judged
+            .results
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| Err(StoreError::Io("no result".into())))?;
+        Ok(DryRun {
+            report,
+            before,
+            after,
+        })
+    }
+
+    /// Prepares each batch and folds it into the book (which stays as it was for a refused
+    /// one). On a failure before any batch could be judged, the error and the batch count.
+    fn judge(&mut self, batches: Vec<Batch>, now: Instant) -> Result<Judged, (StoreError, usize)> {
+        let n = batches.len();
         if let Err(e) = self.book() {
-            let msg = e.to_string();
-            return batches
-                .iter()
-                .map(|_| Err(StoreError::Io(msg.clone())))
-                .collect();
+            return Err((e, n));
+        }
+        if let Err(e) = self.ensure_batch_index() {
+            return Err((e, n));
         }
         let mut head = self.head;
         let mut accepted: Vec<Vec<Record>> = Vec::new();
         let mut group_ids: HashMap<Uuid, Record> = HashMap::new();
-        let mut results: Vec<Result<AppendReport, StoreError>> = Vec::with_capacity(batches.len());
+        let mut group_batches: HashMap<[u8; 32], StoredBatch> = HashMap::new();
+        let mut results: Vec<Result<AppendReport, StoreError>> = Vec::with_capacity(n);
         for batch in batches {
-            let (records, report) = match self.prepare(batch, head, now, &group_ids) {
+            let fingerprint = batch.repeat_fingerprint();
+            let (records, report) = match self.prepare(batch, head, now, &group_ids, &group_batches)
+            {
                 Ok(p) => p,
                 Err(e) => {
                     results.push(Err(e));
@@ -615,6 +841,16 @@ impl Ledger {
                     for r in &plain {
                         group_ids.insert(r.id, r.clone());
                     }
+                    if let (Some(f), Some((a, b))) = (fingerprint, report.stored) {
+                        group_batches.insert(
+                            f,
+                            StoredBatch {
+                                first_seq: a,
+                                last_seq: b,
+                                recorded_at: now,
+                            },
+                        );
+                    }
                     accepted.push(plain);
                     results.push(Ok(report));
                 }
@@ -626,29 +862,45 @@ impl Ledger {
                 }
             }
         }
-        if accepted.is_empty() {
-            return results;
+        Ok(Judged {
+            results,
+            accepted,
+            head,
+        })
+    }
+
+    /// Builds the batch-fingerprint index from the log if this ledger predates it (one scan,
+    /// once; atomic with its completion mark, so an interrupted build starts again).
+    fn ensure_batch_index(&mut self) -> Result<(), StoreError> {
+        if self.db.get(BATCHES_KEY)?.is_some() {
+            return Ok(());
         }
-        let wall = self.book.as_ref().and_then(Book::wall);
-        match self.write(&accepted, head, wall) {
-            Ok(()) => {
-                self.head = head;
-                let moved = wall != self.wall;
-                self.wall = wall;
-                // Checkpoints are a cache: failing to take one loses no data.
-                let _ = self.take_checkpoints(moved);
-                results
+        let mut batch = sled::Batch::default();
+        let mut run: Vec<Record> = Vec::new();
+        for r in self.records() {
+            let r = r?;
+            if run.last().is_some_and(|l| l.recorded_at != r.recorded_at) {
+                for (k, b) in batch_entries(&run) {
+                    batch.insert(&k[..], &b.encode()[..]);
+                }
+                run.clear();
             }
-            Err(e) => {
-                // The book is ahead of the disk: fold it again from what is stored.
-                self.book = None;
-                let msg = e.to_string();
-                results
-                    .into_iter()
-                    .map(|r| r.and(Err(StoreError::Io(msg.clone()))))
-                    .collect()
-            }
+            run.push(r);
         }
+        for (k, b) in batch_entries(&run) {
+            batch.insert(&k[..], &b.encode()[..]);
+        }
+        batch.insert(BATCHES_KEY, &[BATCH_INDEX_VERSION]);
+        self.db.apply_batch(batch)?;
+        Ok(())
+    }
+
+    /// The stored batch with this fingerprint, if any.
+    fn stored_batch(&self, fingerprint: &[u8; 32]) -> Result<Option<StoredBatch>, StoreError> {
+        Ok(self
+            .db
+            .get(batch_key(fingerprint))?
+            .and_then(|v| StoredBatch::decode(&v)))
     }
 
     /// Turns a batch's lines into chained records after `head`, skipping ids already stored
@@ -659,6 +911,7 @@ impl Ledger {
         head: Head,
         now: Instant,
         group_ids: &HashMap<Uuid, Record>,
+        group_batches: &HashMap<[u8; 32], StoredBatch>,
     ) -> Result<(Vec<(usize, Record)>, AppendReport), StoreError> {
         let Some(&(first_line, ref first)) = batch.lines.first() else {
             return Err(StoreError::Input {
@@ -683,6 +936,24 @@ impl Ledger {
                     "the file mixes exported records (with envelopes, like line {with}) and bare events (like line {without}); append them separately"
                 ),
             });
+        }
+        let future = batch.future_refusals(now);
+        if !future.is_empty() {
+            return Err(StoreError::Lines(future));
+        }
+        if let Some(f) = batch.repeat_fingerprint() {
+            let stored = match group_batches.get(&f) {
+                Some(b) => Some(*b),
+                None => self.stored_batch(&f)?,
+            };
+            if let Some(b) = stored {
+                return Err(StoreError::Repeated {
+                    first_seq: b.first_seq,
+                    last_seq: b.last_seq,
+                    recorded_at: b.recorded_at,
+                    events: batch.lines.len() as u64,
+                });
+            }
         }
         let mut report = AppendReport::default();
         let mut out: Vec<(usize, Record)> = Vec::new();
@@ -806,6 +1077,11 @@ impl Ledger {
             batch.insert(&summary_key(chunk[0].seq), &encode_summary(chunk));
             for r in chunk {
                 batch.insert(&idx_key(&r.id), &r.seq.to_be_bytes());
+            }
+        }
+        for records in accepted {
+            for (k, b) in batch_entries(records) {
+                batch.insert(&k[..], &b.encode()[..]);
             }
         }
         batch.insert(HEAD_KEY, head.encode());

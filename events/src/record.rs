@@ -137,6 +137,17 @@ pub fn encode(record: &Record) -> Vec<u8> {
     out
 }
 
+/// Appends the bytes of an event's content — its day, type and fields, exactly as stored
+/// (decimals keep their scale: `"4000.0"` and `"4000.00"` differ), without id or envelope —
+/// to `out`. Two events give the same bytes exactly when an administrator wrote the same line
+/// twice; the engine fingerprints whole batches with it to catch a file appended twice.
+pub fn encode_content_into(date: Day, event: &Event, out: &mut Vec<u8>) {
+    // Writing into a Vec cannot fail, and every event serializes.
+    if let Err(e) = bincode::serde::encode_into_std_write((date, event), out, config()) {
+        unreachable!("encoding an event into memory failed: {e}");
+    }
+}
+
 /// Decodes a stored record of any known format version.
 pub fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
     let (&version, body) = bytes.split_first().ok_or(DecodeError::Empty)?;

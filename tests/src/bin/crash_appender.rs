@@ -55,13 +55,7 @@ fn main() -> ExitCode {
             assert!(matches!(line, Line::Bare(_)));
             lines.push((k + 1, line));
         }
-        match ledger.append(
-            Batch {
-                lines,
-                actor: actor.clone(),
-            },
-            now(),
-        ) {
+        match ledger.append(Batch::new(lines, actor.clone()), now()) {
             Ok(report) => {
                 let Some((first, last)) = report.stored else {
                     eprintln!("batch {batch}: nothing stored");

@@ -53,9 +53,9 @@ const SETUP: &str = r#"{"type":"plan_adopted","date":"2025-12-01","rules":{"name
 #[test]
 fn a_back_dated_correction_seen_through_seq_before_and_after_it() {
     let dir = Dir::new();
-    dir.append(SETUP).expect_code(0); // seq 1-7
+    dir.append_future(SETUP).expect_code(0); // seq 1-7
                                       // A payday of 2026-01-09 that payroll forgot, sent late: seq 8, dated before seq 7.
-    dir.append(r#"{"type":"payroll","date":"2026-01-09","employee":"E1","gross_pay":"500.00"}"#)
+    dir.append_future(r#"{"type":"payroll","date":"2026-01-09","employee":"E1","gross_pay":"500.00"}"#)
         .expect_code(0);
     // Through seq 7 the books knew 10% of 1000.00; through seq 8, 100.00 + 50.00.
     let known_before = json(&dir, &["state", "--through-seq", "7"]);
@@ -204,7 +204,7 @@ fn checkpoints_are_a_cache_that_changes_no_answer() {
     assert_eq!(answers(&dir), expected);
 
     // Rebuilt by the next append (the book takes one for the current wall).
-    dir.append(r#"{"type":"market_price","date":"2028-01-03","closes":["30.00"]}"#)
+    dir.append_future(r#"{"type":"market_price","date":"2028-01-03","closes":["30.00"]}"#)
         .expect_code(0);
     assert!(headers(&db) >= 1);
     let expected = answers(&dir);
@@ -232,7 +232,7 @@ fn checkpoints_are_a_cache_that_changes_no_answer() {
     assert_eq!(answers(&dir), expected);
 
     // From an older (unknown) format: version byte 0 on every header.
-    dir.append(r#"{"type":"market_price","date":"2028-01-04","closes":["30.10"]}"#)
+    dir.append_future(r#"{"type":"market_price","date":"2028-01-04","closes":["30.10"]}"#)
         .expect_code(0);
     let expected = answers(&dir);
     with_checkpoints(&db, |t| {

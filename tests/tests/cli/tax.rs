@@ -26,7 +26,7 @@ fn json(dir: &Dir, args: &[&str]) -> serde_json::Value {
 #[test]
 fn form_3922_certificates_and_dispositions() {
     let dir = Dir::new();
-    dir.append(LEDGER).expect_code(0);
+    dir.append_future(LEDGER).expect_code(0);
     // FMV at grant (first trading day 2026-01-02) 10.00, at purchase 20.00; price 0.85 × 10
     // = 8.50; 10% of 8500.00 = 850.00 buys exactly 100 shares.
     let rows = json(&dir, &["form3922", "--year", "2026"]);
@@ -59,20 +59,20 @@ fn form_3922_certificates_and_dispositions() {
 
     // A sale of 10 shares on 2027-01-15 at 30.00: within two years of the grant, so
     // disqualifying: (FMV at purchase 20.00 − price 8.50) × 10 = 115.00 of ordinary income.
-    dir.append(r#"{"type":"shares_sold","date":"2027-01-15","employee":"E1","shares":"10","price":"30.00"}"#).expect_code(0);
+    dir.append_future(r#"{"type":"shares_sold","date":"2027-01-15","employee":"E1","shares":"10","price":"30.00"}"#).expect_code(0);
     // §10: certificates only from lots whose period began two years before: 2028-01-01.
-    dir.append(
+    dir.append_future(
         r#"{"type":"certificate_requested","date":"2027-12-31","employee":"E1","shares":"20"}"#,
     )
     .expect_code(1)
     .stderr_has("2028-01-01");
-    dir.append(
+    dir.append_future(
         r#"{"type":"certificate_requested","date":"2028-01-01","employee":"E1","shares":"20"}"#,
     )
     .expect_code(0);
     // 40 more on 2028-07-05 at 30.00: after grant + 24 months and purchase + 12 months, so
     // qualifying: min(30.00 − 8.50, 10.00 × 0.15) = 1.50 a share × 40 = 60.00.
-    dir.append(r#"{"type":"shares_sold","date":"2028-07-05","employee":"E1","shares":"40","price":"30.00"}"#).expect_code(0);
+    dir.append_future(r#"{"type":"shares_sold","date":"2028-07-05","employee":"E1","shares":"40","price":"30.00"}"#).expect_code(0);
 
     let d27 = json(&dir, &["dispositions", "--year", "2027"]);
     assert_eq!(d27.as_array().map(Vec::len), Some(1));
@@ -92,6 +92,6 @@ fn form_3922_certificates_and_dispositions() {
     assert_eq!(state["lots"][0]["sold"], "50");
 
     // Selling more than the Agent holds is refused, nothing partly filled.
-    dir.append(r#"{"type":"shares_sold","date":"2028-08-01","employee":"E1","shares":"31","price":"30.00"}"#).expect_code(1);
+    dir.append_future(r#"{"type":"shares_sold","date":"2028-08-01","employee":"E1","shares":"31","price":"30.00"}"#).expect_code(1);
     dir.espp(&["dispositions", "--year", "2028"]).expect_code(0);
 }

@@ -183,6 +183,13 @@ impl Dir {
         self.append_at(&self.db(), contents)
     }
 
+    /// `espp append --allow-future FILE` of `contents` into the default ledger: for
+    /// histories that run past the day the tests run.
+    pub fn append_future(&self, contents: impl AsRef<[u8]>) -> Run {
+        let f = self.file("input.jsonl", contents);
+        self.espp(&["append", "--allow-future", f.to_str().expect("a UTF-8 path")])
+    }
+
     /// `espp export` of `db`: its bytes, after checking it succeeded.
     #[track_caller]
     pub fn export_at(&self, db: &Path) -> Vec<u8> {
@@ -203,6 +210,7 @@ pub fn run_espp(cwd: &Path, db: Option<&Path>, args: &[&str], stdin: Option<&[u8
     cmd.current_dir(cwd)
         .env_remove("ESPP_DB")
         .env_remove("ESPP_CACHE_MB")
+        .env_remove("ESPP_ALLOW_FUTURE")
         .env("ESPP_ACTOR", "cli-test")
         .stdin(if stdin.is_some() {
             Stdio::piped()

@@ -1,0 +1,395 @@
+//! The write commands: `append`, `import` and `demo`, with the guards that stop a mistake at
+//! the door (INTERCHANGE.md): every bad line listed at once, dates typed years ahead, the
+//! same file twice, a mistyped `--db` that would leave a stray ledger behind, and
+//! `--dry-run` to see before writing.
+
+use std::io::{BufRead, Read, Write};
+use std::path::{Path, PathBuf};
+
+use chrono::Datelike;
+use espp_engine::guards::Refusals;
+use espp_engine::{now, Batch, Ledger, StoreError};
+use espp_events::{parse_line, Actor, Line};
+use serde_json::Value;
+
+use super::output::{print_append_report, print_diff, print_state, print_statements};
+use super::{actor, exit, options, Failure};
+use crate::{Cli, Format, ImportKind};
+
+/// Longest input line taken, in bytes. The largest event a person or a feed writes (a
+/// `plan_adopted` with every rule, a `market_price` with thousands of closes) is a few KiB;
+/// anything longer is refused before it is parsed, so a hostile file cannot make a read cost
+/// gigabytes.
+pub const MAX_LINE_BYTES: usize = 64 * 1024;
+
+/// The switches of `append` and `import`.
+#[derive(clap::Args, Debug, Clone, Copy)]
+pub struct Guards {
+    /// Judge and fold the batch exactly as a real append would, print what it would change
+    /// and the seqs it would take, and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Accept events dated more than 31 days after today.
+    #[arg(long, env = "ESPP_ALLOW_FUTURE", value_parser = clap::builder::FalseyValueParser::new())]
+    pub allow_future: bool,
+    /// Store the batch even though an equal one (the same events in the same order) is
+    /// stored already.
+    #[arg(long)]
+    pub again: bool,
+}
+
+/// `espp append FILE` and `espp import KIND FILE`.
+pub fn append(
+    cli: &Cli,
+    kind: Option<ImportKind>,
+    file: &Path,
+    guards: Guards,
+    out: &mut impl Write,
+) -> Result<(), Failure> {
+    let new_ledger = !cli.db.join("log").is_dir();
+    let result = append_inner(cli, kind, file, guards, new_ledger, out);
+    match result {
+        Err(f) if new_ledger && f.code != 0 => Err(f.with_note(format!(
+            "there was no ledger at {}: nothing was created",
+            cli.db.display()
+        ))),
+        other => other,
+    }
+}
+
+fn append_inner(
+    cli: &Cli,
+    kind: Option<ImportKind>,
+    file: &Path,
+    guards: Guards,
+    new_ledger: bool,
+    out: &mut impl Write,
+) -> Result<(), Failure> {
+    let recorded_at = now();
+    let (lines, mut refusals) = match kind {
+        Some(kind) => read_csv(kind, file)?,
+        None => read_lines_listing(file)?,
+    };
+    let batch = Batch {
+        lines,
+        actor: actor(cli)?,
+        allow_future: guards.allow_future,
+        again: guards.again,
+    };
+    // Every line refused on its own, at once: malformed ones and those dated years ahead.
+    refusals.merge(batch.future_refusals(recorded_at));
+    if !refusals.is_empty() {
+        return Err(StoreError::Lines(refusals).into());
+    }
+    if guards.dry_run {
+        return dry_run(cli, batch, recorded_at, new_ledger, out);
+    }
+    let dir_existed = cli.db.exists();
+    let mut ledger = Ledger::open_or_create(&cli.db, &options(cli))?;
+    match ledger.append(batch, recorded_at) {
+        Ok(report) => {
+            drop(ledger);
+            if new_ledger {
+                eprintln!("espp: created a new ledger at {}", cli.db.display());
+            }
+            print_append_report(out, cli.format, &report, false)?;
+            Ok(())
+        }
+        Err(e) => {
+            drop(ledger);
+            if new_ledger {
+                remove_new_ledger(&cli.db, dir_existed);
+            }
+            Err(e.into())
+        }
+    }
+}
+
+/// Removes what opening a new ledger created, after its first batch was refused: the whole
+/// directory if it did not exist before, else only the ledger's own entries in it.
+fn remove_new_ledger(db: &Path, dir_existed: bool) {
+    // sled's background jobs may hold its files a moment after the drop; removal is best
+    // effort (a leftover empty ledger is harmless, a refused batch was never stored).
+    if dir_existed {
+        let _ = std::fs::remove_dir_all(db.join("log"));
+        let _ = std::fs::remove_file(db.join("espp.lock"));
+    } else {
+        let _ = std::fs::remove_dir_all(db);
+    }
+}
+
+/// `--dry-run`: the batch judged and folded on the ledger (or, for a missing one, on an
+/// empty ledger in a temporary directory), the changes printed as `diff` prints them.
+fn dry_run(
+    cli: &Cli,
+    batch: Batch,
+    recorded_at: espp_events::Instant,
+    new_ledger: bool,
+    out: &mut impl Write,
+) -> Result<(), Failure> {
+    let scratch;
+    let path: PathBuf = if new_ledger {
+        scratch = tempfile::tempdir()?;
+        scratch.path().join("ledger")
+    } else {
+        cli.db.clone()
+    };
+    let mut ledger = Ledger::open_or_create(&path, &options(cli))?;
+    let run = ledger.append_dry_run(batch, recorded_at)?;
+    let d = espp_replay::diff(&run.before.projection(None), &run.after.projection(None));
+    if cli.format == Format::Json {
+        let (first, last) = run.report.stored.unzip();
+        let v = serde_json::json!({
+            "dry_run": true,
+            "stored": run.report.stored_count(),
+            "first_seq": first,
+            "last_seq": last,
+            "skipped": run.report.skipped.iter().map(|(line, id, seq)| serde_json::json!({"line": line, "id": id.to_string(), "seq": seq})).collect::<Vec<Value>>(),
+            "changes": d,
+        });
+        writeln!(out, "{v}")?;
+    } else {
+        if new_ledger {
+            writeln!(
+                out,
+                "dry run: no ledger at {} yet; judged as its first batch",
+                cli.db.display()
+            )?;
+        }
+        print_append_report(out, cli.format, &run.report, true)?;
+        writeln!(out)?;
+        print_diff(out, &d)?;
+        writeln!(out, "\ndry run: nothing was written")?;
+    }
+    Ok(())
+}
+
+/// `espp demo`: a demo company's two years, appended a month at a time.
+pub fn demo(cli: &Cli, employees: u32, seed: u64, out: &mut impl Write) -> Result<(), Failure> {
+    use sha2::{Digest, Sha256};
+    let events: Vec<espp_events::EventInput> = espp_engine::demo::events(employees, seed)
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut e)| {
+            // Ids from the seed and position: running the demo again appends nothing.
+            let h = Sha256::digest(format!("espp-demo/{employees}/{seed}/{i}").as_bytes());
+            let mut b = [0u8; 16];
+            b.copy_from_slice(&h[..16]);
+            e.id = Some(uuid::Uuid::new_v8(b));
+            e
+        })
+        .collect();
+    let total = events.len();
+    let actor = Actor::new("espp-demo").map_err(|e| Failure::new(exit::USAGE, e.to_string()))?;
+    let mut ledger = Ledger::open_or_create(&cli.db, &options(cli))?;
+    // One append a month, as a payroll feed and a price feed would send them: the ledger
+    // then takes a checkpoint at each purchase.
+    let (mut stored, mut skipped) = (0u64, 0usize);
+    let mut month: Vec<espp_events::EventInput> = Vec::new();
+    let mut batches = Vec::new();
+    for e in events {
+        if month.last().is_some_and(|m| {
+            (m.date.year(), m.date.date().month()) != (e.date.year(), e.date.date().month())
+        }) {
+            batches.push(std::mem::take(&mut month));
+        }
+        month.push(e);
+    }
+    batches.push(month);
+    for batch in batches {
+        let mut batch = Batch::of_events(batch, actor.clone());
+        // The demo company's calendar (2026-2027) is fixed, whatever today is.
+        batch.allow_future = true;
+        let report = ledger.append(batch, now())?;
+        stored += report.stored_count();
+        skipped += report.skipped.len();
+    }
+    writeln!(
+        out,
+        "demo ledger at {}: {total} events generated, {stored} stored, {skipped} already there",
+        cli.db.display(),
+    )?;
+    let verified = ledger.verify()?;
+    if let Some(p) = verified.problem {
+        return Err(Failure::new(
+            exit::DAMAGED,
+            format!("verify failed at seq {}: {}", p.seq, p.message),
+        ));
+    }
+    writeln!(out, "hash chain verified: {} records\n", verified.records)?;
+    let state = ledger.book()?.state();
+    let projection = state.projection(None);
+    print_state(out, &projection, state.day())?;
+    for who in ["E001", "E010", "E017"] {
+        if let Ok(rows) = state.statement(who, None) {
+            writeln!(out, "\nstatements of {who}:")?;
+            print_statements(out, Format::Table, &rows)?;
+        }
+    }
+    writeln!(out, "\nnext: espp --db {} log --limit 20 | state --format json | statement E002 | verify | export", cli.db.display())?;
+    Ok(())
+}
+
+/// Reads a CSV import, with a progress bar on a terminal for files of many lines.
+fn read_csv(kind: ImportKind, file: &Path) -> Result<(Vec<(usize, Line)>, Refusals), Failure> {
+    let input: Box<dyn Read> = if file.as_os_str() == "-" {
+        Box::new(std::io::stdin())
+    } else {
+        let f = std::fs::File::open(file).map_err(|e| {
+            Failure::new(exit::USAGE, format!("cannot read {}: {e}", file.display()))
+        })?;
+        Box::new(std::io::BufReader::new(f))
+    };
+    let size = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
+    // About 30 bytes a line: a bar from a few thousand lines on; hidden when not a terminal.
+    let bar = if size > 150_000 {
+        indicatif::ProgressBar::with_draw_target(
+            Some(size / 30),
+            indicatif::ProgressDrawTarget::stderr(),
+        )
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let kind = match kind {
+        ImportKind::Payroll => espp_engine::import::Kind::Payroll,
+        ImportKind::Prices => espp_engine::import::Kind::Prices,
+    };
+    let lines = espp_engine::import::read_csv(kind, input, |n| {
+        if n % 1024 == 0 {
+            bar.set_position(n as u64)
+        }
+    });
+    bar.finish_and_clear();
+    Ok(lines?)
+}
+
+/// Reads a JSON Lines file into numbered, parsed lines, refusing the whole file at its first
+/// bad line (exports, which must be intact).
+pub fn read_lines(file: &Path) -> Result<Vec<(usize, Line)>, Failure> {
+    let (lines, refusals) = read_lines_listing(file)?;
+    if !refusals.is_empty() {
+        return Err(StoreError::Lines(refusals).into());
+    }
+    Ok(lines)
+}
+
+/// Reads a JSON Lines file into numbered, parsed lines, streaming; blank lines are skipped, a
+/// UTF-8 byte-order mark before the first line is ignored, and every line refused on its own
+/// (not UTF-8, longer than [`MAX_LINE_BYTES`], not a valid event) is listed.
+fn read_lines_listing(file: &Path) -> Result<(Vec<(usize, Line)>, Refusals), Failure> {
+    let input: Box<dyn BufRead> = if file.as_os_str() == "-" {
+        Box::new(std::io::BufReader::new(std::io::stdin()))
+    } else {
+        let f = std::fs::File::open(file).map_err(|e| {
+            Failure::new(exit::USAGE, format!("cannot read {}: {e}", file.display()))
+        })?;
+        Box::new(std::io::BufReader::new(f))
+    };
+    let (out, refusals) = parse_lines(input)?;
+    if out.is_empty() && refusals.is_empty() {
+        return Err(Failure::new(
+            exit::REFUSED,
+            format!(
+                "{}: no events to append (the input is empty)",
+                file.display()
+            ),
+        ));
+    }
+    Ok((out, refusals))
+}
+
+/// The parsing loop of [`read_lines_listing`], over any reader.
+fn parse_lines(mut input: impl BufRead) -> Result<(Vec<(usize, Line)>, Refusals), Failure> {
+    let mut out = Vec::new();
+    let mut refusals = Refusals::new();
+    let mut raw = Vec::new();
+    let mut line = 0usize;
+    loop {
+        line += 1;
+        raw.clear();
+        // One byte more than the limit tells a line that is too long from one that fits.
+        let read = (&mut input)
+            .take(MAX_LINE_BYTES as u64 + 1)
+            .read_until(b'\n', &mut raw)?;
+        if read == 0 {
+            break;
+        }
+        if raw.last() != Some(&b'\n') && raw.len() > MAX_LINE_BYTES {
+            refusals.push(
+                line,
+                format!("longer than {MAX_LINE_BYTES} bytes, the most one event may take"),
+            );
+            // Skip the rest of the line without keeping it.
+            let mut rest = Vec::new();
+            loop {
+                rest.clear();
+                let n = (&mut input).take(1 << 16).read_until(b'\n', &mut rest)?;
+                if n == 0 || rest.last() == Some(&b'\n') {
+                    break;
+                }
+            }
+            continue;
+        }
+        let mut bytes = raw.as_slice();
+        if line == 1 {
+            bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+        }
+        let text = match std::str::from_utf8(bytes) {
+            Ok(t) => t,
+            Err(e) => {
+                refusals.push(
+                    line,
+                    format!("not UTF-8 text (byte {})", e.valid_up_to() + 1),
+                );
+                continue;
+            }
+        };
+        let text = text.strip_suffix('\n').unwrap_or(text);
+        let text = text.strip_suffix('\r').unwrap_or(text);
+        if text.trim().is_empty() {
+            continue;
+        }
+        match parse_line(text) {
+            Ok(parsed) => out.push((line, parsed)),
+            Err(e) => refusals.push(line, e.to_string()),
+        }
+    }
+    Ok((out, refusals))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_bad_line_is_listed_with_its_own_number() {
+        let input = "\u{feff}{\"type\":\"stockholders_approved\",\"date\":\"2026-01-02\"}\n\
+                     not json\n\
+                     \n\
+                     {\"type\":\"stockholders_approved\",\"date\":\"2026-02-30\"}\r\n\
+                     {\"type\":\"stockholders_approved\",\"date\":\"2026-01-03\"}\n";
+        let (lines, refusals) = parse_lines(input.as_bytes()).expect("reads");
+        assert_eq!(
+            lines.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+            vec![1, 5]
+        );
+        let listed: Vec<usize> = refusals.listed().iter().map(|(n, _)| *n).collect();
+        assert_eq!(listed, vec![2, 4]);
+        assert!(refusals.listed()[1].1.contains("date"));
+    }
+
+    #[test]
+    fn a_line_past_the_limit_is_refused_and_the_next_is_read() {
+        let long = format!(
+            "{{\"type\":\"stockholders_approved\",\"date\":\"2026-01-02\",\"x\":\"{}\"}}\n",
+            "a".repeat(MAX_LINE_BYTES * 3)
+        );
+        let input =
+            format!("{long}{{\"type\":\"stockholders_approved\",\"date\":\"2026-01-03\"}}\n");
+        let (lines, refusals) = parse_lines(input.as_bytes()).expect("reads");
+        assert_eq!(lines.len(), 1);
+        assert_eq!(lines[0].0, 2);
+        assert_eq!(refusals.first_line(), Some(1));
+        assert!(refusals.listed()[0].1.contains("longer than"));
+    }
+}

@@ -1,0 +1,154 @@
+//! The pieces every `espp` command shares: exit codes, failures, opening the ledger, folding
+//! it with a progress bar, and reading command-line values and `--rules` files.
+//!
+//! One module per command family does the work (`append`, `read`); everything printed goes
+//! through `output`.
+
+pub mod append;
+pub mod output;
+pub mod read;
+
+use std::path::Path;
+
+use espp_engine::{Ledger, Options, StoreError};
+use espp_events::{Actor, Day, Instant};
+
+use crate::{Cli, When};
+
+/// Exit codes of INTERCHANGE.md.
+pub mod exit {
+    pub const REFUSED: u8 = 1;
+    pub const USAGE: u8 = 2;
+    pub const BUSY_OR_CONFLICT: u8 = 3;
+    pub const DAMAGED: u8 = 4;
+    pub const STORAGE: u8 = 5;
+}
+
+/// A failure with its exit code; the message may span several lines (one per refused line).
+#[derive(Debug)]
+pub struct Failure {
+    pub code: u8,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn new(code: u8, message: impl Into<String>) -> Self {
+        Failure {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// The same failure with `note` added as a line of its own.
+    pub fn with_note(mut self, note: impl AsRef<str>) -> Self {
+        self.message.push('\n');
+        self.message.push_str(note.as_ref());
+        self
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        let code = match &e {
+            StoreError::Input { .. }
+            | StoreError::Rejected { .. }
+            | StoreError::Lines(_)
+            | StoreError::Repeated { .. } => exit::REFUSED,
+            StoreError::Busy(_)
+            | StoreError::Conflict { .. }
+            | StoreError::ConflictInInput { .. } => exit::BUSY_OR_CONFLICT,
+            StoreError::Damaged { .. } => exit::DAMAGED,
+            StoreError::Missing(_) | StoreError::Io(_) => exit::STORAGE,
+        };
+        Failure::new(code, e.to_string())
+    }
+}
+
+impl From<std::io::Error> for Failure {
+    fn from(e: std::io::Error) -> Self {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            // The reader went away (`espp log | head`): nothing more to say to it.
+            return Failure::new(0, String::new());
+        }
+        Failure::new(exit::STORAGE, format!("I/O error: {e}"))
+    }
+}
+
+pub fn options(cli: &Cli) -> Options {
+    Options {
+        cache_bytes: cli.cache_mb.max(1) << 20,
+        checkpoint_every: cli.checkpoint_every,
+    }
+}
+
+/// Opens the existing ledger of `--db` for a read command.
+pub fn open(cli: &Cli) -> Result<Ledger, Failure> {
+    Ok(Ledger::open(&cli.db, &options(cli))?)
+}
+
+pub fn actor(cli: &Cli) -> Result<Actor, Failure> {
+    let name = match &cli.actor {
+        Some(a) => a.clone(),
+        None => whoami::username(),
+    };
+    Actor::new(name).map_err(|e| Failure::new(exit::USAGE, format!("--actor: {e}")))
+}
+
+pub fn parse_arg<T>(
+    flag: &str,
+    s: &str,
+    parse: fn(&str) -> Result<T, espp_events::ValueError>,
+) -> Result<T, Failure> {
+    parse(s).map_err(|e| Failure::new(exit::USAGE, format!("{flag}: {e}")))
+}
+
+impl When {
+    pub fn query(&self, rules: Option<&Path>) -> Result<espp_replay::Query, Failure> {
+        Ok(espp_replay::Query {
+            as_of: self
+                .as_of
+                .as_deref()
+                .map(|s| parse_arg("--as-of", s, Day::parse))
+                .transpose()?,
+            known_at: self
+                .known_at
+                .as_deref()
+                .map(|s| parse_arg("--known-at", s, Instant::parse))
+                .transpose()?,
+            through_seq: self.through_seq,
+            rules: rules.map(read_rules).transpose()?,
+        })
+    }
+}
+
+/// Folds the ledger for `query`, with a progress bar on a terminal for long logs.
+pub fn fold_ledger(
+    ledger: &Ledger,
+    query: &espp_replay::Query,
+) -> Result<espp_projections::State, Failure> {
+    let total = ledger.head_seq();
+    let bar = if total > 200_000 {
+        let bar = indicatif::ProgressBar::with_draw_target(
+            Some(total),
+            indicatif::ProgressDrawTarget::stderr(),
+        );
+        bar.set_message("folding");
+        bar
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let state = ledger.fold(query, &mut |seq| bar.set_position(seq))?;
+    bar.finish_and_clear();
+    Ok(state)
+}
+
+/// Reads a `--rules` file: a JSON object of partial plan rules, checked like `plan_adopted`'s.
+pub fn read_rules(path: &Path) -> Result<espp_events::RulesPatch, Failure> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Failure::new(exit::USAGE, format!("cannot read {}: {e}", path.display())))?;
+    let patch = espp_events::json::parse_rules(&text)
+        .map_err(|e| Failure::new(exit::REFUSED, format!("{}: {e}", path.display())))?;
+    espp_projections::check_overrides(&patch)
+        .map_err(|e| Failure::new(exit::REFUSED, format!("{}: {e}", path.display())))?;
+    Ok(patch)
+}

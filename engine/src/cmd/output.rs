@@ -1,0 +1,381 @@
+//! Everything `espp` prints: projections, tables, CSV and JSON rows, statements, diffs and
+//! the log listing, in one place that every command uses.
+
+use std::io::Write;
+
+use espp_events::{Day, Record};
+use serde_json::Value;
+
+use super::{exit, Failure};
+use crate::Format;
+
+/// The projection: JSON for programs, its employees as CSV, or the state table for people.
+/// `folded_to` is the latest day the fold reached (the table's `as of` when no `--as-of`).
+pub fn print_projection(
+    out: &mut impl Write,
+    format: Format,
+    projection: &Value,
+    folded_to: Option<Day>,
+) -> std::io::Result<()> {
+    match format {
+        Format::Json => writeln!(out, "{projection}"),
+        Format::Csv => print_employees_csv(out, projection),
+        Format::Table => print_state(out, projection, folded_to),
+    }
+}
+
+pub fn print_diff(out: &mut impl Write, d: &Value) -> std::io::Result<()> {
+    let row = |out: &mut dyn Write, who: &str, field: &str, c: &Value| {
+        writeln!(
+            out,
+            "{who:<24} {field:<20} {:>16} {:>16} {:>16}",
+            text(&c["base"]),
+            text(&c["other"]),
+            c.get("delta").map(text).unwrap_or_default()
+        )
+    };
+    writeln!(
+        out,
+        "{:<24} {:<20} {:>16} {:>16} {:>16}",
+        "employee", "field", "base", "other", "delta"
+    )?;
+    for (id, fields) in d["employees"].as_object().into_iter().flatten() {
+        for (f, c) in fields.as_object().into_iter().flatten() {
+            row(out, id, f, c)?;
+        }
+    }
+    writeln!(out)?;
+    writeln!(
+        out,
+        "{:<24} {:<20} {:>16} {:>16} {:>16}",
+        "purchase/employee", "field", "base", "other", "delta"
+    )?;
+    for p in d["purchases"].as_array().into_iter().flatten() {
+        let who = format!(
+            "{}/{}",
+            text(&p["period"]),
+            p["employee"].as_str().unwrap_or("(purchase)")
+        );
+        for (f, c) in p.as_object().into_iter().flatten() {
+            if f != "period" && f != "employee" {
+                row(out, &who, f, c)?;
+            }
+        }
+    }
+    writeln!(out)?;
+    for (f, c) in d["totals"].as_object().into_iter().flatten() {
+        row(out, "TOTAL", f, c)?;
+    }
+    writeln!(
+        out,
+        "\nbase digest  {}\nother digest {}",
+        text(&d["base_digest"]),
+        text(&d["other_digest"])
+    )
+}
+
+pub fn csv_failure(e: csv::Error) -> Failure {
+    Failure::new(exit::STORAGE, format!("writing CSV: {e}"))
+}
+
+/// Rows of objects as a JSON array, CSV with a header, or an aligned table.
+pub fn print_rows(
+    out: &mut impl Write,
+    format: Format,
+    rows: &[Value],
+    columns: &[&str],
+) -> std::io::Result<()> {
+    match format {
+        Format::Json => writeln!(out, "{}", Value::Array(rows.to_vec())),
+        Format::Csv => {
+            writeln!(out, "{}", columns.join(","))?;
+            for r in rows {
+                writeln!(
+                    out,
+                    "{}",
+                    columns
+                        .iter()
+                        .map(|c| text(&r[*c]))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                )?;
+            }
+            Ok(())
+        }
+        Format::Table => {
+            if rows.is_empty() {
+                return writeln!(out, "(none)");
+            }
+            let widths: Vec<usize> = columns
+                .iter()
+                .map(|c| {
+                    rows.iter()
+                        .map(|r| text(&r[*c]).len())
+                        .max()
+                        .unwrap_or(0)
+                        .max(c.len())
+                })
+                .collect();
+            for (c, w) in columns.iter().zip(&widths) {
+                write!(out, "{c:>w$}  ")?;
+            }
+            writeln!(out)?;
+            for r in rows {
+                for (c, w) in columns.iter().zip(&widths) {
+                    write!(out, "{:>w$}  ", text(&r[*c]))?;
+                }
+                writeln!(out)?;
+            }
+            Ok(())
+        }
+    }
+}
+
+pub const STATEMENT_COLUMNS: [&str; 10] = [
+    "employee",
+    "period",
+    "start",
+    "end",
+    "deductions",
+    "cash_payments",
+    "refunds",
+    "shares_bought",
+    "price",
+    "shares_held_end",
+];
+
+pub fn print_statements(
+    out: &mut impl Write,
+    format: Format,
+    rows: &[Value],
+) -> std::io::Result<()> {
+    if format == Format::Table && rows.is_empty() {
+        return writeln!(out, "(no period with a purchase)");
+    }
+    print_rows(out, format, rows, &STATEMENT_COLUMNS)
+}
+
+/// The event's own fields, `key=value`, for the log listing.
+pub fn details(r: &Record) -> String {
+    let Value::Object(m) = r.to_json() else {
+        return String::new();
+    };
+    m.iter()
+        .filter(|(k, _)| {
+            !matches!(
+                k.as_str(),
+                "type" | "date" | "id" | "seq" | "recorded_at" | "actor" | "prev_hash" | "hash"
+            )
+        })
+        .map(|(k, v)| match v {
+            Value::String(s) => format!("{k}={s}"),
+            other => format!("{k}={other}"),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+pub fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "-".into(),
+        other => other.to_string(),
+    }
+}
+
+pub const EMPLOYEE_COLUMNS: [&str; 10] = [
+    "status",
+    "rate",
+    "balance",
+    "deficiency",
+    "contributed",
+    "refunded",
+    "shares_held",
+    "shares_certificated",
+    "dividends_paid",
+    "ordinary_income",
+];
+
+/// The projection's employees as CSV, one row each.
+pub fn print_employees_csv(out: &mut impl Write, p: &Value) -> std::io::Result<()> {
+    writeln!(out, "employee,{}", EMPLOYEE_COLUMNS.join(","))?;
+    if let Some(Value::Object(emps)) = p.get("employees") {
+        for (id, e) in emps {
+            let cells: Vec<String> = EMPLOYEE_COLUMNS.iter().map(|c| text(&e[*c])).collect();
+            writeln!(out, "{id},{}", cells.join(","))?;
+        }
+    }
+    Ok(())
+}
+
+/// The state table. Without an as-of day the projection's `as_of` is null (DOMAIN.md §1):
+/// the table says which day the books were folded to, so that nobody reads them as today's.
+pub fn print_state(out: &mut impl Write, p: &Value, folded_to: Option<Day>) -> std::io::Result<()> {
+    let plan = &p["plan"];
+    match (&p["as_of"], folded_to) {
+        (Value::Null, Some(day)) => writeln!(out, "as of:        {day} (the latest event's day)")?,
+        (Value::Null, None) => writeln!(out, "as of:        (no events)")?,
+        (as_of, _) => writeln!(out, "as of:        {}", text(as_of))?,
+    }
+    writeln!(out, "through seq:  {}", text(&p["through_seq"]))?;
+    writeln!(
+        out,
+        "plan:         {}{}",
+        text(&plan["status"]),
+        plan.get("reason")
+            .map(|r| format!(" ({})", text(r)))
+            .unwrap_or_default()
+    )?;
+    for key in ["share_reserve", "shares_bought", "shares_left"] {
+        if let Some(v) = plan.get(key) {
+            writeln!(out, "{:<14}{}", format!("{key}:"), text(v))?;
+        }
+    }
+    if let Some(Value::Object(emps)) = p.get("employees") {
+        if !emps.is_empty() {
+            writeln!(out)?;
+            let mut cols = vec![
+                "status",
+                "rate",
+                "balance",
+                "contributed",
+                "refunded",
+                "shares_held",
+            ];
+            if emps
+                .values()
+                .any(|e| e.get("election_deadline").is_some_and(|d| !d.is_null()))
+            {
+                cols.push("election_deadline");
+            }
+            write!(out, "{:<12}", "employee")?;
+            for c in &cols {
+                write!(out, " {c:>17}")?;
+            }
+            writeln!(out)?;
+            for (id, e) in emps {
+                write!(out, "{id:<12}")?;
+                for c in &cols {
+                    write!(out, " {:>17}", text(&e[*c]))?;
+                }
+                writeln!(out)?;
+            }
+        }
+    }
+    if let Some(Value::Array(ps)) = p.get("purchases") {
+        if !ps.is_empty() {
+            writeln!(out)?;
+            writeln!(
+                out,
+                "{:<12} {:<10} {:>12} {:>12} {:>12} {:>14}",
+                "purchase", "date", "fmv_grant", "fmv_purchase", "price", "shares"
+            )?;
+            for x in ps {
+                writeln!(
+                    out,
+                    "{:<12} {:<10} {:>12} {:>12} {:>12} {:>14}",
+                    text(&x["period"]),
+                    text(&x["date"]),
+                    text(&x["fmv_grant"]),
+                    text(&x["fmv_purchase"]),
+                    text(&x["price"]),
+                    text(&x["shares"])
+                )?;
+            }
+        }
+    }
+    writeln!(out, "\ndigest:       {}", text(&p["digest"]))
+}
+
+/// What an append stored and skipped: one line per skipped line and a summary, or JSON.
+pub fn print_append_report(
+    out: &mut impl Write,
+    format: Format,
+    report: &espp_engine::AppendReport,
+    dry_run: bool,
+) -> std::io::Result<()> {
+    if format == Format::Json {
+        let skipped: Vec<Value> = report
+            .skipped
+            .iter()
+            .map(|(line, id, seq)| serde_json::json!({"line": line, "id": id.to_string(), "seq": seq}))
+            .collect();
+        let v = serde_json::json!({
+            "dry_run": dry_run,
+            "stored": report.stored_count(),
+            "first_seq": report.stored.map(|s| s.0),
+            "last_seq": report.stored.map(|s| s.1),
+            "skipped": skipped,
+        });
+        return writeln!(out, "{v}");
+    }
+    for (line, id, seq) in &report.skipped {
+        writeln!(
+            out,
+            "line {line}: skipped, id {id} is stored already as seq {seq}"
+        )?;
+    }
+    let verb = if dry_run { "would store" } else { "stored" };
+    match report.stored {
+        Some((a, b)) => writeln!(
+            out,
+            "{verb} {} event(s), seq {a}-{b}",
+            report.stored_count()
+        ),
+        None => writeln!(out, "nothing new: every event is stored already"),
+    }
+}
+
+/// The log listing: JSON Lines, CSV or an aligned table.
+pub fn print_log(
+    out: &mut impl Write,
+    format: Format,
+    records: impl Iterator<Item = Result<Record, espp_engine::StoreError>>,
+) -> Result<(), Failure> {
+    match format {
+        Format::Json => {
+            for r in records {
+                writeln!(out, "{}", r?.to_json())?;
+            }
+        }
+        Format::Csv => {
+            let mut w = csv::Writer::from_writer(&mut *out);
+            w.write_record(["seq", "date", "type", "recorded_at", "actor", "details"])
+                .map_err(csv_failure)?;
+            for r in records {
+                let r = r?;
+                w.write_record([
+                    r.seq.to_string(),
+                    r.date.to_string(),
+                    r.event.type_name().to_string(),
+                    r.recorded_at.to_string(),
+                    r.actor.to_string(),
+                    details(&r),
+                ])
+                .map_err(csv_failure)?;
+            }
+            w.flush()?;
+        }
+        Format::Table => {
+            writeln!(
+                out,
+                "{:>8}  {:<10}  {:<22}  {:<27}  {:<14}  details",
+                "seq", "date", "type", "recorded_at", "actor"
+            )?;
+            for r in records {
+                let r = r?;
+                writeln!(
+                    out,
+                    "{:>8}  {:<10}  {:<22}  {:<27}  {:<14}  {}",
+                    r.seq,
+                    r.date,
+                    r.event.type_name(),
+                    r.recorded_at.to_string(),
+                    r.actor.to_string(),
+                    details(&r)
+                )?;
+            }
+        }
+    }
+    Ok(())
+}

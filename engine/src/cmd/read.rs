@@ -1,0 +1,201 @@
+//! The read commands: export, verify, log, state, statement, tax rows, replay and diff. None
+//! of them appends anything.
+
+use std::io::Write;
+use std::path::Path;
+
+use espp_events::{Line, Record};
+use serde_json::Value;
+
+use super::output::{self, print_projection, print_rows, print_statements};
+use super::{exit, fold_ledger, open, Failure};
+use crate::{Cli, Format, When};
+
+/// `espp export`: the log as JSON Lines with envelopes.
+pub fn export(cli: &Cli, out: &mut impl Write) -> Result<(), Failure> {
+    let ledger = open(cli)?;
+    for r in ledger.records() {
+        writeln!(out, "{}", r?.to_json())?;
+    }
+    Ok(())
+}
+
+/// `espp verify`: the hash chain, then a fold from scratch against every checkpoint.
+pub fn verify(cli: &Cli, out: &mut impl Write) -> Result<(), Failure> {
+    let ledger = open(cli)?;
+    let report = ledger.verify()?;
+    if let Some(p) = &report.problem {
+        return Err(Failure::new(
+            exit::DAMAGED,
+            format!(
+                "verify failed at seq {}: {} ({} records intact before it)",
+                p.seq, p.message, report.records
+            ),
+        ));
+    }
+    let (digest, checks) = ledger.verify_checkpoints()?;
+    let disagreeing: Vec<_> = checks.iter().filter(|c| c.disagrees).collect();
+    if cli.format == Format::Json {
+        let cps: Vec<Value> = checks
+            .iter()
+            .map(|c| serde_json::json!({"seq": c.seq, "kind": format!("{:?}", c.kind).to_lowercase(), "ok": c.problem.is_none(), "problem": c.problem}))
+            .collect();
+        let v = serde_json::json!({"ok": disagreeing.is_empty(), "records": report.records, "head_hash": report.head_hash.to_string(), "digest": digest, "checkpoints": cps});
+        writeln!(out, "{v}")?;
+    } else {
+        writeln!(
+            out,
+            "intact: {} records, hash chain verified, head {}",
+            report.records, report.head_hash
+        )?;
+        writeln!(
+            out,
+            "digest of the whole log, folded from scratch: {digest}"
+        )?;
+        for c in &checks {
+            let what = format!("{:?}", c.kind).to_lowercase();
+            match &c.problem {
+                None => writeln!(
+                    out,
+                    "checkpoint at seq {} ({what}): agrees with a fold from scratch",
+                    c.seq
+                )?,
+                Some(p) => writeln!(out, "checkpoint at seq {} ({what}): {p}", c.seq)?,
+            }
+        }
+    }
+    if let Some(c) = disagreeing.first() {
+        out.flush()?;
+        return Err(Failure::new(
+            exit::DAMAGED,
+            format!(
+                "checkpoint at seq {} disagrees with the log: {}",
+                c.seq,
+                c.problem.clone().unwrap_or_default()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// `espp log`: the records from a seq on, for people or programs.
+pub fn log(cli: &Cli, from: u64, limit: Option<u64>, out: &mut impl Write) -> Result<(), Failure> {
+    let ledger = open(cli)?;
+    let records = ledger
+        .records_from(from)
+        .take(limit.map_or(usize::MAX, |l| l as usize));
+    output::print_log(out, cli.format, records)
+}
+
+/// `espp form3922` and `espp dispositions`: the year's rows.
+pub fn tax_rows(cli: &Cli, year: i32, form3922: bool, out: &mut impl Write) -> Result<(), Failure> {
+    let ledger = open(cli)?;
+    let state = fold_ledger(&ledger, &espp_replay::Query::default())?;
+    let (rows, columns): (Vec<Value>, &[&str]) = if form3922 {
+        (state.form3922(year), &espp_projections::FORM3922_COLUMNS)
+    } else {
+        (
+            state.dispositions(year),
+            &espp_projections::DISPOSITION_COLUMNS,
+        )
+    };
+    print_rows(out, cli.format, &rows, columns)?;
+    Ok(())
+}
+
+/// `espp statement`: §12 statements of one employee.
+pub fn statement(
+    cli: &Cli,
+    employee: &str,
+    period: Option<&str>,
+    out: &mut impl Write,
+) -> Result<(), Failure> {
+    let mut ledger = open(cli)?;
+    let state = ledger.book()?.state();
+    let rows = state
+        .statement(employee, period)
+        .map_err(|e| Failure::new(exit::USAGE, e.to_string()))?;
+    print_statements(out, cli.format, &rows)?;
+    Ok(())
+}
+
+/// `espp state`: the projection.
+pub fn state(
+    cli: &Cli,
+    when: &When,
+    rules: Option<&Path>,
+    out: &mut impl Write,
+) -> Result<(), Failure> {
+    let query = when.query(rules)?;
+    let ledger = open(cli)?;
+    let state = fold_ledger(&ledger, &query)?;
+    print_projection(out, cli.format, &state.projection(query.as_of), state.day())?;
+    Ok(())
+}
+
+/// `espp replay --from-export`: an auditor's fold of an exported file.
+pub fn replay(
+    cli: &Cli,
+    from_export: &Path,
+    when: &When,
+    rules: Option<&Path>,
+    out: &mut impl Write,
+) -> Result<(), Failure> {
+    let query = when.query(rules)?;
+    let records = read_export(from_export)?;
+    let state = espp_replay::fold_records(records, query.clone())
+        .map_err(|e| Failure::new(exit::REFUSED, format!("{}: {e}", from_export.display())))?;
+    print_projection(out, cli.format, &state.projection(query.as_of), state.day())?;
+    Ok(())
+}
+
+/// `espp diff --rules`: who is treated differently under other rules.
+pub fn diff(
+    cli: &Cli,
+    rules: &Path,
+    as_of: Option<&str>,
+    out: &mut impl Write,
+) -> Result<(), Failure> {
+    let when = When {
+        as_of: as_of.map(str::to_string),
+        known_at: None,
+        through_seq: None,
+    };
+    let base_query = when.query(None)?;
+    let other_query = when.query(Some(rules))?;
+    let ledger = open(cli)?;
+    let base = fold_ledger(&ledger, &base_query)?.projection(base_query.as_of);
+    let other = fold_ledger(&ledger, &other_query)?.projection(other_query.as_of);
+    let d = espp_replay::diff(&base, &other);
+    if cli.format == Format::Json {
+        writeln!(out, "{d}")?;
+    } else {
+        output::print_diff(out, &d)?;
+    }
+    Ok(())
+}
+
+/// Reads an export and checks its hash chain; a break is damage (exit 4) naming the seq.
+fn read_export(path: &Path) -> Result<Vec<Record>, Failure> {
+    let lines = super::append::read_lines(path)?;
+    let mut prev = espp_events::Hash::ZERO;
+    let mut out = Vec::with_capacity(lines.len());
+    for (line, l) in lines {
+        let Line::Enveloped(r) = l else {
+            return Err(Failure::new(
+                exit::REFUSED,
+                format!("line {line}: not an exported record (no envelope)"),
+            ));
+        };
+        let expected = out.len() as u64 + 1;
+        if r.seq != expected || r.prev_hash != prev || r.compute_hash() != r.hash {
+            return Err(Failure::new(
+                exit::DAMAGED,
+                format!("line {line}: seq {} is missing, altered or out of place (expected seq {expected} after hash {prev})", r.seq),
+            ));
+        }
+        prev = r.hash;
+        out.push(r);
+    }
+    Ok(out)
+}
