@@ -78,10 +78,14 @@ pub fn read_csv(
     input: impl Read,
     mut progress: impl FnMut(usize),
 ) -> Result<(Vec<(usize, Line)>, Refusals), StoreError> {
+    let tail = std::rc::Rc::new(std::cell::RefCell::new(Tail::default()));
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(false)
-        .from_reader(input);
+        .from_reader(Tracked {
+            inner: input,
+            tail: tail.clone(),
+        });
     let headers = rdr
         .headers()
         .map_err(|e| StoreError::Input {
@@ -124,10 +128,15 @@ pub fn read_csv(
         let line = rdr.position().line() as usize;
         let row = match rdr.read_record(&mut record) {
             Ok(false) => break,
-            // The reader's position before a record is where it begins, blank lines counted.
-            Ok(true) => record.position().map_or(line, |p| p.line() as usize),
+            Ok(true) => {
+                let start = record.position().map_or(0, |p| p.byte());
+                tail.borrow_mut().line_of(start, rdr.position().byte())
+            }
             Err(e) => {
-                let line = e.position().map_or(line, |p| p.line() as usize);
+                let line = match e.position() {
+                    Some(p) => tail.borrow_mut().line_of(p.byte(), rdr.position().byte()),
+                    None => line,
+                };
                 refusals.push(line, format!("malformed CSV: {e}"));
                 // A row of the wrong width is skipped whole; anything else (bad UTF-8 is
                 // read as bytes, so this is rare) ends the file's reading here.
@@ -151,6 +160,57 @@ pub fn read_csv(
         });
     }
     Ok((out, refusals))
+}
+
+/// The bytes read from the CSV input since the last row, to number rows by their own line.
+///
+/// csv's record position is where it began reading a row: before the blank lines that
+/// precede it, and after a CRLF's `\r` but before its `\n`. So a row's line is counted from
+/// its first byte that is not a line break. Only the bytes since the previous row (and the
+/// reader's read-ahead) are kept.
+#[derive(Debug, Default)]
+struct Tail {
+    /// Absolute offset of `kept[0]`.
+    base: u64,
+    /// Line breaks before `base`.
+    lines_before: usize,
+    kept: Vec<u8>,
+}
+
+impl Tail {
+    /// The 1-based line of the row read from byte `start` to byte `end`; forgets what is
+    /// before `end`.
+    fn line_of(&mut self, start: u64, end: u64) -> usize {
+        let at = |o: u64| (o.saturating_sub(self.base) as usize).min(self.kept.len());
+        let (from, to) = (at(start), at(end));
+        let first = self.kept[from..to]
+            .iter()
+            .position(|b| *b != b'\n' && *b != b'\r')
+            .map_or(to, |i| from + i);
+        let line = self.lines_before + count_lines(&self.kept[..first]) + 1;
+        self.lines_before += count_lines(&self.kept[..to]);
+        self.kept.drain(..to);
+        self.base += to as u64;
+        line
+    }
+}
+
+fn count_lines(bytes: &[u8]) -> usize {
+    bytes.iter().filter(|b| **b == b'\n').count()
+}
+
+/// The CSV input, keeping what was read since the last row (see [`Tail`]).
+struct Tracked<R> {
+    inner: R,
+    tail: std::rc::Rc<std::cell::RefCell<Tail>>,
+}
+
+impl<R: Read> Read for Tracked<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.tail.borrow_mut().kept.extend_from_slice(&buf[..n]);
+        Ok(n)
+    }
 }
 
 /// One row's event, or why the row is refused.

@@ -14,6 +14,8 @@ mod busy;
 mod chain;
 #[path = "cli/crash.rs"]
 mod crash;
+#[path = "cli/door.rs"]
+mod door;
 #[path = "cli/group_commit.rs"]
 mod group_commit;
 #[path = "cli/life_events.rs"]

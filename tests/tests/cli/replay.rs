@@ -54,9 +54,11 @@ const SETUP: &str = r#"{"type":"plan_adopted","date":"2025-12-01","rules":{"name
 fn a_back_dated_correction_seen_through_seq_before_and_after_it() {
     let dir = Dir::new();
     dir.append_future(SETUP).expect_code(0); // seq 1-7
-                                      // A payday of 2026-01-09 that payroll forgot, sent late: seq 8, dated before seq 7.
-    dir.append_future(r#"{"type":"payroll","date":"2026-01-09","employee":"E1","gross_pay":"500.00"}"#)
-        .expect_code(0);
+                                             // A payday of 2026-01-09 that payroll forgot, sent late: seq 8, dated before seq 7.
+    dir.append_future(
+        r#"{"type":"payroll","date":"2026-01-09","employee":"E1","gross_pay":"500.00"}"#,
+    )
+    .expect_code(0);
     // Through seq 7 the books knew 10% of 1000.00; through seq 8, 100.00 + 50.00.
     let known_before = json(&dir, &["state", "--through-seq", "7"]);
     assert_eq!(known_before["through_seq"], 7);

@@ -128,6 +128,18 @@ impl Run {
         );
         self
     }
+
+    /// Panics unless stdout contains `s`.
+    #[track_caller]
+    pub fn stdout_has(&self, s: &str) -> &Run {
+        assert!(
+            self.stdout.contains(s),
+            "stdout should contain {s:?}:\n{}\nstderr: {}",
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
 }
 
 /// A temporary directory with a ledger path in it (not created until something appends).
@@ -187,7 +199,11 @@ impl Dir {
     /// histories that run past the day the tests run.
     pub fn append_future(&self, contents: impl AsRef<[u8]>) -> Run {
         let f = self.file("input.jsonl", contents);
-        self.espp(&["append", "--allow-future", f.to_str().expect("a UTF-8 path")])
+        self.espp(&[
+            "append",
+            "--allow-future",
+            f.to_str().expect("a UTF-8 path"),
+        ])
     }
 
     /// `espp export` of `db`: its bytes, after checking it succeeded.
