@@ -232,12 +232,10 @@ impl Batch {
         refusals
     }
 
-    /// The fingerprint of the batch's content when the guard against a repeated file applies
-    /// to it: every line a bare event without id (lines with ids have the id rules).
-    fn repeat_fingerprint(&self) -> Option<[u8; 32]> {
-        if self.again {
-            return None;
-        }
+    /// The fingerprint of the batch's content when every line is a bare event without id —
+    /// the batches the guard against a repeated file judges (lines with ids have the id
+    /// rules). Computed once per batch: it is also what the batch index stores for it.
+    fn content_fingerprint(&self) -> Option<[u8; 32]> {
         let mut f = crate::guards::Fingerprint::new();
         for (_, l) in &self.lines {
             match l {
@@ -382,8 +380,14 @@ pub struct DryRun {
 /// the head after them.
 struct Judged {
     results: Vec<Result<AppendReport, StoreError>>,
-    accepted: Vec<Vec<Record>>,
+    accepted: Vec<Accepted>,
     head: Head,
+}
+
+/// A batch's records that fold, and its content fingerprint if it was computed already.
+struct Accepted {
+    records: Vec<Record>,
+    fingerprint: Option<[u8; 32]>,
 }
 
 /// An open ledger: the only writer of its directory while it lives.
@@ -804,14 +808,14 @@ impl Ledger {
             return Err((e, n));
         }
         let mut head = self.head;
-        let mut accepted: Vec<Vec<Record>> = Vec::new();
+        let mut accepted: Vec<Accepted> = Vec::new();
         let mut group_ids: HashMap<Uuid, Record> = HashMap::new();
         let mut group_batches: HashMap<[u8; 32], StoredBatch> = HashMap::new();
         let mut results: Vec<Result<AppendReport, StoreError>> = Vec::with_capacity(n);
         for batch in batches {
-            let fingerprint = batch.repeat_fingerprint();
-            let (records, report) = match self.prepare(batch, head, now, &group_ids, &group_batches)
-            {
+            let fingerprint = batch.content_fingerprint();
+            let prepared = self.prepare(batch, fingerprint, head, now, &group_ids, &group_batches);
+            let (records, report) = match prepared {
                 Ok(p) => p,
                 Err(e) => {
                     results.push(Err(e));
@@ -851,7 +855,10 @@ impl Ledger {
                             },
                         );
                     }
-                    accepted.push(plain);
+                    accepted.push(Accepted {
+                        records: plain,
+                        fingerprint,
+                    });
                     results.push(Ok(report));
                 }
                 Err(BookRejection { index, rejection }) => {
@@ -908,6 +915,7 @@ impl Ledger {
     fn prepare(
         &self,
         batch: Batch,
+        fingerprint: Option<[u8; 32]>,
         head: Head,
         now: Instant,
         group_ids: &HashMap<Uuid, Record>,
@@ -941,7 +949,7 @@ impl Ledger {
         if !future.is_empty() {
             return Err(StoreError::Lines(future));
         }
-        if let Some(f) = batch.repeat_fingerprint() {
+        if let Some(f) = fingerprint.filter(|_| !batch.again) {
             let stored = match group_batches.get(&f) {
                 Some(b) => Some(*b),
                 None => self.stored_batch(&f)?,
@@ -1064,14 +1072,14 @@ impl Ledger {
     /// One atomic sled batch for every accepted record, then durability.
     fn write(
         &mut self,
-        accepted: &[Vec<Record>],
+        accepted: &[Accepted],
         head: Head,
         wall: Option<Day>,
     ) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
         // The group's batches have consecutive seqs and go in one atomic `apply_batch`, so
         // they share chunks: 256 single-event batches make one chunk, not 256.
-        let records: Vec<&Record> = accepted.iter().flatten().collect();
+        let records: Vec<&Record> = accepted.iter().flat_map(|a| &a.records).collect();
         for chunk in records.chunks(CHUNK_RECORDS) {
             batch.insert(&rec_key(chunk[0].seq), encode_chunk(chunk));
             batch.insert(&summary_key(chunk[0].seq), &encode_summary(chunk));
@@ -1079,9 +1087,22 @@ impl Ledger {
                 batch.insert(&idx_key(&r.id), &r.seq.to_be_bytes());
             }
         }
-        for records in accepted {
-            for (k, b) in batch_entries(records) {
-                batch.insert(&k[..], &b.encode()[..]);
+        for a in accepted {
+            match (a.fingerprint, a.records.first(), a.records.last()) {
+                // A batch of bare events: one recording instant, its fingerprint known.
+                (Some(f), Some(first), Some(last)) => {
+                    let b = StoredBatch {
+                        first_seq: first.seq,
+                        last_seq: last.seq,
+                        recorded_at: first.recorded_at,
+                    };
+                    batch.insert(&batch_key(&f)[..], &b.encode()[..]);
+                }
+                _ => {
+                    for (k, b) in batch_entries(&a.records) {
+                        batch.insert(&k[..], &b.encode()[..]);
+                    }
+                }
             }
         }
         batch.insert(HEAD_KEY, head.encode());
