@@ -27,6 +27,27 @@ fn err<T>(msg: impl Into<String>) -> Result<T, ValueError> {
     Err(ValueError(msg.into()))
 }
 
+/// How much of a refused value a message echoes.
+const SHOWN_CHARS: usize = 40;
+
+/// A refused value as a message quotes it: escaped (no control character or terminal escape
+/// reaches the terminal from a message), and cut after [`SHOWN_CHARS`] characters with its
+/// size, so that a 100 MB value is not echoed whole.
+pub fn shown(s: &str) -> String {
+    let mut chars = s.chars();
+    let head: String = chars.by_ref().take(SHOWN_CHARS).collect();
+    if chars.next().is_none() {
+        format!("{s:?}")
+    } else {
+        format!("{head:?}… ({} bytes)", s.len())
+    }
+}
+
+/// The largest number any value of an event may hold: 10^15 (a quadrillion dollars, shares
+/// or hours). Far above any real plan, and far enough below `rust_decimal`'s range
+/// (7.9 × 10^28) that sums over millions of events stay exact to the cent.
+pub const MAX_VALUE: Decimal = Decimal::from_parts(2_764_472_320, 232_830, 0, false, 0);
+
 /// Parses a decimal string of the interchange format: `^[0-9]+(\.[0-9]+)?$`, exactly
 /// representable by `rust_decimal` (no silent rounding of long fractions).
 pub fn parse_decimal(s: &str) -> Result<Decimal, ValueError> {
@@ -38,14 +59,22 @@ pub fn parse_decimal(s: &str) -> Result<Decimal, ValueError> {
     let digits = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
     if bytes.is_empty() || !digits(int) || frac.is_some_and(|f| !digits(f)) {
         return err(format!(
-            "expected a decimal string of plain digits with an optional fraction (like \"4000.00\"), got {s:?}"
+            "expected a decimal string of plain digits with an optional fraction (like \"4000.00\"), got {}", shown(s)
         ));
     }
-    Decimal::from_str_exact(s).map_err(|_| {
+    let d = Decimal::from_str_exact(s).map_err(|_| {
         ValueError(format!(
-            "{s:?} is outside the decimal range (at most 28 significant digits, magnitude at most 79228162514264337593543950335)"
+            "{} is outside the decimal range (at most 28 significant digits, magnitude at most 79228162514264337593543950335)",
+            shown(s)
         ))
-    })
+    })?;
+    if d > MAX_VALUE {
+        return err(format!(
+            "{} exceeds {MAX_VALUE}, the largest number the ledger takes",
+            shown(s)
+        ));
+    }
+    Ok(d)
 }
 
 /// Serde helpers for a `Decimal` as its fixed 16-byte binary form.
@@ -190,7 +219,8 @@ impl Ratio {
             let int = |p: &str| -> Result<u64, ValueError> {
                 if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) {
                     return err(format!(
-                        "expected a ratio \"NEW:OLD\" of two positive integers, got {s:?}"
+                        "expected a ratio \"NEW:OLD\" of two positive integers, got {}",
+                        shown(s)
                     ));
                 }
                 p.parse::<u64>()
@@ -255,11 +285,11 @@ impl Day {
                 .enumerate()
                 .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
         if !shape {
-            return err(format!("expected a day \"YYYY-MM-DD\", got {s:?}"));
+            return err(format!("expected a day \"YYYY-MM-DD\", got {}", shown(s)));
         }
         NaiveDate::parse_from_str(s, "%Y-%m-%d")
             .map(Day)
-            .map_err(|_| ValueError(format!("{s:?} is not a calendar day")))
+            .map_err(|_| ValueError(format!("{} is not a calendar day", shown(s))))
     }
     /// The number of days since 0001-01-01 (day 1), the stored form.
     pub fn days_from_ce(self) -> i32 {
@@ -341,15 +371,17 @@ impl Instant {
         let t = DateTime::parse_from_rfc3339(s)
             .map_err(|_| {
                 ValueError(format!(
-                    "expected an RFC 3339 UTC instant like \"2026-01-15T09:30:00Z\", got {s:?}"
+                    "expected an RFC 3339 UTC instant like \"2026-01-15T09:30:00Z\", got {}",
+                    shown(s)
                 ))
             })?
             .with_timezone(&Utc);
         let instant = Instant::from_datetime(t)
-            .ok_or_else(|| ValueError(format!("instant {s:?} is out of range")))?;
+            .ok_or_else(|| ValueError(format!("instant {} is out of range", shown(s))))?;
         if instant.to_string() != s {
             return err(format!(
-                "instant {s:?} is not in canonical form (UTC with `Z`, shortest exact fraction): expected {:?}",
+                "instant {} is not in canonical form (UTC with `Z`, shortest exact fraction): expected {:?}",
+                shown(s),
                 instant.to_string()
             ));
         }
@@ -386,7 +418,8 @@ fn check_id(kind: &str, s: &str) -> Result<(), ValueError> {
         Ok(())
     } else {
         err(format!(
-            "{kind} must be 1-64 characters of letters, digits, '-', '_' or '.', got {s:?}"
+            "{kind} must be 1-64 characters of letters, digits, '-', '_' or '.', got {}",
+            shown(s)
         ))
     }
 }
@@ -458,17 +491,36 @@ id_type!(
 pub struct Actor(CompactString);
 
 impl Actor {
-    /// Checked constructor.
+    /// Checked constructor, for a name given now (`--actor`, an envelope line being
+    /// appended): besides [`Actor::check`], refuses the invisible characters that make a name
+    /// read as another — bidirectional overrides and isolates (U+202A–U+202E, U+2066–U+2069),
+    /// zero-width characters and marks (U+200B–U+200F, U+2060–U+2064, U+FEFF), the soft
+    /// hyphen, U+061C and U+180E. Records already stored are read with [`Actor::check`] alone,
+    /// so that a ledger written before this rule still opens.
     pub fn new(s: impl Into<String>) -> Result<Self, ValueError> {
         let s = s.into();
         Actor::check(&s)?;
+        if let Some(c) = s.chars().find(|c| Actor::invisible(*c)) {
+            return err(format!(
+                "an actor must not hold invisible or direction-changing characters, got U+{:04X} in {}",
+                u32::from(c),
+                shown(&s)
+            ));
+        }
         Ok(Actor(CompactString::from(s)))
+    }
+
+    fn invisible(c: char) -> bool {
+        matches!(c,
+            '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
     }
 
     fn check(s: &str) -> Result<(), ValueError> {
         if s.is_empty() || s.chars().count() > 256 || s.chars().any(char::is_control) {
             return err(format!(
-                "an actor must be 1-256 characters without control characters, got {s:?}"
+                "an actor must be 1-256 characters without control characters, got {}",
+                shown(s)
             ));
         }
         Ok(())
@@ -511,10 +563,17 @@ impl Hash {
     pub fn parse(s: &str) -> Result<Self, ValueError> {
         let mut out = [0u8; 32];
         if s.len() != 64 || s.bytes().any(|b| b.is_ascii_uppercase()) {
-            return err(format!("expected 64 lowercase hex digits, got {s:?}"));
+            return err(format!(
+                "expected 64 lowercase hex digits, got {}",
+                shown(s)
+            ));
         }
-        hex::decode_to_slice(s, &mut out)
-            .map_err(|_| ValueError(format!("expected 64 lowercase hex digits, got {s:?}")))?;
+        hex::decode_to_slice(s, &mut out).map_err(|_| {
+            ValueError(format!(
+                "expected 64 lowercase hex digits, got {}",
+                shown(s)
+            ))
+        })?;
         Ok(Hash(out))
     }
 }
@@ -561,6 +620,39 @@ mod tests {
             parse_decimal("4000.00").map(|d| d.to_string()),
             Ok("4000.00".into())
         );
+    }
+
+    #[test]
+    fn numbers_stop_at_a_quadrillion() {
+        assert_eq!(MAX_VALUE.to_string(), "1000000000000000");
+        assert!(Money::parse("1000000000000000.00").is_ok());
+        let e = Money::parse("1000000000000000.01").expect_err("above the maximum");
+        assert!(e.0.contains("exceeds 1000000000000000"), "{e}");
+        // The payroll that once summed with lost cents.
+        assert!(Money::parse("79228162514264337593543950335").is_err());
+    }
+
+    #[test]
+    fn refused_values_are_escaped_and_cut() {
+        let e = Day::parse("\u{1b}]0;PWNED\u{7}").expect_err("not a day");
+        assert!(!e.0.contains('\u{1b}') && e.0.contains("\\u{1b}"), "{e}");
+        let long = "9".repeat(10_000);
+        let e = parse_decimal(&long).expect_err("out of range");
+        assert!(e.0.len() < 200 && e.0.contains("(10000 bytes)"), "{e}");
+    }
+
+    #[test]
+    fn actors_refuse_invisible_and_direction_changing_characters() {
+        for bad in [
+            "ad\u{202E}nimda",
+            "alice\u{200B}",
+            "\u{2066}bob",
+            "eve\u{FEFF}",
+        ] {
+            let e = Actor::new(bad).expect_err("refused");
+            assert!(e.0.contains("U+"), "{e}");
+        }
+        assert!(Actor::new("Zoë Ñúñez").is_ok());
     }
 
     #[test]
