@@ -184,6 +184,8 @@ pub(crate) fn apply(e: &mut Employee, v: Verdict, start: Day, end: Day) {
             if let Some(a) = e.accounts.get_mut(&start) {
                 a.deductions = Decimal::ZERO;
             }
+            // Cash paid that day (a leave with cash payments) stays in the balance, carried
+            // like any other (the spec is silent).
             if e.ends_at_purchase {
                 // A reduce, retirement or death filed earlier that day had this option end
                 // with the purchase; with the option gone there is nothing to buy, so the
@@ -216,7 +218,10 @@ pub(crate) fn apply(e: &mut Employee, v: Verdict, start: Day, end: Day) {
 }
 
 impl State {
-    /// The open period's first day, end and rules, when `date` is that first day.
+    /// The open period's first day, end and rules, when `date` is that first day. The rules
+    /// are those the period opened with: an amendment of the eligibility requirements dated
+    /// its first day applies from the next period, like one of its purchase terms (DOMAIN.md
+    /// §7 says when purchase terms take effect; it is silent on eligibility).
     fn first_day_of_open(&self, date: Day) -> Option<(Day, Day, &Rules)> {
         self.periods
             .open_period()

@@ -185,6 +185,9 @@ pub(crate) struct Employee {
     /// The latest participation ended by a withdrawal: the employee's own (§14(a)(ii), an
     /// election) or a window's default. Any other end of an enrolment (a reduce, §15, §16,
     /// §18, §19, the plan's end) clears it (INTERCHANGE.md: `withdrawn` vs `not_enrolled`).
+    /// Nothing else changes it: a leave and return does not (INTERCHANGE.md), nor, where the
+    /// spec is silent, a rehire (a retiree whose §16 window defaulted is `left`, and
+    /// `withdrawn` once hired again).
     pub withdrew: bool,
     /// The latest accepted rate, even before it takes effect (the projection's `rate`).
     #[serde(with = "crate::ser::opt_dec")]

@@ -253,7 +253,11 @@ impl State {
         let holds = open
             .is_some_and(|(start, end)| e.option_in == Some(start) && date >= start && date <= end);
         // On the period's first day, one who sat it out may still be found eligible by the
-        // day's end (DOMAIN.md §4): what the payroll deducts is kept for that.
+        // day's end (DOMAIN.md §4): what the payroll deducts is kept for that. Only for one
+        // enrolled when the payroll is folded: an enrolment is the employee's election, not a
+        // fact of §4, and deducts from paydays following it (§6); one dated the first day
+        // but folded after that day's payroll does not reach back to it (the spec is silent;
+        // a rate_changed dated the first day likewise applies from the next payroll).
         let first_day = open.is_some_and(|(start, _)| start == date) && (holds || e.sat_out);
         // A payday for someone no longer employed (a final paycheck, severance) is accepted
         // and deducts nothing (DOMAIN.md §4: "on any other payday nothing is deducted"):
