@@ -145,7 +145,7 @@ pub(crate) fn verdict(e: &Employee, start: Day, eligible: bool) -> Result<Verdic
         });
     }
     if !holds && eligible && e.sat_out && e.employed {
-        let due = e.first_day_due(start);
+        let due = e.due_on_first_day(start);
         let deductions = e
             .accounts
             .get(&start)

@@ -414,7 +414,7 @@ impl Employee {
     }
 
     /// What the first-day payrolls of the period starting `start` deduct (0 on another day).
-    pub(crate) fn first_day_due(&self, start: Day) -> Decimal {
+    pub(crate) fn due_on_first_day(&self, start: Day) -> Decimal {
         self.first_day_due
             .filter(|d| d.day == start)
             .map_or(Decimal::ZERO, |d| d.amount)

@@ -268,7 +268,7 @@ impl State {
         let what = "the payroll deduction";
         let deduction = num::round_half_up(num::mul(e.rate_in_force, gross_pay, what)?, 2);
         let due = if first_day {
-            Some(num::add(e.first_day_due(start), deduction, what)?)
+            Some(num::add(e.due_on_first_day(start), deduction, what)?)
         } else {
             None
         };

@@ -13,28 +13,8 @@
 
 mod common;
 
-use common::{check, check_refused, check_state, close, ev, fold, hire, pay};
-use espp_events::Day;
+use common::{check, check_as_of, check_refused, company, ev, hire, pay, purchase, with};
 use serde_json::{json, Value};
-
-fn company(rules: &str) -> Vec<String> {
-    vec![
-        ev(
-            "plan_adopted",
-            "2025-01-02",
-            &format!(r#""rules":{{{rules}}}"#),
-        ),
-        ev("stockholders_approved", "2025-02-03", ""),
-        ev(
-            "period_scheduled",
-            "2025-12-01",
-            r#""period":"2026H1","start":"2026-01-01","end":"2026-06-30""#,
-        ),
-        hire("2025-03-01", "E1", "2024-01-01", "40"),
-        ev("enrolled", "2025-12-10", r#""employee":"E1","rate":"0.10""#),
-        close("2026-01-02", "10.00"),
-    ]
-}
 
 /// 2026H2 (2026-07-01 to 2026-12-31), scheduled in advance.
 fn h2() -> String {
@@ -88,31 +68,6 @@ fn hours(id: &str, date: &str, h: &str) -> String {
         date,
         &format!(r#""weekly_hours":"{h}""#),
     )
-}
-
-/// The last trading day and the purchase of 2026H1.
-fn purchase() -> [String; 2] {
-    [
-        close("2026-06-30", "20.00"),
-        ev("purchase", "2026-06-30", r#""period":"2026H1""#),
-    ]
-}
-
-fn with(base: Vec<String>, extra: &[String]) -> Vec<String> {
-    let mut l = base;
-    l.extend_from_slice(extra);
-    l
-}
-
-fn day(s: &str) -> Day {
-    Day::parse(s).unwrap()
-}
-
-/// Folds `lines`, then the deadlines through `as_of`, and checks.
-fn check_as_of(lines: &[String], as_of: &str, expected: &[(&str, Value)]) -> Value {
-    let mut s = fold(lines).unwrap_or_else(|(seq, e)| panic!("seq {seq} refused: {e}"));
-    s.advance_to(day(as_of)).unwrap();
-    check_state(&s, Some(day(as_of)), expected)
 }
 
 fn status(id: &str) -> String {

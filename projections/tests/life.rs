@@ -11,32 +11,8 @@
 
 mod common;
 
-use common::{check, check_refused, check_state, close, ev, fold};
-use espp_events::Day;
-use serde_json::{json, Value};
-
-fn company(rules: &str) -> Vec<String> {
-    vec![
-        ev(
-            "plan_adopted",
-            "2025-01-02",
-            &format!(r#""rules":{{{rules}}}"#),
-        ),
-        ev("stockholders_approved", "2025-02-03", ""),
-        ev(
-            "period_scheduled",
-            "2025-12-01",
-            r#""period":"2026H1","start":"2026-01-01","end":"2026-06-30""#,
-        ),
-        ev(
-            "employee_hired",
-            "2025-03-01",
-            r#""employee":"E1","hire_date":"2024-01-01","weekly_hours":"40","months_per_year":"12""#,
-        ),
-        ev("enrolled", "2025-12-10", r#""employee":"E1","rate":"0.10""#),
-        close("2026-01-02", "10.00"),
-    ]
-}
+use common::{check, check_as_of, check_refused, company, ev, fold, purchase};
+use serde_json::json;
 
 /// E1's payday of 5000.00 (10%: 500.00).
 fn pay(date: &str) -> String {
@@ -59,29 +35,10 @@ fn cash(date: &str, amount: &str) -> String {
     e1("cash_payment", date, &format!(r#""amount":"{amount}""#))
 }
 
-/// The last trading day and the purchase.
-fn purchase() -> [String; 2] {
-    [
-        close("2026-06-30", "20.00"),
-        ev("purchase", "2026-06-30", r#""period":"2026H1""#),
-    ]
-}
-
 fn with(extra: &[String]) -> Vec<String> {
     let mut l = company("");
     l.extend_from_slice(extra);
     l
-}
-
-fn day(s: &str) -> Day {
-    Day::parse(s).unwrap()
-}
-
-/// Folds `lines`, then the deadlines through `as_of`, and checks.
-fn check_as_of(lines: &[String], as_of: &str, expected: &[(&str, Value)]) -> Value {
-    let mut s = fold(lines).unwrap_or_else(|(seq, e)| panic!("seq {seq} refused: {e}"));
-    s.advance_to(day(as_of)).unwrap();
-    check_state(&s, Some(day(as_of)), expected)
 }
 
 // ---- §14 -----------------------------------------------------------------------------
