@@ -8,9 +8,10 @@ use rust_decimal::Decimal;
 
 use crate::state::Rejection;
 
-/// An employee's status, as INTERCHANGE.md spells it. The purchase cycle uses the first four;
-/// the others belong to stopping, leaving and electing (§14–§19) and are here so that those
-/// rules slot in without changing the projection.
+/// An employee's status, as INTERCHANGE.md spells it: one label derived from the employee's
+/// facts (`Employee::status`), in the order of INTERCHANGE.md's list (the first that
+/// applies), never stored, so the same situation always gets the same label whatever the
+/// order in which events arrived.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
 )]
@@ -154,8 +155,6 @@ pub(crate) struct Leave {
     pub ends_employment: Option<Day>,
     /// A `cash_payment` was made during the leave.
     pub paid_cash: bool,
-    /// The status to return to when the employee holds no option (enrolled, sitting out).
-    pub prior: Status,
 }
 
 /// The election last filed for the option in force, and the window it answered.
@@ -178,9 +177,18 @@ pub(crate) struct Employee {
     /// Holdings and options outside the plan (§4(d)).
     #[serde(with = "crate::ser::dec")]
     pub ownership: Decimal,
-    pub status: Status,
     /// An enrolment in force (carries over from period to period until stopped).
     pub enrolled: bool,
+    /// Enrolled but judged ineligible for the open period on its first day (§4): sits it
+    /// out. Cleared when the period closes or the enrolment ends.
+    pub sat_out: bool,
+    /// The latest participation ended by a withdrawal: the employee's own (§14(a)(ii), an
+    /// election) or a window's default. Any other end of an enrolment (a reduce, §15, §16,
+    /// §18, §19, the plan's end) clears it (INTERCHANGE.md: `withdrawn` vs `not_enrolled`).
+    /// Nothing else changes it: a leave and return does not (INTERCHANGE.md), nor, where the
+    /// spec is silent, a rehire (a retiree whose §16 window defaulted is `left`, and
+    /// `withdrawn` once hired again).
+    pub withdrew: bool,
     /// The latest accepted rate, even before it takes effect (the projection's `rate`).
     #[serde(with = "crate::ser::opt_dec")]
     pub rate: Option<Decimal>,
@@ -240,6 +248,18 @@ pub(crate) struct Employee {
     /// The start of the period in which the employee's option ended early (withdrawal,
     /// §15, §19(b)): a new enrolment takes effect only in a later period (§19).
     pub ended_in: Option<Day>,
+    /// What the open period's first-day payrolls deduct at the rate in force, for an employee
+    /// who holds the option or sits the period out: eligibility is judged at the end of that
+    /// day (DOMAIN.md §4), so one found eligible later that day is credited it then.
+    pub first_day_due: Option<FirstDayDue>,
+}
+
+/// The sum of one day's deductions (see [`Employee::first_day_due`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct FirstDayDue {
+    pub day: Day,
+    #[serde(with = "crate::ser::dec")]
+    pub amount: Decimal,
 }
 
 impl Employee {
@@ -250,8 +270,9 @@ impl Employee {
             weekly_hours,
             months_per_year,
             ownership: Decimal::ZERO,
-            status: Status::NotEnrolled,
             enrolled: false,
+            sat_out: false,
+            withdrew: false,
             rate: None,
             rate_in_force: Decimal::ZERO,
             pending_rate: None,
@@ -277,6 +298,36 @@ impl Employee {
             died: None,
             refunded_to_estate: Decimal::ZERO,
             ended_in: None,
+            first_day_due: None,
+        }
+    }
+
+    /// The status: the first of INTERCHANGE.md's list that applies.
+    pub(crate) fn status(&self) -> Status {
+        // An option is only ever held in the open period: the period's close drops it.
+        let holds = self.option_in.is_some();
+        if self.died.is_some() {
+            Status::Deceased
+        } else if self.window.is_some() {
+            // §16–§18, the §17 window of one on leave with an option included (DOMAIN.md §6
+            // calls it a window: elect by the period's last day).
+            Status::AwaitingElection
+        } else if self.leave.is_some() {
+            Status::OnLeave
+        } else if holds && self.ends_at_purchase {
+            Status::Reduced
+        } else if holds {
+            Status::Participating
+        } else if !self.employed {
+            Status::Left
+        } else if self.enrolled && self.sat_out {
+            Status::SittingOut
+        } else if self.enrolled {
+            Status::Enrolled
+        } else if self.withdrew {
+            Status::Withdrawn
+        } else {
+            Status::NotEnrolled
         }
     }
 
@@ -316,9 +367,15 @@ impl Employee {
         self.deficiency = Decimal::ZERO;
     }
 
-    /// The enrolment ends: a new `enrolled` is needed for a later period.
+    /// The enrolment ends otherwise than by a withdrawal (a reduce, §15, §16, §18, §19, the
+    /// plan's end): a new `enrolled` is needed for a later period. One not enrolled keeps
+    /// how the enrolment ended before (a withdrawal stays one whatever follows).
     pub(crate) fn end_enrolment(&mut self) {
+        if self.enrolled {
+            self.withdrew = false;
+        }
         self.enrolled = false;
+        self.sat_out = false;
         self.pending_rate = None;
     }
 
@@ -332,61 +389,40 @@ impl Employee {
         }
         self.drop_option();
         self.end_enrolment();
-        self.status = if self.died.is_some() {
-            Status::Deceased
-        } else {
-            Status::Withdrawn
-        };
+        self.withdrew = true;
     }
 
-    /// The status an employee without an option rests in: deceased, left, on leave, or as
-    /// the enrolment stands.
-    pub(crate) fn resting_status(&self) -> Status {
-        if self.died.is_some() {
-            Status::Deceased
-        } else if !self.employed {
-            Status::Left
-        } else if self.enrolled {
-            if self.leave.is_some() {
-                Status::OnLeave
-            } else {
-                Status::Enrolled
-            }
+    /// Grants the option of the period `start`..=`end` to an eligible enrolled employee: on
+    /// leave, with deductions suspended and the §17 window open until the period's last day.
+    pub(crate) fn grant_option(&mut self, start: Day, end: Day) {
+        self.option_in = Some(start);
+        self.sat_out = false;
+        self.ends_at_purchase = false;
+        self.make_up = false;
+        self.elected = None;
+        if self.leave.is_some() {
+            self.deductions = Deductions::Suspended;
+            self.window = Some(Window {
+                kind: WindowKind::OnLeave,
+                opened: start,
+                deadline: end,
+            });
         } else {
-            Status::NotEnrolled
+            self.deductions = Deductions::Active;
+            self.window = None;
         }
     }
 
-    /// Hours and months of customary employment meet §4(b) and §4(c).
-    pub(crate) fn customary_ok(&self, rules: &Rules) -> bool {
-        self.weekly_hours > rules.min_weekly_hours.get()
-            && self.months_per_year >= Decimal::from(rules.min_customary_months.get())
+    /// What the first-day payrolls of the period starting `start` deduct (0 on another day).
+    pub(crate) fn due_on_first_day(&self, start: Day) -> Decimal {
+        self.first_day_due
+            .filter(|d| d.day == start)
+            .map_or(Decimal::ZERO, |d| d.amount)
     }
 
     /// Shares owned for the 5% test: reported holdings and options plus plan shares.
     pub(crate) fn owned(&self) -> Decimal {
-        self.ownership
-            .saturating_add(self.shares_held)
-            .saturating_add(self.shares_certificated)
-    }
-
-    /// Eligible on a period's first day `start` (§4): service, customary employment and
-    /// ownership below the limit of the latest reported outstanding shares.
-    pub(crate) fn eligible_on(
-        &self,
-        start: Day,
-        rules: &Rules,
-        outstanding: Option<Decimal>,
-    ) -> bool {
-        let served = self
-            .hire_date
-            .add_months(rules.min_service_months.get())
-            .is_some_and(|d| d <= start);
-        let below_limit = match outstanding {
-            None => true,
-            Some(out) => self.owned() < rules.ownership_limit.get().saturating_mul(out),
-        };
-        self.employed && served && self.customary_ok(rules) && below_limit
+        self.section_4().owned()
     }
 
     /// The statement account of the period starting `start`, created on first use.

@@ -131,6 +131,8 @@ impl State {
         let f = Factor::of(ratio, self.rules.share_decimals.get());
         let mut next = self.clone();
         next.scale_shares(date, f)?;
+        // Ownership and outstanding shares changed: on a period's first day, judged again.
+        next.rejudge_everyone(date)?;
         next.capital_changes
             .push(CapitalChangeDone { date, kind, ratio });
         *self = next;
@@ -147,12 +149,15 @@ impl State {
                 o.share_reserve = Some(f.shares_value(r)?);
             }
         }
-        self.plan.shares_bought = f.shares(self.plan.shares_bought)?;
         if let Some(out) = self.shares_outstanding {
             self.shares_outstanding = Some(f.shares(out)?);
         }
         // Each lot's parts are rounded down on their own and the lot is their sum, so that
-        // shares = held + certificated + sold still holds exactly.
+        // shares = held + certificated + sold still holds exactly; the plan's shares bought
+        // are the sum of the lots (DOMAIN.md §8: totals always equal the sum of the lots, so
+        // 2:3 of lots of 100, 50 and 10 is 66.6666 + 33.3333 + 6.6666 = 106.6665, not
+        // 106.6666).
+        let mut bought = Decimal::ZERO;
         for lot in &mut self.lots {
             lot.held = f.shares(lot.held)?;
             lot.certificated = f.shares(lot.certificated)?;
@@ -162,10 +167,12 @@ impl State {
                 lot.sold,
                 "a lot's shares",
             )?;
+            bought = num::add(bought, lot.shares, "the shares bought")?;
             lot.price = f.per_share(lot.price)?;
             lot.fmv_grant = f.per_share(lot.fmv_grant)?;
             lot.fmv_purchase = f.per_share(lot.fmv_purchase)?;
         }
+        self.plan.shares_bought = bought;
         // An employee's holdings are the sums of the lots' (the §11 invariant).
         for e in self.employees.values_mut() {
             e.ownership = f.shares(e.ownership)?;
@@ -389,6 +396,10 @@ impl State {
                 },
             ));
         }
+        // Fewer shares owned (§4(d)): on a period's first day, judged again.
+        let mut facts = e.section_4();
+        facts.plan_shares = num::sub(facts.plan_shares, shares, "the shares owned")?;
+        let judged = self.first_day_verdict(date, id, facts)?;
         for (i, d) in parts {
             if let Some(lot) = self.lots.get_mut(i) {
                 lot.held -= d.shares;
@@ -400,6 +411,7 @@ impl State {
             e.shares_held -= shares;
             e.ordinary_income = income_total;
         }
+        self.apply_first_day_verdict(id, judged);
         Ok(())
     }
 }

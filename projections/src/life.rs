@@ -10,7 +10,7 @@
 use espp_events::{Day, ElectionChoice, EmployeeId, EndReason, LeaveKind, StopOption};
 use rust_decimal::Decimal;
 
-use crate::employee::{Deductions, Elected, Employee, Leave, Status, Window, WindowKind};
+use crate::employee::{Deductions, Elected, Employee, Leave, Window, WindowKind};
 use crate::num;
 use crate::state::{end_employment, Rejection, State};
 
@@ -59,7 +59,7 @@ impl State {
         if !e.employed {
             return Err(Rejection::plan(
                 "§14",
-                format!("{what} for employee {id}, who is not employed (status {}); an election decides after retirement (§16)", e.status.as_str()),
+                format!("{what} for employee {id}, who is not employed (status {}); an election decides after retirement (§16)", e.status().as_str()),
             ));
         }
         let holds = e.holds_option(open.map(|o| o.0));
@@ -76,7 +76,7 @@ impl State {
                 if !holds {
                     return Err(Rejection::plan(
                         "§14",
-                        format!("{what} on {date}: employee {id} holds no option in an open period (status {}); reduce applies to a participating employee", e.status.as_str()),
+                        format!("{what} on {date}: employee {id} holds no option in an open period (status {}); reduce applies to a participating employee", e.status().as_str()),
                     ));
                 }
                 if let Some(w) = e.window {
@@ -99,9 +99,6 @@ impl State {
                 };
                 e.ends_at_purchase = true;
                 e.end_enrolment();
-                if e.leave.is_none() {
-                    e.status = Status::Reduced;
-                }
                 Ok(())
             }
             StopOption::Withdraw => {
@@ -110,7 +107,7 @@ impl State {
                         "§14",
                         format!(
                             "{what} on {date}: employee {id} is not enrolled (status {})",
-                            e.status.as_str()
+                            e.status().as_str()
                         ),
                     ));
                 }
@@ -172,13 +169,11 @@ impl State {
         e.deductions = Deductions::Suspended;
         if e.ends_at_purchase && e.elected.is_none() && e.window.is_none() {
             // Reduced under §14 already: that is one of §16's alternatives.
-            e.status = Status::Reduced;
             return;
         }
         e.ends_at_purchase = true;
         e.make_up = false;
         e.elected = None;
-        e.status = Status::AwaitingElection;
         if let Some(deadline) = date.add_days(10) {
             self.open_window(
                 id,
@@ -230,7 +225,6 @@ impl State {
             cash_payments,
             ends_employment,
             paid_cash: false,
-            prior: e.status,
         });
         if let Some(t) = ends_employment {
             self.deadlines.insert((t, id.clone()));
@@ -241,14 +235,10 @@ impl State {
                 e.deductions = Deductions::Suspended;
             }
             if e.ends_at_purchase && e.window.is_none() {
-                // An election (or a §14 reduce) is already in force for this option.
-                if e.deductions == Deductions::Stopped {
-                    return Ok(());
-                }
-                e.status = Status::OnLeave;
+                // An election (or a §14 reduce) is already in force for this option: it is
+                // the election for the §17 window, which does not open (DOMAIN.md §6).
                 return Ok(());
             }
-            e.status = Status::OnLeave;
             e.elected = None;
             e.make_up = false;
             if let Some((_, end)) = open {
@@ -259,8 +249,6 @@ impl State {
                     deadline: end,
                 });
             }
-        } else if e.enrolled {
-            e.status = Status::OnLeave;
         }
         Ok(())
     }
@@ -278,7 +266,7 @@ impl State {
                 "§17",
                 format!(
                     "leave_ended on {date}: employee {id} is not on leave (status {})",
-                    e.status.as_str()
+                    e.status().as_str()
                 ),
             ));
         };
@@ -291,14 +279,6 @@ impl State {
         let e = self.employee_mut(id, "§17")?;
         e.leave = None;
         if !holds {
-            e.status = if e.enrolled {
-                match leave.prior {
-                    Status::SittingOut => Status::SittingOut,
-                    _ => Status::Enrolled,
-                }
-            } else {
-                e.resting_status()
-            };
             return Ok(());
         }
         if e.deductions == Deductions::Suspended {
@@ -308,11 +288,10 @@ impl State {
             Some(w) if w.kind == WindowKind::OnLeave => {
                 e.window = None;
                 if leave.paid_cash {
-                    e.status = Status::Participating;
+                    // Cash paid during the leave: no return window (§17).
                 } else if let Some((_, end)) = open {
                     // No cash paid during the leave: the return window (§17).
                     let deadline = date.add_days(10).map_or(end, |d| d.min(end));
-                    e.status = Status::AwaitingElection;
                     self.open_window(
                         id,
                         Window {
@@ -323,13 +302,7 @@ impl State {
                     );
                 }
             }
-            _ => {
-                e.status = if e.ends_at_purchase {
-                    Status::Reduced
-                } else {
-                    Status::Participating
-                };
-            }
+            _ => {}
         }
         Ok(())
     }
@@ -351,7 +324,7 @@ impl State {
         let Some((start, _)) = open.filter(|o| e.holds_option(Some(o.0))) else {
             return Err(Rejection::plan(
                 section,
-                format!("cash_payment of {} on {date}: employee {id} holds no option in an open period (status {})", num::money(amount), e.status.as_str()),
+                format!("cash_payment of {} on {date}: employee {id} holds no option in an open period (status {})", num::money(amount), e.status().as_str()),
             ));
         };
         let periodic = e.leave.is_some_and(|l| l.cash_payments);
@@ -422,7 +395,7 @@ impl State {
                 None => format!(
                     "election {} on {date}: no election window is open for employee {id} (status {}); elections follow retirement (§16), a leave (§17) or death (§18)",
                     choice.as_str(),
-                    e.status.as_str()
+                    e.status().as_str()
                 ),
             };
             let section = e.elected.map_or("§16", |x| x.kind.section());
@@ -461,13 +434,6 @@ impl State {
                     e.ends_at_purchase = true;
                     e.end_enrolment();
                 }
-                e.status = match w.kind {
-                    WindowKind::Death => Status::Deceased,
-                    WindowKind::OnLeave => Status::OnLeave,
-                    WindowKind::Retirement => Status::Reduced,
-                    WindowKind::Return if choice == ElectionChoice::Reduce => Status::Reduced,
-                    WindowKind::Return => Status::Participating,
-                };
             }
         }
         Ok(())
@@ -484,14 +450,12 @@ impl State {
         if !e.holds_option(open.map(|o| o.0)) {
             e.refund_balance(open.map(|o| o.0));
             e.drop_option();
-            e.status = Status::Deceased;
             return Ok(());
         }
         e.deductions = Deductions::Suspended;
         e.ends_at_purchase = true;
         e.make_up = false;
         e.elected = None;
-        e.status = Status::Deceased;
         if let Some((_, end)) = open {
             let deadline = date.add_months(3).map_or(end, |d| d.min(end));
             self.open_window(

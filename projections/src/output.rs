@@ -119,7 +119,7 @@ impl State {
             employees.insert(
                 id.to_string(),
                 json!({
-                    "status": e.status.as_str(),
+                    "status": e.status().as_str(),
                     "rate": e.rate.map(rate),
                     "balance": money(e.balance),
                     "deficiency": money(e.deficiency),

@@ -5,9 +5,10 @@
 use espp_events::{Day, EmployeeId};
 use rust_decimal::Decimal;
 
-use crate::employee::{check_rate, Deductions, Employee, Status};
+use crate::eligibility::judge;
+use crate::employee::{check_rate, Deductions, Employee, FirstDayDue};
 use crate::num;
-use crate::state::{judge, Rejection, State};
+use crate::state::{Rejection, State};
 
 impl State {
     pub(crate) fn employee_hired(
@@ -39,7 +40,8 @@ impl State {
                 e.hire_date = hire_date;
                 e.weekly_hours = weekly_hours;
                 e.months_per_year = months_per_year;
-                e.status = e.resting_status();
+                // Not enrolled (leaving ended the enrolment): nothing on a period's first
+                // day to judge again.
                 Ok(())
             }
             None => {
@@ -59,42 +61,64 @@ impl State {
         weekly_hours: Option<Decimal>,
         months_per_year: Option<Decimal>,
     ) -> Result<(), Rejection> {
-        let rules = self.rules.clone();
-        let outstanding = self.shares_outstanding;
-        let open = self.periods.open_period().map(|p| (p.start, p.end));
-        let open_start = open.map(|o| o.0);
         let e = self.employee_mut(id, "§4")?;
-        let mut changed = e.clone();
+        let mut facts = e.section_4();
         if let Some(h) = weekly_hours {
-            changed.weekly_hours = h;
+            facts.weekly_hours = h;
         }
         if let Some(m) = months_per_year {
-            changed.months_per_year = m;
+            facts.months_per_year = m;
         }
-        let mut ends = false;
-        if let Some((start, end)) = open {
-            if date == start && changed.window.is_none() && !changed.ends_at_purchase {
-                // Still the period's first day: judged again with today's facts.
-                judge(&mut changed, start, end, &rules, outstanding);
-            } else if changed.holds_option(open_start)
-                && changed.employed
-                && !changed.customary_ok(&rules)
-            {
-                ends = true;
-            }
-        }
-        if ends {
+        // On the open period's first day the change counts for the judgement at its end
+        // (DOMAIN.md §4), never as §19(b).
+        let judged = self.first_day_verdict(date, id, facts)?;
+        let customary = facts.customary(&self.rules);
+        let open = self.periods.open;
+        let e = self.employee_mut(id, "§4")?;
+        let ends = judged.is_none() && e.holds_option(open) && e.employed && !customary;
+        e.weekly_hours = facts.weekly_hours;
+        e.months_per_year = facts.months_per_year;
+        if judged.is_some() {
+            self.apply_first_day_verdict(id, judged);
+        } else if ends {
             // Ineligible during the period (§19(b)): refund, whole shares certificated, and a
             // new enrolment is needed for a later period.
-            changed.refund_balance(open_start);
-            changed.ended_in = open_start;
-            changed.drop_option();
-            changed.end_enrolment();
-            changed.status = Status::NotEnrolled;
-            *self.employee_mut(id, "§4")? = changed;
+            e.refund_balance(open);
+            e.ended_in = open;
+            e.drop_option();
+            e.end_enrolment();
             self.certificate_whole_shares(id);
-        } else {
-            *e = changed;
+        }
+        Ok(())
+    }
+
+    /// `ownership_reported` replaces the employee's figure (§4(d)); on the open period's first
+    /// day it counts for the judgement at its end.
+    pub(crate) fn ownership_reported(
+        &mut self,
+        date: Day,
+        id: &EmployeeId,
+        shares: Decimal,
+    ) -> Result<(), Rejection> {
+        let mut facts = self.employee_mut(id, "§4")?.section_4();
+        facts.ownership = shares;
+        let judged = self.first_day_verdict(date, id, facts)?;
+        self.employee_mut(id, "§4")?.ownership = shares;
+        self.apply_first_day_verdict(id, judged);
+        Ok(())
+    }
+
+    /// The latest outstanding shares (§4(d), §5 step 4); on the open period's first day
+    /// everyone is judged again with them.
+    pub(crate) fn shares_outstanding(
+        &mut self,
+        date: Day,
+        shares: Decimal,
+    ) -> Result<(), Rejection> {
+        let before = self.shares_outstanding.replace(shares);
+        if let Err(r) = self.rejudge_everyone(date) {
+            self.shares_outstanding = before;
+            return Err(r);
         }
         Ok(())
     }
@@ -136,10 +160,10 @@ impl State {
             ));
         }
         self.check_not_ended(&format!("employee {id} enrolls on {date}"))?;
-        let rules = self.rules.clone();
-        let outstanding = self.shares_outstanding;
-        let open = self.periods.open_period().map(|p| (p.start, p.end));
-        let e = self.employee_mut(id, "§5")?;
+        let e = self
+            .employees
+            .get(id.as_str())
+            .ok_or_else(|| Rejection::plan("§5", format!("employee {id} was never hired")))?;
         if !e.employed {
             return Err(Rejection::plan(
                 "§5",
@@ -153,23 +177,31 @@ impl State {
                 format!("employee {id} is already enrolled (rate {current}); rate_changed changes the rate"),
             ));
         }
-        check_rate(rate, &rules, id.as_str())?;
+        check_rate(rate, &self.rules, id.as_str())?;
+        // Effective on the first day of the first period starting on or after `date`: a
+        // period that opened today counts (judged with the facts as they stand, and again if
+        // they change later today), unless the employee's option in it ended (§19). Whoever
+        // still holds this period's option (reduced, awaiting the purchase) keeps it; the
+        // enrolment is for later periods.
+        let today = self
+            .periods
+            .open_period()
+            .filter(|p| p.start == date && e.option_in.is_none())
+            .map(|p| {
+                (
+                    p.start,
+                    p.end,
+                    p.rules.as_ref().unwrap_or(&self.rules).clone(),
+                )
+            });
+        let outstanding = self.shares_outstanding;
+        let e = self.employee_mut(id, "§5")?;
         e.enrolled = true;
+        e.sat_out = false;
         e.rate = Some(rate);
         e.pending_rate = Some(rate);
-        // Whoever still holds this period's option (reduced, awaiting the purchase) keeps
-        // it; the enrolment is for later periods.
-        if e.option_in.is_none() {
-            e.status = if e.leave.is_some() {
-                Status::OnLeave
-            } else {
-                Status::Enrolled
-            };
-            // Effective on the first day of the first period starting on or after `date`: a
-            // period that opened today counts, unless the employee's option in it ended (§19).
-            if let Some((start, end)) = open.filter(|o| o.0 == date) {
-                judge(e, start, end, &rules, outstanding);
-            }
+        if let Some((start, end, rules)) = today {
+            judge(e, start, end, &rules, outstanding);
         }
         Ok(())
     }
@@ -220,15 +252,28 @@ impl State {
         };
         let holds = open
             .is_some_and(|(start, end)| e.option_in == Some(start) && date >= start && date <= end);
+        // On the period's first day, one who sat it out may still be found eligible by the
+        // day's end (DOMAIN.md §4): what the payroll deducts is kept for that. Only for one
+        // enrolled when the payroll is folded: an enrolment is the employee's election, not a
+        // fact of §4, and deducts from paydays following it (§6); one dated the first day
+        // but folded after that day's payroll does not reach back to it (the spec is silent;
+        // a rate_changed dated the first day likewise applies from the next payroll).
+        let first_day = open.is_some_and(|(start, _)| start == date) && (holds || e.sat_out);
         // A payday for someone no longer employed (a final paycheck, severance) is accepted
         // and deducts nothing (DOMAIN.md §4: "on any other payday nothing is deducted"):
         // refusing it would make a payroll feed's whole file fail.
-        let Some((start, _)) = open.filter(|_| holds) else {
+        let Some((start, _)) = open.filter(|_| holds || first_day) else {
             return Ok(());
         };
         let what = "the payroll deduction";
         let deduction = num::round_half_up(num::mul(e.rate_in_force, gross_pay, what)?, 2);
+        let due = if first_day {
+            Some(num::add(e.due_on_first_day(start), deduction, what)?)
+        } else {
+            None
+        };
         match e.deductions {
+            _ if !holds => {}
             Deductions::Stopped => {}
             Deductions::Suspended => {
                 // Suspended (leave, retirement, death): the deduction accrues as deficiency.
@@ -242,6 +287,9 @@ impl State {
                 e.balance = balance;
                 e.contributed = contributed;
             }
+        }
+        if let Some(amount) = due {
+            e.first_day_due = Some(FirstDayDue { day: start, amount });
         }
         Ok(())
     }

@@ -111,6 +111,8 @@ struct Want {
     wanted: Decimal,
     /// After the caps of steps 2–4.
     capped: Decimal,
+    /// After the participation adjustment of step 5: what is bought.
+    shares: Decimal,
     /// The option ends with this purchase (reduce, retirement, death).
     ends: bool,
 }
@@ -282,6 +284,7 @@ impl State {
                 balance: e.balance,
                 wanted,
                 capped,
+                shares: capped,
                 ends: e.ends_at_purchase
                     || !e.employed
                     || e.died.is_some()
@@ -302,21 +305,30 @@ impl State {
             total_wanted = num::add(total_wanted, w.capped, "the shares wanted")?;
         }
         let prorated = total_wanted > left;
-        // The plan ends when this purchase uses up the reserve (§24): everyone's
-        // participation ends with it.
-        let exhausts = total_wanted >= left;
-        let mut allocations = Vec::with_capacity(wants.len());
         let mut total = Decimal::ZERO;
-        for w in wants {
-            let shares = if prorated {
+        for w in &mut wants {
+            if prorated {
                 let scaled = num::mul(w.capped, left, "the participation adjustment")?;
-                num::max_units(scaled, total_wanted, dp, "the participation adjustment")?
-            } else {
-                w.capped
-            };
+                w.shares =
+                    num::max_units(scaled, total_wanted, dp, "the participation adjustment")?;
+            }
+            total = num::add(total, w.shares, "the shares bought")?;
+        }
+        // The plan ends when this purchase leaves no shares in the reserve (§24), and with it
+        // everyone's participation. It is not exhausted while shares are left: a §13
+        // proration that floors every share leaves its remainder in the reserve.
+        let exhausts = total >= left;
+        let mut allocations = Vec::with_capacity(wants.len());
+        for w in wants {
+            let shares = w.shares;
             let cost = num::round_up(num::mul(shares, price, "the cost")?, 2);
             let rest = num::sub(w.balance, cost, "the cash left")?;
-            let (refunded, carried) = if shares < w.wanted || w.ends || exhausts {
+            // A cap (steps 2–5) binds only where it lowers this employee's own shares: cash
+            // it leaves is refunded. One whose want was 0 (cash under one share's price) is
+            // not capped, whatever happens to others: that cash follows `residual`, unless
+            // participation ends with this purchase (DOMAIN.md §5).
+            let capped = shares < w.wanted;
+            let (refunded, carried) = if capped || w.ends || exhausts {
                 (rest, Decimal::ZERO)
             } else {
                 match rules.residual {
@@ -324,7 +336,6 @@ impl State {
                     Residual::Refund => (rest, Decimal::ZERO),
                 }
             };
-            total = num::add(total, shares, "the shares bought")?;
             allocations.push(Allocation {
                 employee: w.employee,
                 shares,

@@ -11,7 +11,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use espp_events::{Day, EmployeeId, Event, Record, Rules, RulesPatch};
 use rust_decimal::Decimal;
 
-use crate::employee::{Deductions, Employee, Status, Window, WindowKind};
+use crate::eligibility::judge;
+use crate::employee::{Employee, WindowKind};
 use crate::holdings::{CapitalChangeDone, Disposition};
 use crate::market::Market;
 use crate::period::Periods;
@@ -55,7 +56,8 @@ pub(crate) struct Plan {
     pub approved: Option<Day>,
     /// The rules as the log sets them (adoption, later amendments).
     pub log_rules: Rules,
-    /// Shares bought under the plan so far (§1: reserve = left + bought).
+    /// Shares bought under the plan so far (§1: reserve = left + bought): always the sum of
+    /// the lots' shares, after a capital change too (DOMAIN.md §8).
     #[serde(with = "crate::ser::dec")]
     pub shares_bought: Decimal,
     /// The day the plan ended and why (§23, §24).
@@ -331,15 +333,9 @@ impl State {
                     e.refund_balance(Some(start));
                 }
                 e.drop_option();
-                e.status = e.resting_status();
-            } else if e.status == Status::SittingOut {
-                e.status = Status::Enrolled;
-            } else if e.status == Status::Participating {
-                e.status = e.resting_status();
             }
-            if let Some(l) = &mut e.leave {
-                l.prior = Status::Enrolled;
-            }
+            e.sat_out = false;
+            e.first_day_due = None;
         }
     }
 
@@ -354,11 +350,7 @@ impl State {
             e.refund_balance(e.option_in.or(open));
             e.drop_option();
             e.end_enrolment();
-            e.status = match e.status {
-                Status::Withdrawn | Status::Left | Status::Deceased => e.status,
-                _ if !e.employed => Status::Left,
-                _ => Status::NotEnrolled,
-            };
+            e.first_day_due = None;
         }
         if reason == PlanEnd::Board {
             let ids: Vec<EmployeeId> = self.employees.keys().cloned().collect();
@@ -449,10 +441,7 @@ impl State {
                     no_sale: *no_sale == Some(true),
                 },
             ),
-            Event::SharesOutstanding { shares } => {
-                self.shares_outstanding = Some(shares.get());
-                Ok(())
-            }
+            Event::SharesOutstanding { shares } => self.shares_outstanding(date, shares.get()),
             Event::Purchase { period } => self.purchase(date, r.seq, seq_before, period),
             Event::EmployeeHired {
                 employee,
@@ -477,8 +466,7 @@ impl State {
                 months_per_year.map(|m| m.get()),
             ),
             Event::OwnershipReported { employee, shares } => {
-                self.employee_mut(employee, "§4")?.ownership = shares.get();
-                Ok(())
+                self.ownership_reported(date, employee, shares.get())
             }
             Event::Enrolled { employee, rate } => self.enrolled(date, employee, rate.get()),
             Event::RateChanged { employee, rate } => self.rate_changed(date, employee, rate.get()),
@@ -548,57 +536,6 @@ impl State {
     }
 }
 
-/// Judges an enrolled employee on a period's first day `start` (the period ends `end`); a
-/// pending rate takes effect. An eligible employee holds an option in the period: on leave,
-/// with deductions suspended and the §17 window open until its last day.
-pub(crate) fn judge(
-    e: &mut Employee,
-    start: Day,
-    end: Day,
-    rules: &Rules,
-    outstanding: Option<Decimal>,
-) {
-    if !e.enrolled || e.ended_in == Some(start) {
-        return;
-    }
-    if let Some(rate) = e.pending_rate.take() {
-        e.rate_in_force = rate;
-    }
-    if !matches!(
-        e.status,
-        Status::Enrolled | Status::Participating | Status::SittingOut | Status::OnLeave
-    ) {
-        return;
-    }
-    if e.eligible_on(start, rules, outstanding) {
-        e.option_in = Some(start);
-        e.ends_at_purchase = false;
-        e.make_up = false;
-        e.elected = None;
-        if e.leave.is_some() {
-            e.deductions = Deductions::Suspended;
-            e.window = Some(Window {
-                kind: WindowKind::OnLeave,
-                opened: start,
-                deadline: end,
-            });
-            e.status = Status::OnLeave;
-        } else {
-            e.deductions = Deductions::Active;
-            e.window = None;
-            e.status = Status::Participating;
-        }
-    } else {
-        e.drop_option();
-        if let Some(l) = &mut e.leave {
-            l.prior = Status::SittingOut;
-            e.status = Status::OnLeave;
-        } else {
-            e.status = Status::SittingOut;
-        }
-    }
-}
-
 /// A window's default (§16–§18): withdraw, or for the estate the refund (§18).
 pub(crate) fn take_default(e: &mut Employee, open: Option<Day>) {
     let Some(w) = e.window else { return };
@@ -610,7 +547,6 @@ pub(crate) fn take_default(e: &mut Employee, open: Option<Day>) {
                 e.ended_in = e.option_in;
             }
             e.drop_option();
-            e.status = Status::Deceased;
         }
         _ => e.withdraw(open),
     }
@@ -628,5 +564,4 @@ pub(crate) fn end_employment(e: &mut Employee, open: Option<Day>) {
     e.end_enrolment();
     e.employed = false;
     e.leave = None;
-    e.status = e.resting_status();
 }

@@ -6,7 +6,7 @@
 mod common;
 
 use common::{
-    buy, check, check_refused, check_state, close, ev, fold_records, pay, records_recorded,
+    buy, check, check_refused, check_state, close, ev, fold_records, pay, records_recorded, with,
 };
 use espp_projections::State;
 use serde_json::{json, Value};
@@ -77,11 +77,6 @@ fn h1() -> Vec<String> {
         buy("2026-06-30", "2026H1"),
     ]);
     l
-}
-
-fn with(mut lines: Vec<String>, extra: &[String]) -> Vec<String> {
-    lines.extend(extra.iter().cloned());
-    lines
 }
 
 #[test]

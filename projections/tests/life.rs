@@ -11,32 +11,8 @@
 
 mod common;
 
-use common::{check, check_refused, check_state, close, ev, fold};
-use espp_events::Day;
-use serde_json::{json, Value};
-
-fn company(rules: &str) -> Vec<String> {
-    vec![
-        ev(
-            "plan_adopted",
-            "2025-01-02",
-            &format!(r#""rules":{{{rules}}}"#),
-        ),
-        ev("stockholders_approved", "2025-02-03", ""),
-        ev(
-            "period_scheduled",
-            "2025-12-01",
-            r#""period":"2026H1","start":"2026-01-01","end":"2026-06-30""#,
-        ),
-        ev(
-            "employee_hired",
-            "2025-03-01",
-            r#""employee":"E1","hire_date":"2024-01-01","weekly_hours":"40","months_per_year":"12""#,
-        ),
-        ev("enrolled", "2025-12-10", r#""employee":"E1","rate":"0.10""#),
-        close("2026-01-02", "10.00"),
-    ]
-}
+use common::{check, check_as_of, check_refused, company, ev, fold, purchase};
+use serde_json::json;
 
 /// E1's payday of 5000.00 (10%: 500.00).
 fn pay(date: &str) -> String {
@@ -59,29 +35,10 @@ fn cash(date: &str, amount: &str) -> String {
     e1("cash_payment", date, &format!(r#""amount":"{amount}""#))
 }
 
-/// The last trading day and the purchase.
-fn purchase() -> [String; 2] {
-    [
-        close("2026-06-30", "20.00"),
-        ev("purchase", "2026-06-30", r#""period":"2026H1""#),
-    ]
-}
-
 fn with(extra: &[String]) -> Vec<String> {
     let mut l = company("");
     l.extend_from_slice(extra);
     l
-}
-
-fn day(s: &str) -> Day {
-    Day::parse(s).unwrap()
-}
-
-/// Folds `lines`, then the deadlines through `as_of`, and checks.
-fn check_as_of(lines: &[String], as_of: &str, expected: &[(&str, Value)]) -> Value {
-    let mut s = fold(lines).unwrap_or_else(|(seq, e)| panic!("seq {seq} refused: {e}"));
-    s.advance_to(day(as_of)).unwrap();
-    check_state(&s, Some(day(as_of)), expected)
 }
 
 // ---- §14 -----------------------------------------------------------------------------
@@ -259,12 +216,13 @@ fn retirement_window_defaults_to_withdraw_after_ten_days() {
             ("/employees/E1/balance", json!("500.00")),
         ],
     );
-    // At the start of 03-13 the default applies: withdraw, 500.00 refunded.
+    // At the start of 03-13 the default applies: withdraw, 500.00 refunded. Employment
+    // ended, so the status is `left` (INTERCHANGE.md: 6 `left` comes before 9 `withdrawn`).
     check_as_of(
         &lines,
         "2026-03-13",
         &[
-            ("/employees/E1/status", json!("withdrawn")),
+            ("/employees/E1/status", json!("left")),
             ("/employees/E1/election_deadline", json!(null)),
             ("/employees/E1/balance", json!("0.00")),
             ("/employees/E1/refunded", json!("500.00")),
@@ -276,7 +234,7 @@ fn retirement_window_defaults_to_withdraw_after_ten_days() {
     check(&on_time, &[("/employees/E1/status", json!("reduced"))]);
     let mut late = lines.clone();
     late.push(elect("2026-03-13", "reduce"));
-    check_refused(&late, 9, "§16", &["no election window", "withdrawn"]);
+    check_refused(&late, 9, "§16", &["no election window", "status left"]);
 }
 
 #[test]
@@ -356,7 +314,8 @@ fn retirement_make_up_pays_the_deficiency_and_no_more() {
 #[test]
 fn a_retirement_window_open_at_the_purchase_takes_its_default_there() {
     // Retired 06-25: the window would run to 07-05, but the purchase on 06-30 finds it open
-    // and takes the default (withdraw): no shares, 500.00 refunded.
+    // and takes the default (withdraw): no shares, 500.00 refunded; `left` (employment
+    // ended: INTERCHANGE.md's 6 before 9 `withdrawn`).
     let mut lines = with(&[
         pay("2026-01-15"),
         e1("employment_ended", "2026-06-25", r#""reason":"retired""#),
@@ -366,7 +325,7 @@ fn a_retirement_window_open_at_the_purchase_takes_its_default_there() {
         &lines,
         &[
             ("/purchases/0/allocations", json!([])),
-            ("/employees/E1/status", json!("withdrawn")),
+            ("/employees/E1/status", json!("left")),
             ("/employees/E1/refunded", json!("500.00")),
             ("/employees/E1/election_deadline", json!(null)),
         ],
@@ -387,8 +346,9 @@ fn leave(date: &str, fields: &str) -> String {
 #[test]
 fn leave_suspends_deductions_and_the_return_opens_a_window() {
     // §17: on leave 02-01 without cash payments; the 02-15 payday accrues 500.00 as
-    // deficiency. Back 03-02: deductions resume (03-05: balance 1000.00) and the window runs
-    // through 03-12.
+    // deficiency. On leave with an option, E1 must elect by the period's last day: that §17
+    // window is open, so `awaiting_election` (INTERCHANGE.md: 2 before 3 `on_leave`). Back
+    // 03-02: deductions resume (03-05: balance 1000.00) and the window runs through 03-12.
     let lines = with(&[
         pay("2026-01-15"),
         leave("2026-02-01", ""),
@@ -397,7 +357,7 @@ fn leave_suspends_deductions_and_the_return_opens_a_window() {
     check(
         &lines,
         &[
-            ("/employees/E1/status", json!("on_leave")),
+            ("/employees/E1/status", json!("awaiting_election")),
             ("/employees/E1/deficiency", json!("500.00")),
             ("/employees/E1/balance", json!("500.00")),
             ("/employees/E1/election_deadline", json!("2026-06-30")),
@@ -535,18 +495,20 @@ fn on_leave_at_the_period_end_must_have_elected() {
         pay("2026-01-15"),
         leave("2026-05-01", r#""reemployment_guaranteed":true"#),
     ]);
-    // No election: the default (withdraw) at the purchase.
+    // No election: the default (withdraw) at the purchase. Still on leave: `on_leave`
+    // (INTERCHANGE.md: 3, "anyone on a leave, enrolled or not", before 9 `withdrawn`).
     let mut none = base.clone();
     none.extend(purchase());
     check(
         &none,
         &[
             ("/purchases/0/allocations", json!([])),
-            ("/employees/E1/status", json!("withdrawn")),
+            ("/employees/E1/status", json!("on_leave")),
             ("/employees/E1/refunded", json!("500.00")),
         ],
     );
-    // reduce elected on 06-01: 58 shares for 493.00, 7.00 refunded (reduce ends it).
+    // reduce elected on 06-01: 58 shares for 493.00, 7.00 refunded (reduce ends it); still
+    // on leave after the purchase, so `on_leave` (3) rather than `not_enrolled` (10).
     let mut reduce = base.clone();
     reduce.push(elect("2026-06-01", "reduce"));
     check(&reduce, &[("/employees/E1/status", json!("on_leave"))]);
@@ -556,7 +518,7 @@ fn on_leave_at_the_period_end_must_have_elected() {
         &[
             ("/purchases/0/allocations/0/shares", json!("58")),
             ("/purchases/0/allocations/0/refunded", json!("7.00")),
-            ("/employees/E1/status", json!("not_enrolled")),
+            ("/employees/E1/status", json!("on_leave")),
         ],
     );
     // make_up elected: buys 58, carries 7.00, stays enrolled (on leave).
@@ -589,11 +551,12 @@ fn leave_ended_without_return_is_retirement() {
             ("/employees/E1/election_deadline", json!("2026-03-12")),
         ],
     );
+    // The default at the start of 03-13: employment has ended, so `left`, not `withdrawn`.
     check_as_of(
         &lines,
         "2026-03-13",
         &[
-            ("/employees/E1/status", json!("withdrawn")),
+            ("/employees/E1/status", json!("left")),
             ("/employees/E1/refunded", json!("500.00")),
         ],
     );
@@ -602,13 +565,15 @@ fn leave_ended_without_return_is_retirement() {
 #[test]
 fn a_leave_past_the_limit_ends_employment() {
     // leave_limit_months 3: on leave from 02-01, allowed through 05-01 (02-01 + 3 months);
-    // employment ends at the start of 05-02, as §15: refund all.
+    // employment ends at the start of 05-02, as §15: refund all. Until then the §17 window
+    // (elect by 06-30) is open: `awaiting_election`.
     let lines = with(&[pay("2026-01-15"), leave("2026-02-01", "")]);
     check_as_of(
         &lines,
         "2026-05-01",
         &[
-            ("/employees/E1/status", json!("on_leave")),
+            ("/employees/E1/status", json!("awaiting_election")),
+            ("/employees/E1/election_deadline", json!("2026-06-30")),
             ("/employees/E1/balance", json!("500.00")),
         ],
     );
@@ -629,7 +594,7 @@ fn a_leave_past_the_limit_ends_employment() {
     check_as_of(
         &guaranteed,
         "2026-05-02",
-        &[("/employees/E1/status", json!("on_leave"))],
+        &[("/employees/E1/status", json!("awaiting_election"))],
     );
 }
 

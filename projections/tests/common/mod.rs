@@ -174,6 +174,52 @@ pub fn buy(date: &str, period: &str) -> String {
     ev("purchase", date, &format!(r#""period":"{period}""#))
 }
 
+/// The common company of the life and amended scenarios: plan adopted 2025-01-02 with
+/// `rules` (a JSON object body), approved 2025-02-03, period 2026H1 (2026-01-01 to
+/// 2026-06-30), E1 hired 2024-01-01 (40 h, 12 months) and enrolled at 10% on 2025-12-10, FMV
+/// 10.00 on 2026-01-02 (the first trading day).
+pub fn company(rules: &str) -> Vec<String> {
+    vec![
+        ev(
+            "plan_adopted",
+            "2025-01-02",
+            &format!(r#""rules":{{{rules}}}"#),
+        ),
+        ev("stockholders_approved", "2025-02-03", ""),
+        ev(
+            "period_scheduled",
+            "2025-12-01",
+            r#""period":"2026H1","start":"2026-01-01","end":"2026-06-30""#,
+        ),
+        hire("2025-03-01", "E1", "2024-01-01", "40"),
+        ev("enrolled", "2025-12-10", r#""employee":"E1","rate":"0.10""#),
+        close("2026-01-02", "10.00"),
+    ]
+}
+
+/// 2026H1's last trading day (FMV 20.00) and its purchase.
+pub fn purchase() -> [String; 2] {
+    [close("2026-06-30", "20.00"), buy("2026-06-30", "2026H1")]
+}
+
+/// `lines` with `extra` after them.
+pub fn with(mut lines: Vec<String>, extra: &[String]) -> Vec<String> {
+    lines.extend_from_slice(extra);
+    lines
+}
+
+/// A day, from `"YYYY-MM-DD"`.
+pub fn day(s: &str) -> espp_events::Day {
+    espp_events::Day::parse(s).unwrap()
+}
+
+/// Folds `lines`, then the deadlines through `as_of` (an as-of fold), and checks.
+pub fn check_as_of(lines: &[String], as_of: &str, expected: &[(&str, Value)]) -> Value {
+    let mut s = fold(lines).unwrap_or_else(|(seq, e)| panic!("seq {seq} refused: {e}"));
+    s.advance_to(day(as_of)).unwrap();
+    check_state(&s, Some(day(as_of)), expected)
+}
+
 /// A hire (12 months a year).
 pub fn hire(date: &str, id: &str, hire_date: &str, hours: &str) -> String {
     ev(

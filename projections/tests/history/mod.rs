@@ -1,7 +1,9 @@
 //! A generator of plausible company histories for property tests: a plan adopted and
 //! approved, quarterly periods with a daily price path, employees hired with varied hours
 //! and service, enrolments, rate changes, biweekly payroll and a purchase on each period's
-//! last trading day; life events (§14–§18), amendments and terminations (a Board's, or a
+//! last trading day (and, in some companies, a payroll on each period's first day); changes
+//! of hours and ownership (§4), some dated a period's first day; life events (§14–§18),
+//! amendments and terminations (a Board's, or a
 //! change in control, assumed or not); capital changes of every kind, dividends, and each
 //! employee's certificates and sales over the years after the purchases (§10, §11, §25,
 //! §27).
@@ -34,6 +36,39 @@ pub struct Person {
     /// What the employee does with the shares: days after 2026-01-01 (up to mid-2029)
     /// and what.
     pub after: Vec<(u32, After)>,
+    /// A change of a fact of §4, on a period's first day or another day.
+    pub hr: Option<(HrDay, Hr)>,
+}
+
+/// When a change of §4's facts is dated.
+#[derive(Debug, Clone, Copy)]
+pub enum HrDay {
+    /// The first day of the period of this index (modulo the periods scheduled).
+    First(u32),
+    /// Days after 2026-01-01.
+    Day(u32),
+}
+
+/// A change of a fact of §4.
+#[derive(Debug, Clone, Copy)]
+pub enum Hr {
+    /// `employee_changed` to these weekly hours.
+    Hours(u32),
+    /// `ownership_reported` of these shares.
+    Ownership(u32),
+}
+
+fn hr() -> impl Strategy<Value = (HrDay, Hr)> {
+    (
+        prop_oneof![
+            (0u32..4).prop_map(HrDay::First),
+            (0u32..365).prop_map(HrDay::Day)
+        ],
+        prop_oneof![
+            prop::sample::select(vec![15u32, 21, 40]).prop_map(Hr::Hours),
+            prop::sample::select(vec![0u32, 100, 4_000, 60_000]).prop_map(Hr::Ownership),
+        ],
+    )
 }
 
 /// A certificate or a sale (§10, §11).
@@ -140,6 +175,11 @@ pub struct Company {
     pub capital_changes: Vec<(u32, usize)>,
     /// Days after 2026-01-01 and the dividend per share in tenths of a cent.
     pub dividends: Vec<(u32, u32)>,
+    /// Everyone is also paid on each period's first day.
+    pub first_day_payroll: bool,
+    /// A `shares_outstanding` dated the first day of the period of this index (modulo the
+    /// periods scheduled).
+    pub outstanding_change: Option<(u32, u32)>,
 }
 
 fn person() -> impl Strategy<Value = Person> {
@@ -154,6 +194,7 @@ fn person() -> impl Strategy<Value = Person> {
         prop::sample::select(vec![0u32, 0, 100, 4_000]),
         prop::option::weighted(0.5, (0u32..300, life())),
         prop::collection::vec(after(), 0..=3),
+        prop::option::weighted(0.4, hr()),
     )
         .prop_map(
             |(
@@ -167,6 +208,7 @@ fn person() -> impl Strategy<Value = Person> {
                 ownership,
                 life,
                 after,
+                hr,
             )| Person {
                 service_months,
                 weekly_hours,
@@ -178,6 +220,7 @@ fn person() -> impl Strategy<Value = Person> {
                 ownership,
                 life,
                 after,
+                hr,
             },
         )
 }
@@ -196,7 +239,17 @@ pub fn company() -> impl Strategy<Value = Company> {
         prop::option::weighted(0.2, 0u32..300),
         prop::option::weighted(0.15, (0u32..300, 0u8..3)),
         prop::collection::vec((0u32..500, 0usize..CAPITAL.len()), 0..=2),
-        prop::collection::vec((0u32..900, 1u32..2000), 0..=2),
+        (
+            prop::collection::vec((0u32..900, 1u32..2000), 0..=2),
+            any::<bool>(),
+            prop::option::weighted(
+                0.3,
+                (
+                    0u32..4,
+                    prop::sample::select(vec![10_000u32, 50_000, 1_000_000]),
+                ),
+            ),
+        ),
     )
         .prop_map(
             |(
@@ -211,7 +264,7 @@ pub fn company() -> impl Strategy<Value = Company> {
                 amend,
                 terminate,
                 capital_changes,
-                dividends,
+                (dividends, first_day_payroll, outstanding_change),
             )| Company {
                 share_reserve,
                 whole_shares,
@@ -225,6 +278,8 @@ pub fn company() -> impl Strategy<Value = Company> {
                 terminate,
                 capital_changes,
                 dividends,
+                first_day_payroll,
+                outstanding_change,
             },
         )
 }
@@ -501,6 +556,47 @@ impl Company {
                     ),
                 ));
                 payday = payday + chrono::Days::new(14);
+            }
+            let pay = |t: NaiveDate| {
+                (
+                    t,
+                    ev(
+                        "payroll",
+                        &day(t),
+                        &format!(r#""employee":"{id}","gross_pay":"{}.00""#, p.gross_pay),
+                    ),
+                )
+            };
+            if self.first_day_payroll {
+                for (_, s, _) in &periods {
+                    if *s <= paid_until {
+                        dated.push(pay(*s));
+                    }
+                }
+            }
+            // After the day's payroll in seq order: a change dated a period's first day that
+            // arrives after that day's payroll (DOMAIN.md §4).
+            if let Some((when, what)) = p.hr {
+                let t = match when {
+                    HrDay::First(q) => periods[q as usize % periods.len()].1,
+                    HrDay::Day(days) => at(days),
+                };
+                dated.push(match what {
+                    Hr::Hours(h) => e("employee_changed", t, &format!(r#","weekly_hours":"{h}""#)),
+                    Hr::Ownership(n) => e("ownership_reported", t, &format!(r#","shares":"{n}""#)),
+                });
+            }
+        }
+        if let Some((q, shares)) = self.outstanding_change {
+            if let Some((_, t, _)) = periods.get(q as usize % periods.len().max(1)) {
+                dated.push((
+                    *t,
+                    ev(
+                        "shares_outstanding",
+                        &day(*t),
+                        &format!(r#""shares":"{shares}""#),
+                    ),
+                ));
             }
         }
         if let Some(days) = self.amend {

@@ -52,13 +52,16 @@ fn statuses_deadlines_and_defaults_show_in_state() {
     assert_eq!(e["E1"]["status"], "reduced");
     assert_eq!(e["E2"]["status"], "awaiting_election");
     assert_eq!(e["E2"]["election_deadline"], "2026-03-12");
-    assert_eq!(e["E3"]["status"], "on_leave");
+    // On leave with an option: the §17 window (elect by the period's last day) is open, and
+    // `awaiting_election` comes before `on_leave` in INTERCHANGE.md's list.
+    assert_eq!(e["E3"]["status"], "awaiting_election");
     assert_eq!(e["E3"]["election_deadline"], "2026-06-30");
     assert_eq!(e["E4"]["status"], "deceased");
     assert_eq!(e["E4"]["election_deadline"], "2026-05-10");
-    // The day after E2's window: the default (withdraw) refunds 500.00.
+    // The day after E2's window: the default (withdraw) refunds 500.00; E2's employment
+    // ended, so `left` (it comes before `withdrawn` in INTERCHANGE.md's list).
     let s = state(&dir, Some("2026-03-13"));
-    assert_eq!(s["employees"]["E2"]["status"], "withdrawn");
+    assert_eq!(s["employees"]["E2"]["status"], "left");
     assert_eq!(s["employees"]["E2"]["refunded"], "500.00");
     // The day after E4's window: refunded to the estate.
     let s = state(&dir, Some("2026-05-11"));

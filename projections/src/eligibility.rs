@@ -1,0 +1,282 @@
+//! Eligibility on a period's first day (§4, DOMAIN.md §4): judged when the period opens, and
+//! judged again whenever a fact of §4 changes later that same day, so that the facts at the
+//! end of the first day decide whatever the seq order of that day's events.
+//!
+//! The fold applies events in `(date, seq)` order, and a projection may be asked for at any
+//! point (an as-of fold on the first day, a checkpoint, the acceptance book folding in
+//! place). So the state is kept, after every event of the first day, as the end of that day
+//! would judge it with what has been folded so far: a change that makes an option holder
+//! ineligible takes the day's deductions back, as if the option had never been granted; one
+//! that makes an employee who sat the period out eligible grants the option and credits the
+//! day's payrolls, which the employee's [`Employee::first_day_due`] kept for that. Neither
+//! is §19(b): nothing is refunded or certificated for it, and the enrolment goes on.
+//!
+//! Nothing here runs on days other than a period's first, and nothing allocates.
+
+use espp_events::{Day, EmployeeId, Rules};
+use rust_decimal::Decimal;
+
+use crate::employee::Employee;
+use crate::num;
+use crate::state::{Rejection, State};
+
+/// The facts §4 judges, other than employment itself (which §15–§18 govern).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Section4 {
+    pub hire_date: Day,
+    pub weekly_hours: Decimal,
+    pub months_per_year: Decimal,
+    /// Holdings and options reported outside the plan.
+    pub ownership: Decimal,
+    /// Shares bought under the plan, held by the Agent or certificated.
+    pub plan_shares: Decimal,
+}
+
+impl Section4 {
+    /// §4(a)–(d) for the period starting `start`: service, customary employment, and
+    /// ownership below the limit of the latest reported outstanding shares (no ownership
+    /// test while none has been reported).
+    pub(crate) fn met(&self, start: Day, rules: &Rules, outstanding: Option<Decimal>) -> bool {
+        let served = self
+            .hire_date
+            .add_months(rules.min_service_months.get())
+            .is_some_and(|d| d <= start);
+        let below_limit = match outstanding {
+            None => true,
+            Some(out) => self.owned() < rules.ownership_limit.get().saturating_mul(out),
+        };
+        served && self.customary(rules) && below_limit
+    }
+
+    /// Customary employment meets §4(b) and §4(c): at least `min_customary_months` a year and
+    /// more than `min_weekly_hours` a week.
+    pub(crate) fn customary(&self, rules: &Rules) -> bool {
+        self.weekly_hours > rules.min_weekly_hours.get()
+            && self.months_per_year >= Decimal::from(rules.min_customary_months.get())
+    }
+
+    /// Shares owned for §4(d): reported holdings and options plus plan shares.
+    pub(crate) fn owned(&self) -> Decimal {
+        self.ownership.saturating_add(self.plan_shares)
+    }
+}
+
+impl Employee {
+    /// The employee's facts of §4 as they stand.
+    pub(crate) fn section_4(&self) -> Section4 {
+        Section4 {
+            hire_date: self.hire_date,
+            weekly_hours: self.weekly_hours,
+            months_per_year: self.months_per_year,
+            ownership: self.ownership,
+            plan_shares: self.shares_held.saturating_add(self.shares_certificated),
+        }
+    }
+}
+
+/// Judges an enrolled employee on the first day `start` of the period ending `end`, with the
+/// facts as they stand: when the period opens, or when an enrolment dated that day arrives.
+/// A pending rate takes effect. The eligible hold the option; the others sit it out.
+pub(crate) fn judge(
+    e: &mut Employee,
+    start: Day,
+    end: Day,
+    rules: &Rules,
+    outstanding: Option<Decimal>,
+) {
+    if !e.enrolled || e.ended_in == Some(start) {
+        return;
+    }
+    if let Some(rate) = e.pending_rate.take() {
+        e.rate_in_force = rate;
+    }
+    if e.employed && e.section_4().met(start, rules, outstanding) {
+        e.grant_option(start, end);
+    } else {
+        e.drop_option();
+        e.sat_out = true;
+    }
+}
+
+/// What judging one employee again on the first day does, worked out before anything
+/// changes (so that a refusal leaves the state as it was).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Verdict {
+    /// The verdict stands.
+    Keep,
+    /// An option holder is now ineligible: the option goes as if never granted, and the
+    /// day's deductions are taken back (the new balance and contributed).
+    Lose {
+        balance: Decimal,
+        contributed: Decimal,
+    },
+    /// One who sat the period out is now eligible: the option is granted and the day's
+    /// payrolls deduct (the new balance, contributed, period deductions and deficiency).
+    Gain {
+        balance: Decimal,
+        contributed: Decimal,
+        deductions: Decimal,
+        deficiency: Decimal,
+    },
+}
+
+/// The verdict for `e` on the first day `start`, with §4's facts `eligible` or not.
+///
+/// An option that ended earlier that day (a withdrawal, §15) is not reinstated (§19), and
+/// one whose employment ended that day (retirement, death) cannot gain an option; but it can
+/// lose one it held, as if it had never been granted: employment itself is not one of the
+/// facts judged here (§15–§18 govern it), so the order of a death and an ownership report
+/// on the same day does not matter.
+pub(crate) fn verdict(e: &Employee, start: Day, eligible: bool) -> Result<Verdict, Rejection> {
+    if e.ended_in == Some(start) {
+        return Ok(Verdict::Keep);
+    }
+    let holds = e.option_in == Some(start);
+    let what = "the first day's deductions";
+    if holds && !eligible {
+        // On the first day the period's deductions are all that day's.
+        let taken = e
+            .accounts
+            .get(&start)
+            .map_or(Decimal::ZERO, |a| a.deductions);
+        return Ok(Verdict::Lose {
+            balance: num::sub(e.balance, taken, what)?,
+            contributed: num::sub(e.contributed, taken, what)?,
+        });
+    }
+    if !holds && eligible && e.sat_out && e.employed {
+        let due = e.due_on_first_day(start);
+        let deductions = e
+            .accounts
+            .get(&start)
+            .map_or(Decimal::ZERO, |a| a.deductions);
+        return Ok(if e.leave.is_some() {
+            // On leave: the option is granted with deductions suspended (§17), so the day's
+            // payrolls accrue as deficiency.
+            Verdict::Gain {
+                balance: e.balance,
+                contributed: e.contributed,
+                deductions,
+                deficiency: num::add(e.deficiency, due, what)?,
+            }
+        } else {
+            Verdict::Gain {
+                balance: num::add(e.balance, due, what)?,
+                contributed: num::add(e.contributed, due, what)?,
+                deductions: num::add(deductions, due, what)?,
+                deficiency: e.deficiency,
+            }
+        });
+    }
+    Ok(Verdict::Keep)
+}
+
+/// Applies a verdict reached on the first day `start` of the period ending `end`.
+pub(crate) fn apply(e: &mut Employee, v: Verdict, start: Day, end: Day) {
+    match v {
+        Verdict::Keep => {}
+        Verdict::Lose {
+            balance,
+            contributed,
+        } => {
+            e.balance = balance;
+            e.contributed = contributed;
+            if let Some(a) = e.accounts.get_mut(&start) {
+                a.deductions = Decimal::ZERO;
+            }
+            // Cash paid that day (a leave with cash payments) stays in the balance, carried
+            // like any other (the spec is silent).
+            if e.ends_at_purchase {
+                // A reduce, retirement or death filed earlier that day had this option end
+                // with the purchase; with the option gone there is nothing to buy, so the
+                // balance is refunded now, as the purchase would have (the spec is silent;
+                // the reduce stays filed: it ended the enrolment when accepted).
+                e.refund_balance(Some(start));
+            }
+            e.drop_option();
+            e.sat_out = e.enrolled;
+        }
+        Verdict::Gain {
+            balance,
+            contributed,
+            deductions,
+            deficiency,
+        } => {
+            e.grant_option(start, end);
+            e.balance = balance;
+            e.contributed = contributed;
+            e.deficiency = deficiency;
+            if deductions
+                != e.accounts
+                    .get(&start)
+                    .map_or(Decimal::ZERO, |a| a.deductions)
+            {
+                e.account(start).deductions = deductions;
+            }
+        }
+    }
+}
+
+impl State {
+    /// The open period's first day, end and rules, when `date` is that first day. The rules
+    /// are those the period opened with: an amendment of the eligibility requirements dated
+    /// its first day applies from the next period, like one of its purchase terms (DOMAIN.md
+    /// §7 says when purchase terms take effect; it is silent on eligibility).
+    fn first_day_of_open(&self, date: Day) -> Option<(Day, Day, &Rules)> {
+        self.periods
+            .open_period()
+            .filter(|p| p.start == date)
+            .map(|p| (p.start, p.end, p.rules.as_ref().unwrap_or(&self.rules)))
+    }
+
+    /// On the open period's first day, the verdict for employee `id` once its §4 facts are
+    /// `facts`; None on any other day (then §19(b) may apply instead).
+    pub(crate) fn first_day_verdict(
+        &self,
+        date: Day,
+        id: &EmployeeId,
+        facts: Section4,
+    ) -> Result<Option<(Day, Day, Verdict)>, Rejection> {
+        let Some((start, end, rules)) = self.first_day_of_open(date) else {
+            return Ok(None);
+        };
+        let Some(e) = self.employees.get(id.as_str()) else {
+            return Ok(None);
+        };
+        let eligible = facts.met(start, rules, self.shares_outstanding);
+        Ok(Some((start, end, verdict(e, start, eligible)?)))
+    }
+
+    /// Applies what [`State::first_day_verdict`] found for employee `id`.
+    pub(crate) fn apply_first_day_verdict(
+        &mut self,
+        id: &EmployeeId,
+        judged: Option<(Day, Day, Verdict)>,
+    ) {
+        if let (Some((start, end, v)), Some(e)) = (judged, self.employees.get_mut(id.as_str())) {
+            apply(e, v, start, end);
+        }
+    }
+
+    /// On the open period's first day, after a fact of §4 changed for everyone (outstanding
+    /// shares, a capital change): every employee judged again. Every verdict is worked out
+    /// before any is applied, so a refusal changes nothing.
+    pub(crate) fn rejudge_everyone(&mut self, date: Day) -> Result<(), Rejection> {
+        let Some(p) = self.periods.open_period().filter(|p| p.start == date) else {
+            return Ok(());
+        };
+        let (start, end) = (p.start, p.end);
+        let rules = p.rules.as_ref().unwrap_or(&self.rules);
+        let outstanding = self.shares_outstanding;
+        for e in self.employees.values() {
+            verdict(e, start, e.section_4().met(start, rules, outstanding))?;
+        }
+        for e in self.employees.values_mut() {
+            let eligible = e.section_4().met(start, rules, outstanding);
+            if let Ok(v) = verdict(e, start, eligible) {
+                apply(e, v, start, end);
+            }
+        }
+        Ok(())
+    }
+}
