@@ -187,16 +187,30 @@ impl Tail {
             .iter()
             .position(|b| *b != b'\n' && *b != b'\r')
             .map_or(to, |i| from + i);
-        let line = self.lines_before + count_lines(&self.kept[..first]) + 1;
-        self.lines_before += count_lines(&self.kept[..to]);
-        self.kept.drain(..to);
-        self.base += to as u64;
+        let line = self.lines_before + self.breaks(0, first) + 1;
+        // A `\r` last in what was read may be the first half of a `\r\n`: keep it.
+        let keep_from = if to > 0 && to == self.kept.len() && self.kept[to - 1] == b'\r' {
+            to - 1
+        } else {
+            to
+        };
+        self.lines_before += self.breaks(0, keep_from);
+        self.kept.drain(..keep_from);
+        self.base += keep_from as u64;
         line
     }
-}
 
-fn count_lines(bytes: &[u8]) -> usize {
-    bytes.iter().filter(|b| **b == b'\n').count()
+    /// Line breaks among `kept[from..to]`: `\n`, `\r\n` and a lone `\r` (csv ends a row at
+    /// each), a `\r` counted only once the byte after it is known.
+    fn breaks(&self, from: usize, to: usize) -> usize {
+        (from..to)
+            .filter(|&i| match self.kept[i] {
+                b'\n' => true,
+                b'\r' => self.kept.get(i + 1).is_some_and(|b| *b != b'\n'),
+                _ => false,
+            })
+            .count()
+    }
 }
 
 /// The CSV input, keeping what was read since the last row (see [`Tail`]).

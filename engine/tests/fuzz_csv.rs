@@ -9,8 +9,14 @@ use proptest::prelude::*;
 const PAYROLL: &str = "employee,date,gross_pay,run\nE1,2026-01-16,4000.00,\nE2,2026-01-16,1234.56,bonus\n\n\"E3\",2026-01-30,0.00,regular\r\n";
 const PRICES: &str = "date,close,bid,ask,high,low\n2026-01-02,10.00,,,,\n2026-01-30,,11.00,11.50,,\n2026-02-02,,,,12,11\n";
 
+/// Lines as a person's editor counts them: broken by `\n`, `\r\n` or a lone `\r`.
 fn lines_in(bytes: &[u8]) -> usize {
-    bytes.iter().filter(|b| **b == b'\n').count() + 1
+    let lone_cr = bytes
+        .windows(2)
+        .filter(|w| w[0] == b'\r' && w[1] != b'\n')
+        .count()
+        + usize::from(bytes.last() == Some(&b'\r'));
+    bytes.iter().filter(|b| **b == b'\n').count() + lone_cr + 1
 }
 
 fn check(kind: Kind, bytes: &[u8]) {
@@ -71,4 +77,14 @@ fn the_valid_files_import_whole() {
     let (events, refusals) = read_csv(Kind::Prices, PRICES.as_bytes(), |_| {}).expect("reads");
     assert!(refusals.is_empty(), "{refusals}");
     assert_eq!(events.len(), 3);
+}
+
+/// Found by the fuzzer: a lone `\r` (an old Mac line end) ends a row for csv, so it ends a
+/// line for the row numbers too (the row after it was numbered as line 1).
+#[test]
+fn regression_a_lone_carriage_return_ends_a_line() {
+    let text = "date,close\r2026-01-02,10.00\r2026-01-05,x\n";
+    let (events, refusals) = read_csv(Kind::Prices, text.as_bytes(), |_| {}).expect("reads");
+    assert_eq!(events.iter().map(|(l, _)| *l).collect::<Vec<_>>(), vec![2]);
+    assert_eq!(refusals.first_line(), Some(3));
 }
