@@ -308,9 +308,12 @@ impl Employee {
         let holds = self.option_in.is_some();
         if self.died.is_some() {
             Status::Deceased
-        } else if self.window.is_some() {
-            // §16–§18, the §17 window of one on leave with an option included (DOMAIN.md §6
-            // calls it a window: elect by the period's last day).
+        } else if self.window.is_some_and(|w| w.kind != WindowKind::OnLeave) {
+            // A window that an event opened: §16 retirement, §17 return, §18 death. One on
+            // leave who holds the option must also elect by the period's last day (its
+            // deadline is shown), but that is the leave itself, not an event's window: the
+            // label is `on_leave` ("anyone on a leave, enrolled or not"), as it has always
+            // been; the issue that amended this list named no change for it.
             Status::AwaitingElection
         } else if self.leave.is_some() {
             Status::OnLeave

@@ -346,8 +346,8 @@ fn leave(date: &str, fields: &str) -> String {
 #[test]
 fn leave_suspends_deductions_and_the_return_opens_a_window() {
     // §17: on leave 02-01 without cash payments; the 02-15 payday accrues 500.00 as
-    // deficiency. On leave with an option, E1 must elect by the period's last day: that §17
-    // window is open, so `awaiting_election` (INTERCHANGE.md: 2 before 3 `on_leave`). Back
+    // deficiency. On leave with an option, E1 must elect by the period's last day: the
+    // deadline shows, and the label is `on_leave` (INTERCHANGE.md's 3). Back
     // 03-02: deductions resume (03-05: balance 1000.00) and the window runs through 03-12.
     let lines = with(&[
         pay("2026-01-15"),
@@ -357,7 +357,7 @@ fn leave_suspends_deductions_and_the_return_opens_a_window() {
     check(
         &lines,
         &[
-            ("/employees/E1/status", json!("awaiting_election")),
+            ("/employees/E1/status", json!("on_leave")),
             ("/employees/E1/deficiency", json!("500.00")),
             ("/employees/E1/balance", json!("500.00")),
             ("/employees/E1/election_deadline", json!("2026-06-30")),
@@ -565,14 +565,14 @@ fn leave_ended_without_return_is_retirement() {
 #[test]
 fn a_leave_past_the_limit_ends_employment() {
     // leave_limit_months 3: on leave from 02-01, allowed through 05-01 (02-01 + 3 months);
-    // employment ends at the start of 05-02, as §15: refund all. Until then the §17 window
-    // (elect by 06-30) is open: `awaiting_election`.
+    // employment ends at the start of 05-02, as §15: refund all. Until then E1 is
+    // `on_leave`, with the §17 election due by 06-30.
     let lines = with(&[pay("2026-01-15"), leave("2026-02-01", "")]);
     check_as_of(
         &lines,
         "2026-05-01",
         &[
-            ("/employees/E1/status", json!("awaiting_election")),
+            ("/employees/E1/status", json!("on_leave")),
             ("/employees/E1/election_deadline", json!("2026-06-30")),
             ("/employees/E1/balance", json!("500.00")),
         ],
@@ -594,7 +594,7 @@ fn a_leave_past_the_limit_ends_employment() {
     check_as_of(
         &guaranteed,
         "2026-05-02",
-        &[("/employees/E1/status", json!("awaiting_election"))],
+        &[("/employees/E1/status", json!("on_leave"))],
     );
 }
 

@@ -52,9 +52,8 @@ fn statuses_deadlines_and_defaults_show_in_state() {
     assert_eq!(e["E1"]["status"], "reduced");
     assert_eq!(e["E2"]["status"], "awaiting_election");
     assert_eq!(e["E2"]["election_deadline"], "2026-03-12");
-    // On leave with an option: the §17 window (elect by the period's last day) is open, and
-    // `awaiting_election` comes before `on_leave` in INTERCHANGE.md's list.
-    assert_eq!(e["E3"]["status"], "awaiting_election");
+    // On leave with an option: `on_leave`, with the §17 election due by the period's last day.
+    assert_eq!(e["E3"]["status"], "on_leave");
     assert_eq!(e["E3"]["election_deadline"], "2026-06-30");
     assert_eq!(e["E4"]["status"], "deceased");
     assert_eq!(e["E4"]["election_deadline"], "2026-05-10");
