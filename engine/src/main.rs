@@ -1,11 +1,11 @@
 //! The `espp` command line: parses the arguments and dispatches each command to the module
-//! of its family (`cmd::append`, `cmd::read`), which prints through `cmd::output`.
+//! of its family (`cmd::append`, `cmd::read`, `cmd::docs`), which prints through `cmd::output`.
 
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
 mod cmd;
 
@@ -22,8 +22,13 @@ struct Cli {
     /// The ledger directory.
     #[arg(long, global = true, env = "ESPP_DB", default_value = "./espp-ledger")]
     db: PathBuf,
-    /// Output for people (table) or programs (json, csv).
-    #[arg(long, global = true, value_enum, default_value_t = Format::Table)]
+    /// Output for people (table) or programs (json, csv; markdown for `espp events`). Each
+    /// command takes the formats its `--help` lists and refuses the others (exit 2); with
+    /// json, errors are JSON on stderr too.
+    #[arg(long = "format", global = true, value_enum, value_name = "FORMAT")]
+    format_asked: Option<Format>,
+    /// The format in force: `--format`, or the command's default (set after parsing).
+    #[arg(skip)]
     format: Format,
     /// Who appends (recorded on every event); defaults to the OS user.
     #[arg(long, global = true, env = "ESPP_ACTOR")]
@@ -43,11 +48,24 @@ struct Cli {
     command: Command,
 }
 
-#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, ValueEnum)]
 enum Format {
+    #[default]
     Table,
     Json,
     Csv,
+    Markdown,
+}
+
+impl Format {
+    fn name(self) -> &'static str {
+        match self {
+            Format::Table => "table",
+            Format::Json => "json",
+            Format::Csv => "csv",
+            Format::Markdown => "markdown",
+        }
+    }
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -155,6 +173,89 @@ enum Command {
         #[arg(long)]
         as_of: Option<String>,
     },
+    /// The event reference: every type, its fields (kind, required or optional, default),
+    /// its purpose and an example line; `--format markdown` is docs/events.md.
+    Events,
+    /// A JSON Schema (draft 2020-12) of one event line, for other tools.
+    Schema,
+    /// A shell completion script (bash, zsh, fish, powershell, elvish) on stdout.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// The man page (roff) on stdout.
+    Man,
+}
+
+impl Command {
+    /// The formats the command writes; the first is its default. Any other is refused.
+    fn formats(&self) -> &'static [Format] {
+        use Format::*;
+        match self {
+            Command::Append { .. } | Command::Import { .. } => &[Table, Json],
+            Command::Export => &[Json],
+            Command::Verify | Command::Diff { .. } => &[Table, Json],
+            Command::Demo { .. } => &[Table],
+            Command::Log { .. }
+            | Command::Statement { .. }
+            | Command::Form3922 { .. }
+            | Command::Dispositions { .. }
+            | Command::State { .. }
+            | Command::Replay { .. } => &[Table, Json, Csv],
+            Command::Events => &[Table, Markdown, Json],
+            Command::Schema => &[Json],
+            Command::Completions { .. } | Command::Man => &[],
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Command::Append { .. } => "append",
+            Command::Import { .. } => "import",
+            Command::Export => "export",
+            Command::Verify => "verify",
+            Command::Log { .. } => "log",
+            Command::Demo { .. } => "demo",
+            Command::Statement { .. } => "statement",
+            Command::Form3922 { .. } => "form3922",
+            Command::Dispositions { .. } => "dispositions",
+            Command::State { .. } => "state",
+            Command::Replay { .. } => "replay",
+            Command::Diff { .. } => "diff",
+            Command::Events => "events",
+            Command::Schema => "schema",
+            Command::Completions { .. } => "completions",
+            Command::Man => "man",
+        }
+    }
+
+    /// The format in force for this command, or a usage failure naming the ones it takes.
+    fn format(&self, asked: Option<Format>) -> Result<Format, Failure> {
+        let formats = self.formats();
+        let Some(asked) = asked else {
+            return Ok(formats.first().copied().unwrap_or_default());
+        };
+        if formats.contains(&asked) {
+            return Ok(asked);
+        }
+        let takes = match formats {
+            [] => "no --format (its output has one form)".to_string(),
+            [one] => format!("only --format {}", one.name()),
+            many => format!(
+                "--format {}",
+                many.iter().map(|f| f.name()).collect::<Vec<_>>().join("|")
+            ),
+        };
+        Err(Failure::new(
+            cmd::exit::USAGE,
+            format!(
+                "{} does not write {}: it takes {takes}",
+                self.name(),
+                asked.name()
+            ),
+        ))
+    }
 }
 
 /// Which books to fold: valid time (`--as-of`) and transaction time (`--known-at` or
@@ -173,23 +274,68 @@ struct When {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match run(&cli) {
+    let mut cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if e.use_stderr() && json_asked(std::env::args()) => {
+            // A usage error of a program that asked for JSON: JSON on stderr too, its first
+            // line (clap's usage and tip are for people).
+            let text = e.to_string();
+            let first = text
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("usage");
+            let message = first.strip_prefix("error: ").unwrap_or(first);
+            return report(&Failure::new(cmd::exit::USAGE, message), true);
+        }
+        Err(e) => e.exit(),
+    };
+    let json = cli.format_asked == Some(Format::Json);
+    let result = cli.command.format(cli.format_asked).and_then(|format| {
+        cli.format = format;
+        run(&cli)
+    });
+    match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(f) if f.code == 0 => ExitCode::SUCCESS,
-        Err(f) => {
-            for line in f.message.lines() {
-                eprintln!("espp: {line}");
-            }
-            ExitCode::from(f.code)
+        Err(f) => report(&f, json),
+    }
+}
+
+/// Prints a failure (nothing for a reader that went away) and turns it into the exit code.
+fn report(f: &Failure, json: bool) -> ExitCode {
+    if f.code == 0 {
+        return ExitCode::SUCCESS;
+    }
+    if json {
+        for v in f.to_json() {
+            eprintln!("{v}");
+        }
+    } else {
+        for line in f.message.lines() {
+            eprintln!("espp: {line}");
         }
     }
+    ExitCode::from(f.code)
+}
+
+/// Whether the raw arguments ask for `--format json` (for errors found before parsing ends).
+fn json_asked(args: impl Iterator<Item = String>) -> bool {
+    let args: Vec<String> = args.collect();
+    args.iter().any(|a| a == "--format=json")
+        || args
+            .windows(2)
+            .any(|w| w[0] == "--format" && w[1] == "json")
 }
 
 fn run(cli: &Cli) -> Result<(), Failure> {
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     match &cli.command {
+        Command::Events => cmd::docs::events(cli.format, &mut out)?,
+        Command::Schema => cmd::docs::schema(&mut out)?,
+        Command::Completions { shell } => {
+            cmd::docs::completions(*shell, &mut Cli::command(), &mut out)?
+        }
+        Command::Man => cmd::docs::man(Cli::command(), &mut out)?,
         Command::Append { file, guards } => {
             cmd::append::append(cli, None, file, *guards, &mut out)?
         }

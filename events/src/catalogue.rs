@@ -177,7 +177,8 @@ pub struct FieldSpec {
     pub optional: bool,
     /// What leaving it out means, in words (empty when it is required or simply absent).
     pub default: &'static str,
-    /// What it is for (empty where the event's purpose says it all).
+    /// What it is for, as its doc comment says it (trim it: a doc comment keeps its leading
+    /// space); empty where the event's purpose says it all.
     pub purpose: &'static str,
 }
 
@@ -186,7 +187,7 @@ pub struct FieldSpec {
 pub struct EventSpec {
     /// Its `type`.
     pub type_name: &'static str,
-    /// What it records, in one line.
+    /// What it records, in one line (its doc comment; trim it).
     pub purpose: &'static str,
     /// Its fields besides `type`, `date` and `id`, in declaration order.
     pub fields: &'static [FieldSpec],
@@ -279,8 +280,8 @@ pub fn schema() -> Value {
     let field_schema = |f: &FieldSpec| {
         let mut s = f.kind.schema();
         if let Value::Object(m) = &mut s {
-            if !f.purpose.is_empty() {
-                m.insert("description".into(), Value::String(f.purpose.into()));
+            if !f.purpose.trim().is_empty() {
+                m.insert("description".into(), Value::String(f.purpose.trim().into()));
             }
         }
         s
@@ -302,7 +303,7 @@ pub fn schema() -> Value {
             );
             json!({
                 "title": e.type_name,
-                "description": e.purpose,
+                "description": e.purpose.trim(),
                 "type": "object",
                 "properties": props,
                 "required": required,
