@@ -9,6 +9,22 @@ use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
 mod cmd;
 
+/// The `--help` epilogue of a subcommand: an example, the formats of days and instants, the
+/// exit codes (INTERCHANGE.md).
+macro_rules! after_help {
+    ($($example:literal),+) => {
+        concat!(
+            "Examples:\n",
+            $("  ", $example, "\n",)+
+            "\nDays are YYYY-MM-DD (2026-01-15); instants are RFC 3339 UTC (2026-01-15T09:30:00Z); \
+             every number in events is a decimal string (\"4000.00\").\n",
+            "Exit codes: 0 done; 1 input refused (names the line, field and rule); 2 usage; \
+             3 busy or an id conflict; 4 verify found damage; 5 storage or I/O failure \
+             (a missing ledger included)."
+        )
+    };
+}
+
 use cmd::append::Guards;
 use cmd::{read, Failure};
 
@@ -76,7 +92,9 @@ enum ImportKind {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Append a JSON Lines file of events (or an export) as one atomic, durable batch.
+    /// Append a JSON Lines file of events (or an export) as one atomic, durable batch
+    /// (`espp events` lists every event type and its fields).
+    #[command(after_help = after_help!("espp --db L append events.jsonl", "espp --db L append --dry-run --format json - < events.jsonl"))]
     Append {
         /// The file, or `-` for standard input.
         file: PathBuf,
@@ -84,10 +102,12 @@ enum Command {
         guards: Guards,
     },
     /// Write the log as JSON Lines with envelopes.
+    #[command(after_help = after_help!("espp --db L export > L.jsonl", "espp --db L2 append L.jsonl   # rebuilds the same ledger"))]
     Export,
     /// Import a payroll (`employee,date,gross_pay[,run]`) or price
     /// (`date,close[,bid,ask,high,low]`) CSV file as one atomic batch; importing the same
     /// file again appends nothing.
+    #[command(after_help = after_help!("espp --db L import payroll pay.csv", "espp --db L import prices prices.csv --dry-run"))]
     Import {
         /// What the file holds.
         #[arg(value_enum)]
@@ -98,8 +118,10 @@ enum Command {
         guards: Guards,
     },
     /// Check the hash chain and every record; exit 4 on damage.
+    #[command(after_help = after_help!("espp --db L verify", "espp --db L verify --format json"))]
     Verify,
     /// List the log for people.
+    #[command(after_help = after_help!("espp --db L log --from 100 --limit 20", "espp --db L log --format csv | head"))]
     Log {
         /// First seq to show.
         #[arg(long, default_value_t = 1)]
@@ -111,6 +133,7 @@ enum Command {
     /// Build a demo ledger (about 50 employees, two years of payroll and prices, four
     /// purchases) in --db and show a summary and a few statements. Running it again appends
     /// nothing.
+    #[command(after_help = after_help!("espp demo --db ./demo-ledger --employees 10"))]
     Demo {
         /// Employees in the demo company.
         #[arg(long, default_value_t = 50)]
@@ -121,6 +144,7 @@ enum Command {
     },
     /// §12 statements of one employee: each period in which shares were bought, or the
     /// period named.
+    #[command(after_help = after_help!("espp --db L statement E1", "espp --db L statement E1 --period 2026H1 --format csv"))]
     Statement {
         /// The employee id.
         employee: String,
@@ -130,6 +154,7 @@ enum Command {
     },
     /// Form 3922 rows (§423(c) information returns): one per lot bought in the year, boxes
     /// 1-8, figures as purchased.
+    #[command(after_help = after_help!("espp --db L form3922 --year 2026 --format csv"))]
     Form3922 {
         /// The calendar year of purchase.
         #[arg(long)]
@@ -137,12 +162,14 @@ enum Command {
     },
     /// Every sale of the year with its classification and ordinary income (the figures
     /// payroll needs for the W-2).
+    #[command(after_help = after_help!("espp --db L dispositions --year 2026"))]
     Dispositions {
         /// The calendar year of sale.
         #[arg(long)]
         year: i32,
     },
     /// The projection: what the ledger knows.
+    #[command(after_help = after_help!("espp --db L state --format json", "espp --db L state --as-of 2026-03-31 --known-at 2026-04-01T00:00:00Z", "espp --db L state --rules r.json   # r.json: {\"price_factor\":\"0.90\"}"))]
     State {
         #[command(flatten)]
         when: When,
@@ -153,6 +180,7 @@ enum Command {
     },
     /// Fold an exported JSON Lines file (an auditor's own copy; no database needed), after
     /// checking its hash chain.
+    #[command(after_help = after_help!("espp replay --from-export L.jsonl --as-of 2026-06-30 --format json"))]
     Replay {
         /// The export.
         #[arg(long)]
@@ -165,6 +193,7 @@ enum Command {
     },
     /// What changes, per employee and per purchase, when the log is folded under other
     /// rules. Exits 0 whatever it finds.
+    #[command(after_help = after_help!("espp --db L diff --rules r.json --as-of 2026-06-30"))]
     Diff {
         /// A JSON file of partial rules (as in `plan_adopted`).
         #[arg(long)]
@@ -175,16 +204,20 @@ enum Command {
     },
     /// The event reference: every type, its fields (kind, required or optional, default),
     /// its purpose and an example line; `--format markdown` is docs/events.md.
+    #[command(after_help = after_help!("espp events", "espp events --format markdown > docs/events.md"))]
     Events,
     /// A JSON Schema (draft 2020-12) of one event line, for other tools.
+    #[command(after_help = after_help!("espp schema > event-line.schema.json"))]
     Schema,
     /// A shell completion script (bash, zsh, fish, powershell, elvish) on stdout.
+    #[command(after_help = after_help!("espp completions bash > ~/.local/share/bash-completion/completions/espp", "espp completions zsh > \"${fpath[1]}/_espp\""))]
     Completions {
         /// The shell.
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
     /// The man page (roff) on stdout.
+    #[command(after_help = after_help!("espp man > ~/.local/share/man/man1/espp.1"))]
     Man,
 }
 

@@ -158,3 +158,35 @@ fn docs_projection_md_names_every_key_of_the_projection() {
         "docs/projection.md does not explain {missing:?}: add them"
     );
 }
+
+/// Each subcommand's `--help` has its purpose, an example, the day and instant formats and
+/// the exit codes; `append --help` points to the event reference.
+#[test]
+fn every_subcommand_help_has_an_example_and_the_exit_codes() {
+    let dir = Dir::new();
+    for sub in [
+        "append",
+        "export",
+        "import",
+        "verify",
+        "log",
+        "demo",
+        "statement",
+        "form3922",
+        "dispositions",
+        "state",
+        "replay",
+        "diff",
+        "events",
+        "schema",
+        "completions",
+        "man",
+    ] {
+        let run = dir.espp(&[sub, "--help"]);
+        run.expect_code(0).stdout_has("Examples:\n  espp");
+        run.stdout_has("Exit codes: 0 done; 1 input refused");
+        run.stdout_has("YYYY-MM-DD");
+    }
+    dir.espp(&["append", "--help"]).stdout_has("espp events");
+    assert!(!dir.db().exists());
+}
