@@ -1,13 +1,29 @@
 //! The `espp` command line: parses the arguments and dispatches each command to the module
-//! of its family (`cmd::append`, `cmd::read`), which prints through `cmd::output`.
+//! of its family (`cmd::append`, `cmd::read`, `cmd::docs`), which prints through `cmd::output`.
 
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
 mod cmd;
+
+/// The `--help` epilogue of a subcommand: an example, the formats of days and instants, the
+/// exit codes (INTERCHANGE.md).
+macro_rules! after_help {
+    ($($example:literal),+) => {
+        concat!(
+            "Examples:\n",
+            $("  ", $example, "\n",)+
+            "\nDays are YYYY-MM-DD (2026-01-15); instants are RFC 3339 UTC (2026-01-15T09:30:00Z); \
+             every number in events is a decimal string (\"4000.00\").\n",
+            "Exit codes: 0 done; 1 input refused (names the line, field and rule); 2 usage; \
+             3 busy or an id conflict; 4 verify found damage; 5 storage or I/O failure \
+             (a missing ledger included)."
+        )
+    };
+}
 
 use cmd::append::Guards;
 use cmd::{read, Failure};
@@ -22,8 +38,13 @@ struct Cli {
     /// The ledger directory.
     #[arg(long, global = true, env = "ESPP_DB", default_value = "./espp-ledger")]
     db: PathBuf,
-    /// Output for people (table) or programs (json, csv).
-    #[arg(long, global = true, value_enum, default_value_t = Format::Table)]
+    /// Output for people (table) or programs (json, csv; markdown for `espp events`). Each
+    /// command takes the formats its `--help` lists and refuses the others (exit 2); with
+    /// json, errors are JSON on stderr too.
+    #[arg(long = "format", global = true, value_enum, value_name = "FORMAT")]
+    format_asked: Option<Format>,
+    /// The format in force: `--format`, or the command's default (set after parsing).
+    #[arg(skip)]
     format: Format,
     /// Who appends (recorded on every event); defaults to the OS user.
     #[arg(long, global = true, env = "ESPP_ACTOR")]
@@ -43,11 +64,24 @@ struct Cli {
     command: Command,
 }
 
-#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, ValueEnum)]
 enum Format {
+    #[default]
     Table,
     Json,
     Csv,
+    Markdown,
+}
+
+impl Format {
+    fn name(self) -> &'static str {
+        match self {
+            Format::Table => "table",
+            Format::Json => "json",
+            Format::Csv => "csv",
+            Format::Markdown => "markdown",
+        }
+    }
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -58,7 +92,9 @@ enum ImportKind {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Append a JSON Lines file of events (or an export) as one atomic, durable batch.
+    /// Append a JSON Lines file of events (or an export) as one atomic, durable batch
+    /// (`espp events` lists every event type and its fields).
+    #[command(after_help = after_help!("espp --db L append events.jsonl", "espp --db L append --dry-run --format json - < events.jsonl"))]
     Append {
         /// The file, or `-` for standard input.
         file: PathBuf,
@@ -66,10 +102,12 @@ enum Command {
         guards: Guards,
     },
     /// Write the log as JSON Lines with envelopes.
+    #[command(after_help = after_help!("espp --db L export > L.jsonl", "espp --db L2 append L.jsonl   # rebuilds the same ledger"))]
     Export,
     /// Import a payroll (`employee,date,gross_pay[,run]`) or price
     /// (`date,close[,bid,ask,high,low]`) CSV file as one atomic batch; importing the same
     /// file again appends nothing.
+    #[command(after_help = after_help!("espp --db L import payroll pay.csv", "espp --db L import prices prices.csv --dry-run"))]
     Import {
         /// What the file holds.
         #[arg(value_enum)]
@@ -80,8 +118,10 @@ enum Command {
         guards: Guards,
     },
     /// Check the hash chain and every record; exit 4 on damage.
+    #[command(after_help = after_help!("espp --db L verify", "espp --db L verify --format json"))]
     Verify,
     /// List the log for people.
+    #[command(after_help = after_help!("espp --db L log --from 100 --limit 20", "espp --db L log --format csv | head"))]
     Log {
         /// First seq to show.
         #[arg(long, default_value_t = 1)]
@@ -93,6 +133,7 @@ enum Command {
     /// Build a demo ledger (about 50 employees, two years of payroll and prices, four
     /// purchases) in --db and show a summary and a few statements. Running it again appends
     /// nothing.
+    #[command(after_help = after_help!("espp demo --db ./demo-ledger --employees 10"))]
     Demo {
         /// Employees in the demo company.
         #[arg(long, default_value_t = 50)]
@@ -103,6 +144,7 @@ enum Command {
     },
     /// §12 statements of one employee: each period in which shares were bought, or the
     /// period named.
+    #[command(after_help = after_help!("espp --db L statement E1", "espp --db L statement E1 --period 2026H1 --format csv"))]
     Statement {
         /// The employee id.
         employee: String,
@@ -112,6 +154,7 @@ enum Command {
     },
     /// Form 3922 rows (§423(c) information returns): one per lot bought in the year, boxes
     /// 1-8, figures as purchased.
+    #[command(after_help = after_help!("espp --db L form3922 --year 2026 --format csv"))]
     Form3922 {
         /// The calendar year of purchase.
         #[arg(long)]
@@ -119,12 +162,14 @@ enum Command {
     },
     /// Every sale of the year with its classification and ordinary income (the figures
     /// payroll needs for the W-2).
+    #[command(after_help = after_help!("espp --db L dispositions --year 2026"))]
     Dispositions {
         /// The calendar year of sale.
         #[arg(long)]
         year: i32,
     },
     /// The projection: what the ledger knows.
+    #[command(after_help = after_help!("espp --db L state --format json", "espp --db L state --as-of 2026-03-31 --known-at 2026-04-01T00:00:00Z", "espp --db L state --rules r.json   # r.json: {\"price_factor\":\"0.90\"}"))]
     State {
         #[command(flatten)]
         when: When,
@@ -135,6 +180,7 @@ enum Command {
     },
     /// Fold an exported JSON Lines file (an auditor's own copy; no database needed), after
     /// checking its hash chain.
+    #[command(after_help = after_help!("espp replay --from-export L.jsonl --as-of 2026-06-30 --format json"))]
     Replay {
         /// The export.
         #[arg(long)]
@@ -147,6 +193,7 @@ enum Command {
     },
     /// What changes, per employee and per purchase, when the log is folded under other
     /// rules. Exits 0 whatever it finds.
+    #[command(after_help = after_help!("espp --db L diff --rules r.json --as-of 2026-06-30"))]
     Diff {
         /// A JSON file of partial rules (as in `plan_adopted`).
         #[arg(long)]
@@ -155,6 +202,93 @@ enum Command {
         #[arg(long)]
         as_of: Option<String>,
     },
+    /// The event reference: every type, its fields (kind, required or optional, default),
+    /// its purpose and an example line; `--format markdown` is docs/events.md.
+    #[command(after_help = after_help!("espp events", "espp events --format markdown > docs/events.md"))]
+    Events,
+    /// A JSON Schema (draft 2020-12) of one event line, for other tools.
+    #[command(after_help = after_help!("espp schema > event-line.schema.json"))]
+    Schema,
+    /// A shell completion script (bash, zsh, fish, powershell, elvish) on stdout.
+    #[command(after_help = after_help!("espp completions bash > ~/.local/share/bash-completion/completions/espp", "espp completions zsh > \"${fpath[1]}/_espp\""))]
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// The man page (roff) on stdout.
+    #[command(after_help = after_help!("espp man > ~/.local/share/man/man1/espp.1"))]
+    Man,
+}
+
+impl Command {
+    /// The formats the command writes; the first is its default. Any other is refused.
+    fn formats(&self) -> &'static [Format] {
+        use Format::*;
+        match self {
+            Command::Append { .. } | Command::Import { .. } => &[Table, Json],
+            Command::Export => &[Json],
+            Command::Verify | Command::Diff { .. } => &[Table, Json],
+            Command::Demo { .. } => &[Table],
+            Command::Log { .. }
+            | Command::Statement { .. }
+            | Command::Form3922 { .. }
+            | Command::Dispositions { .. }
+            | Command::State { .. }
+            | Command::Replay { .. } => &[Table, Json, Csv],
+            Command::Events => &[Table, Markdown, Json],
+            Command::Schema => &[Json],
+            Command::Completions { .. } | Command::Man => &[],
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Command::Append { .. } => "append",
+            Command::Import { .. } => "import",
+            Command::Export => "export",
+            Command::Verify => "verify",
+            Command::Log { .. } => "log",
+            Command::Demo { .. } => "demo",
+            Command::Statement { .. } => "statement",
+            Command::Form3922 { .. } => "form3922",
+            Command::Dispositions { .. } => "dispositions",
+            Command::State { .. } => "state",
+            Command::Replay { .. } => "replay",
+            Command::Diff { .. } => "diff",
+            Command::Events => "events",
+            Command::Schema => "schema",
+            Command::Completions { .. } => "completions",
+            Command::Man => "man",
+        }
+    }
+
+    /// The format in force for this command, or a usage failure naming the ones it takes.
+    fn format(&self, asked: Option<Format>) -> Result<Format, Failure> {
+        let formats = self.formats();
+        let Some(asked) = asked else {
+            return Ok(formats.first().copied().unwrap_or_default());
+        };
+        if formats.contains(&asked) {
+            return Ok(asked);
+        }
+        let takes = match formats {
+            [] => "no --format (its output has one form)".to_string(),
+            [one] => format!("only --format {}", one.name()),
+            many => format!(
+                "--format {}",
+                many.iter().map(|f| f.name()).collect::<Vec<_>>().join("|")
+            ),
+        };
+        Err(Failure::new(
+            cmd::exit::USAGE,
+            format!(
+                "{} does not write {}: it takes {takes}",
+                self.name(),
+                asked.name()
+            ),
+        ))
+    }
 }
 
 /// Which books to fold: valid time (`--as-of`) and transaction time (`--known-at` or
@@ -173,23 +307,68 @@ struct When {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match run(&cli) {
+    let mut cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if e.use_stderr() && json_asked(std::env::args()) => {
+            // A usage error of a program that asked for JSON: JSON on stderr too, its first
+            // line (clap's usage and tip are for people).
+            let text = e.to_string();
+            let first = text
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("usage");
+            let message = first.strip_prefix("error: ").unwrap_or(first);
+            return report(&Failure::new(cmd::exit::USAGE, message), true);
+        }
+        Err(e) => e.exit(),
+    };
+    let json = cli.format_asked == Some(Format::Json);
+    let result = cli.command.format(cli.format_asked).and_then(|format| {
+        cli.format = format;
+        run(&cli)
+    });
+    match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(f) if f.code == 0 => ExitCode::SUCCESS,
-        Err(f) => {
-            for line in f.message.lines() {
-                eprintln!("espp: {line}");
-            }
-            ExitCode::from(f.code)
+        Err(f) => report(&f, json),
+    }
+}
+
+/// Prints a failure (nothing for a reader that went away) and turns it into the exit code.
+fn report(f: &Failure, json: bool) -> ExitCode {
+    if f.code == 0 {
+        return ExitCode::SUCCESS;
+    }
+    if json {
+        for v in f.to_json() {
+            eprintln!("{v}");
+        }
+    } else {
+        for line in f.message.lines() {
+            eprintln!("espp: {line}");
         }
     }
+    ExitCode::from(f.code)
+}
+
+/// Whether the raw arguments ask for `--format json` (for errors found before parsing ends).
+fn json_asked(args: impl Iterator<Item = String>) -> bool {
+    let args: Vec<String> = args.collect();
+    args.iter().any(|a| a == "--format=json")
+        || args
+            .windows(2)
+            .any(|w| w[0] == "--format" && w[1] == "json")
 }
 
 fn run(cli: &Cli) -> Result<(), Failure> {
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     match &cli.command {
+        Command::Events => cmd::docs::events(cli.format, &mut out)?,
+        Command::Schema => cmd::docs::schema(&mut out)?,
+        Command::Completions { shell } => {
+            cmd::docs::completions(*shell, &mut Cli::command(), &mut out)?
+        }
+        Command::Man => cmd::docs::man(Cli::command(), &mut out)?,
         Command::Append { file, guards } => {
             cmd::append::append(cli, None, file, *guards, &mut out)?
         }

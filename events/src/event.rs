@@ -8,7 +8,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::json::{FieldError, Fields};
+use crate::catalogue::{EventSpec, FieldSpec};
+use crate::json::{FieldError, Fields, JsonField};
 use crate::rules::RulesPatch;
 use crate::value::{Day, EmployeeId, Fraction, Money, PerShare, PeriodId, Quantity, Ratio, Shares};
 
@@ -65,16 +66,39 @@ choice!(
 );
 
 macro_rules! define_events {
-    ($( $(#[$doc:meta])* $variant:ident = $type:literal { $( $field:ident : $ty:ty ),* $(,)? } ),* $(,)?) => {
+    ($(
+        $(#[doc = $doc:literal])* $variant:ident = $type:literal {
+            $( $(#[doc = $fdoc:literal])* $field:ident : $ty:ty $(= $default:literal)? ),* $(,)?
+        } example $example:literal
+    ),* $(,)?) => {
         /// One plan action. The day it takes effect and its id live on the envelope.
         #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
         pub enum Event {
-            $( $(#[$doc])* $variant { $( #[allow(missing_docs)] $field: $ty, )* }, )*
+            $( $(#[doc = $doc])* $variant { $( $(#[doc = $fdoc])* #[allow(missing_docs)] $field: $ty, )* }, )*
         }
 
         impl Event {
             /// Every `type` spelling, in catalogue order.
             pub const TYPES: &'static [&'static str] = &[$($type),*];
+
+            /// The reference of every type: its purpose, its fields (names, kinds,
+            /// optionality and defaults from the declarations the parser reads) and an example.
+            pub const CATALOGUE: &'static [EventSpec] = &[$(
+                EventSpec {
+                    type_name: $type,
+                    purpose: concat!("" $(, $doc)*),
+                    fields: &[$(
+                        FieldSpec {
+                            name: stringify!($field),
+                            kind: <$ty as JsonField>::KIND,
+                            optional: <$ty as JsonField>::OPTIONAL,
+                            default: concat!("" $(, $default)?),
+                            purpose: concat!("" $(, $fdoc)*),
+                        },
+                    )*],
+                    example: $example,
+                },
+            )*];
 
             /// The event's `type`.
             pub fn type_name(&self) -> &'static str {
@@ -101,75 +125,163 @@ macro_rules! define_events {
     };
 }
 
+// Each entry: the purpose (doc comment), `type`, the fields with their types (an `Option` is
+// an optional field; `= "…"` says what leaving it out means) and an example line that parses
+// (tested). `espp events` and docs/events.md are generated from this table.
 define_events! {
     /// The Board adopts the plan (§1, §24) with its rules.
-    PlanAdopted = "plan_adopted" { rules: Box<RulesPatch> },
+    PlanAdopted = "plan_adopted" {
+        /// The plan's rules; every rule left out has the plan's default.
+        rules: Box<RulesPatch>,
+    } example r#"{"type":"plan_adopted","date":"2026-01-02","rules":{"name":"SAVVIS ESPP","max_rate":"0.10"}}"#,
     /// The stockholders approve the plan (§24).
-    StockholdersApproved = "stockholders_approved" {},
+    StockholdersApproved = "stockholders_approved" {}
+    example r#"{"type":"stockholders_approved","date":"2026-03-02"}"#,
     /// The Board amends the plan (§23).
-    PlanAmended = "plan_amended" { changes: Box<RulesPatch>, stockholder_approved: Option<bool> },
+    PlanAmended = "plan_amended" {
+        /// The rules that change (a partial rules object).
+        changes: Box<RulesPatch>,
+        /// Whether the stockholders approved the amendment.
+        stockholder_approved: Option<bool> = "false",
+    } example r#"{"type":"plan_amended","date":"2026-06-01","changes":{"price_factor":"0.90"}}"#,
     /// The plan is terminated (§23, §25(c)).
-    PlanTerminated = "plan_terminated" { reason: TerminationReason, assumed: Option<bool> },
+    PlanTerminated = "plan_terminated" {
+        reason: TerminationReason,
+        /// Whether a successor assumes the options (§25(c)).
+        assumed: Option<bool> = "false",
+    } example r#"{"type":"plan_terminated","date":"2027-12-31","reason":"board"}"#,
     /// A Withholding Period is scheduled (§7, §9).
     PeriodScheduled = "period_scheduled" {
-        period: PeriodId, start: Day, end: Day,
-        share_limit: Option<Shares>, value_limit: Option<Money>, price_factor: Option<Fraction>,
-    },
-    /// The stock's price on a day (§8).
+        /// The period's id, named by `purchase` and statements.
+        period: PeriodId,
+        /// Its first day (the grant date).
+        start: Day,
+        /// Its last day (the purchase date).
+        end: Day,
+        /// The most shares one employee may buy in it.
+        share_limit: Option<Shares> = "no limit",
+        /// The most grant-day value one employee may buy in it.
+        value_limit: Option<Money> = "no limit",
+        /// A price factor for this period, at least the plan's.
+        price_factor: Option<Fraction> = "the plan's",
+    } example r#"{"type":"period_scheduled","date":"2026-01-02","period":"2026H1","start":"2026-01-01","end":"2026-06-30"}"#,
+    /// The stock's price on a day (§8); at least one of `closes`, `bid` with `ask`, `high` with `low`, `board_fmv`, `no_sale: true`.
     MarketPrice = "market_price" {
-        closes: Option<Vec<PerShare>>, bid: Option<PerShare>, ask: Option<PerShare>,
-        high: Option<PerShare>, low: Option<PerShare>, board_fmv: Option<PerShare>,
-        no_sale: Option<bool>,
-    },
+        /// Closing prices of the day's trades.
+        closes: Option<Vec<PerShare>>,
+        /// Closing bid (with `ask`).
+        bid: Option<PerShare>,
+        /// Closing ask (with `bid`).
+        ask: Option<PerShare>,
+        /// The day's high (with `low`).
+        high: Option<PerShare>,
+        /// The day's low (with `high`).
+        low: Option<PerShare>,
+        /// A value set by the Board.
+        board_fmv: Option<PerShare>,
+        /// No sale that day.
+        no_sale: Option<bool> = "false",
+    } example r#"{"type":"market_price","date":"2026-01-02","closes":["12.50"]}"#,
     /// The company's outstanding shares (the 5% test's denominator, §4(d)).
-    SharesOutstanding = "shares_outstanding" { shares: Shares },
+    SharesOutstanding = "shares_outstanding" { shares: Shares }
+    example r#"{"type":"shares_outstanding","date":"2026-01-02","shares":"50000000"}"#,
     /// A split, reverse split, stock dividend, spin-off or reorganization (§25).
-    CapitalChange = "capital_change" { kind: CapitalChangeKind, ratio: Ratio },
+    CapitalChange = "capital_change" {
+        kind: CapitalChangeKind,
+        /// New shares per old share.
+        ratio: Ratio,
+    } example r#"{"type":"capital_change","date":"2026-04-01","kind":"split","ratio":"2"}"#,
     /// A cash dividend with this day as its record date (§27).
-    Dividend = "dividend" { per_share: PerShare },
+    Dividend = "dividend" { per_share: PerShare }
+    example r#"{"type":"dividend","date":"2026-03-15","per_share":"0.25"}"#,
     /// The purchase at a period's end (§9).
-    Purchase = "purchase" { period: PeriodId },
+    Purchase = "purchase" { period: PeriodId }
+    example r#"{"type":"purchase","date":"2026-06-30","period":"2026H1"}"#,
     /// An employee is hired (or rehired).
     EmployeeHired = "employee_hired" {
-        employee: EmployeeId, weekly_hours: Quantity, months_per_year: Quantity, hire_date: Option<Day>,
-    },
-    /// An employee's customary employment changes (§4(b), §4(c)).
+        employee: EmployeeId,
+        /// Customary hours a week.
+        weekly_hours: Quantity,
+        /// Customary months a year.
+        months_per_year: Quantity,
+        /// The first day of service.
+        hire_date: Option<Day> = "the event's `date`",
+    } example r#"{"type":"employee_hired","date":"2026-01-02","employee":"E1","hire_date":"2024-03-01","weekly_hours":"40","months_per_year":"12"}"#,
+    /// An employee's customary employment changes (§4(b), §4(c)); at least one of the two.
     EmployeeChanged = "employee_changed" {
-        employee: EmployeeId, weekly_hours: Option<Quantity>, months_per_year: Option<Quantity>,
-    },
+        employee: EmployeeId,
+        /// Customary hours a week.
+        weekly_hours: Option<Quantity> = "unchanged",
+        /// Customary months a year.
+        months_per_year: Option<Quantity> = "unchanged",
+    } example r#"{"type":"employee_changed","date":"2026-02-01","employee":"E1","weekly_hours":"30"}"#,
     /// Shares and options an employee holds outside the plan (§4(d)).
-    OwnershipReported = "ownership_reported" { employee: EmployeeId, shares: Shares },
+    OwnershipReported = "ownership_reported" { employee: EmployeeId, shares: Shares }
+    example r#"{"type":"ownership_reported","date":"2026-01-02","employee":"E1","shares":"1000"}"#,
     /// An employee elects to participate (§5, §6).
-    Enrolled = "enrolled" { employee: EmployeeId, rate: Fraction },
+    Enrolled = "enrolled" {
+        employee: EmployeeId,
+        /// The share of each paycheck deducted.
+        rate: Fraction,
+    } example r#"{"type":"enrolled","date":"2026-01-05","employee":"E1","rate":"0.10"}"#,
     /// An employee changes the deduction rate (§6).
-    RateChanged = "rate_changed" { employee: EmployeeId, rate: Fraction },
+    RateChanged = "rate_changed" {
+        employee: EmployeeId,
+        /// The new share of each paycheck deducted.
+        rate: Fraction,
+    } example r#"{"type":"rate_changed","date":"2026-03-01","employee":"E1","rate":"0.05"}"#,
     /// A payday (§6).
-    Payroll = "payroll" { employee: EmployeeId, gross_pay: Money },
+    Payroll = "payroll" {
+        employee: EmployeeId,
+        /// The paycheck before deductions.
+        gross_pay: Money,
+    } example r#"{"type":"payroll","date":"2026-01-15","employee":"E1","gross_pay":"4000.00"}"#,
     /// An employee stops deductions (§14).
-    DeductionsStopped = "deductions_stopped" { employee: EmployeeId, option: StopOption },
+    DeductionsStopped = "deductions_stopped" { employee: EmployeeId, option: StopOption }
+    example r#"{"type":"deductions_stopped","date":"2026-04-01","employee":"E1","option":"withdraw"}"#,
     /// Employment ends (§15, §16).
-    EmploymentEnded = "employment_ended" { employee: EmployeeId, reason: EndReason },
+    EmploymentEnded = "employment_ended" { employee: EmployeeId, reason: EndReason }
+    example r#"{"type":"employment_ended","date":"2026-05-01","employee":"E1","reason":"quit"}"#,
     /// A leave of absence begins (§17).
     LeaveStarted = "leave_started" {
-        employee: EmployeeId, kind: LeaveKind,
-        cash_payments: Option<bool>, reemployment_guaranteed: Option<bool>,
-    },
+        employee: EmployeeId,
+        kind: LeaveKind,
+        /// The employee elects to keep paying in cash (§17).
+        cash_payments: Option<bool> = "false",
+        /// Re-employment is guaranteed by statute or contract.
+        reemployment_guaranteed: Option<bool> = "false",
+    } example r#"{"type":"leave_started","date":"2026-03-01","employee":"E1","kind":"leave","cash_payments":true}"#,
     /// A leave of absence ends (§17).
-    LeaveEnded = "leave_ended" { employee: EmployeeId, returned: bool },
+    LeaveEnded = "leave_ended" {
+        employee: EmployeeId,
+        /// Whether the employee came back to work.
+        returned: bool,
+    } example r#"{"type":"leave_ended","date":"2026-04-15","employee":"E1","returned":true}"#,
     /// A cash payment into the purchase account (§16–§18).
-    CashPayment = "cash_payment" { employee: EmployeeId, amount: Money },
+    CashPayment = "cash_payment" { employee: EmployeeId, amount: Money }
+    example r#"{"type":"cash_payment","date":"2026-03-15","employee":"E1","amount":"400.00"}"#,
     /// An election after retirement, a return from leave or death (§16–§18).
-    Election = "election" { employee: EmployeeId, choice: ElectionChoice },
+    Election = "election" { employee: EmployeeId, choice: ElectionChoice }
+    example r#"{"type":"election","date":"2026-05-10","employee":"E1","choice":"make_up"}"#,
     /// An employee dies (§18).
-    Died = "died" { employee: EmployeeId },
+    Died = "died" { employee: EmployeeId }
+    example r#"{"type":"died","date":"2026-05-01","employee":"E1"}"#,
     /// Whole shares moved out of the Agent's custody (§10).
-    CertificateRequested = "certificate_requested" { employee: EmployeeId, shares: Shares },
+    CertificateRequested = "certificate_requested" { employee: EmployeeId, shares: Shares }
+    example r#"{"type":"certificate_requested","date":"2026-08-01","employee":"E1","shares":"10"}"#,
     /// Agent-held shares sold (§11).
-    SharesSold = "shares_sold" { employee: EmployeeId, shares: Shares, price: PerShare },
+    SharesSold = "shares_sold" {
+        employee: EmployeeId,
+        shares: Shares,
+        /// The sale price per share.
+        price: PerShare,
+    } example r#"{"type":"shares_sold","date":"2026-09-01","employee":"E1","shares":"5","price":"14.20"}"#,
     /// A deduction credited in error is taken back.
-    DeductionReversed = "deduction_reversed" { employee: EmployeeId, amount: Money },
+    DeductionReversed = "deduction_reversed" { employee: EmployeeId, amount: Money }
+    example r#"{"type":"deduction_reversed","date":"2026-01-20","employee":"E1","amount":"400.00"}"#,
     /// Grant-day FMV of shares bought this year under the employer's other §423 plans (§9).
-    OtherPlanPurchase = "other_plan_purchase" { employee: EmployeeId, value: Money },
+    OtherPlanPurchase = "other_plan_purchase" { employee: EmployeeId, value: Money }
+    example r#"{"type":"other_plan_purchase","date":"2026-02-01","employee":"E1","value":"5000.00"}"#,
 }
 
 impl Event {

@@ -12,6 +12,7 @@ use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
+use crate::catalogue::Kind;
 use crate::event::{
     CapitalChangeKind, ElectionChoice, EndReason, Event, LeaveKind, StopOption, TerminationReason,
 };
@@ -120,6 +121,10 @@ fn describe(v: &Value) -> String {
 pub(crate) trait JsonField: Sized {
     /// What the value should look like, for error messages.
     const EXPECTED: &'static str;
+    /// Its kind, for the reference (`espp events`, `espp schema`).
+    const KIND: Kind;
+    /// Whether a line may leave the field out (only `Option`s).
+    const OPTIONAL: bool = false;
     fn from_value(v: &Value) -> Result<Self, FieldError>;
     fn to_value(&self) -> Value;
 
@@ -142,6 +147,8 @@ pub(crate) trait JsonField: Sized {
 
 impl<T: JsonField> JsonField for Option<T> {
     const EXPECTED: &'static str = T::EXPECTED;
+    const KIND: Kind = T::KIND;
+    const OPTIONAL: bool = true;
     fn from_value(v: &Value) -> Result<Self, FieldError> {
         T::from_value(v).map(Some)
     }
@@ -171,9 +178,10 @@ fn value_error(e: ValueError) -> FieldError {
 }
 
 macro_rules! string_field {
-    ($ty:ty, $expected:literal, $parse:expr) => {
+    ($ty:ty, $kind:expr, $expected:literal, $parse:expr) => {
         impl JsonField for $ty {
             const EXPECTED: &'static str = $expected;
+            const KIND: Kind = $kind;
             fn from_value(v: &Value) -> Result<Self, FieldError> {
                 let s = string_value(v, Self::EXPECTED)?;
                 let parse: fn(&str) -> Result<$ty, FieldError> = $parse;
@@ -188,60 +196,77 @@ macro_rules! string_field {
 
 string_field!(
     Money,
+    Kind::Money,
     "an amount of money as a decimal string with at most 2 places (like \"4000.00\")",
     |s| Money::parse(s).map_err(value_error)
 );
 string_field!(
     Fraction,
+    Kind::Fraction,
     "a fraction from 0 to 1 as a decimal string (like \"0.10\")",
     |s| Fraction::parse(s).map_err(value_error)
 );
 string_field!(
     Shares,
+    Kind::Shares,
     "a number of shares as a decimal string (like \"100\")",
     |s| Shares::parse(s).map_err(value_error)
 );
 string_field!(
     PerShare,
+    Kind::PerShare,
     "a value per share as a decimal string (like \"12.50\")",
     |s| PerShare::parse(s).map_err(value_error)
 );
-string_field!(Quantity, "a decimal string (like \"40\")", |s| {
-    Quantity::parse(s).map_err(value_error)
-});
+string_field!(
+    Quantity,
+    Kind::Quantity,
+    "a decimal string (like \"40\")",
+    |s| { Quantity::parse(s).map_err(value_error) }
+);
 string_field!(
     Ratio,
+    Kind::Ratio,
     "a ratio as a decimal string (\"2\") or \"NEW:OLD\" (\"1:3\")",
     |s| Ratio::parse(s).map_err(value_error)
 );
-string_field!(Day, "a day \"YYYY-MM-DD\"", |s| Day::parse(s)
+string_field!(Day, Kind::Day, "a day \"YYYY-MM-DD\"", |s| Day::parse(s)
     .map_err(value_error));
 string_field!(
     Instant,
+    Kind::Instant,
     "an RFC 3339 UTC instant (like \"2026-01-15T09:30:00Z\")",
     |s| Instant::parse(s).map_err(value_error)
 );
 string_field!(
     EmployeeId,
+    Kind::EmployeeId,
     "an employee id (1-64 letters, digits, '-', '_', '.')",
     |s| EmployeeId::new(s).map_err(value_error)
 );
 string_field!(
     PeriodId,
+    Kind::PeriodId,
     "a period id (1-64 letters, digits, '-', '_', '.')",
     |s| PeriodId::new(s).map_err(value_error)
 );
-string_field!(Actor, "an actor name", |s| Actor::new(s)
+string_field!(Actor, Kind::Actor, "an actor name", |s| Actor::new(s)
     .map_err(value_error));
-string_field!(Hash, "64 lowercase hex digits", |s| Hash::parse(s)
-    .map_err(value_error));
-string_field!(Uuid, "a UUID in lowercase hyphenated form", |s| {
-    match Uuid::try_parse(s) {
+string_field!(Hash, Kind::Hash, "64 lowercase hex digits", |s| {
+    Hash::parse(s).map_err(value_error)
+});
+string_field!(
+    Uuid,
+    Kind::Uuid,
+    "a UUID in lowercase hyphenated form",
+    |s| {
+        match Uuid::try_parse(s) {
         Ok(u) if u.hyphenated().to_string() == s && !u.is_nil() => Ok(u),
         _ => Err(FieldError::whole(format!("expected a UUID in lowercase hyphenated form (like \"0193f0a4-7c00-7000-8000-000000000001\"), got {s:?}"))),
     }
-});
-string_field!(String, "a string", |s| {
+    }
+);
+string_field!(String, Kind::Text, "a string", |s| {
     if s.chars().any(char::is_control) || s.chars().count() > 256 {
         Err(FieldError::whole(
             "expected at most 256 characters without control characters",
@@ -255,6 +280,7 @@ macro_rules! choice_field {
     ($ty:ty, $expected:literal) => {
         impl JsonField for $ty {
             const EXPECTED: &'static str = $expected;
+            const KIND: Kind = Kind::Choice(<$ty>::ALL);
             fn from_value(v: &Value) -> Result<Self, FieldError> {
                 let s = string_value(v, Self::EXPECTED)?;
                 <$ty>::parse(s).ok_or_else(|| {
@@ -284,6 +310,7 @@ choice_field!(Residual, "\"carry_forward\" or \"refund\"");
 
 impl<T: JsonField> JsonField for Box<T> {
     const EXPECTED: &'static str = T::EXPECTED;
+    const KIND: Kind = T::KIND;
     fn from_value(v: &Value) -> Result<Self, FieldError> {
         T::from_value(v).map(Box::new)
     }
@@ -294,6 +321,7 @@ impl<T: JsonField> JsonField for Box<T> {
 
 impl JsonField for bool {
     const EXPECTED: &'static str = "true or false";
+    const KIND: Kind = Kind::Bool;
     fn from_value(v: &Value) -> Result<Self, FieldError> {
         v.as_bool().ok_or_else(|| Self::wrong(v))
     }
@@ -304,6 +332,7 @@ impl JsonField for bool {
 
 impl JsonField for Count {
     const EXPECTED: &'static str = "a JSON integer from 0 to 1200";
+    const KIND: Kind = Kind::Count;
     fn from_value(v: &Value) -> Result<Self, FieldError> {
         v.as_u64()
             .and_then(|n| u32::try_from(n).ok())
@@ -317,6 +346,7 @@ impl JsonField for Count {
 
 impl JsonField for u64 {
     const EXPECTED: &'static str = "a positive JSON integer";
+    const KIND: Kind = Kind::Seq;
     fn from_value(v: &Value) -> Result<Self, FieldError> {
         v.as_u64().filter(|n| *n > 0).ok_or_else(|| Self::wrong(v))
     }
@@ -327,6 +357,7 @@ impl JsonField for u64 {
 
 impl JsonField for Vec<PerShare> {
     const EXPECTED: &'static str = "an array of prices as decimal strings (like [\"12.50\"])";
+    const KIND: Kind = Kind::PriceList;
     fn from_value(v: &Value) -> Result<Self, FieldError> {
         let items = v.as_array().ok_or_else(|| Self::wrong(v))?;
         items
@@ -342,6 +373,7 @@ impl JsonField for Vec<PerShare> {
 
 impl JsonField for RulesPatch {
     const EXPECTED: &'static str = "an object of plan rules";
+    const KIND: Kind = Kind::Rules;
     fn from_value(v: &Value) -> Result<Self, FieldError> {
         let Value::Object(m) = v else {
             return Err(Self::wrong(v));

@@ -15,6 +15,8 @@ pub enum Residual {
 }
 
 impl Residual {
+    /// Every spelling, in order.
+    pub const ALL: &'static [&'static str] = &["carry_forward", "refund"];
     /// The interchange spelling.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -51,17 +53,17 @@ impl Count {
 }
 
 macro_rules! define_rules {
-    ($( $(#[$doc:meta])* $field:ident : $ty:ty = $default:expr ),* $(,)?) => {
+    ($( $(#[doc = $doc:literal])* $field:ident : $ty:ty = $default:expr ),* $(,)?) => {
         /// The plan's rules in force: every field set.
         #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
         pub struct Rules {
-            $( $(#[$doc])* pub $field: $ty, )*
+            $( $(#[doc = $doc])* pub $field: $ty, )*
         }
 
         /// A partial set of rules: each field present overrides the one in force.
         #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
         pub struct RulesPatch {
-            $( $(#[$doc])* pub $field: Option<$ty>, )*
+            $( $(#[doc = $doc])* pub $field: Option<$ty>, )*
         }
 
         impl Default for Rules {
@@ -80,9 +82,28 @@ macro_rules! define_rules {
             }
         }
 
+        impl From<&Rules> for RulesPatch {
+            /// Every rule of `rules`, as a patch that sets them all.
+            fn from(rules: &Rules) -> Self {
+                RulesPatch { $( $field: Some(rules.$field.clone()), )* }
+            }
+        }
+
         impl RulesPatch {
             /// The names of the fields, in declaration order.
             pub const FIELDS: &'static [&'static str] = &[$(stringify!($field)),*];
+
+            /// The fields for the reference: names, kinds and purposes from this table
+            /// (every one optional; its default is `Rules::default()`'s).
+            pub const SPECS: &'static [crate::catalogue::FieldSpec] = &[$(
+                crate::catalogue::FieldSpec {
+                    name: stringify!($field),
+                    kind: <$ty as crate::json::JsonField>::KIND,
+                    optional: true,
+                    default: "",
+                    purpose: concat!("" $(, $doc)*),
+                },
+            )*];
 
             /// The fields present, by name.
             pub fn present(&self) -> Vec<&'static str> {
@@ -95,7 +116,8 @@ macro_rules! define_rules {
                 Ok(RulesPatch { $( $field: f.get(stringify!($field))?, )* })
             }
 
-            pub(crate) fn to_json(&self) -> serde_json::Value {
+            /// The patch as a JSON object, only the fields present.
+            pub fn to_json(&self) -> serde_json::Value {
                 let mut m = serde_json::Map::new();
                 $( crate::json::put(&mut m, stringify!($field), &self.$field); )*
                 serde_json::Value::Object(m)

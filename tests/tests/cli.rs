@@ -14,8 +14,12 @@ mod busy;
 mod chain;
 #[path = "cli/crash.rs"]
 mod crash;
+#[path = "cli/docs.rs"]
+mod docs;
 #[path = "cli/door.rs"]
 mod door;
+#[path = "cli/formats.rs"]
+mod formats;
 #[path = "cli/group_commit.rs"]
 mod group_commit;
 #[path = "cli/life_events.rs"]

@@ -1,10 +1,11 @@
 //! The pieces every `espp` command shares: exit codes, failures, opening the ledger, folding
 //! it with a progress bar, and reading command-line values and `--rules` files.
 //!
-//! One module per command family does the work (`append`, `read`); everything printed goes
-//! through `output`.
+//! One module per command family does the work (`append`, `read`, `docs`); everything
+//! printed goes through `output`.
 
 pub mod append;
+pub mod docs;
 pub mod output;
 pub mod read;
 
@@ -37,6 +38,41 @@ impl Failure {
             code,
             message: message.into(),
         }
+    }
+
+    /// The failure as JSON for `--format json`: one object per line of the message (a refused
+    /// file names each of its lines), `{"error", "line", "field", "rule", "exit"}`, with null
+    /// where a part is unknown. Messages are written `line N: field `F`: RULE`, so the parts
+    /// are read back off them.
+    pub fn to_json(&self) -> Vec<serde_json::Value> {
+        self.message
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|text| {
+                let (line, rest) = match text.strip_prefix("line ").and_then(|r| r.split_once(": "))
+                {
+                    Some((n, rest)) => match n.parse::<u64>() {
+                        Ok(n) => (Some(n), rest),
+                        Err(_) => (None, text),
+                    },
+                    None => (None, text),
+                };
+                let (field, rule) = match rest
+                    .strip_prefix("field `")
+                    .and_then(|r| r.split_once("`: "))
+                {
+                    Some((f, rule)) => (Some(f), Some(rule)),
+                    None => (None, line.map(|_| rest)),
+                };
+                serde_json::json!({
+                    "error": text,
+                    "line": line,
+                    "field": field,
+                    "rule": rule,
+                    "exit": self.code,
+                })
+            })
+            .collect()
     }
 
     /// The same failure with `note` added as a line of its own.
