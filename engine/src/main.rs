@@ -344,7 +344,7 @@ fn report(f: &Failure, json: bool) -> ExitCode {
         }
     } else {
         for line in f.message.lines() {
-            eprintln!("espp: {line}");
+            eprintln!("espp: {}", cmd::output::printable(line));
         }
     }
     ExitCode::from(f.code)

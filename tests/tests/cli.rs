@@ -22,6 +22,8 @@ mod door;
 mod formats;
 #[path = "cli/group_commit.rs"]
 mod group_commit;
+#[path = "cli/hostile.rs"]
+mod hostile;
 #[path = "cli/life_events.rs"]
 mod life_events;
 #[path = "cli/purchase_cycle.rs"]

@@ -179,9 +179,40 @@ pub fn fold_ledger(
 }
 
 /// Reads a `--rules` file: a JSON object of partial plan rules, checked like `plan_adopted`'s.
+/// A rules file is one small JSON object; anything longer is refused unread (`--rules
+/// /dev/zero` must not fill the memory).
+pub const MAX_RULES_BYTES: u64 = 64 * 1024;
+
 pub fn read_rules(path: &Path) -> Result<espp_events::RulesPatch, Failure> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Failure::new(exit::USAGE, format!("cannot read {}: {e}", path.display())))?;
+    use std::io::Read;
+    let cannot = |e: std::io::Error| {
+        Failure::new(exit::USAGE, format!("cannot read {}: {e}", path.display()))
+    };
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .map_err(cannot)?
+        .take(MAX_RULES_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
+    if bytes.len() as u64 > MAX_RULES_BYTES {
+        return Err(Failure::new(
+            exit::REFUSED,
+            format!(
+                "{}: longer than {MAX_RULES_BYTES} bytes; a rules file is one small JSON object",
+                path.display()
+            ),
+        ));
+    }
+    let text = String::from_utf8(bytes).map_err(|e| {
+        Failure::new(
+            exit::REFUSED,
+            format!(
+                "{}: not UTF-8 text (byte {})",
+                path.display(),
+                e.utf8_error().valid_up_to() + 1
+            ),
+        )
+    })?;
     let patch = espp_events::json::parse_rules(&text)
         .map_err(|e| Failure::new(exit::REFUSED, format!("{}: {e}", path.display())))?;
     espp_projections::check_overrides(&patch)

@@ -97,19 +97,12 @@ pub fn print_rows(
     match format {
         Format::Json => writeln!(out, "{}", Value::Array(rows.to_vec())),
         Format::Csv => {
-            writeln!(out, "{}", columns.join(","))?;
+            let mut w = csv_writer(out);
+            w.write_record(columns)?;
             for r in rows {
-                writeln!(
-                    out,
-                    "{}",
-                    columns
-                        .iter()
-                        .map(|c| text(&r[*c]))
-                        .collect::<Vec<_>>()
-                        .join(",")
-                )?;
+                w.write_record(columns.iter().map(|c| csv_cell(&r[*c])))?;
             }
-            Ok(())
+            w.flush()
         }
         Format::Table | Format::Markdown => {
             if rows.is_empty() {
@@ -177,18 +170,73 @@ pub fn details(r: &Record) -> String {
             )
         })
         .map(|(k, v)| match v {
-            Value::String(s) => format!("{k}={s}"),
-            other => format!("{k}={other}"),
+            Value::String(s) => format!("{k}={}", printable(s)),
+            other => format!("{k}={}", printable(&other.to_string())),
         })
         .collect::<Vec<_>>()
         .join(" ")
 }
 
+/// A value as a table shows it: strings as they are (made printable), null as `-`.
 pub fn text(v: &Value) -> String {
     match v {
-        Value::String(s) => s.clone(),
+        Value::String(s) => printable(s).into_owned(),
         Value::Null => "-".into(),
         other => other.to_string(),
+    }
+}
+
+/// `s` safe to print on a terminal: control characters (an escape sequence can retitle a
+/// window or rewrite what was printed before), and the invisible and direction-changing
+/// characters that make one text read as another, are shown as `\u{…}` escapes. Input can
+/// carry them (an actor in an export someone else made, a JSON key in a refused line).
+pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
+    let hidden = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}'
+                | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}'
+                | '\u{FEFF}')
+    };
+    if !s.chars().any(hidden) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    std::borrow::Cow::Owned(
+        s.chars()
+            .map(|c| {
+                if hidden(c) {
+                    format!("\\u{{{:04x}}}", u32::from(c))
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect(),
+    )
+}
+
+/// A CSV writer over `out` (quoting as RFC 4180 wants).
+pub fn csv_writer<W: Write>(out: W) -> csv::Writer<W> {
+    csv::Writer::from_writer(out)
+}
+
+/// A value as a CSV cell: null is empty; text that a spreadsheet would take for a formula
+/// (starting with `=`, `+`, `-`, `@`, a tab or a carriage return) gets a leading `'`, as
+/// OWASP advises against CSV injection — an actor or a field can come from an export
+/// someone else made. The ledger's own numbers are never negative in CSV output.
+pub fn csv_cell(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::String(s) => csv_text(s),
+        other => other.to_string(),
+    }
+}
+
+/// Text as a CSV cell (see [`csv_cell`]).
+pub fn csv_text(s: &str) -> String {
+    let s = printable(s);
+    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}")
+    } else {
+        s.into_owned()
     }
 }
 
@@ -207,14 +255,17 @@ pub const EMPLOYEE_COLUMNS: [&str; 10] = [
 
 /// The projection's employees as CSV, one row each.
 pub fn print_employees_csv(out: &mut impl Write, p: &Value) -> std::io::Result<()> {
-    writeln!(out, "employee,{}", EMPLOYEE_COLUMNS.join(","))?;
+    let mut w = csv_writer(out);
+    w.write_record(std::iter::once("employee").chain(EMPLOYEE_COLUMNS))?;
     if let Some(Value::Object(emps)) = p.get("employees") {
         for (id, e) in emps {
-            let cells: Vec<String> = EMPLOYEE_COLUMNS.iter().map(|c| text(&e[*c])).collect();
-            writeln!(out, "{id},{}", cells.join(","))?;
+            w.write_record(
+                std::iter::once(csv_text(id))
+                    .chain(EMPLOYEE_COLUMNS.iter().map(|c| csv_cell(&e[*c]))),
+            )?;
         }
     }
-    Ok(())
+    w.flush()
 }
 
 /// The state table. Without an as-of day the projection's `as_of` is null (DOMAIN.md §1):
@@ -358,8 +409,8 @@ pub fn print_log(
                     r.date.to_string(),
                     r.event.type_name().to_string(),
                     r.recorded_at.to_string(),
-                    r.actor.to_string(),
-                    details(&r),
+                    csv_text(r.actor.as_str()),
+                    csv_text(&details(&r)),
                 ])
                 .map_err(csv_failure)?;
             }
@@ -380,7 +431,7 @@ pub fn print_log(
                     r.date,
                     r.event.type_name(),
                     r.recorded_at.to_string(),
-                    r.actor.to_string(),
+                    printable(r.actor.as_str()),
                     details(&r)
                 )?;
             }
