@@ -123,6 +123,18 @@ impl WindowKind {
         }
     }
 
+    /// The default taken when the window closes without an election (§16–§18): the one
+    /// place that says it, read by the fold ([`crate::state::take_default`]) and by the
+    /// explanation alike.
+    pub(crate) fn default_choice(self) -> WindowDefault {
+        match self {
+            WindowKind::Death => WindowDefault::RefundToEstate,
+            WindowKind::Retirement | WindowKind::Return | WindowKind::OnLeave => {
+                WindowDefault::Withdraw
+            }
+        }
+    }
+
     /// What opened the window, for messages.
     pub(crate) fn cause(self) -> &'static str {
         match self {
@@ -130,6 +142,25 @@ impl WindowKind {
             WindowKind::Return => "the return from leave",
             WindowKind::OnLeave => "the leave",
             WindowKind::Death => "death",
+        }
+    }
+}
+
+/// What a window's default does (§16–§18).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WindowDefault {
+    /// Withdraw: refund all, the option and the enrolment end (§16, §17).
+    Withdraw,
+    /// Refund the balance to the estate; the option ends (§18).
+    RefundToEstate,
+}
+
+impl WindowDefault {
+    /// How the explanation names it.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            WindowDefault::Withdraw => "withdraw",
+            WindowDefault::RefundToEstate => "refund to the estate",
         }
     }
 }

@@ -17,6 +17,7 @@
 
 mod eligibility;
 mod employee;
+mod explain;
 mod holdings;
 mod life;
 mod market;
@@ -31,6 +32,7 @@ pub mod state;
 mod tax;
 
 pub use employee::Status;
+pub use explain::Trace;
 pub use output::{canonical_json, digest_of, Lookup};
 pub use plan::{check_overrides, check_rules};
 pub use state::{Rejection, State};
