@@ -145,6 +145,30 @@ enum Command {
         #[arg(long)]
         rules: Option<PathBuf>,
     },
+    /// Why the ledger says what it says about one employee: every event that touched the
+    /// employee with its effect, each eligibility verdict, each election window, and each
+    /// purchase worked step by step, every step naming its plan section.
+    Explain {
+        /// The employee id.
+        employee: String,
+        /// Only the steps dated within this period.
+        #[arg(long)]
+        period: Option<String>,
+        /// The trail as of this day (its deadlines included).
+        #[arg(long)]
+        as_of: Option<String>,
+    },
+    /// The practice purchase: what the period's purchase would do if it executed now (or
+    /// with a hypothetical last-day close); nothing is appended.
+    Purchase {
+        /// The period to preview.
+        #[arg(long, value_name = "PERIOD")]
+        preview: String,
+        /// A hypothetical close on the day after the period's latest price (its last day at
+        /// most).
+        #[arg(long, value_name = "PRICE")]
+        close: Option<String>,
+    },
     /// What changes, per employee and per purchase, when the log is folded under other
     /// rules. Exits 0 whatever it finds.
     Diff {
@@ -212,6 +236,14 @@ fn run(cli: &Cli) -> Result<(), Failure> {
             rules,
         } => read::replay(cli, from_export, when, rules.as_deref(), &mut out)?,
         Command::Diff { rules, as_of } => read::diff(cli, rules, as_of.as_deref(), &mut out)?,
+        Command::Explain {
+            employee,
+            period,
+            as_of,
+        } => cmd::explain::explain(cli, employee, period.as_deref(), as_of.as_deref(), &mut out)?,
+        Command::Purchase { preview, close } => {
+            cmd::explain::preview(cli, preview, close.as_deref(), &mut out)?
+        }
     }
     out.flush()?;
     Ok(())

@@ -159,9 +159,67 @@ pub(crate) struct PurchaseSteps {
     pub refunded: Decimal,
     pub carried: Decimal,
     pub leftover: Leftover,
+    /// Shares owned before the purchase for §4(d) (reported and plan shares).
+    pub owned: Decimal,
+    /// The ownership limit in shares (limit × outstanding), when outstanding is reported.
+    pub ownership_limit_shares: Option<Decimal>,
+    /// The year's annual-limit headroom at grant FMV.
+    pub headroom: Decimal,
+}
+
+/// One scheduled period as `state` and the reports show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeriodInfo {
+    /// Its id.
+    pub id: String,
+    /// Its first day.
+    pub start: Day,
+    /// Its last day.
+    pub end: Day,
+    /// `scheduled`, `open`, `purchased` or `closed` (ended without a purchase).
+    pub status: &'static str,
+    /// The day its purchase executed.
+    pub purchased: Option<Day>,
+    /// Its first and last trading days so far (days with a price within it).
+    pub first_trading_day: Option<Day>,
+    /// See `first_trading_day`.
+    pub last_trading_day: Option<Day>,
 }
 
 impl State {
+    /// Every scheduled period, in start order, with where the fold stands in it.
+    pub fn period_infos(&self) -> Vec<PeriodInfo> {
+        self.periods
+            .by_start
+            .values()
+            .map(|p| {
+                let status = if p.purchased.is_some() {
+                    "purchased"
+                } else if self.periods.open == Some(p.start) {
+                    "open"
+                } else if self.periods.opened_through.is_some_and(|o| o >= p.start) {
+                    "closed"
+                } else {
+                    "scheduled"
+                };
+                PeriodInfo {
+                    id: p.id.to_string(),
+                    start: p.start,
+                    end: p.end,
+                    status,
+                    purchased: p.purchased,
+                    first_trading_day: self.market.first_in(p.start, p.end),
+                    last_trading_day: self.market.last_in(p.start, p.end),
+                }
+            })
+            .collect()
+    }
+
+    /// One period's [`PeriodInfo`].
+    pub fn period_info(&self, id: &str) -> Option<PeriodInfo> {
+        self.period_infos().into_iter().find(|p| p.id == id)
+    }
+
     /// A new state that keeps `trace` while it folds (`explain`, a purchase preview).
     pub fn with_trace(overrides: Option<espp_events::RulesPatch>, trace: Trace) -> Self {
         let mut s = State::new(overrides);
@@ -527,6 +585,9 @@ fn purchase_json(p: &PurchaseSteps) -> Value {
         "carried": money(p.carried),
         "binds": binds,
         "leftover": why,
+        "headroom": money(p.headroom),
+        "owned_before": plain(p.owned),
+        "ownership_limit_shares": p.ownership_limit_shares.map(plain),
         "steps": steps,
         "text": format!("purchase of period {}: {} shares at {}, cost {}, refunded {}, carried {}",
             p.period, plain(p.shares), fixed(p.price, dp), money(p.cost), money(p.refunded), money(p.carried)),

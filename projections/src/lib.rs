@@ -32,7 +32,7 @@ pub mod state;
 mod tax;
 
 pub use employee::Status;
-pub use explain::Trace;
+pub use explain::{PeriodInfo, Trace};
 pub use output::{canonical_json, digest_of, Lookup};
 pub use plan::{check_overrides, check_rules};
 pub use state::{Rejection, State};

@@ -121,6 +121,8 @@ struct Want {
     ends: bool,
     /// The caps of steps 2–4 with their figures, when the fold traces this employee.
     caps: Option<Vec<Cap>>,
+    /// The annual limit's headroom (§9 step 2).
+    headroom: Decimal,
 }
 
 impl State {
@@ -355,6 +357,7 @@ impl State {
                     || e.died.is_some()
                     || trigger != Trigger::Event,
                 caps,
+                headroom,
             });
         }
 
@@ -435,6 +438,12 @@ impl State {
                     refunded,
                     carried,
                     leftover,
+                    owned: self
+                        .employees
+                        .get(w.employee.as_str())
+                        .map_or(Decimal::ZERO, |e| e.owned()),
+                    ownership_limit_shares: limit_of_ownership,
+                    headroom: w.headroom,
                 });
             }
             allocations.push(Allocation {

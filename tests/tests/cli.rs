@@ -16,6 +16,8 @@ mod chain;
 mod crash;
 #[path = "cli/door.rs"]
 mod door;
+#[path = "cli/explain.rs"]
+mod explain;
 #[path = "cli/group_commit.rs"]
 mod group_commit;
 #[path = "cli/life_events.rs"]

@@ -5,6 +5,7 @@
 //! through `output`.
 
 pub mod append;
+pub mod explain;
 pub mod output;
 pub mod read;
 
