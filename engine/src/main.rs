@@ -169,6 +169,11 @@ enum Command {
         #[arg(long, value_name = "PRICE")]
         close: Option<String>,
     },
+    /// Reports for administrators: a purchase's figures, or the enrolment picture.
+    Report {
+        #[command(subcommand)]
+        report: ReportKind,
+    },
     /// What changes, per employee and per purchase, when the log is folded under other
     /// rules. Exits 0 whatever it finds.
     Diff {
@@ -176,6 +181,24 @@ enum Command {
         #[arg(long)]
         rules: PathBuf,
         /// Compare the books as of this day.
+        #[arg(long)]
+        as_of: Option<String>,
+    },
+}
+
+/// The reports of `espp report`.
+#[derive(Subcommand, Debug)]
+enum ReportKind {
+    /// One purchase: participation, contributions, shares, price and FMVs, discount value,
+    /// refunds and cash carried, reserve left, and what became of its shares since.
+    Purchase {
+        /// The period.
+        period: String,
+    },
+    /// Who is eligible but not enrolled, who sits out and why, open election windows, and
+    /// the period calendar.
+    Enrolment {
+        /// The picture as of this day (its deadlines included).
         #[arg(long)]
         as_of: Option<String>,
     },
@@ -241,6 +264,14 @@ fn run(cli: &Cli) -> Result<(), Failure> {
             period,
             as_of,
         } => cmd::explain::explain(cli, employee, period.as_deref(), as_of.as_deref(), &mut out)?,
+        Command::Report { report } => match report {
+            ReportKind::Purchase { period } => {
+                cmd::explain::report_purchase(cli, period, &mut out)?
+            }
+            ReportKind::Enrolment { as_of } => {
+                cmd::explain::report_enrolment(cli, as_of.as_deref(), &mut out)?
+            }
+        },
         Command::Purchase { preview, close } => {
             cmd::explain::preview(cli, preview, close.as_deref(), &mut out)?
         }

@@ -21,6 +21,9 @@ use crate::state::State;
 #[derive(Debug, Clone, Default)]
 pub struct Trace {
     pub(crate) employee: Option<EmployeeId>,
+    /// Without an employee: also every employed employee's §4 tests on each first day
+    /// (the reports).
+    pub(crate) everyone: bool,
     pub(crate) steps: Vec<Step>,
 }
 
@@ -29,7 +32,16 @@ impl Trace {
     pub fn employee(id: EmployeeId) -> Self {
         Trace {
             employee: Some(id),
+            everyone: false,
             steps: Vec::new(),
+        }
+    }
+
+    /// Every employee's purchase steps and §4 tests on each first day (the reports).
+    pub fn report() -> Self {
+        Trace {
+            everyone: true,
+            ..Trace::default()
         }
     }
 
@@ -99,9 +111,11 @@ pub(crate) enum Step {
     },
     /// §4 judged on a period's first day (when it opened, or again later that day).
     Eligibility {
+        employee: EmployeeId,
         date: Day,
         period: PeriodId,
         employed: bool,
+        enrolled: bool,
         tests: [Test; 4],
         holds_option: bool,
     },
@@ -303,6 +317,7 @@ impl State {
                     employed,
                     tests,
                     holds_option,
+                    ..
                 } => {
                     let lines: Vec<Value> = tests
                         .iter()

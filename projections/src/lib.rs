@@ -27,6 +27,7 @@ mod participation;
 mod period;
 mod plan;
 mod purchase;
+mod report;
 mod ser;
 pub mod state;
 mod tax;

@@ -418,26 +418,34 @@ impl State {
     /// Records how §4 judged the traced employee on the first day `start`, with the facts
     /// and the rules the judgement used.
     pub(crate) fn trace_eligibility(&mut self, start: Day, rules: &Rules) {
-        let Some(id) = self.trace.as_ref().and_then(|t| t.trail().cloned()) else {
-            return;
-        };
-        let Some(e) = self.employees.get(id.as_str()) else {
+        let Some(t) = self.trace.as_deref() else {
             return;
         };
         let Some(period) = self.periods.by_start.get(&start).map(|p| p.id.clone()) else {
             return;
         };
-        if !e.enrolled && e.option_in != Some(start) {
-            return;
+        let mut steps = Vec::new();
+        for (id, e) in &self.employees {
+            let wanted = match t.trail() {
+                Some(traced) => traced == id && (e.enrolled || e.option_in == Some(start)),
+                // A report: everyone employed, enrolled or not.
+                None => t.everyone && e.employed,
+            };
+            if wanted {
+                steps.push(Step::Eligibility {
+                    employee: id.clone(),
+                    date: start,
+                    period: period.clone(),
+                    employed: e.employed,
+                    enrolled: e.enrolled || e.option_in == Some(start),
+                    tests: e.section_4().tests(start, rules, self.shares_outstanding),
+                    holds_option: e.option_in == Some(start),
+                });
+            }
         }
-        let step = Step::Eligibility {
-            date: start,
-            period,
-            employed: e.employed,
-            tests: e.section_4().tests(start, rules, self.shares_outstanding),
-            holds_option: e.option_in == Some(start),
-        };
-        self.trace_step(step);
+        for s in steps {
+            self.trace_step(s);
+        }
     }
 
     /// The open period ends (its purchase executed, or its last day passed). A window still

@@ -13,7 +13,7 @@ use espp_replay::{OrderedFold, Query};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
-use super::output::{print_explanation, print_preview};
+use super::output::{print_explanation, print_preview, print_report};
 use super::{actor, exit, open, parse_arg, Failure};
 use crate::Cli;
 
@@ -310,4 +310,42 @@ fn report(
         },
         "appended": false,
     }))
+}
+
+/// `espp report purchase PERIOD`.
+pub fn report_purchase(cli: &Cli, period: &str, out: &mut impl Write) -> Result<(), Failure> {
+    let ledger = open(cli)?;
+    let records = all_records(&ledger)?;
+    drop(ledger);
+    let state = traced_fold(records, Trace::report(), Query::default())?;
+    let v = state
+        .report_purchase(period)
+        .map_err(|e| Failure::new(exit::USAGE, e.to_string()))?;
+    print_report(out, cli.format, &v, "rows")?;
+    Ok(())
+}
+
+/// `espp report enrolment [--as-of DAY]`.
+pub fn report_enrolment(
+    cli: &Cli,
+    as_of: Option<&str>,
+    out: &mut impl Write,
+) -> Result<(), Failure> {
+    let as_of = as_of
+        .map(|s| parse_arg("--as-of", s, Day::parse))
+        .transpose()?;
+    let ledger = open(cli)?;
+    let records = all_records(&ledger)?;
+    drop(ledger);
+    let query = Query {
+        as_of,
+        ..Query::default()
+    };
+    let state = traced_fold(records, Trace::report(), query)?;
+    let mut v = state.report_enrolment();
+    if let Value::Object(m) = &mut v {
+        m.insert("as_of".into(), json!(as_of.map(|d| d.to_string())));
+    }
+    print_report(out, cli.format, &v, "")?;
+    Ok(())
 }

@@ -545,3 +545,95 @@ pub fn print_preview(out: &mut impl Write, format: Format, v: &Value) -> std::io
         }
     }
 }
+
+/// A report: JSON; or for people its scalar figures as `key: value` lines and each list as
+/// a table; or as CSV its lists, one `list,column…` block each (`rows_key`, when given, is
+/// the report's main list, printed alone as CSV).
+pub fn print_report(
+    out: &mut impl Write,
+    format: Format,
+    v: &Value,
+    rows_key: &str,
+) -> std::io::Result<()> {
+    let Value::Object(m) = v else {
+        return writeln!(out, "{v}");
+    };
+    let columns_of = |rows: &[Value]| -> Vec<String> {
+        let mut cols: Vec<String> = Vec::new();
+        for r in rows {
+            for k in r.as_object().into_iter().flat_map(|o| o.keys()) {
+                if !cols.contains(k) {
+                    cols.push(k.clone());
+                }
+            }
+        }
+        cols
+    };
+    let cell = |x: &Value| match x {
+        Value::Array(a) => a
+            .iter()
+            .map(|i| i.get("rule").map_or_else(|| text(i), text))
+            .collect::<Vec<_>>()
+            .join("; "),
+        other => text(other),
+    };
+    match format {
+        Format::Json => writeln!(out, "{v}"),
+        Format::Csv => {
+            let lists: Vec<(&String, &Vec<Value>)> = m
+                .iter()
+                .filter_map(|(k, x)| x.as_array().map(|a| (k, a)))
+                .filter(|(k, _)| rows_key.is_empty() || k.as_str() == rows_key)
+                .collect();
+            for (name, rows) in lists {
+                let cols = columns_of(rows);
+                let mut w = csv::Writer::from_writer(&mut *out);
+                let mut header = vec!["list".to_string()];
+                header.extend(cols.iter().cloned());
+                w.write_record(&header).map_err(std::io::Error::other)?;
+                for r in rows {
+                    let mut rec = vec![name.clone()];
+                    rec.extend(cols.iter().map(|c| cell(&r[c.as_str()])));
+                    w.write_record(&rec).map_err(std::io::Error::other)?;
+                }
+                w.flush()?;
+            }
+            Ok(())
+        }
+        Format::Table => {
+            for (k, x) in m {
+                match x {
+                    Value::Array(_) => {}
+                    Value::Object(o) => {
+                        let parts: Vec<String> =
+                            o.iter().map(|(a, b)| format!("{a} {}", text(b))).collect();
+                        writeln!(out, "{k:<28} {}", parts.join(", "))?;
+                    }
+                    other => writeln!(out, "{k:<28} {}", text(other))?,
+                }
+            }
+            for (k, x) in m {
+                let Value::Array(rows) = x else { continue };
+                writeln!(out, "\n{k}:")?;
+                if rows.is_empty() {
+                    writeln!(out, "  (none)")?;
+                    continue;
+                }
+                let cols = columns_of(rows);
+                let flat: Vec<Value> = rows
+                    .iter()
+                    .map(|r| {
+                        Value::Object(
+                            cols.iter()
+                                .map(|c| (c.clone(), Value::String(cell(&r[c.as_str()]))))
+                                .collect(),
+                        )
+                    })
+                    .collect();
+                let names: Vec<&str> = cols.iter().map(String::as_str).collect();
+                print_rows(out, Format::Table, &flat, &names)?;
+            }
+            Ok(())
+        }
+    }
+}

@@ -181,3 +181,55 @@ fn a_preview_with_a_hypothetical_close_then_that_close_and_the_purchase() {
         }
     }
 }
+
+#[test]
+fn the_purchase_and_enrolment_reports_worked_by_hand() {
+    let dir = Dir::new();
+    // Besides COMPANY: E4 eligible and never enrolled; E5 enrolled at 20 hours a week,
+    // which §4(c) refuses (more than 20 needed): E5 sits 2026H1 out.
+    let extra = r#"{"type":"employee_hired","date":"2025-12-01","employee":"E4","hire_date":"2020-01-01","weekly_hours":"40","months_per_year":"12"}
+{"type":"employee_hired","date":"2025-12-01","employee":"E5","hire_date":"2020-01-01","weekly_hours":"20","months_per_year":"12"}
+{"type":"enrolled","date":"2025-12-02","employee":"E5","rate":"0.10"}
+"#;
+    dir.append_future(format!("{COMPANY}{extra}"))
+        .expect_code(0);
+    let e = json(&dir, &["report", "enrolment", "--as-of", "2026-02-01"]);
+    assert_eq!(e["eligible_not_enrolled"][0]["employee"], "E4");
+    assert_eq!(e["eligible_not_enrolled"].as_array().unwrap().len(), 1);
+    assert_eq!(e["sitting_out"][0]["employee"], "E5");
+    assert_eq!(
+        e["sitting_out"][0]["why"][0]["rule"],
+        "weekly hours 20, not more than 20"
+    );
+    assert_eq!(e["periods"][0]["status"], "open");
+
+    dir.append(r#"{"type":"purchase","date":"2026-06-29","period":"2026H1"}"#)
+        .expect_code(0);
+    let r = json(&dir, &["report", "purchase", "2026H1"]);
+    // Eligible on 2026-01-01: E1, E2, E3, E4 (E5 fails §4(c)) = 4. Participants who bought:
+    // E1 and E2 = 2, so 2 / 4 = 50.00%. Contributions 35000.00 + 500.00 = 35500.00.
+    assert_eq!(r["eligible"], 4);
+    assert_eq!(r["participants"], 2);
+    assert_eq!(r["participation_rate_percent"], "50.00");
+    assert_eq!(r["contributions"], "35500.00");
+    // 2500 + 58 = 2558 shares at 8.5000 (FMV 10 at grant, 20 at purchase): discount value
+    // (20 − 8.5) × 2558 = 11.5 × 2558 = 29417.00. Refunded at the purchase 13750.00 (E1's
+    // capped cash), carried 7.00 (E2). Reserve 6000000 − 2558 = 5997442.
+    assert_eq!(r["shares_bought"], "2558");
+    assert_eq!(r["price"], "8.5000");
+    assert_eq!(r["fmv_grant"], "10");
+    assert_eq!(r["fmv_purchase"], "20");
+    assert_eq!(r["discount_value"], "29417.00");
+    assert_eq!(r["refunded_at_purchase"], "13750.00");
+    assert_eq!(r["carried"], "7.00");
+    assert_eq!(r["reserve_left"], "5997442");
+    assert_eq!(r["since"]["held"], "2558");
+    assert_eq!(r["since"]["sold"], "0");
+    let csv = dir.espp(&["report", "purchase", "2026H1", "--format", "csv"]);
+    csv.expect_code(0).stdout_has("rows,");
+    let table = dir.espp(&["report", "purchase", "2026H1"]);
+    table
+        .expect_code(0)
+        .stdout_has("discount_value")
+        .stdout_has("29417.00");
+}
