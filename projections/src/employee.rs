@@ -73,6 +73,15 @@ pub(crate) struct Account {
     /// Shares the Agent held for the employee when the period closed.
     #[serde(with = "crate::ser::opt_dec")]
     pub shares_held_end: Option<Decimal>,
+    /// The balance when the period opened (carried from before it).
+    #[serde(with = "crate::ser::dec")]
+    pub opening_balance: Decimal,
+    /// What the period's purchase cost the employee.
+    #[serde(with = "crate::ser::dec")]
+    pub cost: Decimal,
+    /// The balance when the period closed, carried into the next one.
+    #[serde(with = "crate::ser::opt_dec")]
+    pub carried: Option<Decimal>,
 }
 
 impl Account {
@@ -84,6 +93,9 @@ impl Account {
             shares_bought: Decimal::ZERO,
             price: None,
             shares_held_end: None,
+            opening_balance: Decimal::ZERO,
+            cost: Decimal::ZERO,
+            carried: None,
         }
     }
 }

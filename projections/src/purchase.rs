@@ -525,6 +525,7 @@ impl State {
                 let acct = e.account(start);
                 acct.shares_bought += a.shares;
                 acct.refunds += a.refunded;
+                acct.cost += a.cost;
                 acct.price = Some(done.price);
                 acct.shares_held_end = Some(held);
             }

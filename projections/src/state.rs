@@ -408,6 +408,10 @@ impl State {
         self.periods.open = Some(start);
         self.periods.opened_through = Some(start);
         for e in self.employees.values_mut() {
+            // The §12 statement's opening balance: cash carried into the period.
+            if !e.balance.is_zero() {
+                e.account(start).opening_balance = e.balance;
+            }
             judge(e, start, end, &rules, outstanding);
         }
         if self.trace.is_some() {
@@ -464,6 +468,11 @@ impl State {
                     e.refund_balance(Some(start));
                 }
                 e.drop_option();
+            }
+            // The §12 statement's closing figure: what the period carries forward.
+            let balance = e.balance;
+            if let Some(a) = e.accounts.get_mut(&start) {
+                a.carried = Some(balance);
             }
             e.sat_out = false;
             e.first_day_due = None;

@@ -283,3 +283,51 @@ fn a_traced_fold_gives_the_same_digest_as_a_plain_one() {
     assert_eq!(all.digest(), plain.digest());
     assert_eq!(all.traced_purchases().len(), 1);
 }
+
+#[test]
+fn statements_reconcile_opening_deductions_cost_refunds_and_carry() {
+    // 2026H1: E1 10% of 5000.00 = 500.00; price 8.5000 (FMV 10 at grant, 20 at purchase):
+    // floor(500 / 8.5) = 58 shares, cost 58 × 8.5 = 493.00, carried 500.00 − 493.00 = 7.00.
+    // 0.00 + 500.00 + 0.00 − 493.00 − 0.00 = 7.00.
+    // 2026H2 (open on 2026-07-20): opening 7.00, 10% of 4000.00 = 400.00 deducted on
+    // 2026-07-15: 7.00 + 400.00 − 0.00 − 0.00 = 407.00, the balance now.
+    let mut lines = company("");
+    lines.push(ev(
+        "period_scheduled",
+        "2025-12-01",
+        r#""period":"2026H2","start":"2026-07-01","end":"2026-12-31""#,
+    ));
+    lines.extend([
+        pay("2026-01-15", "E1", "5000.00"),
+        close("2026-06-30", "20.00"),
+        buy("2026-06-30", "2026H1"),
+        pay("2026-07-15", "E1", "4000.00"),
+    ]);
+    let s = common::fold(&lines).unwrap();
+    let h1 = s.statement("E1", Some("2026H1")).unwrap()[0].clone();
+    assert_eq!(h1["opening_balance"], "0.00");
+    assert_eq!(h1["deductions"], "500.00");
+    assert_eq!(h1["cost"], "493.00");
+    assert_eq!(h1["refunds"], "0.00");
+    assert_eq!(h1["carried"], "7.00");
+    let h2 = s.statement("E1", Some("2026H2")).unwrap()[0].clone();
+    assert_eq!(h2["opening_balance"], "7.00");
+    assert_eq!(h2["deductions"], "400.00");
+    assert_eq!(h2["carried"], "407.00");
+    assert_eq!(s.projection(None)["employees"]["E1"]["balance"], "407.00");
+
+    // The 25k scenario: 0.00 + 35000.00 − 21250.00 − 13750.00 = 0.00 carried.
+    let lines = with(
+        company(""),
+        &[
+            pay("2026-01-15", "E1", "350000.00"),
+            purchase()[0].clone(),
+            purchase()[1].clone(),
+        ],
+    );
+    let s = common::fold(&lines).unwrap();
+    let st = s.statement("E1", Some("2026H1")).unwrap()[0].clone();
+    assert_eq!(st["cost"], "21250.00");
+    assert_eq!(st["refunds"], "13750.00");
+    assert_eq!(st["carried"], "0.00");
+}
