@@ -89,6 +89,18 @@ enum Command {
         /// How many records to show.
         #[arg(long)]
         limit: Option<u64>,
+        /// Only events naming this employee.
+        #[arg(long)]
+        employee: Option<String>,
+        /// Only events of this type (`payroll`, `purchase`, …).
+        #[arg(long = "type", value_name = "TYPE")]
+        event_type: Option<String>,
+        /// Only events dated on or after this day.
+        #[arg(long)]
+        from_date: Option<String>,
+        /// Only events dated on or before this day.
+        #[arg(long)]
+        to_date: Option<String>,
     },
     /// Build a demo ledger (about 50 employees, two years of payroll and prices, four
     /// purchases) in --db and show a summary and a few statements. Running it again appends
@@ -246,7 +258,22 @@ fn run(cli: &Cli) -> Result<(), Failure> {
         Command::Demo { employees, seed } => cmd::append::demo(cli, *employees, *seed, &mut out)?,
         Command::Export => read::export(cli, &mut out)?,
         Command::Verify => read::verify(cli, &mut out)?,
-        Command::Log { from, limit } => read::log(cli, *from, *limit, &mut out)?,
+        Command::Log {
+            from,
+            limit,
+            employee,
+            event_type,
+            from_date,
+            to_date,
+        } => {
+            let filter = read::LogFilter::new(
+                employee.as_deref(),
+                event_type.as_deref(),
+                from_date.as_deref(),
+                to_date.as_deref(),
+            )?;
+            read::log(cli, *from, *limit, &filter, &mut out)?
+        }
         Command::Form3922 { year } => read::tax_rows(cli, *year, true, &mut out)?,
         Command::Dispositions { year } => read::tax_rows(cli, *year, false, &mut out)?,
         Command::Statement { employee, period } => {

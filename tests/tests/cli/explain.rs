@@ -233,3 +233,28 @@ fn the_purchase_and_enrolment_reports_worked_by_hand() {
         .stdout_has("discount_value")
         .stdout_has("29417.00");
 }
+
+#[test]
+fn log_filters_by_employee_type_and_dates() {
+    let dir = Dir::new();
+    dir.append_future(COMPANY).expect_code(0);
+    // COMPANY's events naming E1: the hire (seq 4), the enrolment (7), the payday (11).
+    let seqs = |args: &[&str]| -> Vec<u64> {
+        let mut all = vec!["log", "--format", "json"];
+        all.extend(args);
+        let r = dir.espp(&all);
+        r.expect_code(0);
+        crate::util::json_lines(&r.stdout_bytes)
+            .iter()
+            .map(|v| v["seq"].as_u64().unwrap())
+            .collect()
+    };
+    assert_eq!(seqs(&["--employee", "E1"]), vec![4, 7, 11]);
+    assert_eq!(seqs(&["--type", "market_price"]), vec![10, 13]);
+    assert_eq!(
+        seqs(&["--from-date", "2026-01-01", "--to-date", "2026-01-31"]),
+        vec![10, 11, 12]
+    );
+    assert_eq!(seqs(&["--employee", "E2", "--type", "payroll"]), vec![12]);
+    assert_eq!(seqs(&["--type", "payroll", "--limit", "1"]), vec![11]);
+}
