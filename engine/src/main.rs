@@ -129,6 +129,18 @@ enum Command {
         /// How many records to show.
         #[arg(long)]
         limit: Option<u64>,
+        /// Only events naming this employee.
+        #[arg(long)]
+        employee: Option<String>,
+        /// Only events of this type (`payroll`, `purchase`, …).
+        #[arg(long = "type", value_name = "TYPE")]
+        event_type: Option<String>,
+        /// Only events dated on or after this day.
+        #[arg(long)]
+        from_date: Option<String>,
+        /// Only events dated on or before this day.
+        #[arg(long)]
+        to_date: Option<String>,
     },
     /// Build a demo ledger (about 50 employees, two years of payroll and prices, four
     /// purchases) in --db and show a summary and a few statements. Running it again appends
@@ -191,6 +203,38 @@ enum Command {
         #[arg(long)]
         rules: Option<PathBuf>,
     },
+    /// Why the ledger says what it says about one employee: every event that touched the
+    /// employee with its effect, each eligibility verdict, each election window, and each
+    /// purchase worked step by step, every step naming its plan section.
+    #[command(after_help = after_help!("espp --db L explain E001", "espp --db L explain E001 --period 2026H1 --as-of 2026-06-30 --format json"))]
+    Explain {
+        /// The employee id.
+        employee: String,
+        /// Only the steps dated within this period.
+        #[arg(long)]
+        period: Option<String>,
+        /// The trail as of this day (its deadlines included).
+        #[arg(long)]
+        as_of: Option<String>,
+    },
+    /// The practice purchase: what the period's purchase would do if it executed now (or
+    /// with a hypothetical last-day close); nothing is appended.
+    #[command(after_help = after_help!("espp --db L purchase --preview 2026H1", "espp --db L purchase --preview 2026H1 --close 8.00 --format csv"))]
+    Purchase {
+        /// The period to preview.
+        #[arg(long, value_name = "PERIOD")]
+        preview: String,
+        /// A hypothetical close on the day after the period's latest price (its last day at
+        /// most).
+        #[arg(long, value_name = "PRICE")]
+        close: Option<String>,
+    },
+    /// Reports for administrators: a purchase's figures, or the enrolment picture.
+    #[command(after_help = after_help!("espp --db L report purchase 2026H1", "espp --db L report enrolment --as-of 2026-12-01 --format csv"))]
+    Report {
+        #[command(subcommand)]
+        report: ReportKind,
+    },
     /// What changes, per employee and per purchase, when the log is folded under other
     /// rules. Exits 0 whatever it finds.
     #[command(after_help = after_help!("espp --db L diff --rules r.json --as-of 2026-06-30"))]
@@ -235,7 +279,10 @@ impl Command {
             | Command::Form3922 { .. }
             | Command::Dispositions { .. }
             | Command::State { .. }
-            | Command::Replay { .. } => &[Table, Json, Csv],
+            | Command::Replay { .. }
+            | Command::Purchase { .. }
+            | Command::Report { .. } => &[Table, Json, Csv],
+            Command::Explain { .. } => &[Table, Json],
             Command::Events => &[Table, Markdown, Json],
             Command::Schema => &[Json],
             Command::Completions { .. } | Command::Man => &[],
@@ -256,6 +303,9 @@ impl Command {
             Command::State { .. } => "state",
             Command::Replay { .. } => "replay",
             Command::Diff { .. } => "diff",
+            Command::Explain { .. } => "explain",
+            Command::Purchase { .. } => "purchase",
+            Command::Report { .. } => "report",
             Command::Events => "events",
             Command::Schema => "schema",
             Command::Completions { .. } => "completions",
@@ -289,6 +339,24 @@ impl Command {
             ),
         ))
     }
+}
+
+/// The reports of `espp report`.
+#[derive(Subcommand, Debug)]
+enum ReportKind {
+    /// One purchase: participation, contributions, shares, price and FMVs, discount value,
+    /// refunds and cash carried, reserve left, and what became of its shares since.
+    Purchase {
+        /// The period.
+        period: String,
+    },
+    /// Who is eligible but not enrolled, who sits out and why, open election windows, and
+    /// the period calendar.
+    Enrolment {
+        /// The picture as of this day (its deadlines included).
+        #[arg(long)]
+        as_of: Option<String>,
+    },
 }
 
 /// Which books to fold: valid time (`--as-of`) and transaction time (`--known-at` or
@@ -378,7 +446,22 @@ fn run(cli: &Cli) -> Result<(), Failure> {
         Command::Demo { employees, seed } => cmd::append::demo(cli, *employees, *seed, &mut out)?,
         Command::Export => read::export(cli, &mut out)?,
         Command::Verify => read::verify(cli, &mut out)?,
-        Command::Log { from, limit } => read::log(cli, *from, *limit, &mut out)?,
+        Command::Log {
+            from,
+            limit,
+            employee,
+            event_type,
+            from_date,
+            to_date,
+        } => {
+            let filter = read::LogFilter::new(
+                employee.as_deref(),
+                event_type.as_deref(),
+                from_date.as_deref(),
+                to_date.as_deref(),
+            )?;
+            read::log(cli, *from, *limit, &filter, &mut out)?
+        }
         Command::Form3922 { year } => read::tax_rows(cli, *year, true, &mut out)?,
         Command::Dispositions { year } => read::tax_rows(cli, *year, false, &mut out)?,
         Command::Statement { employee, period } => {
@@ -391,6 +474,22 @@ fn run(cli: &Cli) -> Result<(), Failure> {
             rules,
         } => read::replay(cli, from_export, when, rules.as_deref(), &mut out)?,
         Command::Diff { rules, as_of } => read::diff(cli, rules, as_of.as_deref(), &mut out)?,
+        Command::Explain {
+            employee,
+            period,
+            as_of,
+        } => cmd::explain::explain(cli, employee, period.as_deref(), as_of.as_deref(), &mut out)?,
+        Command::Report { report } => match report {
+            ReportKind::Purchase { period } => {
+                cmd::explain::report_purchase(cli, period, &mut out)?
+            }
+            ReportKind::Enrolment { as_of } => {
+                cmd::explain::report_enrolment(cli, as_of.as_deref(), &mut out)?
+            }
+        },
+        Command::Purchase { preview, close } => {
+            cmd::explain::preview(cli, preview, close.as_deref(), &mut out)?
+        }
     }
     out.flush()?;
     Ok(())

@@ -32,27 +32,176 @@ pub(crate) struct Section4 {
     pub plan_shares: Decimal,
 }
 
+/// One requirement of §4 as judged: its section, whether it is met, and the figures it
+/// compared. [`Section4::met`] is "every test passes", so an explanation that lists these
+/// is the judgement itself, not a second copy of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Test {
+    /// §4(a): hired at least `months` before the period's first day.
+    Service {
+        hire_date: Day,
+        months: u32,
+        /// hire_date + months (None when out of the calendar's range).
+        served_from: Option<Day>,
+        start: Day,
+        pass: bool,
+    },
+    /// §4(b): customarily employed at least `min` months a year.
+    Months {
+        months_per_year: Decimal,
+        min: u32,
+        pass: bool,
+    },
+    /// §4(c): customarily employed more than `min` hours a week.
+    Hours {
+        weekly_hours: Decimal,
+        min: Decimal,
+        pass: bool,
+    },
+    /// §4(d): owns less than `limit` × the latest outstanding shares (no test while none
+    /// has been reported).
+    Ownership {
+        owned: Decimal,
+        limit: Decimal,
+        outstanding: Option<Decimal>,
+        pass: bool,
+    },
+}
+
+impl Test {
+    /// Whether the requirement is met.
+    pub(crate) fn pass(&self) -> bool {
+        match *self {
+            Test::Service { pass, .. }
+            | Test::Months { pass, .. }
+            | Test::Hours { pass, .. }
+            | Test::Ownership { pass, .. } => pass,
+        }
+    }
+
+    /// The plan section.
+    pub(crate) fn section(&self) -> &'static str {
+        match self {
+            Test::Service { .. } => "§4(a)",
+            Test::Months { .. } => "§4(b)",
+            Test::Hours { .. } => "§4(c)",
+            Test::Ownership { .. } => "§4(d)",
+        }
+    }
+
+    /// The facts and the rule, as a person reads them ("weekly hours 20, not more than 20").
+    pub(crate) fn describe(&self) -> String {
+        let p = crate::num::plain;
+        match *self {
+            Test::Service {
+                hire_date,
+                months,
+                served_from,
+                start,
+                pass,
+            } => {
+                let from = served_from.map_or("never".to_string(), |d| d.to_string());
+                let verdict = if pass { "on or before" } else { "after" };
+                format!("service: hired {hire_date}, {months} months' service reached {from}, {verdict} the first day {start}")
+            }
+            Test::Months {
+                months_per_year,
+                min,
+                pass,
+            } => {
+                let verdict = if pass { "at least" } else { "fewer than" };
+                format!(
+                    "customary months a year {}, {verdict} {min}",
+                    p(months_per_year)
+                )
+            }
+            Test::Hours {
+                weekly_hours,
+                min,
+                pass,
+            } => {
+                let verdict = if pass { "more than" } else { "not more than" };
+                format!("weekly hours {}, {verdict} {}", p(weekly_hours), p(min))
+            }
+            Test::Ownership {
+                owned,
+                limit,
+                outstanding,
+                pass,
+            } => match outstanding {
+                None => format!(
+                    "ownership {} shares: no shares_outstanding reported, no test",
+                    p(owned)
+                ),
+                Some(out) => {
+                    let verdict = if pass { "below" } else { "not below" };
+                    format!(
+                        "ownership {} shares (reported and plan shares), {verdict} {} × {} outstanding = {}",
+                        p(owned),
+                        p(limit),
+                        p(out),
+                        p(limit.saturating_mul(out))
+                    )
+                }
+            },
+        }
+    }
+}
+
 impl Section4 {
+    /// §4(a)–(d) for the period starting `start`, each requirement with its figures.
+    pub(crate) fn tests(
+        &self,
+        start: Day,
+        rules: &Rules,
+        outstanding: Option<Decimal>,
+    ) -> [Test; 4] {
+        let months = rules.min_service_months.get();
+        let served_from = self.hire_date.add_months(months);
+        let owned = self.owned();
+        let limit = rules.ownership_limit.get();
+        [
+            Test::Service {
+                hire_date: self.hire_date,
+                months,
+                served_from,
+                start,
+                pass: served_from.is_some_and(|d| d <= start),
+            },
+            Test::Months {
+                months_per_year: self.months_per_year,
+                min: rules.min_customary_months.get(),
+                pass: self.months_per_year >= Decimal::from(rules.min_customary_months.get()),
+            },
+            Test::Hours {
+                weekly_hours: self.weekly_hours,
+                min: rules.min_weekly_hours.get(),
+                pass: self.weekly_hours > rules.min_weekly_hours.get(),
+            },
+            Test::Ownership {
+                owned,
+                limit,
+                outstanding,
+                pass: outstanding.is_none_or(|out| owned < limit.saturating_mul(out)),
+            },
+        ]
+    }
+
     /// §4(a)–(d) for the period starting `start`: service, customary employment, and
     /// ownership below the limit of the latest reported outstanding shares (no ownership
-    /// test while none has been reported).
+    /// test while none has been reported). Every one of [`Section4::tests`].
     pub(crate) fn met(&self, start: Day, rules: &Rules, outstanding: Option<Decimal>) -> bool {
-        let served = self
-            .hire_date
-            .add_months(rules.min_service_months.get())
-            .is_some_and(|d| d <= start);
-        let below_limit = match outstanding {
-            None => true,
-            Some(out) => self.owned() < rules.ownership_limit.get().saturating_mul(out),
-        };
-        served && self.customary(rules) && below_limit
+        self.tests(start, rules, outstanding).iter().all(Test::pass)
     }
 
     /// Customary employment meets §4(b) and §4(c): at least `min_customary_months` a year and
-    /// more than `min_weekly_hours` a week.
+    /// more than `min_weekly_hours` a week (the tests §19(b) applies during a period).
     pub(crate) fn customary(&self, rules: &Rules) -> bool {
-        self.weekly_hours > rules.min_weekly_hours.get()
-            && self.months_per_year >= Decimal::from(rules.min_customary_months.get())
+        // The start day plays no part in §4(b) and §4(c).
+        self.tests(self.hire_date, rules, None)
+            .iter()
+            .filter(|t| matches!(t, Test::Months { .. } | Test::Hours { .. }))
+            .all(Test::pass)
     }
 
     /// Shares owned for §4(d): reported holdings and options plus plan shares.
@@ -77,15 +226,16 @@ impl Employee {
 /// Judges an enrolled employee on the first day `start` of the period ending `end`, with the
 /// facts as they stand: when the period opens, or when an enrolment dated that day arrives.
 /// A pending rate takes effect. The eligible hold the option; the others sit it out.
+/// Returns whether the employee was judged (enrolled, and the option not ended earlier).
 pub(crate) fn judge(
     e: &mut Employee,
     start: Day,
     end: Day,
     rules: &Rules,
     outstanding: Option<Decimal>,
-) {
+) -> bool {
     if !e.enrolled || e.ended_in == Some(start) {
-        return;
+        return false;
     }
     if let Some(rate) = e.pending_rate.take() {
         e.rate_in_force = rate;
@@ -96,6 +246,7 @@ pub(crate) fn judge(
         e.drop_option();
         e.sat_out = true;
     }
+    true
 }
 
 /// What judging one employee again on the first day does, worked out before anything
@@ -255,7 +406,22 @@ impl State {
     ) {
         if let (Some((start, end, v)), Some(e)) = (judged, self.employees.get_mut(id.as_str())) {
             apply(e, v, start, end);
+            if self.trace.as_ref().and_then(|t| t.trail()) == Some(id) {
+                self.trace_first_day(start);
+            }
         }
+    }
+
+    /// Records §4's judgement of the traced employee again on the first day `start`, with
+    /// the rules the period opened with.
+    pub(crate) fn trace_first_day(&mut self, start: Day) {
+        let rules = self
+            .periods
+            .by_start
+            .get(&start)
+            .and_then(|p| p.rules.clone())
+            .unwrap_or_else(|| self.rules.clone());
+        self.trace_eligibility(start, &rules);
     }
 
     /// On the open period's first day, after a fact of §4 changed for everyone (outstanding

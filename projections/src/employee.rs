@@ -73,6 +73,15 @@ pub(crate) struct Account {
     /// Shares the Agent held for the employee when the period closed.
     #[serde(with = "crate::ser::opt_dec")]
     pub shares_held_end: Option<Decimal>,
+    /// The balance when the period opened (carried from before it).
+    #[serde(with = "crate::ser::dec")]
+    pub opening_balance: Decimal,
+    /// What the period's purchase cost the employee.
+    #[serde(with = "crate::ser::dec")]
+    pub cost: Decimal,
+    /// The balance when the period closed, carried into the next one.
+    #[serde(with = "crate::ser::opt_dec")]
+    pub carried: Option<Decimal>,
 }
 
 impl Account {
@@ -84,6 +93,9 @@ impl Account {
             shares_bought: Decimal::ZERO,
             price: None,
             shares_held_end: None,
+            opening_balance: Decimal::ZERO,
+            cost: Decimal::ZERO,
+            carried: None,
         }
     }
 }
@@ -123,6 +135,18 @@ impl WindowKind {
         }
     }
 
+    /// The default taken when the window closes without an election (§16–§18): the one
+    /// place that says it, read by the fold ([`crate::state::take_default`]) and by the
+    /// explanation alike.
+    pub(crate) fn default_choice(self) -> WindowDefault {
+        match self {
+            WindowKind::Death => WindowDefault::RefundToEstate,
+            WindowKind::Retirement | WindowKind::Return | WindowKind::OnLeave => {
+                WindowDefault::Withdraw
+            }
+        }
+    }
+
     /// What opened the window, for messages.
     pub(crate) fn cause(self) -> &'static str {
         match self {
@@ -130,6 +154,25 @@ impl WindowKind {
             WindowKind::Return => "the return from leave",
             WindowKind::OnLeave => "the leave",
             WindowKind::Death => "death",
+        }
+    }
+}
+
+/// What a window's default does (§16–§18).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WindowDefault {
+    /// Withdraw: refund all, the option and the enrolment end (§16, §17).
+    Withdraw,
+    /// Refund the balance to the estate; the option ends (§18).
+    RefundToEstate,
+}
+
+impl WindowDefault {
+    /// How the explanation names it.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            WindowDefault::Withdraw => "withdraw",
+            WindowDefault::RefundToEstate => "refund to the estate",
         }
     }
 }

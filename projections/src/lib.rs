@@ -17,6 +17,7 @@
 
 mod eligibility;
 mod employee;
+mod explain;
 mod holdings;
 mod life;
 mod market;
@@ -26,11 +27,13 @@ mod participation;
 mod period;
 mod plan;
 mod purchase;
+mod report;
 mod ser;
 pub mod state;
 mod tax;
 
 pub use employee::Status;
+pub use explain::{PeriodInfo, Trace};
 pub use output::{canonical_json, digest_of, Lookup};
 pub use plan::{check_overrides, check_rules};
 pub use state::{Rejection, State};

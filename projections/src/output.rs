@@ -279,6 +279,13 @@ impl State {
                 "price": acct.and_then(|a| a.price).map(|x| fixed(x, price_dp)),
                 "shares_held_end": plain(acct.and_then(|a| a.shares_held_end).unwrap_or(e.shares_held)),
                 "purchased": bought,
+                // Reconciles: opening_balance + deductions + cash_payments − cost − refunds
+                // = carried (the balance the period closed with, or now while it is open).
+                "opening_balance": money(acct.map_or(zero, |a| a.opening_balance)),
+                "cost": money(acct.map_or(zero, |a| a.cost)),
+                "carried": money(acct.and_then(|a| a.carried).unwrap_or(
+                    if self.periods.open == Some(*start) { e.balance } else { zero }
+                )),
             }));
         }
         Ok(out)

@@ -202,6 +202,9 @@ impl State {
         e.pending_rate = Some(rate);
         if let Some((start, end, rules)) = today {
             judge(e, start, end, &rules, outstanding);
+            if self.trace.as_ref().and_then(|t| t.trail()) == Some(id) {
+                self.trace_eligibility(start, &rules);
+            }
         }
         Ok(())
     }

@@ -5,6 +5,7 @@
 use espp_events::{Day, EmployeeId, PeriodId, Residual};
 use rust_decimal::Decimal;
 
+use crate::explain::{Cap, Leftover, PurchaseSteps, Step};
 use crate::num;
 use crate::state::{PlanEnd, Rejection, State};
 
@@ -90,6 +91,9 @@ pub(crate) struct PurchaseDone {
     pub price_factor: Decimal,
     /// The rules' `price_decimals` at the purchase.
     pub price_decimals: u32,
+    /// Each traced employee's steps (only when the fold keeps a trace; never stored).
+    #[serde(skip)]
+    pub explained: Vec<PurchaseSteps>,
 }
 
 /// What set a purchase off.
@@ -115,6 +119,10 @@ struct Want {
     shares: Decimal,
     /// The option ends with this purchase (reduce, retirement, death).
     ends: bool,
+    /// The caps of steps 2–4 with their figures, when the fold traces this employee.
+    caps: Option<Vec<Cap>>,
+    /// The annual limit's headroom (§9 step 2).
+    headroom: Decimal,
 }
 
 impl State {
@@ -243,6 +251,7 @@ impl State {
             None => None,
         };
 
+        let traced = self.trace.as_deref();
         let mut wants = Vec::new();
         for (id, e) in &self.employees {
             // A window still open takes its default (withdraw, or the estate's refund) when
@@ -253,16 +262,58 @@ impl State {
             }
             let wanted = num::max_units(e.balance, price, dp, "the shares a balance buys")?;
             let mut capped = wanted;
+            let mut caps = traced
+                .filter(|t| t.follows(id.as_str()))
+                .map(|_| Vec::new());
             // Step 2: the annual limit at grant FMV, inclusive.
             let used = e.bought_value.get(&year).copied().unwrap_or_default();
-            let headroom = rules.annual_limit.get() - used.min(rules.annual_limit.get());
-            capped = capped.min(num::max_units(headroom, fmv_grant, dp, "the annual limit")?);
+            let annual = rules.annual_limit.get();
+            let headroom = annual - used.min(annual);
+            let annual_cap = num::max_units(headroom, fmv_grant, dp, "the annual limit")?;
+            capped = capped.min(annual_cap);
+            if let Some(caps) = &mut caps {
+                caps.push(Cap {
+                    name: "annual_limit",
+                    section: "§9",
+                    figures: format!(
+                        "headroom {} = limit {} − {} bought in {year} at grant FMV; floor({} / FMV at grant {})",
+                        num::money(headroom),
+                        num::money(annual),
+                        num::money(used.min(annual)),
+                        num::money(headroom),
+                        num::plain(fmv_grant)
+                    ),
+                    shares: annual_cap,
+                });
+            }
             // Step 3: the period's share and value limits.
             if let Some(limit) = period.share_limit {
-                capped = capped.min(num::floor_dp(limit, dp));
+                let cap = num::floor_dp(limit, dp);
+                capped = capped.min(cap);
+                if let Some(caps) = &mut caps {
+                    caps.push(Cap {
+                        name: "share_limit",
+                        section: "§9",
+                        figures: format!("period {period_id}'s share limit {}", num::plain(limit)),
+                        shares: cap,
+                    });
+                }
             }
             if let Some(limit) = period.value_limit {
-                capped = capped.min(num::max_units(limit, fmv_grant, dp, "the value limit")?);
+                let cap = num::max_units(limit, fmv_grant, dp, "the value limit")?;
+                capped = capped.min(cap);
+                if let Some(caps) = &mut caps {
+                    caps.push(Cap {
+                        name: "value_limit",
+                        section: "§9",
+                        figures: format!(
+                            "floor(period {period_id}'s value limit {} / FMV at grant {})",
+                            num::money(limit),
+                            num::plain(fmv_grant)
+                        ),
+                        shares: cap,
+                    });
+                }
             }
             // Step 4: own less than the ownership limit afterwards.
             if let Some(limit) = limit_of_ownership {
@@ -277,7 +328,23 @@ impl State {
                         floor
                     }
                 };
-                capped = capped.min(cap.max(Decimal::ZERO));
+                let cap = cap.max(Decimal::ZERO);
+                capped = capped.min(cap);
+                if let Some(caps) = &mut caps {
+                    caps.push(Cap {
+                        name: "ownership_limit",
+                        section: "§4(d)",
+                        figures: format!(
+                            "own less than {} × {} outstanding = {} afterwards: owns {}, room {}",
+                            num::plain(rules.ownership_limit.get()),
+                            num::plain(self.shares_outstanding.unwrap_or_default()),
+                            num::plain(limit),
+                            num::plain(e.owned()),
+                            num::plain(room)
+                        ),
+                        shares: cap,
+                    });
+                }
             }
             wants.push(Want {
                 employee: id.clone(),
@@ -289,6 +356,8 @@ impl State {
                     || !e.employed
                     || e.died.is_some()
                     || trigger != Trigger::Event,
+                caps,
+                headroom,
             });
         }
 
@@ -319,6 +388,7 @@ impl State {
         // proration that floors every share leaves its remainder in the reserve.
         let exhausts = total >= left;
         let mut allocations = Vec::with_capacity(wants.len());
+        let mut explained = Vec::new();
         for w in wants {
             let shares = w.shares;
             let cost = num::round_up(num::mul(shares, price, "the cost")?, 2);
@@ -328,14 +398,54 @@ impl State {
             // not capped, whatever happens to others: that cash follows `residual`, unless
             // participation ends with this purchase (DOMAIN.md §5).
             let capped = shares < w.wanted;
-            let (refunded, carried) = if capped || w.ends || exhausts {
-                (rest, Decimal::ZERO)
+            let leftover = if capped {
+                Leftover::CapBound
+            } else if w.ends {
+                Leftover::Ends
+            } else if exhausts {
+                Leftover::Exhausts
             } else {
-                match rules.residual {
-                    Residual::CarryForward => (Decimal::ZERO, rest),
-                    Residual::Refund => (rest, Decimal::ZERO),
-                }
+                Leftover::Residual(rules.residual)
             };
+            let (refunded, carried) = match leftover {
+                Leftover::Residual(Residual::CarryForward) => (Decimal::ZERO, rest),
+                _ => (rest, Decimal::ZERO),
+            };
+            if let Some(caps) = w.caps {
+                explained.push(PurchaseSteps {
+                    employee: w.employee.clone(),
+                    period: period_id.clone(),
+                    date,
+                    grant_date,
+                    fmv_grant,
+                    fmv_purchase,
+                    price_factor: factor,
+                    price_exact: factor.saturating_mul(lower),
+                    par_value: rules.par_value.get(),
+                    price,
+                    price_decimals: price_dp,
+                    share_decimals: dp,
+                    balance: w.balance,
+                    wanted: w.wanted,
+                    caps,
+                    capped: w.capped,
+                    left,
+                    total_wanted,
+                    prorated,
+                    shares,
+                    cost,
+                    rest,
+                    refunded,
+                    carried,
+                    leftover,
+                    owned: self
+                        .employees
+                        .get(w.employee.as_str())
+                        .map_or(Decimal::ZERO, |e| e.owned()),
+                    ownership_limit_shares: limit_of_ownership,
+                    headroom: w.headroom,
+                });
+            }
             allocations.push(Allocation {
                 employee: w.employee,
                 shares,
@@ -356,13 +466,17 @@ impl State {
             allocations,
             price_factor: factor,
             price_decimals: price_dp,
+            explained,
         })
     }
 
     /// Applies a decided purchase: accounts, lots, the reserve, and the period closes. A
     /// purchase event that uses up the reserve ends the plan (§24); after a change in
     /// control the caller ends it.
-    pub(crate) fn execute_purchase(&mut self, done: PurchaseDone, seq: u64, trigger: Trigger) {
+    pub(crate) fn execute_purchase(&mut self, mut done: PurchaseDone, seq: u64, trigger: Trigger) {
+        for p in std::mem::take(&mut done.explained) {
+            self.trace_step(Step::Purchase(Box::new(p)));
+        }
         let year = done.date.year();
         let start = self.periods.start_of.get(done.period.as_str()).copied();
         for a in &done.allocations {
@@ -411,6 +525,7 @@ impl State {
                 let acct = e.account(start);
                 acct.shares_bought += a.shares;
                 acct.refunds += a.refunded;
+                acct.cost += a.cost;
                 acct.price = Some(done.price);
                 acct.shares_held_end = Some(held);
             }

@@ -12,7 +12,8 @@ use espp_events::{Day, EmployeeId, Event, Record, Rules, RulesPatch};
 use rust_decimal::Decimal;
 
 use crate::eligibility::judge;
-use crate::employee::{Employee, WindowKind};
+use crate::employee::{Employee, WindowDefault};
+use crate::explain::{Step, Trace};
 use crate::holdings::{CapitalChangeDone, Disposition};
 use crate::market::Market;
 use crate::period::Periods;
@@ -125,6 +126,10 @@ pub struct State {
     /// Employees' deadlines: the day at whose start a window's default or a leave's limit
     /// may apply. Entries made stale by an election or a return are skipped when reached.
     pub(crate) deadlines: BTreeSet<(Day, EmployeeId)>,
+    /// What `explain` or a purchase preview asked the fold to record: None on every other
+    /// fold, never stored in a checkpoint, never part of a projection.
+    #[serde(skip)]
+    pub(crate) trace: Option<Box<Trace>>,
 }
 
 impl State {
@@ -182,6 +187,52 @@ impl State {
     /// its end). Under a `--rules` override an event the plan then forbids is skipped and
     /// listed, never rejected.
     pub fn apply(&mut self, r: &Record) -> Result<(), Rejection> {
+        if self.trace.is_some() {
+            return self.apply_traced(r);
+        }
+        self.apply_untraced(r)
+    }
+
+    /// [`State::apply`] recording the traced employee's account before and after `r`.
+    fn apply_traced(&mut self, r: &Record) -> Result<(), Rejection> {
+        let trail = self.trace.as_ref().and_then(|t| t.trail().cloned());
+        if self.day.is_none_or(|d| d <= r.date) {
+            // The deadlines before the record's day run first (recording their own steps);
+            // running them again inside `apply_untraced` finds nothing left to do.
+            self.run_deadlines(r.date);
+        }
+        let before = self.traced_snap();
+        let result = self.apply_untraced(r);
+        if result.is_ok() {
+            if let Some(id) = trail {
+                let after = self.traced_snap();
+                let named = r.event.employee().is_some_and(|e| *e == id);
+                if named || before != after {
+                    let step = Step::Event {
+                        seq: r.seq,
+                        date: r.date,
+                        type_name: r.event.type_name(),
+                        before,
+                        after,
+                    };
+                    // The purchase's own steps were recorded while it executed: the event
+                    // goes before them.
+                    let at = self.trace.as_ref().map_or(0, |t| {
+                        t.steps
+                            .iter()
+                            .rposition(|s| !matches!(s, Step::Purchase(p) if p.date == r.date))
+                            .map_or(0, |i| i + 1)
+                    });
+                    if let Some(t) = &mut self.trace {
+                        t.steps.insert(at.min(t.steps.len()), step);
+                    }
+                }
+            }
+        }
+        result
+    }
+
+    fn apply_untraced(&mut self, r: &Record) -> Result<(), Rejection> {
         if let Some(folded) = self.day {
             if r.date < folded {
                 return Err(Rejection::OutOfOrder {
@@ -239,18 +290,62 @@ impl State {
                 .filter(|d| *d <= day)
                 .min();
             let Some(first) = first else { break };
-            if let Some((d, reason)) = plan_end.filter(|p| p.0 == first) {
+            let before = self.traced_snap();
+            let mark = self.trace.as_ref().map_or(0, |t| t.steps.len());
+            // What ran, kept as plain values: described only when a trace asks.
+            let ran = if let Some((d, reason)) = plan_end.filter(|p| p.0 == first) {
                 self.end_plan(d, reason);
+                Ran::PlanEnd(reason)
             } else if due(employee_at) == Some(first) {
-                if let Some((d, id)) = self.deadlines.pop_first() {
-                    self.employee_deadline(d, &id);
+                let Some((d, id)) = self.deadlines.pop_first() else {
+                    break;
+                };
+                let window = self.employees.get(id.as_str()).and_then(|e| e.window);
+                self.employee_deadline(d, &id);
+                match window.filter(|w| w.deadline.add_days(1) == Some(d)) {
+                    Some(w) => Ran::Default(w),
+                    None => Ran::LeaveLimit,
                 }
             } else if due(close_at) == Some(first) {
+                let start = self.periods.open;
                 self.close_period();
+                Ran::Close(start)
             } else if let Some(o) = due(open_at) {
                 self.open_period(o);
+                Ran::Open(o)
             } else {
                 break;
+            };
+            if self.trace.is_some() {
+                let after = self.traced_snap();
+                if before != after {
+                    let what = match ran {
+                        Ran::PlanEnd(reason) => format!("§24: the plan ends ({})", reason.as_str()),
+                        Ran::Default(w) => format!(
+                            "{}: no election after {} by {}, the default ({}) is taken",
+                            w.kind.section(),
+                            w.kind.cause(),
+                            w.deadline,
+                            w.kind.default_choice().as_str()
+                        ),
+                        Ran::LeaveLimit => "§17: the leave outlasts its limit without re-employment guaranteed: employment ends as §15".to_string(),
+                        Ran::Close(start) => format!(
+                            "§7: period {} ends without a purchase",
+                            start.map(|s| self.period_id(s)).unwrap_or_default()
+                        ),
+                        Ran::Open(o) => format!("§7: period {} opens", self.period_id(o)),
+                    };
+                    let step = Step::Deadline {
+                        date: first,
+                        what,
+                        before,
+                        after,
+                    };
+                    // Before the steps it caused (the eligibility a period's opening judged).
+                    if let Some(t) = &mut self.trace {
+                        t.steps.insert(mark.min(t.steps.len()), step);
+                    }
+                }
             }
         }
     }
@@ -313,7 +408,47 @@ impl State {
         self.periods.open = Some(start);
         self.periods.opened_through = Some(start);
         for e in self.employees.values_mut() {
+            // The §12 statement's opening balance: cash carried into the period.
+            if !e.balance.is_zero() {
+                e.account(start).opening_balance = e.balance;
+            }
             judge(e, start, end, &rules, outstanding);
+        }
+        if self.trace.is_some() {
+            self.trace_eligibility(start, &rules);
+        }
+    }
+
+    /// Records how §4 judged the traced employee on the first day `start`, with the facts
+    /// and the rules the judgement used.
+    pub(crate) fn trace_eligibility(&mut self, start: Day, rules: &Rules) {
+        let Some(t) = self.trace.as_deref() else {
+            return;
+        };
+        let Some(period) = self.periods.by_start.get(&start).map(|p| p.id.clone()) else {
+            return;
+        };
+        let mut steps = Vec::new();
+        for (id, e) in &self.employees {
+            let wanted = match t.trail() {
+                Some(traced) => traced == id && (e.enrolled || e.option_in == Some(start)),
+                // A report: everyone employed, enrolled or not.
+                None => t.everyone && e.employed,
+            };
+            if wanted {
+                steps.push(Step::Eligibility {
+                    employee: id.clone(),
+                    date: start,
+                    period: period.clone(),
+                    employed: e.employed,
+                    enrolled: e.enrolled || e.option_in == Some(start),
+                    tests: e.section_4().tests(start, rules, self.shares_outstanding),
+                    holds_option: e.option_in == Some(start),
+                });
+            }
+        }
+        for s in steps {
+            self.trace_step(s);
         }
     }
 
@@ -333,6 +468,11 @@ impl State {
                     e.refund_balance(Some(start));
                 }
                 e.drop_option();
+            }
+            // The §12 statement's closing figure: what the period carries forward.
+            let balance = e.balance;
+            if let Some(a) = e.accounts.get_mut(&start) {
+                a.carried = Some(balance);
             }
             e.sat_out = false;
             e.first_day_due = None;
@@ -536,11 +676,21 @@ impl State {
     }
 }
 
+/// A deadline that ran (described only for a trace).
+#[derive(Debug, Clone, Copy)]
+enum Ran {
+    PlanEnd(PlanEnd),
+    Default(crate::employee::Window),
+    LeaveLimit,
+    Close(Option<Day>),
+    Open(Day),
+}
+
 /// A window's default (§16–§18): withdraw, or for the estate the refund (§18).
 pub(crate) fn take_default(e: &mut Employee, open: Option<Day>) {
     let Some(w) = e.window else { return };
-    match w.kind {
-        WindowKind::Death => {
+    match w.kind.default_choice() {
+        WindowDefault::RefundToEstate => {
             let period = e.option_in.or(open);
             e.refund_balance(period);
             if e.option_in.is_some() {
@@ -548,7 +698,7 @@ pub(crate) fn take_default(e: &mut Employee, open: Option<Day>) {
             }
             e.drop_option();
         }
-        _ => e.withdraw(open),
+        WindowDefault::Withdraw => e.withdraw(open),
     }
 }
 

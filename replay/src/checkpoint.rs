@@ -26,7 +26,7 @@ pub const STATE_PIECE_BYTES: usize = 64 * 1024;
 
 /// The version of the fold's results. Bump it whenever a change to `projections` can change
 /// what a log folds to: checkpoints of another fold version are ignored and rebuilt.
-pub const FOLD_VERSION: u32 = 4;
+pub const FOLD_VERSION: u32 = 5;
 
 /// When a checkpoint was taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -18,6 +18,8 @@ mod crash;
 mod docs;
 #[path = "cli/door.rs"]
 mod door;
+#[path = "cli/explain.rs"]
+mod explain;
 #[path = "cli/formats.rs"]
 mod formats;
 #[path = "cli/group_commit.rs"]

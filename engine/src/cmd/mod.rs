@@ -6,6 +6,7 @@
 
 pub mod append;
 pub mod docs;
+pub mod explain;
 pub mod output;
 pub mod read;
 

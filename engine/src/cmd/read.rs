@@ -78,11 +78,60 @@ pub fn verify(cli: &Cli, out: &mut impl Write) -> Result<(), Failure> {
     Ok(())
 }
 
-/// `espp log`: the records from a seq on, for people or programs.
-pub fn log(cli: &Cli, from: u64, limit: Option<u64>, out: &mut impl Write) -> Result<(), Failure> {
+/// Which records `espp log` lists: by employee, type and date range.
+#[derive(Debug, Default)]
+pub struct LogFilter {
+    employee: Option<String>,
+    event_type: Option<String>,
+    from_date: Option<espp_events::Day>,
+    to_date: Option<espp_events::Day>,
+}
+
+impl LogFilter {
+    pub fn new(
+        employee: Option<&str>,
+        event_type: Option<&str>,
+        from_date: Option<&str>,
+        to_date: Option<&str>,
+    ) -> Result<Self, Failure> {
+        let day = |flag: &str, s: Option<&str>| {
+            s.map(|s| super::parse_arg(flag, s, espp_events::Day::parse))
+                .transpose()
+        };
+        Ok(LogFilter {
+            employee: employee.map(str::to_string),
+            event_type: event_type.map(str::to_string),
+            from_date: day("--from-date", from_date)?,
+            to_date: day("--to-date", to_date)?,
+        })
+    }
+
+    fn admits(&self, r: &Record) -> bool {
+        self.employee
+            .as_deref()
+            .is_none_or(|e| r.event.employee().is_some_and(|x| x.as_str() == e))
+            && self
+                .event_type
+                .as_deref()
+                .is_none_or(|t| r.event.type_name() == t)
+            && self.from_date.is_none_or(|d| r.date >= d)
+            && self.to_date.is_none_or(|d| r.date <= d)
+    }
+}
+
+/// `espp log`: the records from a seq on (those the filter admits, up to `limit`), for
+/// people or programs.
+pub fn log(
+    cli: &Cli,
+    from: u64,
+    limit: Option<u64>,
+    filter: &LogFilter,
+    out: &mut impl Write,
+) -> Result<(), Failure> {
     let ledger = open(cli)?;
     let records = ledger
         .records_from(from)
+        .filter(|r| r.as_ref().map_or(true, |r| filter.admits(r)))
         .take(limit.map_or(usize::MAX, |l| l as usize));
     output::print_log(out, cli.format, records)
 }

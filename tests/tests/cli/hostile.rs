@@ -51,7 +51,11 @@ fn terminal_escapes_in_input_are_shown_escaped() {
         "{:?}",
         r.stderr
     );
-    assert!(r.stderr.contains("\\u{001b}]0;PWNED\\u{0007}"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("\\u{001b}]0;PWNED\\u{0007}"),
+        "{}",
+        r.stderr
+    );
     assert_eq!(dir.export(), before);
 }
 
