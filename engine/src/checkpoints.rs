@@ -72,11 +72,25 @@ impl Ledger {
     }
 
     fn delete_checkpoint(&self, seq: u64) -> Result<(), StoreError> {
-        self.checkpoints.remove(key(b'h', seq))?;
+        self.track(self.checkpoints.remove(key(b'h', seq)))?;
         for k in self.checkpoints.scan_prefix(key(b's', seq)).keys() {
-            self.checkpoints.remove(k?)?;
+            self.track(self.checkpoints.remove(k?))?;
         }
         Ok(())
+    }
+
+    /// Deletes the checkpoints of seqs after `seq` (records removed as never acknowledged).
+    pub(super) fn drop_checkpoints_after(&self, seq: u64) -> Result<(), StoreError> {
+        let mut beyond = Vec::new();
+        for k in self.checkpoints.scan_prefix([b'h']).keys() {
+            if let Some(s) = super::be_u64(&k?[1..]).filter(|s| *s > seq) {
+                beyond.push(s);
+            }
+        }
+        for s in beyond {
+            self.delete_checkpoint(s)?;
+        }
+        self.remove_orphan_pieces()
     }
 
     /// The stored state's bytes, its pieces put back together (None if any is missing).
@@ -92,8 +106,8 @@ impl Ledger {
 
     /// Deletes every checkpoint (they are a cache: no answer changes).
     pub fn clear_checkpoints(&self) -> Result<(), StoreError> {
-        self.checkpoints.clear()?;
-        self.checkpoints.flush()?;
+        self.track(self.checkpoints.clear())?;
+        self.track(self.checkpoints.flush())?;
         Ok(())
     }
 
@@ -122,10 +136,12 @@ impl Ledger {
         {
             let mut k = key(b's', header.seq).to_vec();
             k.extend_from_slice(&(i as u32).to_be_bytes());
-            self.checkpoints.insert(k, piece)?;
+            self.track(self.checkpoints.insert(k, piece))?;
         }
-        self.checkpoints
-            .insert(key(b'h', header.seq), header.encode())?;
+        self.track(
+            self.checkpoints
+                .insert(key(b'h', header.seq), header.encode()),
+        )?;
         Ok(())
     }
 
@@ -184,7 +200,7 @@ impl Ledger {
         if wrote {
             self.remove_orphan_pieces()?;
             // A cache: flushed, not fsynced; a lost checkpoint is rebuilt.
-            self.checkpoints.flush()?;
+            self.track(self.checkpoints.flush())?;
         }
         Ok(())
     }
@@ -201,7 +217,7 @@ impl Ledger {
         for k in self.checkpoints.scan_prefix([b's']).keys() {
             let k = k?;
             if super::be_u64(&k[1..]).is_none_or(|seq| !headers.contains(&seq)) {
-                self.checkpoints.remove(k)?;
+                self.track(self.checkpoints.remove(k))?;
             }
         }
         Ok(())

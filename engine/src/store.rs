@@ -32,6 +32,9 @@ use espp_events::{
 #[path = "checkpoints.rs"]
 mod checkpoints;
 pub use checkpoints::CheckpointCheck;
+#[path = "headfile.rs"]
+mod headfile;
+use headfile::{Acked, HeadFile};
 
 use espp_replay::{Book, BookRejection};
 use uuid::Uuid;
@@ -118,20 +121,62 @@ pub enum StoreError {
         /// What is wrong.
         message: String,
     },
+    /// Stored data is physically damaged where no seq can be named (exit 4), e.g. sled
+    /// found corrupted bytes in its own files.
+    #[error("damaged: {0}")]
+    Corrupt(String),
     /// The disk or sled failed (exit 5).
     #[error("storage failure: {0}")]
     Io(String),
 }
 
+impl StoreError {
+    /// The same error again (a group commit gives one failure to every batch).
+    fn share(&self) -> StoreError {
+        match self {
+            StoreError::Io(m) => StoreError::Io(m.clone()),
+            StoreError::Corrupt(m) => StoreError::Corrupt(m.clone()),
+            StoreError::Damaged { seq, message } => StoreError::Damaged {
+                seq: *seq,
+                message: message.clone(),
+            },
+            StoreError::Busy(p) => StoreError::Busy(p.clone()),
+            StoreError::Missing(p) => StoreError::Missing(p.clone()),
+            other => StoreError::Io(other.to_string()),
+        }
+    }
+}
+
+/// An I/O error in words that name the cause when it is a full disk or a size limit.
+fn describe_io(e: &std::io::Error) -> String {
+    use std::io::ErrorKind;
+    match e.kind() {
+        ErrorKind::StorageFull | ErrorKind::QuotaExceeded => {
+            format!("no space left on the device ({e})")
+        }
+        ErrorKind::FileTooLarge => {
+            format!("no space: a file reached the size limit ({e})")
+        }
+        _ => e.to_string(),
+    }
+}
+
 impl From<sled::Error> for StoreError {
     fn from(e: sled::Error) -> Self {
-        StoreError::Io(e.to_string())
+        match e {
+            sled::Error::Io(io) => StoreError::Io(describe_io(&io)),
+            sled::Error::Corruption { at, .. } => StoreError::Corrupt(match at {
+                Some(at) => format!("sled found corrupted data in its log ({at})"),
+                None => "sled found corrupted data in its files (its snapshot or log)".into(),
+            }),
+            other => StoreError::Io(other.to_string()),
+        }
     }
 }
 
 impl From<std::io::Error> for StoreError {
     fn from(e: std::io::Error) -> Self {
-        StoreError::Io(e.to_string())
+        StoreError::Io(describe_io(&e))
     }
 }
 
@@ -223,11 +268,35 @@ impl Head {
     }
 }
 
+/// sled's database, which a ledger whose write failed leaves unclosed (see `Drop for
+/// Ledger`).
+#[derive(Debug)]
+struct Sled(Option<sled::Db>);
+
+impl std::ops::Deref for Sled {
+    type Target = sled::Db;
+
+    fn deref(&self) -> &sled::Db {
+        match &self.0 {
+            Some(db) => db,
+            None => unreachable!("taken only when the ledger is dropped"),
+        }
+    }
+}
+
 /// An open ledger: the only writer of its directory while it lives.
 #[derive(Debug)]
 pub struct Ledger {
     path: PathBuf,
-    db: sled::Db,
+    db: Sled,
+    /// Set by any failed write to sled or to the ledger's files: the ledger refuses further
+    /// appends and, when dropped, does not let sled flush (see `Drop for Ledger`).
+    failed: std::sync::atomic::AtomicBool,
+    /// The acknowledged head, durable outside sled's log (None only when a salvage open of
+    /// a ledger without one could not create it).
+    head_file: Option<HeadFile>,
+    /// Damage found on opening for salvage ([`Ledger::open_salvage`]): reads stop there.
+    damage: Option<Problem>,
     data_file: File,
     synced_blobs: BTreeSet<OsString>,
     head: Head,
@@ -355,17 +424,69 @@ fn sync_dir(path: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Whether `path` holds a ledger (its `log` directory); a path naming something other than a
+/// directory is refused with its name.
+fn is_ledger(path: &Path) -> Result<bool, StoreError> {
+    match std::fs::metadata(path) {
+        Ok(m) if !m.is_dir() => Err(StoreError::Io(format!(
+            "{} is not a ledger directory: it is a file",
+            path.display()
+        ))),
+        Ok(_) => Ok(path.join("log").is_dir()),
+        Err(_) => Ok(false),
+    }
+}
+
+/// Removes sled snapshot files that were never finished (`snap.*.generating`).
+///
+/// sled 0.34 writes a snapshot on every open that recovered new log entries: to
+/// `snap.<lsn>.generating`, fsynced, then renamed to `snap.<lsn>`, and only then removes
+/// older snapshots (pagecache/snapshot.rs, `write_snapshot`). If that write fails (a full
+/// disk) or the process dies first, the `.generating` file stays, and since sled takes the
+/// last of all `snap.*` names in sorted order, it reads that unfinished file on every
+/// later open and fails ("Read corrupted data at file offset None"). An unfinished snapshot
+/// was never used (the open that wrote it failed or died before renaming it), and the
+/// snapshot it was to replace is still there: removing it loses nothing.
+fn remove_unfinished_snapshots(log_dir: &Path) -> Result<(), StoreError> {
+    let entries = match std::fs::read_dir(log_dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    for e in entries {
+        let e = e?;
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("snap.") && name.ends_with(".generating") {
+            std::fs::remove_file(e.path())?;
+        }
+    }
+    Ok(())
+}
+
 impl Ledger {
-    /// Opens an existing ledger; a missing one is [`StoreError::Missing`].
+    /// Opens an existing ledger; a missing one is [`StoreError::Missing`]. Damage found on
+    /// opening (the end of the log gone, a head file that does not read) is an error.
     pub fn open(path: &Path, options: &Options) -> Result<Ledger, StoreError> {
-        if !path.join("log").is_dir() {
+        if !is_ledger(path)? {
             return Err(StoreError::Missing(path.to_path_buf()));
         }
-        Ledger::open_or_create(path, options)
+        Ledger::open_inner(path, options, false)
+    }
+
+    /// Opens an existing ledger to save what can still be read of it (`export`): damage found
+    /// on opening is kept in [`Ledger::damage`] rather than refused, nothing is repaired or
+    /// written, reads stop at the acknowledged head, and appends are refused.
+    pub fn open_salvage(path: &Path, options: &Options) -> Result<Ledger, StoreError> {
+        if !is_ledger(path)? {
+            return Err(StoreError::Missing(path.to_path_buf()));
+        }
+        Ledger::open_inner(path, options, true)
     }
 
     /// Opens a ledger, creating its directory if it does not exist.
     pub fn open_or_create(path: &Path, options: &Options) -> Result<Ledger, StoreError> {
+        is_ledger(path)?;
         let created = !path.exists();
         std::fs::create_dir_all(path)?;
         if created {
@@ -373,6 +494,10 @@ impl Ledger {
                 sync_dir(parent)?;
             }
         }
+        Ledger::open_inner(path, options, false)
+    }
+
+    fn open_inner(path: &Path, options: &Options, salvage: bool) -> Result<Ledger, StoreError> {
         let lock = OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -384,6 +509,7 @@ impl Ledger {
             Err(TryLockError::Error(e)) => return Err(e.into()),
         }
         let log_dir = path.join("log");
+        remove_unfinished_snapshots(&log_dir)?;
         let db = sled::Config::new()
             .path(&log_dir)
             .cache_capacity(options.cache_bytes)
@@ -396,8 +522,14 @@ impl Ledger {
                 sled::Error::Io(ref io) if io.to_string().contains("could not acquire lock") => {
                     StoreError::Busy(path.to_path_buf())
                 }
+                sled::Error::Io(io) => StoreError::Io(format!(
+                    "cannot open the log in {}: {}",
+                    log_dir.display(),
+                    describe_io(&io)
+                )),
                 e => e.into(),
             })?;
+        let db = Sled(Some(db));
         // sled creates its files on open: make them and their directory entries durable.
         let data_file = File::open(log_dir.join("db"))?;
         data_file.sync_all()?;
@@ -427,10 +559,37 @@ impl Ledger {
             ),
         };
         let checkpoints = db.open_tree("checkpoints")?;
+        // The acknowledged head: from the head file, or (a ledger made before it existed, or
+        // a new one) from sled's head, recorded in a new head file without a word.
+        let (head_file, acked) = match HeadFile::open(path)? {
+            Some((f, acked)) => (Some(f), acked),
+            None => {
+                let acked = Acked {
+                    head,
+                    wall,
+                    failed_after: false,
+                };
+                if head.seq == 0 && db.range(rec_key(0)..=rec_key(u64::MAX)).next().is_some() {
+                    return Err(StoreError::Damaged {
+                        seq: 1,
+                        message: "the head record is missing, yet records are stored".into(),
+                    });
+                }
+                match HeadFile::create(path, &acked) {
+                    Ok(f) => (Some(f), acked),
+                    // Salvage writes nothing it can do without.
+                    Err(_) if salvage => (None, acked),
+                    Err(e) => return Err(e),
+                }
+            }
+        };
         let mut ledger = Ledger {
             path: path.to_path_buf(),
             _lock: lock,
             db,
+            failed: std::sync::atomic::AtomicBool::new(false),
+            head_file,
+            damage: None,
             data_file,
             synced_blobs: BTreeSet::new(),
             head,
@@ -441,7 +600,253 @@ impl Ledger {
             id_context: std::sync::Mutex::new(uuid::ContextV7::new()),
         };
         ledger.synced_blobs = ledger.blob_names()?;
+        ledger.reconcile(acked, salvage)?;
         Ok(ledger)
+    }
+
+    /// Brings sled's view in line with the acknowledged head (the head file), on opening.
+    ///
+    /// - The records must reach the acknowledged head with its hash; if they stop short,
+    ///   acknowledged records were lost (sled truncates its log at the first message that
+    ///   does not check, the head key with it): damage, refused (kept in `damage` for a
+    ///   salvage open).
+    /// - Anything sled holds beyond the acknowledged head was never acknowledged. A batch
+    ///   that is there whole and chains from the head (a crash after sled's durable write,
+    ///   before the head file was updated) is kept, unless the append that wrote it was
+    ///   reported as failed; anything else is removed: chunks, day summaries and id-index
+    ///   entries beyond the head, and sled's head and wall are set back.
+    fn reconcile(&mut self, acked: Acked, salvage: bool) -> Result<(), StoreError> {
+        let a = acked.head;
+        if let Some(problem) = self.check_acked_end(&a)? {
+            if !salvage {
+                return Err(StoreError::Damaged {
+                    seq: problem.seq,
+                    message: problem.message,
+                });
+            }
+            self.damage = Some(problem);
+        }
+        let after = a.seq.saturating_add(1);
+        let chunk_beyond = self
+            .db
+            .range(rec_key(after)..=rec_key(u64::MAX))
+            .next()
+            .transpose()?
+            .is_some();
+        let summary_beyond = self
+            .db
+            .range(summary_key(after)..=summary_key(u64::MAX))
+            .next()
+            .transpose()?
+            .is_some();
+        let clean = !chunk_beyond
+            && !summary_beyond
+            && self.head == a
+            && self.wall == acked.wall
+            && !acked.failed_after;
+        if clean {
+            return Ok(());
+        }
+        if salvage || self.damage.is_some() {
+            // Read up to the acknowledged head; repairs are for an ordinary open.
+            self.head = a;
+            self.wall = acked.wall;
+            return Ok(());
+        }
+        let sled_head = self.head;
+        if !acked.failed_after && sled_head.seq > a.seq && self.whole_beyond(&a, &sled_head)? {
+            let adopted = Acked {
+                head: sled_head,
+                wall: self.wall,
+                failed_after: false,
+            };
+            return self.record_head(&adopted);
+        }
+        self.roll_back_to(&acked)
+    }
+
+    /// None if the stored records end exactly at the acknowledged head `a` (seq and hash);
+    /// else the first seq lost or altered.
+    fn check_acked_end(&self, a: &Head) -> Result<Option<Problem>, StoreError> {
+        if a.seq == 0 {
+            return Ok(None);
+        }
+        let Some((k, v)) = self
+            .db
+            .range(rec_key(0)..=rec_key(a.seq))
+            .next_back()
+            .transpose()?
+        else {
+            return Ok(Some(Problem {
+                seq: 1,
+                message: format!(
+                    "lost: seq {} was the last acknowledged (hash {}), but no record is stored",
+                    a.seq, a.hash
+                ),
+            }));
+        };
+        let first = be_u64(&k[1..]).unwrap_or(0);
+        let mut last = first.saturating_sub(1);
+        for r in decode_chunk(&k, &v) {
+            match r {
+                Ok(r) if r.seq == a.seq && r.hash == a.hash => return Ok(None),
+                Ok(r) if r.seq == a.seq => {
+                    return Ok(Some(Problem {
+                        seq: a.seq,
+                        message: format!(
+                        "altered: seq {} was acknowledged with hash {}, the stored record has {}",
+                        a.seq, a.hash, r.hash
+                    ),
+                    }))
+                }
+                Ok(r) => last = r.seq,
+                Err(StoreError::Damaged { seq, message }) => {
+                    return Ok(Some(Problem { seq, message }))
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Some(Problem {
+            seq: last + 1,
+            message: format!(
+                "lost: seq {} was the last acknowledged (hash {}), but the stored records stop at seq {last}: seqs {}-{} are gone",
+                a.seq,
+                a.hash,
+                last + 1,
+                a.seq
+            ),
+        }))
+    }
+
+    /// Whether sled holds, beyond the acknowledged head `a`, exactly a whole write up to its
+    /// own head: chunks from `a.seq + 1` on, chaining from `a`'s hash, each record hashing to
+    /// itself and in the id index, each chunk with its day summary, ending at `sled_head`.
+    fn whole_beyond(&self, a: &Head, sled_head: &Head) -> Result<bool, StoreError> {
+        let mut prev = a.hash;
+        let mut next = a.seq + 1;
+        let mut chunk_seqs = Vec::new();
+        for kv in self.db.range(rec_key(next)..=rec_key(u64::MAX)) {
+            let (k, v) = kv?;
+            let first = be_u64(&k[1..]).unwrap_or(0);
+            if first != next {
+                return Ok(false);
+            }
+            let mut records = Vec::new();
+            for r in decode_chunk(&k, &v) {
+                let Ok(r) = r else { return Ok(false) };
+                if r.seq != next || r.prev_hash != prev || r.compute_hash() != r.hash {
+                    return Ok(false);
+                }
+                if self.stored_seq_of(&r.id)? != Some(r.seq) {
+                    return Ok(false);
+                }
+                prev = r.hash;
+                next += 1;
+                records.push(r);
+            }
+            let refs: Vec<&Record> = records.iter().collect();
+            if self.db.get(summary_key(first))?.as_deref() != Some(&encode_summary(&refs)[..]) {
+                return Ok(false);
+            }
+            chunk_seqs.push(first);
+        }
+        let mut summaries = Vec::new();
+        for k in self
+            .db
+            .range(summary_key(a.seq + 1)..=summary_key(u64::MAX))
+            .keys()
+        {
+            summaries.push(be_u64(&k?[1..]).unwrap_or(0));
+        }
+        Ok(summaries == chunk_seqs && next - 1 == sled_head.seq && prev == sled_head.hash)
+    }
+
+    /// Removes everything sled holds beyond the acknowledged head and sets its head and wall
+    /// back, durably; then records the head as clean.
+    fn roll_back_to(&mut self, acked: &Acked) -> Result<(), StoreError> {
+        let a = acked.head.seq;
+        let after = a.saturating_add(1);
+        let mut batch = sled::Batch::default();
+        for k in self.db.range(rec_key(after)..=rec_key(u64::MAX)).keys() {
+            batch.remove(k?);
+        }
+        for k in self
+            .db
+            .range(summary_key(after)..=summary_key(u64::MAX))
+            .keys()
+        {
+            batch.remove(k?);
+        }
+        // Ids of records that were never acknowledged: a full pass over the index, since ids
+        // given in the input are in no order. Only after a failed or interrupted write.
+        for kv in self.db.scan_prefix([IDX]) {
+            let (k, v) = kv?;
+            if be_u64(&v).is_some_and(|seq| seq > a) {
+                batch.remove(k);
+            }
+        }
+        batch.insert(HEAD_KEY, acked.head.encode());
+        match acked.wall {
+            Some(w) => batch.insert(WALL_KEY, &w.days_from_ce().to_le_bytes()),
+            None => batch.remove(WALL_KEY),
+        }
+        let applied = self.db.apply_batch(batch);
+        self.track(applied)?;
+        self.drop_checkpoints_after(a)?;
+        if let Err(e) = self.make_durable() {
+            self.failed
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+            return Err(e);
+        }
+        self.head = acked.head;
+        self.wall = acked.wall;
+        self.record_head(&Acked {
+            failed_after: false,
+            ..*acked
+        })
+    }
+
+    /// Writes `acked` to the head file, durably.
+    fn record_head(&mut self, acked: &Acked) -> Result<(), StoreError> {
+        let result = match self.head_file.as_mut() {
+            Some(f) => f.write(acked),
+            None => Err(StoreError::Io("the ledger has no head file".into())),
+        };
+        if result.is_err() {
+            self.failed
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        result
+    }
+
+    /// Passes a sled result on, marking the ledger failed if it is an error (see `Drop`).
+    fn track<T>(&self, r: Result<T, sled::Error>) -> Result<T, StoreError> {
+        r.map_err(|e| {
+            self.failed
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+            e.into()
+        })
+    }
+
+    /// Why this ledger takes no append, if it does not.
+    fn refusal(&self) -> Option<StoreError> {
+        if let Some(p) = &self.damage {
+            return Some(StoreError::Damaged {
+                seq: p.seq,
+                message: p.message.clone(),
+            });
+        }
+        if self.failed.load(std::sync::atomic::Ordering::Relaxed) {
+            return Some(StoreError::Io(
+                "an earlier write to this ledger failed: open it again".into(),
+            ));
+        }
+        None
+    }
+
+    /// Damage found when the ledger was opened for salvage ([`Ledger::open_salvage`]).
+    pub fn damage(&self) -> Option<&Problem> {
+        self.damage.as_ref()
     }
 
     /// The ledger's directory.
@@ -515,7 +920,9 @@ impl Ledger {
             .and_then(|kv| kv.ok())
             .map(|(k, _)| k.to_vec())
             .unwrap_or_else(|| rec_key(0).to_vec());
-        let chunks = self.db.range(start..rec_key(u64::MAX).to_vec());
+        // Nothing beyond the acknowledged head is part of the log (an open removes it; a
+        // salvage open leaves it and reads up to the head).
+        let chunks = self.db.range(start..=rec_key(self.head.seq).to_vec());
         let mut failed = false;
         chunks
             .flat_map(move |kv| -> Vec<Result<Record, StoreError>> {
@@ -573,12 +980,8 @@ impl Ledger {
         batches: Vec<Batch>,
         now: Instant,
     ) -> Vec<Result<AppendReport, StoreError>> {
-        if let Err(e) = self.book() {
-            let msg = e.to_string();
-            return batches
-                .iter()
-                .map(|_| Err(StoreError::Io(msg.clone())))
-                .collect();
+        if let Err(e) = self.refusal().map_or_else(|| self.book().map(|_| ()), Err) {
+            return batches.iter().map(|_| Err(e.share())).collect();
         }
         let mut head = self.head;
         let mut accepted: Vec<Vec<Record>> = Vec::new();
@@ -635,18 +1038,18 @@ impl Ledger {
                 self.head = head;
                 let moved = wall != self.wall;
                 self.wall = wall;
-                // Checkpoints are a cache: failing to take one loses no data.
-                let _ = self.take_checkpoints(moved);
+                // Checkpoints are a cache: failing to take one loses no data (but sled is
+                // not to be trusted with a flush on drop after a failed write).
+                if self.take_checkpoints(moved).is_err() {
+                    self.failed
+                        .store(true, std::sync::atomic::Ordering::Relaxed);
+                }
                 results
             }
             Err(e) => {
                 // The book is ahead of the disk: fold it again from what is stored.
                 self.book = None;
-                let msg = e.to_string();
-                results
-                    .into_iter()
-                    .map(|r| r.and(Err(StoreError::Io(msg.clone()))))
-                    .collect()
+                results.into_iter().map(|r| r.and(Err(e.share()))).collect()
             }
         }
     }
@@ -814,8 +1217,63 @@ impl Ledger {
                 batch.insert(WALL_KEY, &w.days_from_ce().to_le_bytes());
             }
         }
-        self.db.apply_batch(batch)?;
-        self.make_durable()
+        let stored = self
+            .db
+            .apply_batch(batch)
+            .map_err(StoreError::from)
+            .and_then(|()| self.make_durable());
+        if let Err(e) = stored {
+            return Err(self.write_failed(e));
+        }
+        // Acknowledged once the head file says so: a crash before this leaves a whole batch
+        // that the next open keeps (it chains from the recorded head).
+        let acked = Acked {
+            head,
+            wall,
+            failed_after: false,
+        };
+        if let Err(e) = self.record_head(&acked) {
+            return Err(StoreError::Io(format!(
+                "the batch reached the log, but recording its acknowledgement in {} failed ({}): it is not acknowledged, and the next open keeps it only if it is there whole",
+                self.path.join(headfile::FILE_NAME).display(),
+                match e {
+                    StoreError::Io(m) => m,
+                    other => other.to_string(),
+                }
+            )));
+        }
+        Ok(())
+    }
+
+    /// After sled or the fsyncs failed on an append: marks the ledger failed (no flush on
+    /// drop, no further appends), records in the head file that the append failed (so the
+    /// next open removes whatever sled wrote of it, even a whole batch), and says so.
+    fn write_failed(&mut self, e: StoreError) -> StoreError {
+        self.failed
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        let cause = match e {
+            StoreError::Io(m) => m,
+            other => other.to_string(),
+        };
+        let void = Acked {
+            head: self.head,
+            wall: self.wall,
+            failed_after: true,
+        };
+        let when = if cause.starts_with("no space") {
+            "once space is freed"
+        } else {
+            "once the cause is removed"
+        };
+        match self.head_file.as_mut().map(|f| f.write(&void)) {
+            Some(Ok(())) => StoreError::Io(format!(
+                "{cause}; the append was not stored: nothing of it will be visible (what reached sled's files is removed when the ledger is next opened), and the ledger is usable again {when} (seq {} is the last stored)",
+                self.head.seq
+            )),
+            _ => StoreError::Io(format!(
+                "{cause}; the append was not acknowledged (and recording that failed too): the next open keeps it only if it reached the log whole; the ledger is usable again {when}"
+            )),
+        }
     }
 
     /// Every chunk's first seq and earliest day, in seq order.
@@ -946,6 +1404,22 @@ impl Ledger {
         }
         report.head_hash = prev;
         Ok(report)
+    }
+}
+
+impl Drop for Ledger {
+    fn drop(&mut self) {
+        if self.failed.load(std::sync::atomic::Ordering::Relaxed) {
+            // Dropping sled's `Db` flushes (`Tree::drop` loops on `flush`), and after a failed
+            // write that flush can wait forever: a reservation abandoned by a failed blob
+            // write (ENOSPC, EFBIG) never becomes stable, so `make_stable` waits on its
+            // condition variable with the ledger lock held. Nothing acknowledged depends on
+            // that flush (acknowledged appends were made durable before they were answered)
+            // and what failed must not be flushed, so sled is left unclosed: its memory, its
+            // threads and its file lock go with the process. In-process callers cannot reopen
+            // this ledger until then (busy).
+            std::mem::forget(self.db.0.take());
+        }
     }
 }
 
