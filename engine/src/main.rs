@@ -36,7 +36,8 @@ struct Cli {
     #[arg(long, global = true, env = "ESPP_ACTOR")]
     actor: Option<String>,
     /// sled's page cache in MiB.
-    #[arg(long, global = true, env = "ESPP_CACHE_MB", default_value_t = 64)]
+    #[arg(long, global = true, env = "ESPP_CACHE_MB", default_value_t = 64,
+          value_parser = clap::value_parser!(u64).range(1..=1_048_576))]
     cache_mb: u64,
     /// Take a checkpoint every N appended events (0: only at purchases).
     #[arg(
@@ -302,13 +303,16 @@ fn run(cli: Cli) -> Result<(), Failure> {
             }
         }
         Command::Export => {
-            let ledger = Ledger::open(&cli.db, &options(&cli))?;
-            for r in ledger.records() {
-                writeln!(out, "{}", r?.to_json())?;
+            // A damaged ledger still gives its intact prefix, then exit 4 saying so.
+            let ledger = Ledger::open_salvage(&cli.db, &options(&cli))?;
+            let exported = espp_engine::export::write_jsonl(&ledger, &mut out)?;
+            if let Some(e) = exported.damage {
+                out.flush()?;
+                return Err(e.into());
             }
         }
         Command::Verify => {
-            let ledger = Ledger::open(&cli.db, &options(&cli))?;
+            let ledger = Ledger::open_salvage(&cli.db, &options(&cli))?;
             let report = ledger.verify()?;
             if let Some(p) = &report.problem {
                 return Err(Failure::new(

@@ -474,9 +474,11 @@ impl Ledger {
         Ledger::open_inner(path, options, false)
     }
 
-    /// Opens an existing ledger to save what can still be read of it (`export`): damage found
-    /// on opening is kept in [`Ledger::damage`] rather than refused, nothing is repaired or
-    /// written, reads stop at the acknowledged head, and appends are refused.
+    /// Opens an existing ledger to save or check what can still be read of it (`export`,
+    /// `verify`): damage found on opening (the end of the log gone or unreadable) is kept in
+    /// [`Ledger::damage`] rather than refused; then nothing is repaired, reads stop at the
+    /// acknowledged head, and appends are refused. An intact ledger opens as with
+    /// [`Ledger::open`].
     pub fn open_salvage(path: &Path, options: &Options) -> Result<Ledger, StoreError> {
         if !is_ledger(path)? {
             return Err(StoreError::Missing(path.to_path_buf()));
@@ -510,6 +512,8 @@ impl Ledger {
         }
         let log_dir = path.join("log");
         remove_unfinished_snapshots(&log_dir)?;
+        let head_file = HeadFile::open(path)?;
+        let acked_seq = head_file.as_ref().map(|(_, a)| a.head.seq);
         let db = sled::Config::new()
             .path(&log_dir)
             .cache_capacity(options.cache_bytes)
@@ -526,6 +530,15 @@ impl Ledger {
                     "cannot open the log in {}: {}",
                     log_dir.display(),
                     describe_io(&io)
+                )),
+                sled::Error::Corruption { at, .. } => StoreError::Corrupt(format!(
+                    "sled cannot recover the log in {}: corrupted data in its files{}; {}",
+                    log_dir.display(),
+                    at.map(|at| format!(" ({at})")).unwrap_or_default(),
+                    match acked_seq {
+                        Some(seq) => format!("seq {seq} was the last acknowledged append's record"),
+                        None => "the last acknowledged seq is unknown (no head file)".into(),
+                    }
                 )),
                 e => e.into(),
             })?;
@@ -561,7 +574,7 @@ impl Ledger {
         let checkpoints = db.open_tree("checkpoints")?;
         // The acknowledged head: from the head file, or (a ledger made before it existed, or
         // a new one) from sled's head, recorded in a new head file without a word.
-        let (head_file, acked) = match HeadFile::open(path)? {
+        let (head_file, acked) = match head_file {
             Some((f, acked)) => (Some(f), acked),
             None => {
                 let acked = Acked {
@@ -617,7 +630,18 @@ impl Ledger {
     ///   entries beyond the head, and sled's head and wall are set back.
     fn reconcile(&mut self, acked: Acked, salvage: bool) -> Result<(), StoreError> {
         let a = acked.head;
-        if let Some(problem) = self.check_acked_end(&a)? {
+        let end = self.check_acked_end(&a).or_else(|e| match e {
+            // The tail cannot be read at all: damage too, as far as it can be named.
+            StoreError::Corrupt(m) => Ok(Some(Problem {
+                seq: a.seq.max(1),
+                message: format!(
+                    "unreadable: {m}, reading the records up to the last acknowledged seq {}",
+                    a.seq
+                ),
+            })),
+            e => Err(e),
+        })?;
+        if let Some(problem) = end {
             if !salvage {
                 return Err(StoreError::Damaged {
                     seq: problem.seq,
@@ -625,6 +649,12 @@ impl Ledger {
                 });
             }
             self.damage = Some(problem);
+        }
+        if self.damage.is_some() {
+            // Read up to the acknowledged head; repairs wait until the damage is dealt with.
+            self.head = a;
+            self.wall = acked.wall;
+            return Ok(());
         }
         let after = a.seq.saturating_add(1);
         let chunk_beyond = self
@@ -645,12 +675,6 @@ impl Ledger {
             && self.wall == acked.wall
             && !acked.failed_after;
         if clean {
-            return Ok(());
-        }
-        if salvage || self.damage.is_some() {
-            // Read up to the acknowledged head; repairs are for an ordinary open.
-            self.head = a;
-            self.wall = acked.wall;
             return Ok(());
         }
         let sled_head = self.head;
@@ -921,7 +945,7 @@ impl Ledger {
             .map(|(k, _)| k.to_vec())
             .unwrap_or_else(|| rec_key(0).to_vec());
         // Nothing beyond the acknowledged head is part of the log (an open removes it; a
-        // salvage open leaves it and reads up to the head).
+        // salvage open of a damaged ledger leaves it and reads up to the head).
         let chunks = self.db.range(start..=rec_key(self.head.seq).to_vec());
         let mut failed = false;
         chunks
@@ -1279,7 +1303,8 @@ impl Ledger {
     /// Every chunk's first seq and earliest day, in seq order.
     pub fn chunk_days(&self) -> Result<Vec<(u64, Day)>, StoreError> {
         let mut out = Vec::new();
-        for kv in self.db.scan_prefix([SUMMARY]) {
+        // Summaries beyond the acknowledged head are not part of the log.
+        for kv in self.db.range(summary_key(0)..=summary_key(self.head.seq)) {
             let (k, v) = kv?;
             let seq = be_u64(&k[1..]).unwrap_or(0);
             let (min, _) = decode_summary(&v).ok_or_else(|| StoreError::Damaged {
@@ -1301,7 +1326,14 @@ impl Ledger {
             .db
             .range(rec_key(0).to_vec()..rec_key(u64::MAX).to_vec())
         {
-            let (k, v) = kv?;
+            let (k, v) = match kv {
+                Ok(kv) => kv,
+                Err(e) => {
+                    report.problem =
+                        problem(expected, format!("unreadable: {}", StoreError::from(e)));
+                    return Ok(report);
+                }
+            };
             let key_seq = be_u64(&k[1..]).unwrap_or(0);
             if key_seq != expected {
                 report.problem = if key_seq > expected {
@@ -1373,6 +1405,11 @@ impl Ledger {
                 expected = at + 1;
                 report.records += 1;
             }
+        }
+        if let Some(d) = &self.damage {
+            // Found on opening (the tail lost or unreadable), and nothing earlier is wrong.
+            report.problem = problem(d.seq, d.message.clone());
+            return Ok(report);
         }
         if self.head.seq != expected - 1 || self.head.hash != prev {
             // The first seq affected: the first one missing (or stored beyond the head), or
