@@ -536,7 +536,7 @@ impl Ledger {
                     log_dir.display(),
                     at.map(|at| format!(" ({at})")).unwrap_or_default(),
                     match acked_seq {
-                        Some(seq) => format!("seq {seq} was the last acknowledged append's record"),
+                        Some(seq) => format!("the last acknowledged seq is {seq}"),
                         None => "the last acknowledged seq is unknown (no head file)".into(),
                     }
                 )),

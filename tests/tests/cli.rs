@@ -14,6 +14,10 @@ mod busy;
 mod chain;
 #[path = "cli/crash.rs"]
 mod crash;
+#[path = "cli/damage.rs"]
+mod damage;
+#[path = "cli/full_disk.rs"]
+mod full_disk;
 #[path = "cli/group_commit.rs"]
 mod group_commit;
 #[path = "cli/life_events.rs"]
