@@ -704,7 +704,7 @@ impl Ledger {
             return Ok(Some(Problem {
                 seq: 1,
                 message: format!(
-                    "lost: seq {} was the last acknowledged (hash {}), but no record is stored",
+                    "missing: seq {} was the last acknowledged (hash {}), but no record is stored: all are lost",
                     a.seq, a.hash
                 ),
             }));
@@ -733,7 +733,7 @@ impl Ledger {
         Ok(Some(Problem {
             seq: last + 1,
             message: format!(
-                "lost: seq {} was the last acknowledged (hash {}), but the stored records stop at seq {last}: seqs {}-{} are gone",
+                "missing: seq {} was the last acknowledged (hash {}), but the stored records stop at seq {last}: seqs {}-{} are lost",
                 a.seq,
                 a.hash,
                 last + 1,
