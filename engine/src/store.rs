@@ -268,18 +268,60 @@ impl Head {
     }
 }
 
-/// sled's database, which a ledger whose write failed leaves unclosed (see `Drop for
-/// Ledger`).
+/// sled's database, which is not closed after a failed write (see `Drop for Sled`).
 #[derive(Debug)]
-struct Sled(Option<sled::Db>);
+struct Sled {
+    db: Option<sled::Db>,
+    /// Set by any failed write to sled or to the ledger's files, and from sled's open until
+    /// the ledger's open succeeded: the ledger refuses further appends, and sled is not
+    /// allowed to flush when dropped.
+    failed: std::sync::atomic::AtomicBool,
+}
+
+impl Sled {
+    /// A database just opened: counted as failed until the ledger's open completes, so that
+    /// an error on the way leaves it unclosed too.
+    fn opened(db: sled::Db) -> Sled {
+        Sled {
+            db: Some(db),
+            failed: std::sync::atomic::AtomicBool::new(true),
+        }
+    }
+
+    fn fail(&self) {
+        self.failed
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn has_failed(&self) -> bool {
+        self.failed.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
 
 impl std::ops::Deref for Sled {
     type Target = sled::Db;
 
     fn deref(&self) -> &sled::Db {
-        match &self.0 {
+        match &self.db {
             Some(db) => db,
-            None => unreachable!("taken only when the ledger is dropped"),
+            None => unreachable!("taken only when dropped"),
+        }
+    }
+}
+
+impl Drop for Sled {
+    fn drop(&mut self) {
+        if self.has_failed() {
+            // Dropping sled's `Db` flushes (`Tree::drop` loops on `flush`), and after a failed
+            // write that flush can wait forever: a reservation abandoned by a failed blob
+            // write (ENOSPC, EFBIG) never becomes stable, so `make_stable` waits on its
+            // condition variable while the ledger's lock is held (seen on a full disk, both
+            // after a failed append and after an open whose repair failed). Nothing
+            // acknowledged depends on that flush (acknowledged appends were durable before
+            // they were answered) and what failed must not be flushed, so sled is left
+            // unclosed: its memory, threads and file lock go with the process (in-process
+            // callers find this ledger busy until then).
+            std::mem::forget(self.db.take());
         }
     }
 }
@@ -289,9 +331,6 @@ impl std::ops::Deref for Sled {
 pub struct Ledger {
     path: PathBuf,
     db: Sled,
-    /// Set by any failed write to sled or to the ledger's files: the ledger refuses further
-    /// appends and, when dropped, does not let sled flush (see `Drop for Ledger`).
-    failed: std::sync::atomic::AtomicBool,
     /// The acknowledged head, durable outside sled's log (None only when a salvage open of
     /// a ledger without one could not create it).
     head_file: Option<HeadFile>,
@@ -542,7 +581,7 @@ impl Ledger {
                 )),
                 e => e.into(),
             })?;
-        let db = Sled(Some(db));
+        let db = Sled::opened(db);
         // sled creates its files on open: make them and their directory entries durable.
         let data_file = File::open(log_dir.join("db"))?;
         data_file.sync_all()?;
@@ -600,7 +639,6 @@ impl Ledger {
             path: path.to_path_buf(),
             _lock: lock,
             db,
-            failed: std::sync::atomic::AtomicBool::new(false),
             head_file,
             damage: None,
             data_file,
@@ -614,6 +652,11 @@ impl Ledger {
         };
         ledger.synced_blobs = ledger.blob_names()?;
         ledger.reconcile(acked, salvage)?;
+        // Opened: sled may close normally from now on (unless a write fails).
+        ledger
+            .db
+            .failed
+            .store(false, std::sync::atomic::Ordering::Relaxed);
         Ok(ledger)
     }
 
@@ -818,8 +861,7 @@ impl Ledger {
         self.track(applied)?;
         self.drop_checkpoints_after(a)?;
         if let Err(e) = self.make_durable() {
-            self.failed
-                .store(true, std::sync::atomic::Ordering::Relaxed);
+            self.db.fail();
             return Err(e);
         }
         self.head = acked.head;
@@ -837,8 +879,7 @@ impl Ledger {
             None => Err(StoreError::Io("the ledger has no head file".into())),
         };
         if result.is_err() {
-            self.failed
-                .store(true, std::sync::atomic::Ordering::Relaxed);
+            self.db.fail();
         }
         result
     }
@@ -846,8 +887,7 @@ impl Ledger {
     /// Passes a sled result on, marking the ledger failed if it is an error (see `Drop`).
     fn track<T>(&self, r: Result<T, sled::Error>) -> Result<T, StoreError> {
         r.map_err(|e| {
-            self.failed
-                .store(true, std::sync::atomic::Ordering::Relaxed);
+            self.db.fail();
             e.into()
         })
     }
@@ -860,7 +900,7 @@ impl Ledger {
                 message: p.message.clone(),
             });
         }
-        if self.failed.load(std::sync::atomic::Ordering::Relaxed) {
+        if self.db.has_failed() {
             return Some(StoreError::Io(
                 "an earlier write to this ledger failed: open it again".into(),
             ));
@@ -1065,8 +1105,7 @@ impl Ledger {
                 // Checkpoints are a cache: failing to take one loses no data (but sled is
                 // not to be trusted with a flush on drop after a failed write).
                 if self.take_checkpoints(moved).is_err() {
-                    self.failed
-                        .store(true, std::sync::atomic::Ordering::Relaxed);
+                    self.db.fail();
                 }
                 results
             }
@@ -1273,8 +1312,7 @@ impl Ledger {
     /// drop, no further appends), records in the head file that the append failed (so the
     /// next open removes whatever sled wrote of it, even a whole batch), and says so.
     fn write_failed(&mut self, e: StoreError) -> StoreError {
-        self.failed
-            .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.db.fail();
         let cause = match e {
             StoreError::Io(m) => m,
             other => other.to_string(),
@@ -1441,22 +1479,6 @@ impl Ledger {
         }
         report.head_hash = prev;
         Ok(report)
-    }
-}
-
-impl Drop for Ledger {
-    fn drop(&mut self) {
-        if self.failed.load(std::sync::atomic::Ordering::Relaxed) {
-            // Dropping sled's `Db` flushes (`Tree::drop` loops on `flush`), and after a failed
-            // write that flush can wait forever: a reservation abandoned by a failed blob
-            // write (ENOSPC, EFBIG) never becomes stable, so `make_stable` waits on its
-            // condition variable with the ledger lock held. Nothing acknowledged depends on
-            // that flush (acknowledged appends were made durable before they were answered)
-            // and what failed must not be flushed, so sled is left unclosed: its memory, its
-            // threads and its file lock go with the process. In-process callers cannot reopen
-            // this ledger until then (busy).
-            std::mem::forget(self.db.0.take());
-        }
     }
 }
 
