@@ -19,7 +19,14 @@
 //! Durability: after `apply_batch`, `flush()` ends in `sync_file_range`, which survives a
 //! killed process but not a power cut (sled issue #1452), and sled never fsyncs its blob
 //! files. So every append then fsyncs sled's data file, any blob file not synced before, and
-//! the directories whose entries changed, before it returns.
+//! the directories whose entries changed; then it records the new head in the head file
+//! (`headfile.rs`, outside sled), and only then returns.
+//!
+//! The head file is what was acknowledged. Every open reconciles sled with it: a log that
+//! stops short of it lost acknowledged records (damage, exit 4); what sled holds beyond it was
+//! never acknowledged and is removed, unless it is one whole batch chaining from it (a crash
+//! between sled's durable write and the head file) and no failure was recorded. After a
+//! failed write sled is never allowed to flush again (see `Drop for Sled`).
 
 use std::collections::{BTreeSet, HashMap};
 use std::ffi::OsString;
