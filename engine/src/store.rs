@@ -154,15 +154,15 @@ impl StoreError {
     }
 }
 
-/// An I/O error in words that name the cause when it is a full disk or a size limit.
+/// An I/O error in words that name the cause when it is a full disk or a size limit (sled
+/// passes some of these on as the `Debug` text of the original error: only the kind is kept).
 fn describe_io(e: &std::io::Error) -> String {
     use std::io::ErrorKind;
     match e.kind() {
-        ErrorKind::StorageFull | ErrorKind::QuotaExceeded => {
-            format!("no space left on the device ({e})")
-        }
+        ErrorKind::StorageFull => "no space left on the device (ENOSPC)".into(),
+        ErrorKind::QuotaExceeded => "no space: the disk quota is exceeded (EDQUOT)".into(),
         ErrorKind::FileTooLarge => {
-            format!("no space: a file reached the size limit ({e})")
+            "no space: a file reached the size limit (EFBIG, file too large)".into()
         }
         _ => e.to_string(),
     }
