@@ -13,6 +13,63 @@ use espp_replay::{FoldError, Header, Kind, OrderedFold, Query, FOLD_VERSION};
 
 use super::{decode_chunk, rec_key, Ledger, StoreError};
 
+/// Checks what a fold can check cheaply of a chunk it read (not each record's own hash:
+/// `verify` and `export` recompute those): its records are consecutive from its key, each
+/// links to the one before (and to the chunk read just before, when that one precedes it
+/// directly), and the next chunk starts right after it (or, for the last, it ends at the
+/// head). So a record or chunk missing, misplaced or spliced in is damage, not a quiet gap.
+fn check_links(
+    seq: u64,
+    records: &[espp_events::Record],
+    next_chunk: Option<u64>,
+    head_seq: u64,
+    before: &mut Option<(u64, espp_events::Hash)>,
+) -> Result<(), StoreError> {
+    let damaged = |seq: u64, message: String| StoreError::Damaged { seq, message };
+    let mut prev = before.filter(|(s, _)| s + 1 == seq);
+    let mut expected = seq;
+    for r in records {
+        if r.seq != expected {
+            return Err(damaged(
+                expected,
+                format!("out of place: the record stored here says seq {}", r.seq),
+            ));
+        }
+        if let Some((_, hash)) = prev {
+            if r.prev_hash != hash {
+                return Err(damaged(
+                    r.seq,
+                    format!(
+                        "altered: prev_hash {} does not match seq {}'s hash {hash}",
+                        r.prev_hash,
+                        r.seq - 1
+                    ),
+                ));
+            }
+        }
+        prev = Some((r.seq, r.hash));
+        expected += 1;
+    }
+    let last = expected - 1;
+    match next_chunk {
+        Some(n) if n != expected => {
+            return Err(damaged(
+                expected.min(n),
+                format!("missing: seq {last} is followed by a chunk starting at seq {n}"),
+            ))
+        }
+        None if last != head_seq => {
+            return Err(damaged(
+                last.min(head_seq) + 1,
+                format!("missing: the records end at seq {last}, the head is seq {head_seq}"),
+            ))
+        }
+        _ => {}
+    }
+    *before = prev;
+    Ok(())
+}
+
 /// A stored log that no longer folds: damage, named by the refused record's seq.
 fn no_longer_folds(e: FoldError) -> StoreError {
     StoreError::Damaged {
@@ -72,11 +129,25 @@ impl Ledger {
     }
 
     fn delete_checkpoint(&self, seq: u64) -> Result<(), StoreError> {
-        self.checkpoints.remove(key(b'h', seq))?;
+        self.track(self.checkpoints.remove(key(b'h', seq)))?;
         for k in self.checkpoints.scan_prefix(key(b's', seq)).keys() {
-            self.checkpoints.remove(k?)?;
+            self.track(self.checkpoints.remove(k?))?;
         }
         Ok(())
+    }
+
+    /// Deletes the checkpoints of seqs after `seq` (records removed as never acknowledged).
+    pub(super) fn drop_checkpoints_after(&self, seq: u64) -> Result<(), StoreError> {
+        let mut beyond = Vec::new();
+        for k in self.checkpoints.scan_prefix([b'h']).keys() {
+            if let Some(s) = super::be_u64(&k?[1..]).filter(|s| *s > seq) {
+                beyond.push(s);
+            }
+        }
+        for s in beyond {
+            self.delete_checkpoint(s)?;
+        }
+        self.remove_orphan_pieces()
     }
 
     /// The stored state's bytes, its pieces put back together (None if any is missing).
@@ -92,8 +163,8 @@ impl Ledger {
 
     /// Deletes every checkpoint (they are a cache: no answer changes).
     pub fn clear_checkpoints(&self) -> Result<(), StoreError> {
-        self.checkpoints.clear()?;
-        self.checkpoints.flush()?;
+        self.track(self.checkpoints.clear())?;
+        self.track(self.checkpoints.flush())?;
         Ok(())
     }
 
@@ -122,10 +193,12 @@ impl Ledger {
         {
             let mut k = key(b's', header.seq).to_vec();
             k.extend_from_slice(&(i as u32).to_be_bytes());
-            self.checkpoints.insert(k, piece)?;
+            self.track(self.checkpoints.insert(k, piece))?;
         }
-        self.checkpoints
-            .insert(key(b'h', header.seq), header.encode())?;
+        self.track(
+            self.checkpoints
+                .insert(key(b'h', header.seq), header.encode()),
+        )?;
         Ok(())
     }
 
@@ -184,7 +257,7 @@ impl Ledger {
         if wrote {
             self.remove_orphan_pieces()?;
             // A cache: flushed, not fsynced; a lost checkpoint is rebuilt.
-            self.checkpoints.flush()?;
+            self.track(self.checkpoints.flush())?;
         }
         Ok(())
     }
@@ -201,7 +274,7 @@ impl Ledger {
         for k in self.checkpoints.scan_prefix([b's']).keys() {
             let k = k?;
             if super::be_u64(&k[1..]).is_none_or(|seq| !headers.contains(&seq)) {
-                self.checkpoints.remove(k)?;
+                self.track(self.checkpoints.remove(k))?;
             }
         }
         Ok(())
@@ -254,21 +327,24 @@ impl Ledger {
         }
         // Decoding runs on a second thread, folding on this one: on two cores the replay
         // then goes at the pace of the slower of the two, not of their sum.
-        let wanted: Vec<(usize, u64)> = chunks
+        let wanted: Vec<(usize, u64, Option<u64>)> = chunks
             .iter()
             .enumerate()
             .skip(first)
             .take_while(|(_, (seq, _))| !query.past_end(*seq))
             // A chunk dated wholly after the as-of day holds nothing for this fold.
             .filter(|(_, (_, min_day))| query.as_of.is_none_or(|d| *min_day <= d))
-            .map(|(i, (seq, _))| (i, *seq))
+            .map(|(i, (seq, _))| (i, *seq, chunks.get(i + 1).map(|c| c.0)))
             .collect();
+        let head_seq = self.head.seq;
         let outcome = std::thread::scope(|scope| -> Result<Result<(), FoldError>, StoreError> {
             let (tx, rx) = std::sync::mpsc::sync_channel::<
                 Result<(usize, Vec<espp_events::Record>), StoreError>,
             >(8);
             scope.spawn(move || {
-                for (i, seq) in wanted {
+                // The last record of the chunk decoded just before, to check the link.
+                let mut before: Option<(u64, espp_events::Hash)> = None;
+                for (i, seq, next) in wanted {
                     let decoded = self
                         .db
                         .get(rec_key(seq))
@@ -282,6 +358,10 @@ impl Ledger {
                             decode_chunk(&rec_key(seq), &v)
                                 .into_iter()
                                 .collect::<Result<Vec<_>, _>>()
+                        })
+                        .and_then(|records| {
+                            check_links(seq, &records, next, head_seq, &mut before)?;
+                            Ok(records)
                         });
                     let stop = decoded.is_err();
                     // The receiver stops early on a refusal: nothing more to send then.

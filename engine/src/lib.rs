@@ -4,6 +4,7 @@
 //! Only this crate touches storage, files, the terminal and the clock.
 
 pub mod demo;
+pub mod export;
 pub mod guards;
 pub mod import;
 pub mod store;

@@ -50,7 +50,8 @@ struct Cli {
     #[arg(long, global = true, env = "ESPP_ACTOR")]
     actor: Option<String>,
     /// sled's page cache in MiB.
-    #[arg(long, global = true, env = "ESPP_CACHE_MB", default_value_t = 64)]
+    #[arg(long, global = true, env = "ESPP_CACHE_MB", default_value_t = 64,
+          value_parser = clap::value_parser!(u64).range(1..=1_048_576))]
     cache_mb: u64,
     /// Take a checkpoint every N appended events (0: only at purchases).
     #[arg(

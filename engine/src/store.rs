@@ -21,7 +21,14 @@
 //! Durability: after `apply_batch`, `flush()` ends in `sync_file_range`, which survives a
 //! killed process but not a power cut (sled issue #1452), and sled never fsyncs its blob
 //! files. So every append then fsyncs sled's data file, any blob file not synced before, and
-//! the directories whose entries changed, before it returns.
+//! the directories whose entries changed; then it records the new head in the head file
+//! (`headfile.rs`, outside sled), and only then returns.
+//!
+//! The head file is what was acknowledged. Every open reconciles sled with it: a log that
+//! stops short of it lost acknowledged records (damage, exit 4); what sled holds beyond it was
+//! never acknowledged and is removed, unless it is one whole batch chaining from it (a crash
+//! between sled's durable write and the head file) and no failure was recorded. After a
+//! failed write sled is never allowed to flush again (see `Drop for Sled`).
 
 use std::collections::{BTreeSet, HashMap};
 use std::ffi::OsString;
@@ -34,6 +41,9 @@ use espp_events::{
 #[path = "checkpoints.rs"]
 mod checkpoints;
 pub use checkpoints::CheckpointCheck;
+#[path = "headfile.rs"]
+mod headfile;
+use headfile::{Acked, HeadFile};
 
 use espp_replay::{Book, BookRejection};
 use uuid::Uuid;
@@ -142,20 +152,62 @@ pub enum StoreError {
         /// How many events it holds.
         events: u64,
     },
+    /// Stored data is physically damaged where no seq can be named (exit 4), e.g. sled
+    /// found corrupted bytes in its own files.
+    #[error("damaged: {0}")]
+    Corrupt(String),
     /// The disk or sled failed (exit 5).
     #[error("storage failure: {0}")]
     Io(String),
 }
 
+impl StoreError {
+    /// The same error again (a group commit gives one failure to every batch).
+    fn share(&self) -> StoreError {
+        match self {
+            StoreError::Io(m) => StoreError::Io(m.clone()),
+            StoreError::Corrupt(m) => StoreError::Corrupt(m.clone()),
+            StoreError::Damaged { seq, message } => StoreError::Damaged {
+                seq: *seq,
+                message: message.clone(),
+            },
+            StoreError::Busy(p) => StoreError::Busy(p.clone()),
+            StoreError::Missing(p) => StoreError::Missing(p.clone()),
+            other => StoreError::Io(other.to_string()),
+        }
+    }
+}
+
+/// An I/O error in words that name the cause when it is a full disk or a size limit (sled
+/// passes some of these on as the `Debug` text of the original error: only the kind is kept).
+fn describe_io(e: &std::io::Error) -> String {
+    use std::io::ErrorKind;
+    match e.kind() {
+        ErrorKind::StorageFull => "no space left on the device (ENOSPC)".into(),
+        ErrorKind::QuotaExceeded => "no space: the disk quota is exceeded (EDQUOT)".into(),
+        ErrorKind::FileTooLarge => {
+            "no space: a file reached the size limit (EFBIG, file too large)".into()
+        }
+        _ => e.to_string(),
+    }
+}
+
 impl From<sled::Error> for StoreError {
     fn from(e: sled::Error) -> Self {
-        StoreError::Io(e.to_string())
+        match e {
+            sled::Error::Io(io) => StoreError::Io(describe_io(&io)),
+            sled::Error::Corruption { at, .. } => StoreError::Corrupt(match at {
+                Some(at) => format!("sled found corrupted data in its log ({at})"),
+                None => "sled found corrupted data in its files (its snapshot or log)".into(),
+            }),
+            other => StoreError::Io(other.to_string()),
+        }
     }
 }
 
 impl From<std::io::Error> for StoreError {
     fn from(e: std::io::Error) -> Self {
-        StoreError::Io(e.to_string())
+        StoreError::Io(describe_io(&e))
     }
 }
 
@@ -390,11 +442,74 @@ struct Accepted {
     fingerprint: Option<[u8; 32]>,
 }
 
+/// sled's database, which is not closed after a failed write (see `Drop for Sled`).
+#[derive(Debug)]
+struct Sled {
+    db: Option<sled::Db>,
+    /// Set by any failed write to sled or to the ledger's files, and from sled's open until
+    /// the ledger's open succeeded: the ledger refuses further appends, and sled is not
+    /// allowed to flush when dropped.
+    failed: std::sync::atomic::AtomicBool,
+}
+
+impl Sled {
+    /// A database just opened: counted as failed until the ledger's open completes, so that
+    /// an error on the way leaves it unclosed too.
+    fn opened(db: sled::Db) -> Sled {
+        Sled {
+            db: Some(db),
+            failed: std::sync::atomic::AtomicBool::new(true),
+        }
+    }
+
+    fn fail(&self) {
+        self.failed
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn has_failed(&self) -> bool {
+        self.failed.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl std::ops::Deref for Sled {
+    type Target = sled::Db;
+
+    fn deref(&self) -> &sled::Db {
+        match &self.db {
+            Some(db) => db,
+            None => unreachable!("taken only when dropped"),
+        }
+    }
+}
+
+impl Drop for Sled {
+    fn drop(&mut self) {
+        if self.has_failed() {
+            // Dropping sled's `Db` flushes (`Tree::drop` loops on `flush`), and after a failed
+            // write that flush can wait forever: a reservation abandoned by a failed blob
+            // write (ENOSPC, EFBIG) never becomes stable, so `make_stable` waits on its
+            // condition variable while the ledger's lock is held (seen on a full disk, both
+            // after a failed append and after an open whose repair failed). Nothing
+            // acknowledged depends on that flush (acknowledged appends were durable before
+            // they were answered) and what failed must not be flushed, so sled is left
+            // unclosed: its memory, threads and file lock go with the process (in-process
+            // callers find this ledger busy until then).
+            std::mem::forget(self.db.take());
+        }
+    }
+}
+
 /// An open ledger: the only writer of its directory while it lives.
 #[derive(Debug)]
 pub struct Ledger {
     path: PathBuf,
-    db: sled::Db,
+    db: Sled,
+    /// The acknowledged head, durable outside sled's log (None only when a salvage open of
+    /// a ledger without one could not create it).
+    head_file: Option<HeadFile>,
+    /// Damage found on opening for salvage ([`Ledger::open_salvage`]): reads stop there.
+    damage: Option<Problem>,
     data_file: File,
     synced_blobs: BTreeSet<OsString>,
     head: Head,
@@ -522,17 +637,71 @@ fn sync_dir(path: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Whether `path` holds a ledger (its `log` directory); a path naming something other than a
+/// directory is refused with its name.
+fn is_ledger(path: &Path) -> Result<bool, StoreError> {
+    match std::fs::metadata(path) {
+        Ok(m) if !m.is_dir() => Err(StoreError::Io(format!(
+            "{} is not a ledger directory: it is a file",
+            path.display()
+        ))),
+        Ok(_) => Ok(path.join("log").is_dir()),
+        Err(_) => Ok(false),
+    }
+}
+
+/// Removes sled snapshot files that were never finished (`snap.*.generating`).
+///
+/// sled 0.34 writes a snapshot on every open that recovered new log entries: to
+/// `snap.<lsn>.generating`, fsynced, then renamed to `snap.<lsn>`, and only then removes
+/// older snapshots (pagecache/snapshot.rs, `write_snapshot`). If that write fails (a full
+/// disk) or the process dies first, the `.generating` file stays, and since sled takes the
+/// last of all `snap.*` names in sorted order, it reads that unfinished file on every
+/// later open and fails ("Read corrupted data at file offset None"). An unfinished snapshot
+/// was never used (the open that wrote it failed or died before renaming it), and the
+/// snapshot it was to replace is still there: removing it loses nothing.
+fn remove_unfinished_snapshots(log_dir: &Path) -> Result<(), StoreError> {
+    let entries = match std::fs::read_dir(log_dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    for e in entries {
+        let e = e?;
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("snap.") && name.ends_with(".generating") {
+            std::fs::remove_file(e.path())?;
+        }
+    }
+    Ok(())
+}
+
 impl Ledger {
-    /// Opens an existing ledger; a missing one is [`StoreError::Missing`].
+    /// Opens an existing ledger; a missing one is [`StoreError::Missing`]. Damage found on
+    /// opening (the end of the log gone, a head file that does not read) is an error.
     pub fn open(path: &Path, options: &Options) -> Result<Ledger, StoreError> {
-        if !path.join("log").is_dir() {
+        if !is_ledger(path)? {
             return Err(StoreError::Missing(path.to_path_buf()));
         }
-        Ledger::open_or_create(path, options)
+        Ledger::open_inner(path, options, false)
+    }
+
+    /// Opens an existing ledger to save or check what can still be read of it (`export`,
+    /// `verify`): damage found on opening (the end of the log gone or unreadable) is kept in
+    /// [`Ledger::damage`] rather than refused; then nothing is repaired, reads stop at the
+    /// acknowledged head, and appends are refused. An intact ledger opens as with
+    /// [`Ledger::open`].
+    pub fn open_salvage(path: &Path, options: &Options) -> Result<Ledger, StoreError> {
+        if !is_ledger(path)? {
+            return Err(StoreError::Missing(path.to_path_buf()));
+        }
+        Ledger::open_inner(path, options, true)
     }
 
     /// Opens a ledger, creating its directory if it does not exist.
     pub fn open_or_create(path: &Path, options: &Options) -> Result<Ledger, StoreError> {
+        is_ledger(path)?;
         let created = !path.exists();
         std::fs::create_dir_all(path)?;
         if created {
@@ -540,6 +709,10 @@ impl Ledger {
                 sync_dir(parent)?;
             }
         }
+        Ledger::open_inner(path, options, false)
+    }
+
+    fn open_inner(path: &Path, options: &Options, salvage: bool) -> Result<Ledger, StoreError> {
         let lock = OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -551,6 +724,9 @@ impl Ledger {
             Err(TryLockError::Error(e)) => return Err(e.into()),
         }
         let log_dir = path.join("log");
+        remove_unfinished_snapshots(&log_dir)?;
+        let head_file = HeadFile::open(path)?;
+        let acked_seq = head_file.as_ref().map(|(_, a)| a.head.seq);
         let db = sled::Config::new()
             .path(&log_dir)
             .cache_capacity(options.cache_bytes)
@@ -563,8 +739,23 @@ impl Ledger {
                 sled::Error::Io(ref io) if io.to_string().contains("could not acquire lock") => {
                     StoreError::Busy(path.to_path_buf())
                 }
+                sled::Error::Io(io) => StoreError::Io(format!(
+                    "cannot open the log in {}: {}",
+                    log_dir.display(),
+                    describe_io(&io)
+                )),
+                sled::Error::Corruption { at, .. } => StoreError::Corrupt(format!(
+                    "sled cannot recover the log in {}: corrupted data in its files{}; {}",
+                    log_dir.display(),
+                    at.map(|at| format!(" ({at})")).unwrap_or_default(),
+                    match acked_seq {
+                        Some(seq) => format!("the last acknowledged seq is {seq}"),
+                        None => "the last acknowledged seq is unknown (no head file)".into(),
+                    }
+                )),
                 e => e.into(),
             })?;
+        let db = Sled::opened(db);
         // sled creates its files on open: make them and their directory entries durable.
         let data_file = File::open(log_dir.join("db"))?;
         data_file.sync_all()?;
@@ -594,10 +785,36 @@ impl Ledger {
             ),
         };
         let checkpoints = db.open_tree("checkpoints")?;
+        // The acknowledged head: from the head file, or (a ledger made before it existed, or
+        // a new one) from sled's head, recorded in a new head file without a word.
+        let (head_file, acked) = match head_file {
+            Some((f, acked)) => (Some(f), acked),
+            None => {
+                let acked = Acked {
+                    head,
+                    wall,
+                    failed_after: false,
+                };
+                if head.seq == 0 && db.range(rec_key(0)..=rec_key(u64::MAX)).next().is_some() {
+                    return Err(StoreError::Damaged {
+                        seq: 1,
+                        message: "the head record is missing, yet records are stored".into(),
+                    });
+                }
+                match HeadFile::create(path, &acked) {
+                    Ok(f) => (Some(f), acked),
+                    // Salvage writes nothing it can do without.
+                    Err(_) if salvage => (None, acked),
+                    Err(e) => return Err(e),
+                }
+            }
+        };
         let mut ledger = Ledger {
             path: path.to_path_buf(),
             _lock: lock,
             db,
+            head_file,
+            damage: None,
             data_file,
             synced_blobs: BTreeSet::new(),
             head,
@@ -608,7 +825,266 @@ impl Ledger {
             id_context: std::sync::Mutex::new(uuid::ContextV7::new()),
         };
         ledger.synced_blobs = ledger.blob_names()?;
+        ledger.reconcile(acked, salvage)?;
+        // Opened: sled may close normally from now on (unless a write fails).
+        ledger
+            .db
+            .failed
+            .store(false, std::sync::atomic::Ordering::Relaxed);
         Ok(ledger)
+    }
+
+    /// Brings sled's view in line with the acknowledged head (the head file), on opening.
+    ///
+    /// - The records must reach the acknowledged head with its hash; if they stop short,
+    ///   acknowledged records were lost (sled truncates its log at the first message that
+    ///   does not check, the head key with it): damage, refused (kept in `damage` for a
+    ///   salvage open).
+    /// - Anything sled holds beyond the acknowledged head was never acknowledged. A batch
+    ///   that is there whole and chains from the head (a crash after sled's durable write,
+    ///   before the head file was updated) is kept, unless the append that wrote it was
+    ///   reported as failed; anything else is removed: chunks, day summaries and id-index
+    ///   entries beyond the head, and sled's head and wall are set back.
+    fn reconcile(&mut self, acked: Acked, salvage: bool) -> Result<(), StoreError> {
+        let a = acked.head;
+        let end = self.check_acked_end(&a).or_else(|e| match e {
+            // The tail cannot be read at all: damage too, as far as it can be named.
+            StoreError::Corrupt(m) => Ok(Some(Problem {
+                seq: a.seq.max(1),
+                message: format!(
+                    "unreadable: {m}, reading the records up to the last acknowledged seq {}",
+                    a.seq
+                ),
+            })),
+            e => Err(e),
+        })?;
+        if let Some(problem) = end {
+            if !salvage {
+                return Err(StoreError::Damaged {
+                    seq: problem.seq,
+                    message: problem.message,
+                });
+            }
+            self.damage = Some(problem);
+        }
+        if self.damage.is_some() {
+            // Read up to the acknowledged head; repairs wait until the damage is dealt with.
+            self.head = a;
+            self.wall = acked.wall;
+            return Ok(());
+        }
+        let after = a.seq.saturating_add(1);
+        let chunk_beyond = self
+            .db
+            .range(rec_key(after)..=rec_key(u64::MAX))
+            .next()
+            .transpose()?
+            .is_some();
+        let summary_beyond = self
+            .db
+            .range(summary_key(after)..=summary_key(u64::MAX))
+            .next()
+            .transpose()?
+            .is_some();
+        let clean = !chunk_beyond
+            && !summary_beyond
+            && self.head == a
+            && self.wall == acked.wall
+            && !acked.failed_after;
+        if clean {
+            return Ok(());
+        }
+        let sled_head = self.head;
+        if !acked.failed_after && sled_head.seq > a.seq && self.whole_beyond(&a, &sled_head)? {
+            let adopted = Acked {
+                head: sled_head,
+                wall: self.wall,
+                failed_after: false,
+            };
+            return self.record_head(&adopted);
+        }
+        self.roll_back_to(&acked)
+    }
+
+    /// None if the stored records end exactly at the acknowledged head `a` (seq and hash);
+    /// else the first seq lost or altered.
+    fn check_acked_end(&self, a: &Head) -> Result<Option<Problem>, StoreError> {
+        if a.seq == 0 {
+            return Ok(None);
+        }
+        let Some((k, v)) = self
+            .db
+            .range(rec_key(0)..=rec_key(a.seq))
+            .next_back()
+            .transpose()?
+        else {
+            return Ok(Some(Problem {
+                seq: 1,
+                message: format!(
+                    "missing: seq {} was the last acknowledged (hash {}), but no record is stored: all are lost",
+                    a.seq, a.hash
+                ),
+            }));
+        };
+        let first = be_u64(&k[1..]).unwrap_or(0);
+        let mut last = first.saturating_sub(1);
+        for r in decode_chunk(&k, &v) {
+            match r {
+                Ok(r) if r.seq == a.seq && r.hash == a.hash => return Ok(None),
+                Ok(r) if r.seq == a.seq => {
+                    return Ok(Some(Problem {
+                        seq: a.seq,
+                        message: format!(
+                        "altered: seq {} was acknowledged with hash {}, the stored record has {}",
+                        a.seq, a.hash, r.hash
+                    ),
+                    }))
+                }
+                Ok(r) => last = r.seq,
+                Err(StoreError::Damaged { seq, message }) => {
+                    return Ok(Some(Problem { seq, message }))
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Some(Problem {
+            seq: last + 1,
+            message: format!(
+                "missing: seq {} was the last acknowledged (hash {}), but the stored records stop at seq {last}: seqs {}-{} are lost",
+                a.seq,
+                a.hash,
+                last + 1,
+                a.seq
+            ),
+        }))
+    }
+
+    /// Whether sled holds, beyond the acknowledged head `a`, exactly a whole write up to its
+    /// own head: chunks from `a.seq + 1` on, chaining from `a`'s hash, each record hashing to
+    /// itself and in the id index, each chunk with its day summary, ending at `sled_head`.
+    fn whole_beyond(&self, a: &Head, sled_head: &Head) -> Result<bool, StoreError> {
+        let mut prev = a.hash;
+        let mut next = a.seq + 1;
+        let mut chunk_seqs = Vec::new();
+        for kv in self.db.range(rec_key(next)..=rec_key(u64::MAX)) {
+            let (k, v) = kv?;
+            let first = be_u64(&k[1..]).unwrap_or(0);
+            if first != next {
+                return Ok(false);
+            }
+            let mut records = Vec::new();
+            for r in decode_chunk(&k, &v) {
+                let Ok(r) = r else { return Ok(false) };
+                if r.seq != next || r.prev_hash != prev || r.compute_hash() != r.hash {
+                    return Ok(false);
+                }
+                if self.stored_seq_of(&r.id)? != Some(r.seq) {
+                    return Ok(false);
+                }
+                prev = r.hash;
+                next += 1;
+                records.push(r);
+            }
+            let refs: Vec<&Record> = records.iter().collect();
+            if self.db.get(summary_key(first))?.as_deref() != Some(&encode_summary(&refs)[..]) {
+                return Ok(false);
+            }
+            chunk_seqs.push(first);
+        }
+        let mut summaries = Vec::new();
+        for k in self
+            .db
+            .range(summary_key(a.seq + 1)..=summary_key(u64::MAX))
+            .keys()
+        {
+            summaries.push(be_u64(&k?[1..]).unwrap_or(0));
+        }
+        Ok(summaries == chunk_seqs && next - 1 == sled_head.seq && prev == sled_head.hash)
+    }
+
+    /// Removes everything sled holds beyond the acknowledged head and sets its head and wall
+    /// back, durably; then records the head as clean.
+    fn roll_back_to(&mut self, acked: &Acked) -> Result<(), StoreError> {
+        let a = acked.head.seq;
+        let after = a.saturating_add(1);
+        let mut batch = sled::Batch::default();
+        for k in self.db.range(rec_key(after)..=rec_key(u64::MAX)).keys() {
+            batch.remove(k?);
+        }
+        for k in self
+            .db
+            .range(summary_key(after)..=summary_key(u64::MAX))
+            .keys()
+        {
+            batch.remove(k?);
+        }
+        // Ids of records that were never acknowledged: a full pass over the index, since ids
+        // given in the input are in no order. Only after a failed or interrupted write.
+        for kv in self.db.scan_prefix([IDX]) {
+            let (k, v) = kv?;
+            if be_u64(&v).is_some_and(|seq| seq > a) {
+                batch.remove(k);
+            }
+        }
+        batch.insert(HEAD_KEY, acked.head.encode());
+        match acked.wall {
+            Some(w) => batch.insert(WALL_KEY, &w.days_from_ce().to_le_bytes()),
+            None => batch.remove(WALL_KEY),
+        }
+        let applied = self.db.apply_batch(batch);
+        self.track(applied)?;
+        self.drop_checkpoints_after(a)?;
+        if let Err(e) = self.make_durable() {
+            self.db.fail();
+            return Err(e);
+        }
+        self.head = acked.head;
+        self.wall = acked.wall;
+        self.record_head(&Acked {
+            failed_after: false,
+            ..*acked
+        })
+    }
+
+    /// Writes `acked` to the head file, durably.
+    fn record_head(&mut self, acked: &Acked) -> Result<(), StoreError> {
+        let result = match self.head_file.as_mut() {
+            Some(f) => f.write(acked),
+            None => Err(StoreError::Io("the ledger has no head file".into())),
+        };
+        if result.is_err() {
+            self.db.fail();
+        }
+        result
+    }
+
+    /// Passes a sled result on, marking the ledger failed if it is an error (see `Drop`).
+    fn track<T>(&self, r: Result<T, sled::Error>) -> Result<T, StoreError> {
+        r.map_err(|e| {
+            self.db.fail();
+            e.into()
+        })
+    }
+
+    /// Why this ledger takes no append, if it does not.
+    fn refusal(&self) -> Option<StoreError> {
+        if let Some(p) = &self.damage {
+            return Some(StoreError::Damaged {
+                seq: p.seq,
+                message: p.message.clone(),
+            });
+        }
+        if self.db.has_failed() {
+            return Some(StoreError::Io(
+                "an earlier write to this ledger failed: open it again".into(),
+            ));
+        }
+        None
+    }
+
+    /// Damage found when the ledger was opened for salvage ([`Ledger::open_salvage`]).
+    pub fn damage(&self) -> Option<&Problem> {
+        self.damage.as_ref()
     }
 
     /// The ledger's directory.
@@ -682,7 +1158,9 @@ impl Ledger {
             .and_then(|kv| kv.ok())
             .map(|(k, _)| k.to_vec())
             .unwrap_or_else(|| rec_key(0).to_vec());
-        let chunks = self.db.range(start..rec_key(u64::MAX).to_vec());
+        // Nothing beyond the acknowledged head is part of the log (an open removes it; a
+        // salvage open of a damaged ledger leaves it and reads up to the head).
+        let chunks = self.db.range(start..=rec_key(self.head.seq).to_vec());
         let mut failed = false;
         chunks
             .flat_map(move |kv| -> Vec<Result<Record, StoreError>> {
@@ -742,10 +1220,7 @@ impl Ledger {
     ) -> Vec<Result<AppendReport, StoreError>> {
         let judged = match self.judge(batches, now) {
             Ok(j) => j,
-            Err((e, n)) => {
-                let msg = e.to_string();
-                return (0..n).map(|_| Err(StoreError::Io(msg.clone()))).collect();
-            }
+            Err((e, n)) => return (0..n).map(|_| Err(e.share())).collect(),
         };
         let Judged {
             results,
@@ -761,18 +1236,17 @@ impl Ledger {
                 self.head = head;
                 let moved = wall != self.wall;
                 self.wall = wall;
-                // Checkpoints are a cache: failing to take one loses no data.
-                let _ = self.take_checkpoints(moved);
+                // Checkpoints are a cache: failing to take one loses no data (but sled is
+                // not to be trusted with a flush on drop after a failed write).
+                if self.take_checkpoints(moved).is_err() {
+                    self.db.fail();
+                }
                 results
             }
             Err(e) => {
                 // The book is ahead of the disk: fold it again from what is stored.
                 self.book = None;
-                let msg = e.to_string();
-                results
-                    .into_iter()
-                    .map(|r| r.and(Err(StoreError::Io(msg.clone()))))
-                    .collect()
+                results.into_iter().map(|r| r.and(Err(e.share()))).collect()
             }
         }
     }
@@ -801,6 +1275,9 @@ impl Ledger {
     /// one). On a failure before any batch could be judged, the error and the batch count.
     fn judge(&mut self, batches: Vec<Batch>, now: Instant) -> Result<Judged, (StoreError, usize)> {
         let n = batches.len();
+        if let Some(e) = self.refusal() {
+            return Err((e, n));
+        }
         if let Err(e) = self.book() {
             return Err((e, n));
         }
@@ -904,10 +1381,13 @@ impl Ledger {
 
     /// The stored batch with this fingerprint, if any.
     fn stored_batch(&self, fingerprint: &[u8; 32]) -> Result<Option<StoredBatch>, StoreError> {
+        // An entry past the acknowledged head belongs to records that open removed as never
+        // acknowledged (a crash between sled's write and the head file's): not stored.
         Ok(self
             .db
             .get(batch_key(fingerprint))?
-            .and_then(|v| StoredBatch::decode(&v)))
+            .and_then(|v| StoredBatch::decode(&v))
+            .filter(|b| b.last_seq <= self.head.seq))
     }
 
     /// Turns a batch's lines into chained records after `head`, skipping ids already stored
@@ -1111,14 +1591,69 @@ impl Ledger {
                 batch.insert(WALL_KEY, &w.days_from_ce().to_le_bytes());
             }
         }
-        self.db.apply_batch(batch)?;
-        self.make_durable()
+        let stored = self
+            .db
+            .apply_batch(batch)
+            .map_err(StoreError::from)
+            .and_then(|()| self.make_durable());
+        if let Err(e) = stored {
+            return Err(self.write_failed(e));
+        }
+        // Acknowledged once the head file says so: a crash before this leaves a whole batch
+        // that the next open keeps (it chains from the recorded head).
+        let acked = Acked {
+            head,
+            wall,
+            failed_after: false,
+        };
+        if let Err(e) = self.record_head(&acked) {
+            return Err(StoreError::Io(format!(
+                "the batch reached the log, but recording its acknowledgement in {} failed ({}): it is not acknowledged, and the next open keeps it only if it is there whole",
+                self.path.join(headfile::FILE_NAME).display(),
+                match e {
+                    StoreError::Io(m) => m,
+                    other => other.to_string(),
+                }
+            )));
+        }
+        Ok(())
+    }
+
+    /// After sled or the fsyncs failed on an append: marks the ledger failed (no flush on
+    /// drop, no further appends), records in the head file that the append failed (so the
+    /// next open removes whatever sled wrote of it, even a whole batch), and says so.
+    fn write_failed(&mut self, e: StoreError) -> StoreError {
+        self.db.fail();
+        let cause = match e {
+            StoreError::Io(m) => m,
+            other => other.to_string(),
+        };
+        let void = Acked {
+            head: self.head,
+            wall: self.wall,
+            failed_after: true,
+        };
+        let when = if cause.starts_with("no space") {
+            "once space is freed"
+        } else {
+            "once the cause is removed"
+        };
+        match self.head_file.as_mut().map(|f| f.write(&void)) {
+            Some(Ok(())) => StoreError::Io(format!(
+                "{cause}; the append was not stored: nothing of it will be visible (what reached sled's files is removed when the ledger is next opened), and the ledger is usable again {when} (seq {} is the last stored)",
+                self.head.seq
+            )),
+            _ => StoreError::Io(format!(
+                "{cause}; the append was not acknowledged (and recording that failed too): the next open keeps it only if it reached the log whole; the ledger is usable again {when}"
+            )),
+        }
     }
 
     /// Every chunk's first seq and earliest day, in seq order.
     pub fn chunk_days(&self) -> Result<Vec<(u64, Day)>, StoreError> {
         let mut out = Vec::new();
-        for kv in self.db.scan_prefix([SUMMARY]) {
+        // Summaries beyond the acknowledged head are not part of the log.
+        for kv in self.db.range(summary_key(0)..=summary_key(self.head.seq)) {
             let (k, v) = kv?;
             let seq = be_u64(&k[1..]).unwrap_or(0);
             let (min, _) = decode_summary(&v).ok_or_else(|| StoreError::Damaged {
@@ -1140,7 +1675,14 @@ impl Ledger {
             .db
             .range(rec_key(0).to_vec()..rec_key(u64::MAX).to_vec())
         {
-            let (k, v) = kv?;
+            let (k, v) = match kv {
+                Ok(kv) => kv,
+                Err(e) => {
+                    report.problem =
+                        problem(expected, format!("unreadable: {}", StoreError::from(e)));
+                    return Ok(report);
+                }
+            };
             let key_seq = be_u64(&k[1..]).unwrap_or(0);
             if key_seq != expected {
                 report.problem = if key_seq > expected {
@@ -1212,6 +1754,11 @@ impl Ledger {
                 expected = at + 1;
                 report.records += 1;
             }
+        }
+        if let Some(d) = &self.damage {
+            // Found on opening (the tail lost or unreadable), and nothing earlier is wrong.
+            report.problem = problem(d.seq, d.message.clone());
+            return Ok(report);
         }
         if self.head.seq != expected - 1 || self.head.hash != prev {
             // The first seq affected: the first one missing (or stored beyond the head), or

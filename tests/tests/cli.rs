@@ -14,6 +14,8 @@ mod busy;
 mod chain;
 #[path = "cli/crash.rs"]
 mod crash;
+#[path = "cli/damage.rs"]
+mod damage;
 #[path = "cli/docs.rs"]
 mod docs;
 #[path = "cli/door.rs"]
@@ -22,6 +24,8 @@ mod door;
 mod explain;
 #[path = "cli/formats.rs"]
 mod formats;
+#[path = "cli/full_disk.rs"]
+mod full_disk;
 #[path = "cli/group_commit.rs"]
 mod group_commit;
 #[path = "cli/hostile.rs"]

@@ -94,7 +94,7 @@ impl From<StoreError> for Failure {
             StoreError::Busy(_)
             | StoreError::Conflict { .. }
             | StoreError::ConflictInInput { .. } => exit::BUSY_OR_CONFLICT,
-            StoreError::Damaged { .. } => exit::DAMAGED,
+            StoreError::Damaged { .. } | StoreError::Corrupt(_) => exit::DAMAGED,
             StoreError::Missing(_) | StoreError::Io(_) => exit::STORAGE,
         };
         Failure::new(code, e.to_string())

@@ -79,10 +79,12 @@ pub fn wait_until_closed(db: &Path) {
     }
 }
 
-/// The path of a binary of this package (the crash test's appender).
+/// The path of a binary of this package (the crash test's appender, the full-disk tests'
+/// size limiter).
 pub fn own_bin(name: &str) -> PathBuf {
     match name {
         "crash_appender" => PathBuf::from(env!("CARGO_BIN_EXE_crash_appender")),
+        "fsize_limit" => PathBuf::from(env!("CARGO_BIN_EXE_fsize_limit")),
         other => panic!("no binary {other} in espp-tests"),
     }
 }
