@@ -17,17 +17,24 @@ use crate::util::{chain_vector, espp_bin, json_lines, own_bin, wait_until_closed
 const PLAN: &str = r#"{"type":"plan_adopted","date":"2026-01-02","rules":{"name":"full disk"}}"#;
 
 /// A file size limit under which sled's data file of a new ledger (about 0.5 MB) still
-/// grows, but the blob file of [`huge_event`]'s chunk (about 2.4 MB) cannot be written.
+/// grows, but the blob file of [`huge_event`]'s first chunk (about 2 MB) cannot be written.
 const LIMIT: u64 = 1 << 20;
 
-/// One `market_price` with 150,000 closes: its chunk is far over sled's blob threshold, so
-/// sled writes it to a file of its own under `log/blobs/`, and under [`LIMIT`] that write
-/// fails inside `apply_batch`. (Before the fix, the failed `espp append` then hung for good
-/// in `drop(Ledger)` → sled `Tree::drop` → `flush`, holding the ledger.)
+/// 300 `market_price` lines of 500 closes each (about 4 KB a line, under the 64 KiB line
+/// limit; about 8 KB a stored record): their first chunk of 256 records is far over sled's
+/// blob threshold, so sled writes it to a file of its own under `log/blobs/`, and under
+/// [`LIMIT`] that write fails inside `apply_batch`. (Before the fix, the failed `espp append`
+/// then hung for good in `drop(Ledger)` → sled `Tree::drop` → `flush`, holding the ledger.)
 fn huge_event() -> String {
-    let closes = vec![r#""10.00""#; 150_000].join(",");
-    format!(r#"{{"type":"market_price","date":"2026-01-06","closes":[{closes}]}}"#)
+    let closes = vec![r#""10.00""#; 500].join(",");
+    (0..HUGE_LINES)
+        .map(|_| format!(r#"{{"type":"market_price","date":"2026-01-06","closes":[{closes}]}}"#))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
+
+/// Lines in [`huge_event`].
+const HUGE_LINES: usize = 300;
 
 #[track_caller]
 fn stdout_has(run: &Run, s: &str) {
@@ -118,10 +125,10 @@ fn a_failed_append_exits_5_at_once_and_leaves_nothing() {
 
     // The ledger takes appends again: small ones, and with space back the huge one.
     stdout_has(dir.append(hires(1, 3)).expect_code(0), "seq 2-4");
-    stdout_has(dir.espp(&["append", huge]).expect_code(0), "seq 5-5");
+    stdout_has(dir.espp(&["append", huge]).expect_code(0), "seq 5-304");
     dir.espp(&["verify"]).expect_code(0);
     let records = json_lines(&dir.export());
-    assert_eq!(records.len(), 5);
+    assert_eq!(records.len(), 4 + HUGE_LINES);
     assert_eq!(records[4]["seq"], 5);
     assert_eq!(records[4]["type"], "market_price");
 }
