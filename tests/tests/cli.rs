@@ -20,6 +20,8 @@ mod docs;
 mod door;
 #[path = "cli/explain.rs"]
 mod explain;
+#[path = "cli/filed.rs"]
+mod filed;
 #[path = "cli/formats.rs"]
 mod formats;
 #[path = "cli/group_commit.rs"]
