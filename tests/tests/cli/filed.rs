@@ -427,3 +427,24 @@ fn diff_lists_the_events_the_other_rules_skip() {
         .stdout_has("skipped under the other rules")
         .stdout_has("enrolled");
 }
+
+/// A period whose end passes with no purchase (the stockholders have not approved the plan,
+/// §24) is `closed`; the next one is `open` on its first day.
+#[test]
+fn a_period_that_ends_without_a_purchase_is_closed() {
+    let dir = Dir::new();
+    dir.append_future(
+        r#"{"type":"plan_adopted","date":"2025-12-01","rules":{"name":"SAVVIS ESPP"}}
+{"type":"period_scheduled","date":"2025-12-01","period":"P1","start":"2026-01-01","end":"2026-06-30"}
+{"type":"period_scheduled","date":"2025-12-01","period":"P2","start":"2026-07-01","end":"2026-12-31"}
+{"type":"market_price","date":"2026-01-02","closes":["10.00"]}
+{"type":"market_price","date":"2026-07-01","closes":["11.00"]}
+"#,
+    )
+    .expect_code(0);
+    let s = json(&dir, &["state", "--as-of", "2026-07-01"]);
+    assert_eq!(s["periods"][0]["status"], "closed");
+    assert_eq!(s["periods"][0]["purchase_date"], Value::Null);
+    assert_eq!(s["periods"][1]["status"], "open");
+    assert_eq!(s["head"]["seq"], 5);
+}
