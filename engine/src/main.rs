@@ -38,7 +38,8 @@ struct Cli {
     /// The ledger directory.
     #[arg(long, global = true, env = "ESPP_DB", default_value = "./espp-ledger")]
     db: PathBuf,
-    /// Output for people (table) or programs (json, csv; markdown for `espp events`). Each
+    /// Output for people (table) or programs (json, csv; markdown for `espp events`; html
+    /// for `espp statement --out`). Each
     /// command takes the formats its `--help` lists and refuses the others (exit 2); with
     /// json, errors are JSON on stderr too.
     #[arg(long = "format", global = true, value_enum, value_name = "FORMAT")]
@@ -72,6 +73,7 @@ enum Format {
     Json,
     Csv,
     Markdown,
+    Html,
 }
 
 impl Format {
@@ -81,6 +83,7 @@ impl Format {
             Format::Json => "json",
             Format::Csv => "csv",
             Format::Markdown => "markdown",
+            Format::Html => "html",
         }
     }
 }
@@ -155,23 +158,42 @@ enum Command {
         #[arg(long, default_value_t = 2026)]
         seed: u64,
     },
-    /// §12 statements of one employee: each period in which shares were bought, or the
-    /// period named.
-    #[command(after_help = after_help!("espp --db L statement E1", "espp --db L statement E1 --period 2026H1 --format csv"))]
+    /// §12 statements of one employee, or of all: each period in which shares were bought,
+    /// or the period named. Each row reconciles: opening_balance + deductions +
+    /// cash_payments − cost − refunds = carried. `--format html --out DIR` writes one
+    /// self-contained page per employee and an index.html linking them.
+    #[command(after_help = after_help!("espp --db L statement E1", "espp --db L statement E1 --period 2026H1 --format csv", "espp --db L statement --all --period 2026H1 --format html --out statements/"))]
     Statement {
-        /// The employee id.
-        employee: String,
+        /// The employee id (or `--all`).
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        employee: Option<String>,
         /// One period's statement, shown even without a purchase.
         #[arg(long)]
         period: Option<String>,
+        /// Every employee: with `--period`, each who had an account in it; else each
+        /// statement of a period with a purchase.
+        #[arg(long)]
+        all: bool,
+        /// With `--format html`: the directory the pages are written to (created if
+        /// missing; pages of the same names are replaced).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
     },
     /// Form 3922 rows (§423(c) information returns): one per lot bought in the year, boxes
-    /// 1-8, figures as purchased.
-    #[command(after_help = after_help!("espp --db L form3922 --year 2026 --format csv"))]
+    /// 1-8 labelled, figures as purchased; with the transferor (`--issuer`) and the payees
+    /// (`--payees`) the CSV can be filed.
+    #[command(after_help = after_help!("espp --db L form3922 --year 2026 --format csv", "espp --db L form3922 --year 2026 --issuer \"SAVVIS Inc.,12-3456789\" --payees payees.csv --format csv"))]
     Form3922 {
         /// The calendar year of purchase.
         #[arg(long)]
         year: i32,
+        /// A CSV file `employee,name,tin,address` with a row per employee (TIN: 9 digits,
+        /// with or without dashes); a missing employee or a malformed row is refused.
+        #[arg(long, value_name = "FILE")]
+        payees: Option<PathBuf>,
+        /// The transferor (the issuing corporation): "NAME,EIN", the EIN as 12-3456789.
+        #[arg(long, value_name = "NAME,EIN")]
+        issuer: Option<String>,
     },
     /// Every sale of the year with its classification and ordinary income (the figures
     /// payroll needs for the W-2).
@@ -275,8 +297,8 @@ impl Command {
             Command::Export => &[Json],
             Command::Verify | Command::Diff { .. } => &[Table, Json],
             Command::Demo { .. } => &[Table],
+            Command::Statement { .. } => &[Table, Json, Csv, Html],
             Command::Log { .. }
-            | Command::Statement { .. }
             | Command::Form3922 { .. }
             | Command::Dispositions { .. }
             | Command::State { .. }
@@ -463,11 +485,24 @@ fn run(cli: &Cli) -> Result<(), Failure> {
             )?;
             read::log(cli, *from, *limit, &filter, &mut out)?
         }
-        Command::Form3922 { year } => read::tax_rows(cli, *year, true, &mut out)?,
-        Command::Dispositions { year } => read::tax_rows(cli, *year, false, &mut out)?,
-        Command::Statement { employee, period } => {
-            read::statement(cli, employee, period.as_deref(), &mut out)?
-        }
+        Command::Form3922 {
+            year,
+            payees,
+            issuer,
+        } => read::form3922(cli, *year, payees.as_deref(), issuer.as_deref(), &mut out)?,
+        Command::Dispositions { year } => read::dispositions(cli, *year, &mut out)?,
+        Command::Statement {
+            employee,
+            period,
+            all,
+            out: dir,
+        } => read::statement(
+            cli,
+            if *all { None } else { employee.as_deref() },
+            period.as_deref(),
+            dir.as_deref(),
+            &mut out,
+        )?,
         Command::State { when, rules } => read::state(cli, when, rules.as_deref(), &mut out)?,
         Command::Replay {
             from_export,

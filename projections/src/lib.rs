@@ -34,7 +34,7 @@ mod tax;
 
 pub use employee::Status;
 pub use explain::{PeriodInfo, Trace};
-pub use output::{canonical_json, digest_of, Lookup};
+pub use output::{canonical_json, digest_of, with_provenance, Lookup};
 pub use plan::{check_overrides, check_rules};
 pub use state::{Rejection, State};
 pub use tax::{DISPOSITION_COLUMNS, FORM3922_COLUMNS};

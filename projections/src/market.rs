@@ -87,6 +87,14 @@ impl Market {
         Ok(())
     }
 
+    /// The trading days in `[start, end]`, in order.
+    pub(crate) fn days_in(&self, start: Day, end: Day) -> Vec<Day> {
+        if end < start {
+            return Vec::new();
+        }
+        self.days.range(start..=end).map(|(d, _)| *d).collect()
+    }
+
     /// The first trading day in `[start, end]` (none when `end` is before `start`).
     pub(crate) fn first_in(&self, start: Day, end: Day) -> Option<Day> {
         if end < start {

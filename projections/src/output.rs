@@ -71,6 +71,33 @@ fn write_json<T: serde::Serialize + ?Sized>(v: &T, out: &mut Vec<u8>) {
     debug_assert!(written.is_ok());
 }
 
+/// Sets the projection's provenance, which only the engine knows, and computes its digest
+/// again (it covers them, as every key but `digest`): `known_at`, the `--known-at`
+/// instant or null; `head`, the `{"seq", "hash"}` of the latest record the query could see
+/// (the log's head, or the last one recorded by `--known-at` / up to `--through-seq`),
+/// null for an empty log.
+pub fn with_provenance(
+    projection: &mut Value,
+    known_at: Option<String>,
+    head: Option<(u64, String)>,
+) {
+    if let Value::Object(m) = projection {
+        m.remove("digest");
+        m.insert(
+            "known_at".to_string(),
+            known_at.map_or(Value::Null, Value::String),
+        );
+        m.insert(
+            "head".to_string(),
+            head.map_or(Value::Null, |(seq, hash)| json!({"seq": seq, "hash": hash})),
+        );
+        let digest = digest_without(projection);
+        if let Value::Object(m) = projection {
+            m.insert("digest".to_string(), Value::String(digest));
+        }
+    }
+}
+
 /// The lowercase hex SHA-256 of the canonical JSON of `projection` without its `digest`.
 pub fn digest_of(projection: &Value) -> String {
     match projection {
@@ -210,6 +237,20 @@ impl State {
             })
             .collect();
         let dispositions: Vec<Value> = self.dispositions.iter().map(disposition_json).collect();
+        let periods: Vec<Value> = self
+            .periods
+            .by_start
+            .values()
+            .map(|p| {
+                json!({
+                    "id": p.id.as_str(),
+                    "start": p.start.to_string(),
+                    "end": p.end.to_string(),
+                    "status": self.period_status(p.start),
+                    "purchase_date": p.purchased.map(|d| d.to_string()),
+                })
+            })
+            .collect();
         let mut v = json!({
             "as_of": as_of.map(|d| d.to_string()),
             "through_seq": self.through_seq,
@@ -220,12 +261,92 @@ impl State {
             "purchases": purchases,
             "capital_changes": capital_changes,
             "dispositions": dispositions,
+            "periods": periods,
+            "rules": espp_events::RulesPatch::from(&self.rules).to_json(),
+            // Provenance the pure fold cannot know: the engine fills them in with
+            // [`with_provenance`], which computes the digest again.
+            "known_at": Value::Null,
+            "head": Value::Null,
         });
         let digest = digest_without(&v);
         if let Value::Object(m) = &mut v {
             m.insert("digest".to_string(), Value::String(digest));
         }
         v
+    }
+
+    /// A period's status as the fold stands: `scheduled` (not opened yet), `open`,
+    /// `purchased` (its purchase executed) or `closed` (ended without a purchase).
+    fn period_status(&self, start: Day) -> &'static str {
+        let purchased = self
+            .periods
+            .by_start
+            .get(&start)
+            .is_some_and(|p| p.purchased.is_some());
+        if self.periods.open == Some(start) {
+            "open"
+        } else if purchased {
+            "purchased"
+        } else if self.periods.opened_through.is_some_and(|o| start <= o) {
+            "closed"
+        } else {
+            "scheduled"
+        }
+    }
+
+    /// The employees with an account in period `period` (enrolled in it at some point), in
+    /// id order: whose §12 statements `statement --all --period` gives.
+    pub fn statement_employees(&self, period: &str) -> Result<Vec<String>, Lookup> {
+        let start = self
+            .periods
+            .start_of
+            .get(period)
+            .copied()
+            .ok_or_else(|| Lookup::UnknownPeriod(period.to_string()))?;
+        Ok(self
+            .employees
+            .iter()
+            .filter(|(_, e)| e.accounts.contains_key(&start))
+            .map(|(id, _)| id.to_string())
+            .collect())
+    }
+
+    /// The plan's name, from its rules.
+    pub fn plan_name(&self) -> &str {
+        &self.rules.name
+    }
+
+    /// A period's market for a statement's chart: `{"period", "start", "end", "prices":
+    /// [{"date", "fmv"}], "grant_date", "fmv_grant", "purchase_date", "fmv_purchase",
+    /// "price"}` — each trading day's FMV within the period (DOMAIN.md §3) and, once it
+    /// has executed, the purchase's figures (null before).
+    pub fn period_market(&self, period: &str) -> Result<Value, Lookup> {
+        let p = self
+            .periods
+            .get(period)
+            .ok_or_else(|| Lookup::UnknownPeriod(period.to_string()))?;
+        let prices: Vec<Value> = self
+            .market
+            .days_in(p.start, p.end)
+            .into_iter()
+            .filter_map(|d| {
+                self.market
+                    .fmv(d)
+                    .map(|f| json!({"date": d.to_string(), "fmv": plain(f)}))
+            })
+            .collect();
+        let done = self.purchases.iter().find(|x| x.period.as_str() == period);
+        Ok(json!({
+            "period": period,
+            "start": p.start.to_string(),
+            "end": p.end.to_string(),
+            "prices": prices,
+            "grant_date": done.map(|x| x.grant_date.to_string()),
+            "fmv_grant": done.map(|x| plain(x.fmv_grant)),
+            "purchase_date": done.map(|x| x.date.to_string()),
+            "fmv_purchase": done.map(|x| plain(x.fmv_purchase)),
+            "price": done.map(|x| x.price.to_string()),
+        }))
     }
 
     /// The digest of [`State::projection`] without an as-of day: two states that fold to the

@@ -1,5 +1,6 @@
 //! What changes when the same log is folded under other rules: every employee and purchase
-//! whose figures differ, field by field (base, other, delta), with totals.
+//! whose figures differ, field by field (base, other, delta), with totals, and the events
+//! the other rules skip (`skipped`, each with its seq and reason).
 //!
 //! Works on two projections (INTERCHANGE.md's JSON), so it compares exactly what an auditor
 //! or a compliance team sees.
@@ -130,7 +131,15 @@ pub fn diff(base: &Value, other: &Value) -> Value {
             )
         })
         .collect();
+    // The events the other rules forbid: left out of the other fold, never rejected.
+    let skipped: Vec<Value> = other["skipped"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .cloned()
+        .collect();
     json!({
+        "skipped": skipped,
         "base_digest": base["digest"],
         "other_digest": other["digest"],
         "employees": employees,

@@ -22,6 +22,8 @@ mod docs;
 mod door;
 #[path = "cli/explain.rs"]
 mod explain;
+#[path = "cli/filed.rs"]
+mod filed;
 #[path = "cli/formats.rs"]
 mod formats;
 #[path = "cli/full_disk.rs"]

@@ -9,6 +9,7 @@ pub mod docs;
 pub mod explain;
 pub mod output;
 pub mod read;
+pub mod tax;
 
 use std::path::Path;
 
@@ -177,6 +178,64 @@ pub fn fold_ledger(
     let state = ledger.fold(query, &mut |seq| bar.set_position(seq))?;
     bar.finish_and_clear();
     Ok(state)
+}
+
+/// The latest record `query` could see in transaction time (`--through-seq`,
+/// `--known-at`; `--as-of` does not hide records, only their days), as the projection's
+/// `head` `(seq, hash)`; None for an empty log.
+pub fn head_seen(
+    ledger: &Ledger,
+    query: &espp_replay::Query,
+) -> Result<Option<(u64, String)>, Failure> {
+    let last = query
+        .through_seq
+        .map_or(ledger.head_seq(), |n| n.min(ledger.head_seq()));
+    if query.known_at.is_none() {
+        if last == 0 {
+            return Ok(None);
+        }
+        if last == ledger.head_seq() {
+            return Ok(Some((last, ledger.head_hash().to_string())));
+        }
+        return Ok(ledger.record(last)?.map(|r| (r.seq, r.hash.to_string())));
+    }
+    let mut seen = None;
+    for r in ledger.records() {
+        let r = r?;
+        if r.seq > last {
+            break;
+        }
+        if query.known_at.is_none_or(|t| r.recorded_at <= t) {
+            seen = Some((r.seq, r.hash.to_string()));
+        }
+    }
+    Ok(seen)
+}
+
+/// [`head_seen`] of records in memory (an export).
+pub fn head_seen_in(
+    records: &[espp_events::Record],
+    query: &espp_replay::Query,
+) -> Option<(u64, String)> {
+    records
+        .iter()
+        .rfind(|r| {
+            query.through_seq.is_none_or(|n| r.seq <= n)
+                && query.known_at.is_none_or(|t| r.recorded_at <= t)
+        })
+        .map(|r| (r.seq, r.hash.to_string()))
+}
+
+/// The projection of a fold with its provenance (`known_at`, `head`) and the digest that
+/// covers them.
+pub fn projection_of(
+    state: &espp_projections::State,
+    query: &espp_replay::Query,
+    head: Option<(u64, String)>,
+) -> serde_json::Value {
+    let mut v = state.projection(query.as_of);
+    espp_projections::with_provenance(&mut v, query.known_at.map(|t| t.to_string()), head);
+    v
 }
 
 /// Reads a `--rules` file: a JSON object of partial plan rules, checked like `plan_adopted`'s.

@@ -9,6 +9,8 @@ use serde_json::Value;
 use super::{exit, Failure};
 use crate::Format;
 
+pub mod html;
+
 /// The projection: JSON for programs, its employees as CSV, or the state table for people.
 /// `folded_to` is the latest day the fold reached (the table's `as of` when no `--as-of`).
 pub fn print_projection(
@@ -21,7 +23,7 @@ pub fn print_projection(
         Format::Json => writeln!(out, "{projection}"),
         Format::Csv => print_employees_csv(out, projection),
         // Markdown is refused before any ledger is read (`Command::formats`).
-        Format::Table | Format::Markdown => print_state(out, projection, folded_to),
+        Format::Table | Format::Markdown | Format::Html => print_state(out, projection, folded_to),
     }
 }
 
@@ -67,6 +69,23 @@ pub fn print_diff(out: &mut impl Write, d: &Value) -> std::io::Result<()> {
     for (f, c) in d["totals"].as_object().into_iter().flatten() {
         row(out, "TOTAL", f, c)?;
     }
+    let skipped: Vec<&Value> = d["skipped"].as_array().into_iter().flatten().collect();
+    writeln!(
+        out,
+        "\nskipped under the other rules (left out of its fold, never rejected): {}",
+        if skipped.is_empty() { "none" } else { "" }
+    )?;
+    for s in skipped {
+        writeln!(
+            out,
+            "  seq {:>8}  {:<10}  {:<20}  {:<12}  {}",
+            text(&s["seq"]),
+            s.get("date").map(text).unwrap_or_default(),
+            s.get("type").map(text).unwrap_or_default(),
+            s.get("employee").map(text).unwrap_or_default(),
+            text(&s["reason"])
+        )?;
+    }
     writeln!(
         out,
         "\nbase digest  {}\nother digest {}",
@@ -94,31 +113,46 @@ pub fn print_rows(
     rows: &[Value],
     columns: &[&str],
 ) -> std::io::Result<()> {
+    let labelled: Vec<(&str, &str)> = columns.iter().map(|c| (*c, *c)).collect();
+    print_labelled_rows(out, format, rows, &labelled)
+}
+
+/// Rows of objects as a JSON array (their keys), or as CSV and an aligned table whose
+/// headers are the columns' labels: `(key, label)` each.
+pub fn print_labelled_rows(
+    out: &mut impl Write,
+    format: Format,
+    rows: &[Value],
+    labelled: &[(&str, &str)],
+) -> std::io::Result<()> {
+    let columns: Vec<&str> = labelled.iter().map(|c| c.0).collect();
+    let labels: Vec<&str> = labelled.iter().map(|c| c.1).collect();
     match format {
         Format::Json => writeln!(out, "{}", Value::Array(rows.to_vec())),
         Format::Csv => {
             let mut w = csv_writer(out);
-            w.write_record(columns)?;
+            w.write_record(&labels)?;
             for r in rows {
                 w.write_record(columns.iter().map(|c| csv_cell(&r[*c])))?;
             }
             w.flush()
         }
-        Format::Table | Format::Markdown => {
+        Format::Table | Format::Markdown | Format::Html => {
             if rows.is_empty() {
                 return writeln!(out, "(none)");
             }
             let widths: Vec<usize> = columns
                 .iter()
-                .map(|c| {
+                .enumerate()
+                .map(|(i, c)| {
                     rows.iter()
-                        .map(|r| text(&r[*c]).len())
+                        .map(|r| text(&r[*c]).chars().count())
                         .max()
                         .unwrap_or(0)
-                        .max(c.len())
+                        .max(labels[i].chars().count())
                 })
                 .collect();
-            for (c, w) in columns.iter().zip(&widths) {
+            for (c, w) in labels.iter().zip(&widths) {
                 write!(out, "{c:>w$}  ")?;
             }
             writeln!(out)?;
@@ -133,17 +167,23 @@ pub fn print_rows(
     }
 }
 
-pub const STATEMENT_COLUMNS: [&str; 10] = [
+/// A statement's columns, in the order that reconciles: opening_balance + deductions +
+/// cash_payments − cost − refunds = carried, then the shares.
+pub const STATEMENT_COLUMNS: [&str; 14] = [
     "employee",
     "period",
     "start",
     "end",
+    "opening_balance",
     "deductions",
     "cash_payments",
+    "cost",
     "refunds",
+    "carried",
     "shares_bought",
     "price",
     "shares_held_end",
+    "purchased",
 ];
 
 pub fn print_statements(
@@ -416,7 +456,7 @@ pub fn print_log(
             }
             w.flush()?;
         }
-        Format::Table | Format::Markdown => {
+        Format::Table | Format::Markdown | Format::Html => {
             writeln!(
                 out,
                 "{:>8}  {:<10}  {:<22}  {:<27}  {:<14}  details",
@@ -622,7 +662,7 @@ pub fn print_event_reference(out: &mut impl Write, format: Format) -> std::io::R
             }
             Ok(())
         }
-        Format::Table | Format::Csv => {
+        Format::Table | Format::Csv | Format::Html => {
             writeln!(
                 out,
                 "Events are JSON Lines; every number is a decimal string (\"4000.00\"). Every event \
@@ -773,7 +813,7 @@ pub fn print_preview(out: &mut impl Write, format: Format, v: &Value) -> std::io
     match format {
         Format::Json => writeln!(out, "{v}"),
         Format::Csv => print_rows(out, format, &rows, &PREVIEW_COLUMNS),
-        Format::Table | Format::Markdown => {
+        Format::Table | Format::Markdown | Format::Html => {
             writeln!(
                 out,
                 "PREVIEW (nothing appended): purchase of period {} on {}{}",
@@ -897,7 +937,7 @@ pub fn print_report(
             }
             Ok(())
         }
-        Format::Table | Format::Markdown => {
+        Format::Table | Format::Markdown | Format::Html => {
             for (k, x) in m {
                 match x {
                     Value::Array(_) => {}

@@ -139,35 +139,121 @@ pub fn log(
     output::print_log(out, cli.format, records)
 }
 
-/// `espp form3922` and `espp dispositions`: the year's rows.
-pub fn tax_rows(cli: &Cli, year: i32, form3922: bool, out: &mut impl Write) -> Result<(), Failure> {
+/// `espp form3922`: the year's rows, labelled, with the transferor and the payees when
+/// given (both are checked before the ledger is opened).
+pub fn form3922(
+    cli: &Cli,
+    year: i32,
+    payees: Option<&Path>,
+    issuer: Option<&str>,
+    out: &mut impl Write,
+) -> Result<(), Failure> {
+    let issuer = issuer.map(super::tax::Issuer::parse).transpose()?;
+    let payee_map = payees.map(super::tax::read_payees).transpose()?;
     let ledger = open(cli)?;
     let state = fold_ledger(&ledger, &espp_replay::Query::default())?;
-    let (rows, columns): (Vec<Value>, &[&str]) = if form3922 {
-        (state.form3922(year), &espp_projections::FORM3922_COLUMNS)
-    } else {
-        (
-            state.dispositions(year),
-            &espp_projections::DISPOSITION_COLUMNS,
-        )
-    };
-    print_rows(out, cli.format, &rows, columns)?;
+    let mut rows = state.form3922(year);
+    super::tax::join(&mut rows, issuer.as_ref(), payees.zip(payee_map.as_ref()))?;
+    let columns = super::tax::columns(issuer.is_some(), payees.is_some());
+    output::print_labelled_rows(out, cli.format, &rows, &columns)?;
     Ok(())
 }
 
-/// `espp statement`: §12 statements of one employee.
+/// `espp dispositions`: the year's sales.
+pub fn dispositions(cli: &Cli, year: i32, out: &mut impl Write) -> Result<(), Failure> {
+    let ledger = open(cli)?;
+    let state = fold_ledger(&ledger, &espp_replay::Query::default())?;
+    print_rows(
+        out,
+        cli.format,
+        &state.dispositions(year),
+        &espp_projections::DISPOSITION_COLUMNS,
+    )?;
+    Ok(())
+}
+
+/// `espp statement`: §12 statements of one employee, or of every employee (`employee`
+/// None); as HTML, pages written into `dir`.
 pub fn statement(
     cli: &Cli,
-    employee: &str,
+    employee: Option<&str>,
     period: Option<&str>,
+    dir: Option<&Path>,
     out: &mut impl Write,
 ) -> Result<(), Failure> {
+    let html = cli.format == Format::Html;
+    match (html, dir) {
+        (true, None) => {
+            return Err(Failure::new(
+                exit::USAGE,
+                "statement --format html needs --out DIR (the pages are files)",
+            ))
+        }
+        (false, Some(_)) => {
+            return Err(Failure::new(
+                exit::USAGE,
+                "statement --out is for --format html",
+            ))
+        }
+        _ => {}
+    }
     let mut ledger = open(cli)?;
     let state = ledger.book()?.state();
-    let rows = state
-        .statement(employee, period)
-        .map_err(|e| Failure::new(exit::USAGE, e.to_string()))?;
-    print_statements(out, cli.format, &rows)?;
+    let lookup = |e: espp_projections::Lookup| Failure::new(exit::USAGE, e.to_string());
+    let employees = match (employee, period) {
+        (Some(e), _) => vec![e.to_string()],
+        (None, Some(p)) => state.statement_employees(p).map_err(lookup)?,
+        (None, None) => state.employee_ids().map(str::to_string).collect(),
+    };
+    let mut pages = Vec::with_capacity(employees.len());
+    for e in employees {
+        let rows = state.statement(&e, period).map_err(lookup)?;
+        // Without --period, --all lists the employees who bought shares.
+        if employee.is_none() && period.is_none() && rows.is_empty() {
+            continue;
+        }
+        pages.push((e, rows));
+    }
+    let Some(dir) = dir else {
+        let rows: Vec<Value> = pages.into_iter().flat_map(|(_, r)| r).collect();
+        print_statements(out, cli.format, &rows)?;
+        return Ok(());
+    };
+    let cannot = |e: std::io::Error, p: &Path| {
+        Failure::new(exit::STORAGE, format!("cannot write {}: {e}", p.display()))
+    };
+    std::fs::create_dir_all(dir).map_err(|e| cannot(e, dir))?;
+    let plan = state.plan_name().to_string();
+    let mut markets = std::collections::BTreeMap::new();
+    for (_, rows) in &pages {
+        for r in rows {
+            let id = r["period"].as_str().unwrap_or_default().to_string();
+            if let std::collections::btree_map::Entry::Vacant(slot) = markets.entry(id) {
+                let m = state.period_market(slot.key()).map_err(lookup)?;
+                slot.insert(m);
+            }
+        }
+    }
+    let mut index = Vec::with_capacity(pages.len());
+    for (e, rows) in pages {
+        let file = output::html::file_name(&e);
+        let path = dir.join(&file);
+        std::fs::write(
+            &path,
+            output::html::statement_page(&plan, &e, &rows, &markets),
+        )
+        .map_err(|err| cannot(err, &path))?;
+        index.push((e, file, rows));
+    }
+    let path = dir.join("index.html");
+    std::fs::write(&path, output::html::index_page(&plan, period, &index))
+        .map_err(|err| cannot(err, &path))?;
+    writeln!(
+        out,
+        "wrote {} statement page(s) and index.html to {}",
+        index.len(),
+        output::printable(&dir.display().to_string())
+    )?;
     Ok(())
 }
 
@@ -181,7 +267,9 @@ pub fn state(
     let query = when.query(rules)?;
     let ledger = open(cli)?;
     let state = fold_ledger(&ledger, &query)?;
-    print_projection(out, cli.format, &state.projection(query.as_of), state.day())?;
+    let head = super::head_seen(&ledger, &query)?;
+    let projection = super::projection_of(&state, &query, head);
+    print_projection(out, cli.format, &projection, state.day())?;
     Ok(())
 }
 
@@ -195,9 +283,11 @@ pub fn replay(
 ) -> Result<(), Failure> {
     let query = when.query(rules)?;
     let records = read_export(from_export)?;
+    let head = super::head_seen_in(&records, &query);
     let state = espp_replay::fold_records(records, query.clone())
         .map_err(|e| Failure::new(exit::REFUSED, format!("{}: {e}", from_export.display())))?;
-    print_projection(out, cli.format, &state.projection(query.as_of), state.day())?;
+    let projection = super::projection_of(&state, &query, head);
+    print_projection(out, cli.format, &projection, state.day())?;
     Ok(())
 }
 
@@ -216,9 +306,36 @@ pub fn diff(
     let base_query = when.query(None)?;
     let other_query = when.query(Some(rules))?;
     let ledger = open(cli)?;
-    let base = fold_ledger(&ledger, &base_query)?.projection(base_query.as_of);
-    let other = fold_ledger(&ledger, &other_query)?.projection(other_query.as_of);
-    let d = espp_replay::diff(&base, &other);
+    let head = super::head_seen(&ledger, &base_query)?;
+    let base = super::projection_of(
+        &fold_ledger(&ledger, &base_query)?,
+        &base_query,
+        head.clone(),
+    );
+    let other = super::projection_of(&fold_ledger(&ledger, &other_query)?, &other_query, head);
+    let mut d = espp_replay::diff(&base, &other);
+    // Each event the other rules skip, with what the log says of it: its day, type and
+    // employee (the projection names only the seq and the reason).
+    if let Some(Value::Array(skipped)) = d.get_mut("skipped") {
+        for s in skipped.iter_mut() {
+            let Some(seq) = s["seq"].as_u64() else {
+                continue;
+            };
+            if let (Some(r), Value::Object(m)) = (ledger.record(seq)?, &mut *s) {
+                m.insert("date".into(), Value::String(r.date.to_string()));
+                m.insert(
+                    "type".into(),
+                    Value::String(r.event.type_name().to_string()),
+                );
+                m.insert(
+                    "employee".into(),
+                    r.event
+                        .employee()
+                        .map_or(Value::Null, |e| Value::String(e.to_string())),
+                );
+            }
+        }
+    }
     if cli.format == Format::Json {
         writeln!(out, "{d}")?;
     } else {

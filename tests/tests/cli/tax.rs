@@ -51,7 +51,10 @@ fn form_3922_certificates_and_dispositions() {
     csv.expect_code(0);
     assert!(
         csv.stdout.starts_with(
-            "employee,period,box1,box2,box3,box4,box5,box6,box7,box8\nE1,P1,2026-01-02,"
+            "employee,period,1 grant date,2 purchase date,3 FMV per share at grant,\
+             4 FMV per share at purchase,5 price paid per share,6 shares,\
+             7 date title transferred,8 price per share as if bought at grant\n\
+             E1,P1,2026-01-02,"
         ),
         "{}",
         csv.stdout
