@@ -10,6 +10,9 @@ use super::{exit, Failure};
 use crate::Format;
 
 pub mod html;
+pub mod table;
+
+pub use table::Table;
 
 /// The projection: JSON for programs, its employees as CSV, or the state table for people.
 /// `folded_to` is the latest day the fold reached (the table's `as of` when no `--as-of`).
@@ -28,31 +31,24 @@ pub fn print_projection(
 }
 
 pub fn print_diff(out: &mut impl Write, d: &Value) -> std::io::Result<()> {
-    let row = |out: &mut dyn Write, who: &str, field: &str, c: &Value| {
-        writeln!(
-            out,
-            "{who:<24} {field:<20} {:>16} {:>16} {:>16}",
+    let cells = |who: &str, field: &str, c: &Value| {
+        [
+            printable(who).into_owned(),
+            field.to_string(),
             text(&c["base"]),
             text(&c["other"]),
-            c.get("delta").map(text).unwrap_or_default()
-        )
+            c.get("delta").map(text).unwrap_or_default(),
+        ]
     };
-    writeln!(
-        out,
-        "{:<24} {:<20} {:>16} {:>16} {:>16}",
-        "employee", "field", "base", "other", "delta"
-    )?;
+    let mut t = Table::new(&["employee", "field", "base", "other", "delta"]);
     for (id, fields) in d["employees"].as_object().into_iter().flatten() {
         for (f, c) in fields.as_object().into_iter().flatten() {
-            row(out, id, f, c)?;
+            t.row(cells(id, f, c));
         }
     }
+    t.write(out)?;
     writeln!(out)?;
-    writeln!(
-        out,
-        "{:<24} {:<20} {:>16} {:>16} {:>16}",
-        "purchase/employee", "field", "base", "other", "delta"
-    )?;
+    let mut t = Table::new(&["purchase/employee", "field", "base", "other", "delta"]);
     for p in d["purchases"].as_array().into_iter().flatten() {
         let who = format!(
             "{}/{}",
@@ -61,30 +57,30 @@ pub fn print_diff(out: &mut impl Write, d: &Value) -> std::io::Result<()> {
         );
         for (f, c) in p.as_object().into_iter().flatten() {
             if f != "period" && f != "employee" {
-                row(out, &who, f, c)?;
+                t.row(cells(&who, f, c));
             }
         }
     }
-    writeln!(out)?;
     for (f, c) in d["totals"].as_object().into_iter().flatten() {
-        row(out, "TOTAL", f, c)?;
+        t.row(cells("TOTAL", f, c));
     }
+    t.write(out)?;
     let skipped: Vec<&Value> = d["skipped"].as_array().into_iter().flatten().collect();
-    writeln!(
-        out,
-        "\nskipped under the other rules (left out of its fold, never rejected): {}",
-        if skipped.is_empty() { "none" } else { "" }
-    )?;
-    for s in skipped {
+    if skipped.is_empty() {
+        writeln!(out, "\nskipped under the other rules: none")?;
+    } else {
         writeln!(
             out,
-            "  seq {:>8}  {:<10}  {:<20}  {:<12}  {}",
-            text(&s["seq"]),
-            s.get("date").map(text).unwrap_or_default(),
-            s.get("type").map(text).unwrap_or_default(),
-            s.get("employee").map(text).unwrap_or_default(),
-            text(&s["reason"])
+            "\nskipped under the other rules (left out of its fold, never rejected):"
         )?;
+        let mut t = Table::new(&["seq", "date", "type", "employee", "reason"]);
+        for s in skipped {
+            t.row(
+                ["seq", "date", "type", "employee", "reason"]
+                    .map(|k| s.get(k).map(text).unwrap_or_default()),
+            );
+        }
+        t.write(out)?;
     }
     writeln!(
         out,
@@ -141,28 +137,11 @@ pub fn print_labelled_rows(
             if rows.is_empty() {
                 return writeln!(out, "(none)");
             }
-            let widths: Vec<usize> = columns
-                .iter()
-                .enumerate()
-                .map(|(i, c)| {
-                    rows.iter()
-                        .map(|r| text(&r[*c]).chars().count())
-                        .max()
-                        .unwrap_or(0)
-                        .max(labels[i].chars().count())
-                })
-                .collect();
-            for (c, w) in labels.iter().zip(&widths) {
-                write!(out, "{c:>w$}  ")?;
-            }
-            writeln!(out)?;
+            let mut t = Table::new(&labels);
             for r in rows {
-                for (c, w) in columns.iter().zip(&widths) {
-                    write!(out, "{:>w$}  ", text(&r[*c]))?;
-                }
-                writeln!(out)?;
+                t.row(columns.iter().map(|c| text(&r[*c])));
             }
-            Ok(())
+            t.write(out)
         }
     }
 }
@@ -312,25 +291,31 @@ pub fn print_employees_csv(out: &mut impl Write, p: &Value) -> std::io::Result<(
 /// the table says which day the books were folded to, so that nobody reads them as today's.
 pub fn print_state(out: &mut impl Write, p: &Value, folded_to: Option<Day>) -> std::io::Result<()> {
     let plan = &p["plan"];
-    match (&p["as_of"], folded_to) {
-        (Value::Null, Some(day)) => writeln!(out, "as of:        {day} (the latest event's day)")?,
-        (Value::Null, None) => writeln!(out, "as of:        (no events)")?,
-        (as_of, _) => writeln!(out, "as of:        {}", text(as_of))?,
-    }
-    writeln!(out, "through seq:  {}", text(&p["through_seq"]))?;
-    writeln!(
-        out,
-        "plan:         {}{}",
-        text(&plan["status"]),
-        plan.get("reason")
-            .map(|r| format!(" ({})", text(r)))
-            .unwrap_or_default()
-    )?;
+    let as_of = match (&p["as_of"], folded_to) {
+        (Value::Null, Some(day)) => format!("{day} (the latest event's day)"),
+        (Value::Null, None) => "(no events)".to_string(),
+        (as_of, _) => text(as_of),
+    };
+    let mut facts = vec![
+        ("as of", as_of),
+        ("through seq", text(&p["through_seq"])),
+        (
+            "plan",
+            format!(
+                "{}{}",
+                text(&plan["status"]),
+                plan.get("reason")
+                    .map(|r| format!(" ({})", text(r)))
+                    .unwrap_or_default()
+            ),
+        ),
+    ];
     for key in ["share_reserve", "shares_bought", "shares_left"] {
         if let Some(v) = plan.get(key) {
-            writeln!(out, "{:<14}{}", format!("{key}:"), text(v))?;
+            facts.push((key, text(v)));
         }
     }
+    print_facts(out, &facts)?;
     if let Some(Value::Object(emps)) = p.get("employees") {
         if !emps.is_empty() {
             writeln!(out)?;
@@ -348,43 +333,59 @@ pub fn print_state(out: &mut impl Write, p: &Value, folded_to: Option<Day>) -> s
             {
                 cols.push("election_deadline");
             }
-            write!(out, "{:<12}", "employee")?;
-            for c in &cols {
-                write!(out, " {c:>17}")?;
-            }
-            writeln!(out)?;
+            let mut t = Table::new(&[&["employee"][..], &cols].concat());
             for (id, e) in emps {
-                write!(out, "{id:<12}")?;
-                for c in &cols {
-                    write!(out, " {:>17}", text(&e[*c]))?;
-                }
-                writeln!(out)?;
+                t.row(
+                    std::iter::once(printable(id).into_owned())
+                        .chain(cols.iter().map(|c| text(&e[*c]))),
+                );
             }
+            t.write(out)?;
         }
     }
     if let Some(Value::Array(ps)) = p.get("purchases") {
         if !ps.is_empty() {
             writeln!(out)?;
-            writeln!(
-                out,
-                "{:<12} {:<10} {:>12} {:>12} {:>12} {:>14}",
-                "purchase", "date", "fmv_grant", "fmv_purchase", "price", "shares"
-            )?;
+            let cols = [
+                "period",
+                "date",
+                "fmv_grant",
+                "fmv_purchase",
+                "price",
+                "shares",
+            ];
+            let mut t = Table::new(&[
+                "purchase",
+                "date",
+                "fmv_grant",
+                "fmv_purchase",
+                "price",
+                "shares",
+            ]);
             for x in ps {
-                writeln!(
-                    out,
-                    "{:<12} {:<10} {:>12} {:>12} {:>12} {:>14}",
-                    text(&x["period"]),
-                    text(&x["date"]),
-                    text(&x["fmv_grant"]),
-                    text(&x["fmv_purchase"]),
-                    text(&x["price"]),
-                    text(&x["shares"])
-                )?;
+                t.row(cols.iter().map(|c| text(&x[*c])));
             }
+            t.write(out)?;
         }
     }
-    writeln!(out, "\ndigest:       {}", text(&p["digest"]))
+    writeln!(out)?;
+    print_facts(out, &[("digest", text(&p["digest"]))])
+}
+
+/// `label: value` lines, the values aligned one space after the longest label.
+pub fn print_facts(out: &mut impl Write, facts: &[(&str, String)]) -> std::io::Result<()> {
+    // At least as wide as the state's own labels, so that its facts line up with the digest.
+    let width = facts
+        .iter()
+        .map(|(l, _)| l.chars().count() + 1)
+        .max()
+        .unwrap_or(0)
+        .max("share_reserve:".len());
+    for (label, value) in facts {
+        let label = format!("{label}:");
+        writeln!(out, "{label:<width$} {value}")?;
+    }
+    Ok(())
 }
 
 /// What an append stored and skipped: one line per skipped line and a summary, or JSON.

@@ -360,8 +360,44 @@ fn the_state_table_says_which_day_it_is_folded_to() {
     dir.append(SETUP).expect_code(0);
     dir.espp(&["state"])
         .expect_code(0)
-        .stdout_has("as of:        2025-12-02 (the latest event's day)");
+        .stdout_has("as of:         2025-12-02 (the latest event's day)");
     dir.espp(&["state", "--as-of", "2025-12-01"])
         .expect_code(0)
-        .stdout_has("as of:        2025-12-01\n");
+        .stdout_has("as of:         2025-12-01\n");
+}
+
+#[test]
+fn tables_align_text_left_and_numbers_right_without_trailing_spaces() {
+    let dir = Dir::new();
+    let long = "a-38-character-long-employee-id-xxxxxx";
+    assert_eq!(long.len(), 38);
+    dir.append(format!(
+        "{SETUP}{{\"type\":\"employee_hired\",\"date\":\"2025-12-01\",\"employee\":\"{long}\",\"weekly_hours\":\"40\",\"months_per_year\":\"12\"}}\n"
+    ))
+    .expect_code(0);
+    let r = dir.espp(&["state"]);
+    r.expect_code(0).stdout_has("share_reserve: 6000000\n");
+    for line in r.stdout.lines() {
+        assert_eq!(line, line.trim_end(), "trailing spaces in {line:?}");
+    }
+    let rows: Vec<&str> = r
+        .stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("employee"))
+        .take(3)
+        .collect();
+    // The id column is as wide as the long id; `status` (text) starts where the header's
+    // does; `balance` (a number) ends where the header's does.
+    let header = rows[0];
+    let status_at = header.find("status").expect("a status column");
+    assert_eq!(status_at, long.len() + 2, "{header}");
+    let balance_end = header.find("balance").expect("a balance column") + "balance".len();
+    for row in &rows[1..] {
+        assert!(
+            row[status_at..].starts_with("enrolled")
+                || row[status_at..].starts_with("not_enrolled"),
+            "{row}"
+        );
+        assert!(row[..balance_end].ends_with("0.00"), "{row}");
+    }
 }
