@@ -62,6 +62,11 @@ struct Cli {
         default_value_t = 1_000_000
     )]
     checkpoint_every: u64,
+    /// Wait for a ledger another process holds, up to SECONDS (without a value: as long as
+    /// it takes), instead of exiting busy (3) at once.
+    #[arg(long, global = true, env = "ESPP_WAIT", value_name = "SECONDS", num_args = 0..=1,
+          default_missing_value = "forever", value_parser = cmd::parse_wait)]
+    wait: Option<std::time::Duration>,
     #[command(subcommand)]
     command: Command,
 }

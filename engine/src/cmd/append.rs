@@ -85,7 +85,7 @@ fn append_inner(
         return dry_run(cli, batch, recorded_at, new_ledger, out);
     }
     let dir_existed = cli.db.exists();
-    let mut ledger = Ledger::open_or_create(&cli.db, &options(cli))?;
+    let mut ledger = super::waiting(cli, || Ledger::open_or_create(&cli.db, &options(cli)))?;
     match ledger.append(batch, recorded_at) {
         Ok(report) => {
             drop(ledger);
@@ -134,7 +134,7 @@ fn dry_run(
     } else {
         cli.db.clone()
     };
-    let mut ledger = Ledger::open_or_create(&path, &options(cli))?;
+    let mut ledger = super::waiting(cli, || Ledger::open_or_create(&path, &options(cli)))?;
     let run = ledger.append_dry_run(batch, recorded_at)?;
     let d = espp_replay::diff(&run.before.projection(None), &run.after.projection(None));
     if cli.format == Format::Json {
@@ -181,7 +181,7 @@ pub fn demo(cli: &Cli, employees: u32, seed: u64, out: &mut impl Write) -> Resul
         .collect();
     let total = events.len();
     let actor = Actor::new("espp-demo").map_err(|e| Failure::new(exit::USAGE, e.to_string()))?;
-    let mut ledger = Ledger::open_or_create(&cli.db, &options(cli))?;
+    let mut ledger = super::waiting(cli, || Ledger::open_or_create(&cli.db, &options(cli)))?;
     // One append a month, as a payroll feed and a price feed would send them: the ledger
     // then takes a checkpoint at each purchase.
     let (mut stored, mut skipped) = (0u64, 0usize);

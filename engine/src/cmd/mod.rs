@@ -121,7 +121,49 @@ pub fn options(cli: &Cli) -> Options {
 
 /// Opens the existing ledger of `--db` for a read command.
 pub fn open(cli: &Cli) -> Result<Ledger, Failure> {
-    Ok(Ledger::open(&cli.db, &options(cli))?)
+    waiting(cli, || Ledger::open(&cli.db, &options(cli)))
+}
+
+/// `--wait`'s value: whole seconds, or `forever`.
+pub fn parse_wait(s: &str) -> Result<std::time::Duration, String> {
+    if s == "forever" {
+        return Ok(std::time::Duration::MAX);
+    }
+    s.parse::<u64>()
+        .map(std::time::Duration::from_secs)
+        .map_err(|_| format!("expected whole seconds or nothing (as long as it takes), got {s:?}"))
+}
+
+/// Runs `open` until the ledger is not busy or `--wait` runs out (at once without it).
+pub fn waiting<T>(
+    cli: &Cli,
+    mut open: impl FnMut() -> Result<T, StoreError>,
+) -> Result<T, Failure> {
+    let start = std::time::Instant::now();
+    let mut told = false;
+    loop {
+        match open() {
+            Err(StoreError::Busy(path)) => {
+                let Some(limit) = cli.wait.filter(|w| start.elapsed() < *w) else {
+                    return Err(StoreError::Busy(path).into());
+                };
+                if !told && cli.format != crate::Format::Json {
+                    eprintln!(
+                        "espp: waiting for the ledger at {} (another process has it open{})",
+                        path.display(),
+                        if limit == std::time::Duration::MAX {
+                            String::new()
+                        } else {
+                            format!("; up to {} s", limit.as_secs())
+                        }
+                    );
+                    told = true;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            other => return Ok(other?),
+        }
+    }
 }
 
 pub fn actor(cli: &Cli) -> Result<Actor, Failure> {

@@ -410,11 +410,32 @@ pub fn print_append_report(
         });
         return writeln!(out, "{v}");
     }
-    for (line, id, seq) in &report.skipped {
-        writeln!(
-            out,
-            "line {line}: skipped, id {id} is stored already as seq {seq}"
-        )?;
+    // Every skipped line is named; a run of consecutive lines stored as consecutive seqs (an
+    // export appended again) as one range, so a re-append says one line, not thousands.
+    let mut i = 0;
+    while i < report.skipped.len() {
+        let (line, id, seq) = report.skipped[i];
+        let mut j = i + 1;
+        while j < report.skipped.len()
+            && report.skipped[j].0 == line + (j - i)
+            && report.skipped[j].2 == seq + (j - i) as u64
+        {
+            j += 1;
+        }
+        if j - i == 1 {
+            writeln!(
+                out,
+                "line {line}: skipped, id {id} is stored already as seq {seq}"
+            )?;
+        } else {
+            let (last_line, _, last_seq) = report.skipped[j - 1];
+            writeln!(
+                out,
+                "lines {line}-{last_line}: skipped, {} events stored already as seq {seq}-{last_seq}",
+                j - i
+            )?;
+        }
+        i = j;
     }
     let verb = if dry_run { "would store" } else { "stored" };
     match report.stored {

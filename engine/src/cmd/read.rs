@@ -14,7 +14,9 @@ use crate::{Cli, Format, When};
 /// `espp export`: the log as JSON Lines with envelopes.
 pub fn export(cli: &Cli, out: &mut impl Write) -> Result<(), Failure> {
     // A damaged ledger still gives its intact prefix, then exit 4 saying so.
-    let ledger = espp_engine::Ledger::open_salvage(&cli.db, &super::options(cli))?;
+    let ledger = super::waiting(cli, || {
+        espp_engine::Ledger::open_salvage(&cli.db, &super::options(cli))
+    })?;
     let exported = espp_engine::export::write_jsonl(&ledger, out)?;
     if let Some(e) = exported.damage {
         out.flush()?;
@@ -25,7 +27,9 @@ pub fn export(cli: &Cli, out: &mut impl Write) -> Result<(), Failure> {
 
 /// `espp verify`: the hash chain, then a fold from scratch against every checkpoint.
 pub fn verify(cli: &Cli, out: &mut impl Write) -> Result<(), Failure> {
-    let ledger = espp_engine::Ledger::open_salvage(&cli.db, &super::options(cli))?;
+    let ledger = super::waiting(cli, || {
+        espp_engine::Ledger::open_salvage(&cli.db, &super::options(cli))
+    })?;
     let report = ledger.verify()?;
     if let Some(p) = &report.problem {
         return Err(Failure::new(

@@ -56,5 +56,38 @@ fn sled_lock_still_held_after_close_is_busy() {
     sled_file.try_lock().expect("lock it as sled does");
     dir.espp(&["verify"]).expect_code(3).stderr_has("busy");
     drop(sled_file);
+    // A child that another test forked at that moment shares the locked file until it
+    // execs: wait for the lock to be free before reading.
+    wait_until_closed(&dir.db());
     assert_eq!(dir.export(), before);
+}
+
+#[test]
+fn wait_takes_the_ledger_when_it_is_free() {
+    let dir = Dir::new();
+    dir.append(chain_vector()).expect_code(0);
+    let held = Ledger::open(&dir.db(), &Options::default()).expect("open the ledger");
+    let child = std::process::Command::new(crate::util::espp_bin())
+        .current_dir(dir.path())
+        .env_remove("ESPP_WAIT")
+        .arg("--db")
+        .arg(dir.db())
+        .args(["--wait", "60", "verify"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("espp starts");
+    // Let it find the ledger busy, then let go.
+    std::thread::sleep(Duration::from_millis(500));
+    drop(held);
+    let out = child.wait_with_output().expect("espp ends");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("waiting for the ledger"), "{stderr}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("intact"));
+
+    // A bad value is a usage error.
+    dir.espp(&["--wait", "soon", "verify"])
+        .expect_code(2)
+        .stderr_has("whole seconds");
 }

@@ -229,6 +229,7 @@ pub fn run_espp(cwd: &Path, db: Option<&Path>, args: &[&str], stdin: Option<&[u8
         .env_remove("ESPP_DB")
         .env_remove("ESPP_CACHE_MB")
         .env_remove("ESPP_ALLOW_FUTURE")
+        .env_remove("ESPP_WAIT")
         .env("ESPP_ACTOR", "cli-test")
         .stdin(if stdin.is_some() {
             Stdio::piped()
