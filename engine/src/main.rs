@@ -189,8 +189,8 @@ enum Command {
     /// (`--payees`) the CSV can be filed.
     #[command(after_help = after_help!("espp --db L form3922 --year 2026 --format csv", "espp --db L form3922 --year 2026 --issuer \"SAVVIS Inc.,12-3456789\" --payees payees.csv --format csv"))]
     Form3922 {
-        /// The calendar year of purchase.
-        #[arg(long)]
+        /// The calendar year of purchase (four digits).
+        #[arg(long, value_parser = clap::value_parser!(i32).range(1900..=9999))]
         year: i32,
         /// A CSV file `employee,name,tin,address` with a row per employee (TIN: 9 digits,
         /// with or without dashes); a missing employee or a malformed row is refused.
@@ -204,8 +204,8 @@ enum Command {
     /// payroll needs for the W-2).
     #[command(after_help = after_help!("espp --db L dispositions --year 2026"))]
     Dispositions {
-        /// The calendar year of sale.
-        #[arg(long)]
+        /// The calendar year of sale (four digits).
+        #[arg(long, value_parser = clap::value_parser!(i32).range(1900..=9999))]
         year: i32,
     },
     /// The projection: what the ledger knows.

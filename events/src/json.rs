@@ -548,7 +548,13 @@ pub fn parse_line(line: &str) -> Result<Line, FieldError> {
             ),
         )
     })?;
-    f.finish(&format!("a `{type_name}` event has no such field"))?;
+    // "an `enrolled` event", "a `payroll` event".
+    let article = if type_name.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    };
+    f.finish(&format!("{article} `{type_name}` event has no such field"))?;
     event.check_shape()?;
     Ok(match envelope {
         None => Line::Bare(EventInput { id, date, event }),

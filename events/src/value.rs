@@ -418,7 +418,7 @@ fn check_id(kind: &str, s: &str) -> Result<(), ValueError> {
         Ok(())
     } else {
         err(format!(
-            "{kind} must be 1-64 characters of letters, digits, '-', '_' or '.', got {}",
+            "{kind} must be 1-64 ASCII letters, digits, '-', '_' or '.', got {}",
             shown(s)
         ))
     }

@@ -202,14 +202,22 @@ impl State {
             Trigger::ChangeInControl { .. } => Some(date),
         };
         if last != Some(date) || self.periods.open != Some(period.start) {
-            let last = last.map_or("none yet".to_string(), |d| d.to_string());
-            return Err(Rejection::plan(
-                "§9",
-                format!(
-                    "purchase of period {period_id} ({} to {}) is dated {date}, not the period's last trading day (latest: {last})",
-                    period.start, period.end
+            let (start, end) = (period.start, period.end);
+            let why = match last {
+                None => format!(
+                    "period {period_id} ({start} to {end}) has no trading day yet: a purchase is dated the period's last trading day, so a market_price within the period must come first"
                 ),
-            ));
+                Some(last) if date < last => format!(
+                    "purchase of period {period_id} ({start} to {end}) is dated {date}; it must be dated {last}, the period's last trading day (its latest market_price)"
+                ),
+                Some(last) if date > last => format!(
+                    "purchase of period {period_id} ({start} to {end}) is dated {date}, which has no market_price (the period's latest trading day on or before it is {last}): a purchase is dated the period's last trading day, the day of its latest market_price — date it that day, and append that day's market_price first if it is missing"
+                ),
+                Some(_) => format!(
+                    "purchase of period {period_id} ({start} to {end}) is dated {date}, a day the period is not open"
+                ),
+            };
+            return Err(Rejection::plan("§9", why));
         }
         let grant_date = self.market.first_in(period.start, date).unwrap_or(date);
         let no_fmv = |day: Day, which: &str| {

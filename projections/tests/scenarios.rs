@@ -561,7 +561,11 @@ fn purchase_must_be_the_last_trading_day() {
         &lines,
         10,
         "§9",
-        &["not the period's last trading day", "2026-01-02"],
+        &[
+            "is dated 2026-06-29, which has no market_price",
+            "latest trading day on or before it is 2026-01-02",
+            "the day of its latest market_price",
+        ],
     );
 }
 

@@ -46,3 +46,5 @@ mod tamper;
 mod tax;
 #[path = "cli/usage.rs"]
 mod usage;
+#[path = "cli/wording.rs"]
+mod wording;

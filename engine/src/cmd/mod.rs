@@ -124,6 +124,24 @@ pub fn open(cli: &Cli) -> Result<Ledger, Failure> {
     waiting(cli, || Ledger::open(&cli.db, &options(cli)))
 }
 
+/// `--known-at`'s value: an RFC 3339 instant with any offset (turned to UTC), or a bare day
+/// (its start, 00:00 UTC).
+pub fn parse_known_at(s: &str) -> Result<Instant, espp_events::ValueError> {
+    if let Ok(day) = Day::parse(s) {
+        let start = day.date().and_time(chrono::NaiveTime::MIN).and_utc();
+        return Instant::from_datetime(start)
+            .ok_or_else(|| espp_events::ValueError(format!("{s} is out of range")));
+    }
+    match chrono::DateTime::parse_from_rfc3339(s) {
+        Ok(t) => Instant::from_datetime(t.with_timezone(&chrono::Utc))
+            .ok_or_else(|| espp_events::ValueError(format!("{s} is out of range"))),
+        Err(_) => Err(espp_events::ValueError(format!(
+            "expected a day (2026-04-01, its start in UTC) or an RFC 3339 instant (2026-04-01T09:30:00Z, 2026-04-01T09:30:00-05:00), got {}",
+            espp_events::value::shown(s)
+        ))),
+    }
+}
+
 /// `--wait`'s value: whole seconds, or `forever`.
 pub fn parse_wait(s: &str) -> Result<std::time::Duration, String> {
     if s == "forever" {
@@ -193,7 +211,7 @@ impl When {
             known_at: self
                 .known_at
                 .as_deref()
-                .map(|s| parse_arg("--known-at", s, Instant::parse))
+                .map(|s| parse_arg("--known-at", s, parse_known_at))
                 .transpose()?,
             through_seq: self.through_seq,
             rules: rules.map(read_rules).transpose()?,
