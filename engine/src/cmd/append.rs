@@ -86,7 +86,10 @@ fn append_inner(
     }
     let dir_existed = cli.db.exists();
     let mut ledger = super::waiting(cli, || Ledger::open_or_create(&cli.db, &options(cli)))?;
-    match ledger.append(batch, recorded_at) {
+    let spin = super::spinner(&format!("appending {} line(s)", batch.lines.len()));
+    let appended = ledger.append(batch, recorded_at);
+    spin.finish_and_clear();
+    match appended {
         Ok(report) => {
             drop(ledger);
             if new_ledger {
@@ -196,7 +199,9 @@ pub fn demo(cli: &Cli, employees: u32, seed: u64, out: &mut impl Write) -> Resul
         month.push(e);
     }
     batches.push(month);
+    let bar = super::bar(batches.len() as u64, "appending the demo a month at a time");
     for batch in batches {
+        bar.inc(1);
         let mut batch = Batch::of_events(batch, actor.clone());
         // The demo company's calendar (2026-2027) is fixed, whatever today is.
         batch.allow_future = true;
@@ -204,6 +209,7 @@ pub fn demo(cli: &Cli, employees: u32, seed: u64, out: &mut impl Write) -> Resul
         stored += report.stored_count();
         skipped += report.skipped.len();
     }
+    bar.finish_and_clear();
     writeln!(
         out,
         "demo ledger at {}: {total} events generated, {stored} stored, {skipped} already there",

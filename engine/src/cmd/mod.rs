@@ -219,6 +219,30 @@ impl When {
     }
 }
 
+/// A spinner with `message` and the time taken, on stderr when it is a terminal (never in a
+/// pipe or a file): for work whose length is not known ahead. Clear it when done.
+pub fn spinner(message: &str) -> indicatif::ProgressBar {
+    let bar =
+        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    bar.set_message(message.to_string());
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    bar
+}
+
+/// A bar of `total` steps on stderr when it is a terminal (never in a pipe or a file).
+pub fn bar(total: u64, message: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(total),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    bar.set_message(message.to_string());
+    bar
+}
+
 /// Folds the ledger for `query`, with a progress bar on a terminal for long logs.
 pub fn fold_ledger(
     ledger: &Ledger,

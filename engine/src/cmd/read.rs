@@ -17,7 +17,10 @@ pub fn export(cli: &Cli, out: &mut impl Write) -> Result<(), Failure> {
     let ledger = super::waiting(cli, || {
         espp_engine::Ledger::open_salvage(&cli.db, &super::options(cli))
     })?;
-    let exported = espp_engine::export::write_jsonl(&ledger, out)?;
+    let spin = super::spinner("exporting");
+    let exported = espp_engine::export::write_jsonl(&ledger, out);
+    spin.finish_and_clear();
+    let exported = exported?;
     if let Some(e) = exported.damage {
         out.flush()?;
         return Err(e.into());
@@ -30,7 +33,10 @@ pub fn verify(cli: &Cli, out: &mut impl Write) -> Result<(), Failure> {
     let ledger = super::waiting(cli, || {
         espp_engine::Ledger::open_salvage(&cli.db, &super::options(cli))
     })?;
-    let report = ledger.verify()?;
+    let spin = super::spinner("verifying the hash chain");
+    let report = ledger.verify();
+    spin.finish_and_clear();
+    let report = report?;
     if let Some(p) = &report.problem {
         return Err(Failure::new(
             exit::DAMAGED,
@@ -40,7 +46,10 @@ pub fn verify(cli: &Cli, out: &mut impl Write) -> Result<(), Failure> {
             ),
         ));
     }
-    let (digest, checks) = ledger.verify_checkpoints()?;
+    let spin = super::spinner("folding the log from scratch against every checkpoint");
+    let checked = ledger.verify_checkpoints();
+    spin.finish_and_clear();
+    let (digest, checks) = checked?;
     let disagreeing: Vec<_> = checks.iter().filter(|c| c.disagrees).collect();
     if cli.format == Format::Json {
         let cps: Vec<Value> = checks
