@@ -36,6 +36,8 @@ mod hostile;
 mod life_events;
 #[path = "cli/purchase_cycle.rs"]
 mod purchase_cycle;
+#[path = "cli/read_only.rs"]
+mod read_only;
 #[path = "cli/replay.rs"]
 mod replay;
 #[path = "cli/round_trip.rs"]

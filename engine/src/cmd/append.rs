@@ -84,6 +84,15 @@ fn append_inner(
     if guards.dry_run {
         return dry_run(cli, batch, recorded_at, new_ledger, out);
     }
+    if super::read_only(&cli.db) {
+        return Err(Failure::new(
+            exit::STORAGE,
+            format!(
+                "the ledger at {} is read-only (no write permission): nothing was appended",
+                cli.db.display()
+            ),
+        ));
+    }
     let dir_existed = cli.db.exists();
     let mut ledger = super::waiting(cli, || Ledger::open_or_create(&cli.db, &options(cli)))?;
     let spin = super::spinner(&format!("appending {} line(s)", batch.lines.len()));
@@ -130,15 +139,15 @@ fn dry_run(
     new_ledger: bool,
     out: &mut impl Write,
 ) -> Result<(), Failure> {
-    let scratch;
-    let path: PathBuf = if new_ledger {
-        scratch = tempfile::tempdir()?;
-        scratch.path().join("ledger")
+    let run = if new_ledger {
+        let scratch = tempfile::tempdir()?;
+        let path: PathBuf = scratch.path().join("ledger");
+        let mut ledger = super::waiting(cli, || Ledger::open_or_create(&path, &options(cli)))?;
+        ledger.append_dry_run(batch, recorded_at)?
     } else {
-        cli.db.clone()
+        // Through `open`, so that a read-only ledger is judged on a private copy.
+        super::open(cli)?.append_dry_run(batch, recorded_at)?
     };
-    let mut ledger = super::waiting(cli, || Ledger::open_or_create(&path, &options(cli)))?;
-    let run = ledger.append_dry_run(batch, recorded_at)?;
     let d = espp_replay::diff(&run.before.projection(None), &run.after.projection(None));
     if cli.format == Format::Json {
         let (first, last) = run.report.stored.unzip();

@@ -119,9 +119,112 @@ pub fn options(cli: &Cli) -> Options {
     }
 }
 
+/// A ledger opened for a read command, with the private copy it may read (dropped after it).
+#[derive(Debug)]
+pub struct Opened {
+    ledger: Ledger,
+    _copy: Option<tempfile::TempDir>,
+}
+
+impl std::ops::Deref for Opened {
+    type Target = Ledger;
+    fn deref(&self) -> &Ledger {
+        &self.ledger
+    }
+}
+
+impl std::ops::DerefMut for Opened {
+    fn deref_mut(&mut self) -> &mut Ledger {
+        &mut self.ledger
+    }
+}
+
 /// Opens the existing ledger of `--db` for a read command.
-pub fn open(cli: &Cli) -> Result<Ledger, Failure> {
-    waiting(cli, || Ledger::open(&cli.db, &options(cli)))
+pub fn open(cli: &Cli) -> Result<Opened, Failure> {
+    open_with(cli, Ledger::open)
+}
+
+/// Opens `--db` for `verify` and `export`, which read a damaged ledger as far as it goes.
+pub fn open_salvage(cli: &Cli) -> Result<Opened, Failure> {
+    open_with(cli, Ledger::open_salvage)
+}
+
+/// Opens `--db` with `how`. sled opens every database for writing, so a read-only ledger
+/// (an auditor's copy with its write bits taken away, or on a read-only mount) is read
+/// through a private temporary copy, said so on stderr; the ledger itself is not touched.
+fn open_with(
+    cli: &Cli,
+    how: fn(&Path, &Options) -> Result<Ledger, StoreError>,
+) -> Result<Opened, Failure> {
+    let (path, copy) = if read_only(&cli.db) {
+        let tmp = tempfile::tempdir()?;
+        let to = tmp.path().join("ledger");
+        copy_dir(&cli.db, &to).map_err(|e| {
+            Failure::new(
+                exit::STORAGE,
+                format!(
+                    "{} is read-only, and copying it to read failed: {e}",
+                    cli.db.display()
+                ),
+            )
+        })?;
+        let note = format!(
+            "the ledger at {} is read-only: reading a private copy of it",
+            cli.db.display()
+        );
+        if cli.format == crate::Format::Json {
+            eprintln!("{}", serde_json::json!({ "note": note }));
+        } else {
+            eprintln!("espp: {note}");
+        }
+        (to, Some(tmp))
+    } else {
+        (cli.db.clone(), None)
+    };
+    let ledger = waiting(cli, || how(&path, &options(cli)))?;
+    Ok(Opened {
+        ledger,
+        _copy: copy,
+    })
+}
+
+/// Whether the ledger directory cannot be written: no write bit on it or its `log/` (honoured
+/// even for root: taking them away is how an auditor marks a copy as not to be touched), or
+/// a write refused by the system (a read-only mount).
+pub fn read_only(db: &Path) -> bool {
+    let no_write_bits = |p: &Path| std::fs::metadata(p).is_ok_and(|m| m.permissions().readonly());
+    if !db.join("log").is_dir() {
+        return false; // missing: the open says so
+    }
+    no_write_bits(db)
+        || no_write_bits(&db.join("log"))
+        || std::fs::OpenOptions::new()
+            .append(true)
+            .open(db.join("espp.lock"))
+            .is_err_and(|e| {
+                matches!(
+                    e.kind(),
+                    std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem
+                )
+            })
+}
+
+/// Copies a directory tree, every copy writable by its owner (sled opens files for writing).
+fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(to)?;
+    std::fs::set_permissions(to, std::fs::Permissions::from_mode(0o700))?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target)?;
+            std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o600))?;
+        }
+    }
+    Ok(())
 }
 
 /// `--known-at`'s value: an RFC 3339 instant with any offset (turned to UTC), or a bare day

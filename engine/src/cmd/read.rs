@@ -14,9 +14,7 @@ use crate::{Cli, Format, When};
 /// `espp export`: the log as JSON Lines with envelopes.
 pub fn export(cli: &Cli, out: &mut impl Write) -> Result<(), Failure> {
     // A damaged ledger still gives its intact prefix, then exit 4 saying so.
-    let ledger = super::waiting(cli, || {
-        espp_engine::Ledger::open_salvage(&cli.db, &super::options(cli))
-    })?;
+    let ledger = super::open_salvage(cli)?;
     let spin = super::spinner("exporting");
     let exported = espp_engine::export::write_jsonl(&ledger, out);
     spin.finish_and_clear();
@@ -30,9 +28,7 @@ pub fn export(cli: &Cli, out: &mut impl Write) -> Result<(), Failure> {
 
 /// `espp verify`: the hash chain, then a fold from scratch against every checkpoint.
 pub fn verify(cli: &Cli, out: &mut impl Write) -> Result<(), Failure> {
-    let ledger = super::waiting(cli, || {
-        espp_engine::Ledger::open_salvage(&cli.db, &super::options(cli))
-    })?;
+    let ledger = super::open_salvage(cli)?;
     let spin = super::spinner("verifying the hash chain");
     let report = ledger.verify();
     spin.finish_and_clear();
