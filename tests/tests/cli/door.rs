@@ -17,12 +17,6 @@ const SETUP: &str = r#"{"type":"plan_adopted","date":"2025-12-01","rules":{"name
 {"type":"enrolled","date":"2025-12-02","employee":"E1","rate":"0.10"}
 "#;
 
-fn state(dir: &Dir) -> serde_json::Value {
-    let r = dir.espp(&["state", "--format", "json"]);
-    r.expect_code(0);
-    serde_json::from_str(&r.stdout).expect("state is JSON")
-}
-
 fn path(p: &Path) -> &str {
     p.to_str().expect("a UTF-8 path")
 }
@@ -87,7 +81,7 @@ fn the_same_file_twice_is_refused_naming_the_stored_batch() {
         .expect_code(0)
         .stdout_has("seq 6-7");
     // 2 × 10% of 4000.00.
-    assert_eq!(state(&dir)["employees"]["E1"]["balance"], "800.00");
+    assert_eq!(dir.json(&["state"])["employees"]["E1"]["balance"], "800.00");
     let before = dir.export();
 
     let r = dir.espp(&["append", path(&jul)]);
@@ -110,7 +104,10 @@ fn the_same_file_twice_is_refused_naming_the_stored_batch() {
     dir.espp(&["append", "--again", path(&jul)])
         .expect_code(0)
         .stdout_has("seq 8-9");
-    assert_eq!(state(&dir)["employees"]["E1"]["balance"], "1600.00");
+    assert_eq!(
+        dir.json(&["state"])["employees"]["E1"]["balance"],
+        "1600.00"
+    );
 }
 
 #[test]
@@ -203,7 +200,7 @@ fn a_bonus_run_on_a_regular_payday_is_its_own_event() {
             .stdout_has("stored 1 event(s)");
     }
     // 10% of 4000.00 + 10% of 1000.00 + 10% of 4000.00 = 400.00 + 100.00 + 400.00.
-    assert_eq!(state(&dir)["employees"]["E1"]["balance"], "900.00");
+    assert_eq!(dir.json(&["state"])["employees"]["E1"]["balance"], "900.00");
     // Each file again: nothing new, said so.
     let before = dir.export();
     for f in [&regular, &bonus, &offcycle] {

@@ -25,18 +25,10 @@ const COMPANY: &str = r#"{"type":"plan_adopted","date":"2025-12-01","rules":{"na
 {"type":"market_price","date":"2026-06-29","closes":["20.00"]}
 "#;
 
-fn json(dir: &Dir, args: &[&str]) -> Value {
-    let mut all = args.to_vec();
-    all.extend(["--format", "json"]);
-    let r = dir.espp(&all);
-    r.expect_code(0);
-    serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", r.stdout))
-}
-
 /// `explain`'s `now` and purchase entries equal `state`'s employee and allocations.
 fn explain_agrees_with_state(dir: &Dir, employee: &str) {
-    let e = json(dir, &["explain", employee]);
-    let s = json(dir, &["state"]);
+    let e = dir.json(&["explain", employee]);
+    let s = dir.json(&["state"]);
     for k in [
         "status",
         "balance",
@@ -105,7 +97,7 @@ fn a_preview_then_the_real_purchase_give_identical_allocations() {
     // §9 headroom 25000 / FMV at grant 10 = 2500 binds: cost 21250.00, refunded 13750.00.
     // E2: floor(500 / 8.5) = 58 (58 × 8.5 = 493.00): cost 493.00, carried 7.00. E3 holds
     // the option with no deduction: no allocation, flagged.
-    let p = json(&dir, &["purchase", "--preview", "2026H1"]);
+    let p = dir.json(&["purchase", "--preview", "2026H1"]);
     assert_eq!(dir.export(), before, "a preview appends nothing");
     assert_eq!(p["date"], "2026-06-29");
     assert_eq!(p["price"], "8.5000");
@@ -133,7 +125,7 @@ fn a_preview_then_the_real_purchase_give_identical_allocations() {
 
     dir.append(r#"{"type":"purchase","date":"2026-06-29","period":"2026H1"}"#)
         .expect_code(0);
-    let s = json(&dir, &["state"]);
+    let s = dir.json(&["state"]);
     let real = s["purchases"][0]["allocations"].as_array().unwrap();
     assert_eq!(real.len(), rows.len());
     for (a, b) in real.iter().zip(rows) {
@@ -156,10 +148,7 @@ fn a_preview_with_a_hypothetical_close_then_that_close_and_the_purchase() {
     // round_up(0.85 × min(10, 8), 4) = 6.8000. E1: floor(35000 / 6.8) = 5147, capped at
     // 2500 by §9: cost 2500 × 6.8 = 17000.00, refunded 18000.00. E2: floor(500 / 6.8) = 73
     // (73 × 6.8 = 496.40; 74 × 6.8 = 503.20): cost 496.40, carried 3.60.
-    let p = json(
-        &dir,
-        &["purchase", "--preview", "2026H1", "--close", "8.00"],
-    );
+    let p = dir.json(&["purchase", "--preview", "2026H1", "--close", "8.00"]);
     assert_eq!(p["date"], "2026-06-30");
     assert_eq!(p["price"], "6.8000");
     let rows = p["allocations"].as_array().unwrap();
@@ -174,7 +163,7 @@ fn a_preview_with_a_hypothetical_close_then_that_close_and_the_purchase() {
 "#,
     )
     .expect_code(0);
-    let s = json(&dir, &["state"]);
+    let s = dir.json(&["state"]);
     let real = s["purchases"][0]["allocations"].as_array().unwrap();
     for (a, b) in real.iter().zip(rows) {
         for k in ["employee", "shares", "cost", "refunded", "carried"] {
@@ -194,7 +183,7 @@ fn the_purchase_and_enrolment_reports_worked_by_hand() {
 "#;
     dir.append_future(format!("{COMPANY}{extra}"))
         .expect_code(0);
-    let e = json(&dir, &["report", "enrolment", "--as-of", "2026-02-01"]);
+    let e = dir.json(&["report", "enrolment", "--as-of", "2026-02-01"]);
     assert_eq!(e["eligible_not_enrolled"][0]["employee"], "E4");
     assert_eq!(e["eligible_not_enrolled"].as_array().unwrap().len(), 1);
     assert_eq!(e["sitting_out"][0]["employee"], "E5");
@@ -206,7 +195,7 @@ fn the_purchase_and_enrolment_reports_worked_by_hand() {
 
     dir.append(r#"{"type":"purchase","date":"2026-06-29","period":"2026H1"}"#)
         .expect_code(0);
-    let r = json(&dir, &["report", "purchase", "2026H1"]);
+    let r = dir.json(&["report", "purchase", "2026H1"]);
     // Eligible on 2026-01-01: E1, E2, E3, E4 (E5 fails §4(c)) = 4. Participants who bought:
     // E1 and E2 = 2, so 2 / 4 = 50.00%. Contributions 35000.00 + 500.00 = 35500.00.
     assert_eq!(r["eligible"], 4);

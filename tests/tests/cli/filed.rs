@@ -46,14 +46,6 @@ const COMPANY: &str = r#"{"type":"plan_adopted","date":"2025-12-01","rules":{"na
 {"type":"purchase","date":"2026-12-31","period":"P2"}
 "#;
 
-fn json(dir: &Dir, args: &[&str]) -> Value {
-    let mut all = args.to_vec();
-    all.extend(["--format", "json"]);
-    let r = dir.espp(&all);
-    r.expect_code(0);
-    serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", r.stdout))
-}
-
 fn company() -> Dir {
     let dir = Dir::new();
     dir.append_future(COMPANY).expect_code(0);
@@ -69,7 +61,7 @@ fn sel(s: &str) -> Selector {
 #[test]
 fn statement_rows_reconcile_in_json_csv_and_table() {
     let dir = company();
-    let p2 = json(&dir, &["statement", "E1", "--period", "P2"]);
+    let p2 = dir.json(&["statement", "E1", "--period", "P2"]);
     let s = &p2[0];
     // 1.00 + 400.00 + 0.00 − 397.80 − 0.00 = 3.20
     assert_eq!(s["opening_balance"], "1.00");
@@ -183,7 +175,7 @@ fn html_statements_hold_the_json_numbers_and_nothing_external() {
         let h1: String = page.select(&sel("h1")).next().unwrap().text().collect();
         assert_eq!(h1, r#"Acme <b>&</b> "Co""#);
 
-        let want = json(&dir, &["statement", employee, "--period", "P2"]);
+        let want = dir.json(&["statement", employee, "--period", "P2"]);
         let want = &want[0];
         for key in [
             "opening_balance",
@@ -236,7 +228,7 @@ fn html_statements_hold_the_json_numbers_and_nothing_external() {
 #[test]
 fn form_3922_with_labelled_boxes_transferor_and_payees() {
     let dir = company();
-    let rows = json(&dir, &["form3922", "--year", "2026"]);
+    let rows = dir.json(&["form3922", "--year", "2026"]);
     assert_eq!(
         rows.as_array().map(Vec::len),
         Some(3),
@@ -287,7 +279,7 @@ fn form_3922_with_labelled_boxes_transferor_and_payees() {
         ]
     );
     // JSON keeps the boxes' keys and adds the transferor's and the payee's.
-    let rows = json(&dir, &args);
+    let rows = dir.json(&args);
     assert_eq!(rows[0]["box6"], "94");
     assert_eq!(rows[0]["transferor_ein"], "12-3456789");
     assert_eq!(rows[0]["payee_tin"], "123-45-6789");
@@ -350,7 +342,7 @@ fn state_names_its_periods_rules_and_the_head_it_was_folded_from() {
     let dir = company();
     let export = crate::util::json_lines(&dir.export());
     assert_eq!(export.len(), 19, "one record per line of COMPANY");
-    let s = json(&dir, &["state"]);
+    let s = dir.json(&["state"]);
     assert_eq!(s["head"]["seq"], 19);
     assert_eq!(s["head"]["hash"], export[18]["hash"]);
     assert_eq!(s["known_at"], Value::Null);
@@ -369,7 +361,7 @@ fn state_names_its_periods_rules_and_the_head_it_was_folded_from() {
     assert_eq!(s["rules"]["residual"], "carry_forward");
 
     // On 2026-03-01 P1 is open and P2 still scheduled; the head is the same log's.
-    let march = json(&dir, &["state", "--as-of", "2026-03-01"]);
+    let march = dir.json(&["state", "--as-of", "2026-03-01"]);
     assert_eq!(march["periods"][0]["status"], "open");
     assert_eq!(march["periods"][1]["status"], "scheduled");
     assert_eq!(march["periods"][0]["purchase_date"], Value::Null);
@@ -377,11 +369,11 @@ fn state_names_its_periods_rules_and_the_head_it_was_folded_from() {
 
     // Through seq 5 the head is record 5; known at an instant before anything was
     // recorded, there is no head at all.
-    let five = json(&dir, &["state", "--through-seq", "5"]);
+    let five = dir.json(&["state", "--through-seq", "5"]);
     assert_eq!(five["head"]["seq"], 5);
     assert_eq!(five["head"]["hash"], export[4]["hash"]);
     assert_eq!(five["digest"], recomputed_digest(&five));
-    let before = json(&dir, &["state", "--known-at", "2000-01-01T00:00:00Z"]);
+    let before = dir.json(&["state", "--known-at", "2000-01-01T00:00:00Z"]);
     assert_eq!(before["head"], Value::Null);
     assert!(before["known_at"]
         .as_str()
@@ -391,10 +383,7 @@ fn state_names_its_periods_rules_and_the_head_it_was_folded_from() {
     // An auditor's replay of the export: the same head, so the same digest.
     let path = dir.file("audit.jsonl", dir.export());
     let other = Dir::new();
-    let replayed = json(
-        &other,
-        &["replay", "--from-export", &path.to_string_lossy()],
-    );
+    let replayed = other.json(&["replay", "--from-export", &path.to_string_lossy()]);
     assert_eq!(replayed["head"], s["head"]);
     assert_eq!(replayed["digest"], s["digest"]);
 }
@@ -407,7 +396,7 @@ fn diff_lists_the_events_the_other_rules_skip() {
     let dir = company();
     let f = dir.file("r.json", r#"{"max_rate":"0.05"}"#);
     let f = f.to_string_lossy().into_owned();
-    let d = json(&dir, &["diff", "--rules", &f]);
+    let d = dir.json(&["diff", "--rules", &f]);
     let skipped = d["skipped"].as_array().unwrap();
     assert_eq!(skipped.len(), 2, "{d}");
     for (s, (seq, employee)) in skipped.iter().zip([(8, "E1"), (9, "E2")]) {
@@ -442,7 +431,7 @@ fn a_period_that_ends_without_a_purchase_is_closed() {
 "#,
     )
     .expect_code(0);
-    let s = json(&dir, &["state", "--as-of", "2026-07-01"]);
+    let s = dir.json(&["state", "--as-of", "2026-07-01"]);
     assert_eq!(s["periods"][0]["status"], "closed");
     assert_eq!(s["periods"][0]["purchase_date"], Value::Null);
     assert_eq!(s["periods"][1]["status"], "open");

@@ -10,12 +10,6 @@ const SETUP: &str = r#"{"type":"plan_adopted","date":"2025-12-01","rules":{"name
 {"type":"enrolled","date":"2025-12-02","employee":"E1","rate":"0.10"}
 "#;
 
-fn state(dir: &Dir) -> serde_json::Value {
-    let r = dir.espp(&["state", "--format", "json"]);
-    r.expect_code(0);
-    serde_json::from_str(&r.stdout).expect("state is JSON")
-}
-
 #[test]
 fn payroll_and_price_imports_buy_shares_to_the_cent() {
     let dir = Dir::new();
@@ -34,7 +28,7 @@ fn payroll_and_price_imports_buy_shares_to_the_cent() {
         .expect_code(0);
 
     // 10% of 1000.00 = 100.00; 10% of 1234.56 = 123.456, half up 123.46: balance 223.46.
-    assert_eq!(state(&dir)["employees"]["E1"]["balance"], "223.46");
+    assert_eq!(dir.json(&["state"])["employees"]["E1"]["balance"], "223.46");
 
     // Importing the same files again appends nothing and says so.
     let before = dir.export();
@@ -49,7 +43,7 @@ fn payroll_and_price_imports_buy_shares_to_the_cent() {
     // 8.50. 223.46 / 8.50 = 26.29: 26 shares cost 221.00, 2.46 carried forward.
     dir.append(r#"{"type":"purchase","date":"2026-01-30","period":"P1"}"#)
         .expect_code(0);
-    let s = state(&dir);
+    let s = dir.json(&["state"]);
     assert_eq!(s["employees"]["E1"]["shares_held"], "26");
     assert_eq!(s["employees"]["E1"]["balance"], "2.46");
     assert_eq!(s["purchases"][0]["price"], "8.5000");
@@ -116,7 +110,7 @@ fn the_demo_builds_a_ledger_that_verifies_and_buys_at_the_plan_price() {
         first.stdout
     );
     dir.espp(&["verify"]).expect_code(0);
-    let s = state(&dir);
+    let s = dir.json(&["state"]);
     let purchases = s["purchases"].as_array().expect("purchases");
     assert_eq!(purchases.len(), 4, "four periods, four purchases");
     for p in purchases {

@@ -7,14 +7,6 @@ use std::path::Path;
 
 use crate::util::{json_lines, Dir};
 
-fn json(dir: &Dir, args: &[&str]) -> serde_json::Value {
-    let mut all = args.to_vec();
-    all.extend(["--format", "json"]);
-    let r = dir.espp(&all);
-    r.expect_code(0);
-    serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {}", r.stdout))
-}
-
 fn demo() -> Dir {
     let dir = Dir::new();
     dir.espp(&["demo"]).expect_code(0);
@@ -26,14 +18,14 @@ fn as_of_the_day_before_and_the_day_of_a_purchase() {
     let dir = demo();
     // E001 pays 10% of a salary whose biweekly gross makes 10285.34 of deductions by the
     // 2026H1 purchase on 2026-06-30 (its statement). On 06-29 it is all still cash.
-    let before = json(&dir, &["state", "--as-of", "2026-06-29"]);
+    let before = dir.json(&["state", "--as-of", "2026-06-29"]);
     assert_eq!(before["as_of"], "2026-06-29");
     assert_eq!(before["purchases"].as_array().map(Vec::len), Some(0));
     assert_eq!(before["employees"]["E001"]["balance"], "10285.34");
     assert_eq!(before["employees"]["E001"]["shares_held"], "0");
     // On 06-30: price = round_up(0.85 × min(19.64, 24.26)) = 16.6940; 10285.34 / 16.694 =
     // 616.1: 616 shares cost round_up(10283.504) = 10283.51, and 1.83 is carried.
-    let day_of = json(&dir, &["state", "--as-of", "2026-06-30"]);
+    let day_of = dir.json(&["state", "--as-of", "2026-06-30"]);
     assert_eq!(day_of["purchases"].as_array().map(Vec::len), Some(1));
     assert_eq!(day_of["purchases"][0]["price"], "16.6940");
     assert_eq!(day_of["employees"]["E001"]["shares_held"], "616");
@@ -60,21 +52,15 @@ fn a_back_dated_correction_seen_through_seq_before_and_after_it() {
     )
     .expect_code(0);
     // Through seq 7 the books knew 10% of 1000.00; through seq 8, 100.00 + 50.00.
-    let known_before = json(&dir, &["state", "--through-seq", "7"]);
+    let known_before = dir.json(&["state", "--through-seq", "7"]);
     assert_eq!(known_before["through_seq"], 7);
     assert_eq!(known_before["employees"]["E1"]["balance"], "100.00");
-    let known_after = json(&dir, &["state", "--through-seq", "8"]);
+    let known_after = dir.json(&["state", "--through-seq", "8"]);
     assert_eq!(known_after["employees"]["E1"]["balance"], "150.00");
     // Bitemporal: as of 2026-01-10, as known through seq 7 (nothing yet) and seq 8 (50.00).
-    let old = json(
-        &dir,
-        &["state", "--as-of", "2026-01-10", "--through-seq", "7"],
-    );
+    let old = dir.json(&["state", "--as-of", "2026-01-10", "--through-seq", "7"]);
     assert_eq!(old["employees"]["E1"]["balance"], "0.00");
-    let new = json(
-        &dir,
-        &["state", "--as-of", "2026-01-10", "--through-seq", "8"],
-    );
+    let new = dir.json(&["state", "--as-of", "2026-01-10", "--through-seq", "8"]);
     assert_eq!(new["employees"]["E1"]["balance"], "50.00");
     // --known-at seq 7's instant: the late payroll, recorded afterwards, is not known.
     let export = json_lines(&dir.export());
@@ -82,7 +68,7 @@ fn a_back_dated_correction_seen_through_seq_before_and_after_it() {
         .as_str()
         .unwrap_or_default()
         .to_string();
-    let then = json(&dir, &["state", "--known-at", &at]);
+    let then = dir.json(&["state", "--known-at", &at]);
     assert_eq!(then["employees"]["E1"]["balance"], "100.00");
 }
 
@@ -110,7 +96,7 @@ fn diff_on_the_demo_ledger_checked_by_hand() {
     // 17.676 = 238.7 → 238 shares instead of 252 (4219.93 / 16.694 = 252.8); both cost
     // 4206.888 → 4206.89, so cost does not change and is not listed.
     let f = rules_file(&dir, "pf.json", r#"{"price_factor":"0.90"}"#);
-    let d = json(&dir, &["diff", "--rules", &f]);
+    let d = dir.json(&["diff", "--rules", &f]);
     let e1 = allocation(&d, "2026H1", "E001");
     assert_eq!(e1["shares"]["base"], "616");
     assert_eq!(e1["shares"]["other"], "581");
@@ -129,7 +115,7 @@ fn diff_on_the_demo_ledger_checked_by_hand() {
     // cost round_up(616.1099 × 16.694 = 10285.3386…) = 10285.34, nothing carried. E002:
     // 252.7812 shares for all of its 4219.93.
     let f = rules_file(&dir, "frac.json", r#"{"whole_shares":false}"#);
-    let d = json(&dir, &["diff", "--rules", &f]);
+    let d = dir.json(&["diff", "--rules", &f]);
     let e1 = allocation(&d, "2026H1", "E001");
     assert_eq!(e1["shares"]["other"], "616.1099");
     assert_eq!(e1["shares"]["delta"], "0.1099");
@@ -141,7 +127,7 @@ fn diff_on_the_demo_ledger_checked_by_hand() {
 
     // carry_forward → refund: E001's 1.83 and E002's 13.04 are refunded at 2026H1 instead.
     let f = rules_file(&dir, "refund.json", r#"{"residual":"refund"}"#);
-    let d = json(&dir, &["diff", "--rules", &f]);
+    let d = dir.json(&["diff", "--rules", &f]);
     let e1 = allocation(&d, "2026H1", "E001");
     assert_eq!(e1["refunded"]["delta"], "1.83");
     assert_eq!(e1["carried"]["other"], "0.00");
@@ -169,7 +155,7 @@ fn answers(dir: &Dir) -> Vec<serde_json::Value> {
     ];
     queries
         .iter()
-        .map(|q| json(dir, q)["digest"].clone())
+        .map(|q| dir.json(q)["digest"].clone())
         .collect()
 }
 
@@ -285,16 +271,13 @@ fn an_export_replayed_without_the_database_gives_the_same_digest() {
     let dir = demo();
     let export = dir.file("audit.jsonl", dir.export());
     let path = export.to_string_lossy().into_owned();
-    let state = json(&dir, &["state"]);
+    let state = dir.json(&["state"]);
     let other = Dir::new(); // no ledger at all
-    let replayed = json(&other, &["replay", "--from-export", &path]);
+    let replayed = other.json(&["replay", "--from-export", &path]);
     assert_eq!(replayed["digest"], state["digest"]);
-    let as_of = json(&dir, &["state", "--as-of", "2027-03-01"]);
+    let as_of = dir.json(&["state", "--as-of", "2027-03-01"]);
     assert_eq!(
-        json(
-            &other,
-            &["replay", "--from-export", &path, "--as-of", "2027-03-01"]
-        )["digest"],
+        other.json(&["replay", "--from-export", &path, "--as-of", "2027-03-01"])["digest"],
         as_of["digest"]
     );
     assert!(!other.db().exists(), "replay needs no database");

@@ -15,21 +15,13 @@ const LEDGER: &str = r#"{"type":"plan_adopted","date":"2025-12-01","rules":{"nam
 {"type":"purchase","date":"2026-06-30","period":"P1"}
 "#;
 
-fn json(dir: &Dir, args: &[&str]) -> serde_json::Value {
-    let mut all = args.to_vec();
-    all.extend(["--format", "json"]);
-    let r = dir.espp(&all);
-    r.expect_code(0);
-    serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {}", r.stdout))
-}
-
 #[test]
 fn form_3922_certificates_and_dispositions() {
     let dir = Dir::new();
     dir.append_future(LEDGER).expect_code(0);
     // FMV at grant (first trading day 2026-01-02) 10.00, at purchase 20.00; price 0.85 × 10
     // = 8.50; 10% of 8500.00 = 850.00 buys exactly 100 shares.
-    let rows = json(&dir, &["form3922", "--year", "2026"]);
+    let rows = dir.json(&["form3922", "--year", "2026"]);
     let row = &rows[0];
     assert_eq!(rows.as_array().map(Vec::len), Some(1));
     assert_eq!(row["employee"], "E1");
@@ -42,7 +34,7 @@ fn form_3922_certificates_and_dispositions() {
     assert_eq!(row["box7"], "2026-06-30");
     assert_eq!(row["box8"], "8.5000");
     assert_eq!(
-        json(&dir, &["form3922", "--year", "2027"])
+        dir.json(&["form3922", "--year", "2027"])
             .as_array()
             .map(Vec::len),
         Some(0)
@@ -77,17 +69,17 @@ fn form_3922_certificates_and_dispositions() {
     // qualifying: min(30.00 − 8.50, 10.00 × 0.15) = 1.50 a share × 40 = 60.00.
     dir.append_future(r#"{"type":"shares_sold","date":"2028-07-05","employee":"E1","shares":"40","price":"30.00"}"#).expect_code(0);
 
-    let d27 = json(&dir, &["dispositions", "--year", "2027"]);
+    let d27 = dir.json(&["dispositions", "--year", "2027"]);
     assert_eq!(d27.as_array().map(Vec::len), Some(1));
     assert_eq!(d27[0]["classification"], "disqualifying");
     assert_eq!(d27[0]["ordinary_income"], "115.00");
-    let d28 = json(&dir, &["dispositions", "--year", "2028"]);
+    let d28 = dir.json(&["dispositions", "--year", "2028"]);
     assert_eq!(d28[0]["classification"], "qualifying");
     assert_eq!(d28[0]["ordinary_income"], "60.00");
     assert_eq!(d28[0]["shares"], "40");
 
     // 100 bought − 10 sold − 20 certificated − 40 sold = 30 still with the Agent.
-    let state = json(&dir, &["state"]);
+    let state = dir.json(&["state"]);
     let e1 = &state["employees"]["E1"];
     assert_eq!(e1["shares_held"], "30");
     assert_eq!(e1["shares_certificated"], "20");

@@ -208,6 +208,16 @@ impl Dir {
         ])
     }
 
+    /// `espp <args> --format json` on the default ledger, which must succeed: its JSON.
+    #[track_caller]
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = args.to_vec();
+        all.extend(["--format", "json"]);
+        let r = self.espp(&all);
+        r.expect_code(0);
+        serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", r.stdout))
+    }
+
     /// `espp export` of `db`: its bytes, after checking it succeeded.
     #[track_caller]
     pub fn export_at(&self, db: &Path) -> Vec<u8> {
