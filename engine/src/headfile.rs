@@ -4,12 +4,23 @@
 //!
 //! Layout: two slots of [`SLOT_LEN`] bytes, at offset 0 and at offset 4096 (different
 //! pages), each `espphead`, version, flags, generation, seq, hash, latest `recorded_at`,
-//! wall, then the first 16 bytes of the SHA-256 of all that. An update overwrites the older
-//! slot in place and `fdatasync`s: the file never grows after creation (so a full disk cannot
-//! refuse an update on filesystems that overwrite in place), and a write torn by a crash can
-//! only damage the slot being written, leaving the other (the previous head) readable.
-//! Creation writes both slots to `head.new`, fsyncs it, renames it to `head` and fsyncs the
-//! directory.
+//! wall, then the first 16 bytes of the SHA-256 of all that. Reading takes the intact slot
+//! of the highest generation. An update overwrites a slot in place: the file never grows
+//! after creation (so a full disk cannot refuse an update on filesystems that overwrite in
+//! place). Creation writes both slots to `head.new`, fsyncs it, renames it to `head` and
+//! fsyncs the directory.
+//!
+//! When an update is made durable ([`Sync`]): at once for a failure mark and for repairs on
+//! opening; for appends, at most once per [`SYNC_EVERY`] (the first append after that long)
+//! and when the ledger is closed, because a second `fdatasync` on every append made
+//! single-event appends several times slower on ext4 (BENCHMARKS.md). That is safe: the head
+//! file is only ever written after sled's write is durable, so a head file that lags (a crash
+//! or power cut before its update reached the disk) only makes the next open find a whole
+//! batch beyond it in sled's log and keep it, as after any crash. What the lag costs is
+//! detection: a loss of the log's tail within that window (physical damage at the same moment
+//! as the crash) is not told from a crash. At most one slot is ever unsynced (an update while
+//! one is pending overwrites that same slot), so a crash that tears it leaves the other slot,
+//! synced, readable.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -43,11 +54,28 @@ pub(super) struct Acked {
     pub failed_after: bool,
 }
 
-/// The open head file and the generation of its newest slot.
+/// How long an append's head update may stay unsynced (see the module's doc).
+pub(super) const SYNC_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// When a head update is made durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Sync {
+    /// Before `write` returns.
+    Now,
+    /// At once if the last sync is [`SYNC_EVERY`] old, else with a later update or on close.
+    Soon,
+}
+
+/// The open head file: the generation of its newest slot and where that slot is.
 #[derive(Debug)]
 pub(super) struct HeadFile {
     file: File,
     generation: u64,
+    /// The offset of the slot holding `generation`.
+    newest: u64,
+    /// Whether that slot was written after the last sync.
+    pending: bool,
+    last_sync: std::time::Instant,
 }
 
 fn encode(generation: u64, a: &Acked) -> [u8; SLOT_LEN] {
@@ -125,11 +153,21 @@ impl HeadFile {
         let first = decode(&bytes);
         let second = bytes.get(SECOND_SLOT as usize..).and_then(decode);
         let newest = match (first, second) {
-            (Some(a), Some(b)) => Some(if b.0 > a.0 { b } else { a }),
-            (a, b) => a.or(b),
+            (Some(a), Some(b)) if b.0 > a.0 => Some((b, SECOND_SLOT)),
+            (Some(a), _) => Some((a, 0)),
+            (None, b) => b.map(|b| (b, SECOND_SLOT)),
         };
         match newest {
-            Some((generation, acked)) => Ok(Some((HeadFile { file, generation }, acked))),
+            Some(((generation, acked), newest)) => Ok(Some((
+                HeadFile {
+                    file,
+                    generation,
+                    newest,
+                    pending: false,
+                    last_sync: std::time::Instant::now(),
+                },
+                acked,
+            ))),
             None => Err(StoreError::Corrupt(format!(
                 "{} is damaged (neither of its two copies reads back): the last acknowledged \
                  seq is unknown; if `espp verify` finds the log intact without it, move the \
@@ -161,22 +199,48 @@ impl HeadFile {
         Ok(HeadFile {
             file,
             generation: 1,
+            newest: 0,
+            pending: false,
+            last_sync: std::time::Instant::now(),
         })
     }
 
-    /// Records `acked` durably: the older slot is overwritten and the file `fdatasync`ed.
-    pub(super) fn write(&mut self, acked: &Acked) -> Result<(), StoreError> {
+    /// Records `acked`: over the newest slot if that one is not synced yet, else over the
+    /// older one; made durable as `sync` says.
+    pub(super) fn write(&mut self, acked: &Acked, sync: Sync) -> Result<(), StoreError> {
         let generation = self.generation + 1;
-        let offset = if generation.is_multiple_of(2) {
-            SECOND_SLOT
-        } else {
-            0
+        let offset = match (self.pending, self.newest) {
+            (true, newest) => newest,
+            (false, 0) => SECOND_SLOT,
+            (false, _) => 0,
         };
         self.file.seek(SeekFrom::Start(offset))?;
         self.file.write_all(&encode(generation, acked))?;
-        self.file.sync_data()?;
         self.generation = generation;
+        self.newest = offset;
+        self.pending = true;
+        if sync == Sync::Now || self.last_sync.elapsed() >= SYNC_EVERY {
+            self.sync()?;
+        }
         Ok(())
+    }
+
+    /// Makes the last update durable, if it is not yet.
+    pub(super) fn sync(&mut self) -> Result<(), StoreError> {
+        if self.pending {
+            self.file.sync_data()?;
+            self.pending = false;
+            self.last_sync = std::time::Instant::now();
+        }
+        Ok(())
+    }
+}
+
+impl Drop for HeadFile {
+    fn drop(&mut self) {
+        // The ledger is closed: its last head becomes durable. Failing here loses nothing
+        // acknowledged (see the module's doc), and there is no one left to tell.
+        let _ = self.sync();
     }
 }
 
@@ -201,7 +265,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("a temp dir");
         let mut f = HeadFile::create(dir.path(), &acked(1)).expect("create");
         for seq in 2..=5 {
-            f.write(&acked(seq)).expect("write");
+            f.write(&acked(seq), Sync::Now).expect("write");
         }
         let (_, a) = HeadFile::open(dir.path())
             .expect("open")
@@ -223,6 +287,39 @@ mod tests {
             HeadFile::open(dir.path()),
             Err(StoreError::Corrupt(_))
         ));
+    }
+
+    #[test]
+    fn unsynced_updates_share_one_slot() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let mut f = HeadFile::create(dir.path(), &acked(1)).expect("create");
+        f.write(&acked(2), Sync::Now).expect("write");
+        // Unsynced updates land in one slot; the other keeps the last synced head (2).
+        for seq in 3..=6 {
+            f.write(&acked(seq), Sync::Soon).expect("write");
+        }
+        let path = dir.path().join(FILE_NAME);
+        let bytes = std::fs::read(&path).expect("read");
+        let seqs: Vec<u64> = [decode(&bytes), decode(&bytes[SECOND_SLOT as usize..])]
+            .iter()
+            .flatten()
+            .map(|(_, a)| a.head.seq)
+            .collect();
+        assert!(seqs.contains(&2) && seqs.contains(&6), "{seqs:?}");
+        drop(f);
+        let (mut f, a) = HeadFile::open(dir.path())
+            .expect("open")
+            .expect("a head file");
+        assert_eq!(a, acked(6));
+        // After a sync the next update goes to the other slot.
+        f.write(&acked(7), Sync::Now).expect("write");
+        let bytes = std::fs::read(&path).expect("read");
+        let seqs: Vec<u64> = [decode(&bytes), decode(&bytes[SECOND_SLOT as usize..])]
+            .iter()
+            .flatten()
+            .map(|(_, a)| a.head.seq)
+            .collect();
+        assert!(seqs.contains(&6) && seqs.contains(&7), "{seqs:?}");
     }
 
     #[test]

@@ -43,7 +43,7 @@ mod checkpoints;
 pub use checkpoints::CheckpointCheck;
 #[path = "headfile.rs"]
 mod headfile;
-use headfile::{Acked, HeadFile};
+use headfile::{Acked, HeadFile, Sync};
 
 use espp_replay::{Book, BookRejection};
 use uuid::Uuid;
@@ -901,7 +901,7 @@ impl Ledger {
                 wall: self.wall,
                 failed_after: false,
             };
-            return self.record_head(&adopted);
+            return self.record_head(&adopted, Sync::Now);
         }
         self.roll_back_to(&acked)
     }
@@ -1040,16 +1040,19 @@ impl Ledger {
         }
         self.head = acked.head;
         self.wall = acked.wall;
-        self.record_head(&Acked {
-            failed_after: false,
-            ..*acked
-        })
+        self.record_head(
+            &Acked {
+                failed_after: false,
+                ..*acked
+            },
+            Sync::Now,
+        )
     }
 
-    /// Writes `acked` to the head file, durably.
-    fn record_head(&mut self, acked: &Acked) -> Result<(), StoreError> {
+    /// Writes `acked` to the head file, made durable as `sync` says.
+    fn record_head(&mut self, acked: &Acked, sync: Sync) -> Result<(), StoreError> {
         let result = match self.head_file.as_mut() {
-            Some(f) => f.write(acked),
+            Some(f) => f.write(acked, sync),
             None => Err(StoreError::Io("the ledger has no head file".into())),
         };
         if result.is_err() {
@@ -1606,7 +1609,7 @@ impl Ledger {
             wall,
             failed_after: false,
         };
-        if let Err(e) = self.record_head(&acked) {
+        if let Err(e) = self.record_head(&acked, Sync::Soon) {
             return Err(StoreError::Io(format!(
                 "the batch reached the log, but recording its acknowledgement in {} failed ({}): it is not acknowledged, and the next open keeps it only if it is there whole",
                 self.path.join(headfile::FILE_NAME).display(),
@@ -1638,7 +1641,7 @@ impl Ledger {
         } else {
             "once the cause is removed"
         };
-        match self.head_file.as_mut().map(|f| f.write(&void)) {
+        match self.head_file.as_mut().map(|f| f.write(&void, Sync::Now)) {
             Some(Ok(())) => StoreError::Io(format!(
                 "{cause}; the append was not stored: nothing of it will be visible (what reached sled's files is removed when the ledger is next opened), and the ledger is usable again {when} (seq {} is the last stored)",
                 self.head.seq
