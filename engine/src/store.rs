@@ -42,6 +42,9 @@ pub use checkpoints::CheckpointCheck;
 #[path = "headfile.rs"]
 mod headfile;
 use headfile::{Acked, HeadFile, Sync};
+#[cfg(test)]
+#[path = "reconcile_tests.rs"]
+mod reconcile_tests;
 
 use espp_replay::{Book, BookRejection};
 use uuid::Uuid;
