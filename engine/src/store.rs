@@ -44,6 +44,9 @@ pub use checkpoints::CheckpointCheck;
 #[path = "headfile.rs"]
 mod headfile;
 use headfile::{Acked, HeadFile, Sync};
+#[cfg(test)]
+#[path = "reconcile_tests.rs"]
+mod reconcile_tests;
 
 use espp_replay::{Book, BookRejection};
 use uuid::Uuid;
@@ -1165,15 +1168,45 @@ impl Ledger {
         // salvage open of a damaged ledger leaves it and reads up to the head).
         let chunks = self.db.range(start..=rec_key(self.head.seq).to_vec());
         let mut failed = false;
+        // The last record read (seq, hash): each record must follow it, and link to it.
+        // Reading from the start, the first must be seq 1.
+        let mut last: Option<(u64, Hash)> = (from <= 1).then_some((0, Hash::ZERO));
         chunks
             .flat_map(move |kv| -> Vec<Result<Record, StoreError>> {
                 if failed {
                     return Vec::new();
                 }
-                let out = match kv {
+                let mut out = match kv {
                     Err(e) => vec![Err(e.into())],
                     Ok((k, v)) => decode_chunk(&k, &v),
                 };
+                for i in 0..out.len() {
+                    let Ok(r) = &out[i] else { break };
+                    let problem = match last {
+                        Some((seq, _)) if r.seq > seq + 1 => Some((
+                            seq + 1,
+                            format!("missing: the next stored record is seq {}", r.seq),
+                        )),
+                        Some((seq, _)) if r.seq <= seq => Some((
+                            seq + 1,
+                            format!("out of place: seq {} follows seq {seq}", r.seq),
+                        )),
+                        Some((seq, hash)) if r.prev_hash != hash => Some((
+                            r.seq,
+                            format!(
+                                "altered: prev_hash {} does not match seq {seq}'s hash {hash}",
+                                r.prev_hash
+                            ),
+                        )),
+                        _ => None,
+                    };
+                    if let Some((seq, message)) = problem {
+                        out.truncate(i);
+                        out.push(Err(StoreError::Damaged { seq, message }));
+                        break;
+                    }
+                    last = Some((r.seq, r.hash));
+                }
                 failed = out.iter().any(Result::is_err);
                 out
             })

@@ -141,7 +141,7 @@ fn three_chunk_ledger(dir: &Dir) {
 }
 
 #[test]
-fn export_and_state_fail_where_a_chunk_is_gone() {
+fn export_state_and_log_fail_where_a_chunk_is_gone() {
     let dir = Dir::new();
     three_chunk_ledger(&dir);
     let intact = json_lines(&dir.export());
@@ -161,6 +161,10 @@ fn export_and_state_fail_where_a_chunk_is_gone() {
         .stderr_has("incomplete");
     assert_eq!(json_lines(&run.stdout_bytes), intact[..2].to_vec());
     dir.espp(&["state", "--format", "json"])
+        .expect_code(4)
+        .stderr_has("seq 3")
+        .stderr_has("missing");
+    dir.espp(&["log"])
         .expect_code(4)
         .stderr_has("seq 3")
         .stderr_has("missing");
