@@ -56,8 +56,7 @@ fn sled_lock_still_held_after_close_is_busy() {
     sled_file.try_lock().expect("lock it as sled does");
     dir.espp(&["verify"]).expect_code(3).stderr_has("busy");
     drop(sled_file);
-    // A child that another test forked at that moment shares the locked file until it
-    // execs: wait for the lock to be free before reading.
+    // A child another test spawned meanwhile may hold the lock until it execs.
     wait_until_closed(&dir.db());
     assert_eq!(dir.export(), before);
 }

@@ -54,27 +54,35 @@ pub fn espp_bin() -> &'static Path {
     })
 }
 
-/// Waits until nothing in this process holds sled's lock on `db`'s data file any more.
+/// Waits until nothing in this process holds sled's lock on `db`'s data file, or the lock
+/// on `espp.lock`, any more.
 ///
 /// Dropping a `Ledger` (or a `sled::Db`) releases `espp.lock` at once, but sled's background
 /// jobs may keep its data file, and the lock on it, open a little longer; an `espp` started
-/// in that window is (rightly) busy. Tests that hand a ledger from this process to another
-/// wait here first.
+/// in that window is (rightly) busy. And a child that another test spawns while a file is
+/// open here holds a copy of its descriptor (and so the `flock` on it) until it has exec'd,
+/// which on two loaded cores can outlast the file's close here. Tests that hand a ledger from
+/// this process to another wait here first.
 pub fn wait_until_closed(db: &Path) {
-    let data = db.join("log").join("db");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&data)
-            .expect("sled's data file");
-        match file.try_lock() {
-            Ok(()) => return,
-            Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
-                std::thread::sleep(std::time::Duration::from_millis(5));
+    for path in [db.join("log").join("db"), db.join("espp.lock")] {
+        loop {
+            let file = match std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&path)
+            {
+                Ok(f) => f,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+                Err(e) => panic!("{}: {e}", path.display()),
+            };
+            match file.try_lock() {
+                Ok(()) => break,
+                Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                Err(e) => panic!("{} stays locked: {e}", path.display()),
             }
-            Err(e) => panic!("{} stays locked: {e}", data.display()),
         }
     }
 }
