@@ -18,10 +18,7 @@ fn hires(from: usize, n: usize) -> Batch {
             (i, parse_line(&text).expect("a valid event"))
         })
         .collect::<Vec<(usize, Line)>>();
-    Batch {
-        lines,
-        actor: Actor::new("unit").expect("an actor"),
-    }
+    Batch::new(lines, Actor::new("unit").expect("an actor"))
 }
 
 /// A ledger of a plan (seq 1), the head file as it stood then, and then three hires (2-4)
@@ -32,10 +29,7 @@ fn ledger_past_its_head(dir: &Path) -> Acked {
         .expect("a plan");
     ledger
         .append(
-            Batch {
-                lines: vec![(1, plan)],
-                actor: Actor::new("unit").expect("an actor"),
-            },
+            Batch::new(vec![(1, plan)], Actor::new("unit").expect("an actor")),
             crate::now(),
         )
         .expect("append the plan");
