@@ -40,6 +40,8 @@ mod purchase_cycle;
 mod replay;
 #[path = "cli/round_trip.rs"]
 mod round_trip;
+#[path = "cli/scale.rs"]
+mod scale;
 #[path = "cli/tamper.rs"]
 mod tamper;
 #[path = "cli/tax.rs"]

@@ -85,7 +85,11 @@ fn espp(a: &Args, args: &[&str], stdin: Option<&Path>) -> Run {
         cmd.stdin(std::fs::File::open(p).unwrap_or_else(|e| panic!("{e}")));
     }
     let t = Clock::now();
-    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("{}: {e}", a.espp.display()));
+    // Reaped by `wait4` below, which std's `Child::wait` cannot replace (no rusage).
+    #[allow(clippy::zombie_processes)]
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("{}: {e}", a.espp.display()));
     let mut out = child.stdout.take().unwrap_or_else(|| unreachable!());
     let mut err = child.stderr.take().unwrap_or_else(|| unreachable!());
     let errs = std::thread::spawn(move || {
@@ -158,7 +162,11 @@ fn build(a: &Args, company: &Company) -> Vec<(usize, Run)> {
         std::fs::write(&file, text).unwrap_or_else(|e| panic!("{e}"));
         let f = file.to_string_lossy().to_string();
         // The company's four years run past today; the payroll feed says so.
-        let r = espp(a, &["--actor", "payroll", "append", "--allow-future", &f], None);
+        let r = espp(
+            a,
+            &["--actor", "payroll", "append", "--allow-future", &f],
+            None,
+        );
         assert!(r.ok, "append of batch {i} failed");
         if i > 0 && i % 10 == 0 {
             eprintln!(
@@ -295,7 +303,11 @@ fn main() {
     for d in &days {
         let d = d.to_string();
         for _ in 0..a.runs {
-            runs.push(espp(&a, &["--format", "json", "state", "--as-of", &d], None));
+            runs.push(espp(
+                &a,
+                &["--format", "json", "state", "--as-of", &d],
+                None,
+            ));
         }
     }
     let list: Vec<String> = days.iter().map(|d| d.to_string()).collect();

@@ -268,8 +268,30 @@ pub fn state(
     let ledger = open(cli)?;
     let state = fold_ledger(&ledger, &query)?;
     let head = super::head_seen(&ledger, &query)?;
+    if cli.format == Format::Json {
+        // Written straight from the state, no Value tree (the same bytes, issue 15).
+        return write_projection_json(&state, &query, head, out);
+    }
     let projection = super::projection_of(&state, &query, head);
     print_projection(out, cli.format, &projection, state.day())?;
+    Ok(())
+}
+
+/// The projection JSON and a newline, as `print_projection` writes it for `--format json`,
+/// written straight from the state (`State::write_projection`).
+fn write_projection_json(
+    state: &espp_projections::State,
+    query: &espp_replay::Query,
+    head: Option<(u64, String)>,
+    out: &mut impl Write,
+) -> Result<(), Failure> {
+    let known_at = query.known_at.map(|t| t.to_string());
+    let provenance = espp_projections::Provenance {
+        known_at: known_at.as_deref(),
+        head: head.as_ref().map(|(seq, hash)| (*seq, hash.as_str())),
+    };
+    state.write_projection(query.as_of, provenance, out)?;
+    writeln!(out)?;
     Ok(())
 }
 
@@ -286,6 +308,9 @@ pub fn replay(
     let head = super::head_seen_in(&records, &query);
     let state = espp_replay::fold_records(records, query.clone())
         .map_err(|e| Failure::new(exit::REFUSED, format!("{}: {e}", from_export.display())))?;
+    if cli.format == Format::Json {
+        return write_projection_json(&state, &query, head, out);
+    }
     let projection = super::projection_of(&state, &query, head);
     print_projection(out, cli.format, &projection, state.day())?;
     Ok(())
