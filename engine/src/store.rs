@@ -1667,6 +1667,15 @@ impl Ledger {
 
     /// Re-reads every record and its links: the first problem found, if any.
     pub fn verify(&self) -> Result<VerifyReport, StoreError> {
+        self.verify_with(&mut |_, _| {})
+    }
+
+    /// [`Ledger::verify`], handing each chunk's records to `sink` (its first seq, then the
+    /// records) once all of them passed: `verify`'s fold reads the log in the same pass.
+    pub(crate) fn verify_with(
+        &self,
+        sink: &mut dyn FnMut(u64, Vec<Record>),
+    ) -> Result<VerifyReport, StoreError> {
         let mut report = VerifyReport::default();
         let mut prev = Hash::ZERO;
         let mut expected = 1u64;
@@ -1701,6 +1710,7 @@ impl Ledger {
                 };
                 return Ok(report);
             }
+            let mut passed = Vec::new();
             for (i, r) in decode_chunk(&k, &v).into_iter().enumerate() {
                 let at = key_seq + i as u64;
                 let r = match r {
@@ -1753,7 +1763,9 @@ impl Ledger {
                 prev = r.hash;
                 expected = at + 1;
                 report.records += 1;
+                passed.push(r);
             }
+            sink(key_seq, passed);
         }
         if let Some(d) = &self.damage {
             // Found on opening (the tail lost or unreadable), and nothing earlier is wrong.

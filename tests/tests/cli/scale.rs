@@ -94,3 +94,89 @@ fn state_json_is_byte_for_byte_the_value_rendering_on_the_demo_ledger() {
         assert_eq!(digest, espp_projections::digest_of(&v), "{args:?}");
     }
 }
+
+/// `verify`'s one pass (`Ledger::verify_all`) and the reference, a fold per checkpoint
+/// (`Ledger::verify_checkpoints`), give the same digest and the same check of every
+/// checkpoint.
+fn same_verdicts(db: &std::path::Path) -> usize {
+    wait_until_closed(db);
+    let ledger = Ledger::open(db, &Options::default()).expect("open");
+    let (report, folded) = ledger.verify_all().expect("verify_all");
+    assert!(report.problem.is_none(), "{:?}", report.problem);
+    let (digest, checks) = folded.expect("folded");
+    let (want_digest, want) = ledger.verify_checkpoints().expect("verify_checkpoints");
+    assert_eq!(digest, want_digest);
+    let show = |c: &[espp_engine::CheckpointCheck]| {
+        c.iter()
+            .map(|c| format!("{} {:?} {:?} {}", c.seq, c.kind, c.problem, c.disagrees))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(show(&checks), show(&want));
+    let disagreeing = checks.iter().filter(|c| c.disagrees).count();
+    drop(ledger);
+    wait_until_closed(db);
+    disagreeing
+}
+
+fn edit_checkpoints(db: &std::path::Path, f: impl FnOnce(&sled::Tree)) {
+    wait_until_closed(db);
+    let sled = sled::open(db.join("log")).expect("sled");
+    let tree = sled.open_tree("checkpoints").expect("tree");
+    f(&tree);
+    tree.flush().expect("flush");
+    drop(tree);
+    drop(sled);
+    wait_until_closed(db);
+}
+
+#[test]
+fn verify_in_one_pass_agrees_with_a_fold_per_checkpoint() {
+    let dir = Dir::new();
+    // Periodic checkpoints between the purchase ones.
+    dir.espp(&["--checkpoint-every", "300", "demo"])
+        .expect_code(0);
+    // A record stored after the last periodic checkpoint but dated before its day: that
+    // checkpoint's state is the fold through its seq only with this record left out.
+    // (Each of these appends takes a periodic checkpoint: every 1 event.)
+    for (name, line) in [
+        (
+            "a.jsonl",
+            r#"{"type":"market_price","date":"2028-01-10","closes":["31.00"]}"#,
+        ),
+        (
+            "b.jsonl",
+            r#"{"type":"market_price","date":"2028-01-05","closes":["30.50"]}"#,
+        ),
+    ] {
+        let f = dir.file(name, line);
+        let f = f.to_str().expect("utf-8 path");
+        dir.espp(&["--checkpoint-every", "1", "append", "--allow-future", f])
+            .expect_code(0);
+    }
+    let db = dir.db();
+    let mut all = 0;
+    edit_checkpoints(&db, |t| all = t.scan_prefix([b'h']).count());
+    assert!(all > 6, "purchase and periodic checkpoints: {all}");
+    assert_eq!(same_verdicts(&db), 0);
+
+    // One state's bytes flipped, two states swapped, one header from an unknown format.
+    edit_checkpoints(&db, |t| {
+        let states: Vec<_> = t.scan_prefix([b's']).filter_map(Result::ok).collect();
+        let headers: Vec<_> = t.scan_prefix([b'h']).filter_map(Result::ok).collect();
+        let mut flipped = states[0].1.to_vec();
+        for b in flipped.iter_mut().skip(10).take(20) {
+            *b = !*b;
+        }
+        t.insert(&states[0].0, flipped).expect("insert");
+        let last = states.len() - 1;
+        t.insert(&states[last].0, states[last - 1].1.clone())
+            .expect("insert");
+        let mut h = headers[2].1.to_vec();
+        h[0] = 0;
+        t.insert(&headers[2].0, h).expect("insert");
+    });
+    assert!(same_verdicts(&db) >= 1);
+    dir.espp(&["verify"])
+        .expect_code(4)
+        .stderr_has("checkpoint at seq");
+}
