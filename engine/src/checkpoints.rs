@@ -461,8 +461,283 @@ impl Ledger {
         .map_err(no_longer_folds)
     }
 
+    /// `espp verify` in one streaming pass (issue 15): the hash chain checked chunk by chunk
+    /// on a reader thread ([`Ledger::verify`]'s checks), each intact chunk folded on this
+    /// one, and every checkpoint compared as the fold passes it — a periodic one with the
+    /// fold's state through its seq, a purchase one with the state before the first record
+    /// dated after its wall — by the SHA-256 of that state's encoding against the header's
+    /// (and the stored bytes' against the header's). Where the encodings differ, the stored
+    /// state is decoded and its projection digest compared, as [`Ledger::verify_checkpoints`]
+    /// does; a purchase checkpoint with a later record dated on or before its wall is checked
+    /// by a fold of its own. Returns the chain's report and, when it is intact, the full
+    /// log's digest and one check per checkpoint (what `verify_checkpoints` returns).
+    #[allow(clippy::type_complexity)]
+    pub fn verify_all(
+        &self,
+    ) -> Result<(super::VerifyReport, Option<(String, Vec<CheckpointCheck>)>), StoreError> {
+        // The checkpoints, in seq order: those that cannot be compared are settled now.
+        let mut checks: Vec<CheckpointCheck> = Vec::new();
+        let mut periodic: Vec<(usize, Header)> = Vec::new();
+        let mut purchase: Vec<(usize, Header, bool)> = Vec::new();
+        for kv in self.checkpoints.scan_prefix([b'h']) {
+            let (k, v) = kv?;
+            let seq = super::be_u64(&k[1..]).unwrap_or(0);
+            let mut check = CheckpointCheck {
+                seq,
+                kind: Kind::Periodic,
+                problem: None,
+                disagrees: false,
+            };
+            match Header::decode(&v) {
+                Err(e) => {
+                    check.problem = Some(format!("header: {e} (ignored, will be rebuilt)"));
+                }
+                Ok(h) => {
+                    check.seq = h.seq;
+                    check.kind = h.kind;
+                    if h.fold_version != FOLD_VERSION {
+                        check.problem = Some(format!("made by fold version {} (this build: {FOLD_VERSION}); ignored, will be rebuilt", h.fold_version));
+                    } else if self.hash_at(h.seq)? != Some(h.hash) {
+                        check.problem = Some(format!(
+                            "stale: record {} no longer has hash {}",
+                            h.seq, h.hash
+                        ));
+                    } else if h.kind == Kind::Periodic {
+                        periodic.push((checks.len(), h));
+                    } else {
+                        // Without a wall, or checked by a fold of its own (see below).
+                        let own = h.wall.is_none();
+                        purchase.push((checks.len(), h, own));
+                    }
+                }
+            }
+            checks.push(check);
+        }
+        periodic.sort_by_key(|(_, h)| h.seq);
+        let walls: Vec<Day> = purchase.iter().filter_map(|(_, h, _)| h.wall).collect();
+        let all = Query::default();
+        let chunks = self.chunk_days()?;
+        let mut later_min: Vec<Option<Day>> = vec![None; chunks.len() + 1];
+        for i in (0..chunks.len()).rev() {
+            later_min[i] = Some(later_min[i + 1].map_or(chunks[i].1, |d| d.min(chunks[i].1)));
+        }
+        let mut fold = OrderedFold::from_start(all).snapshot_before(walls);
+        let mut failed: Option<StoreError> = None;
+        let mut next_periodic = 0;
+        // The first record of odd seq whose content does not hash to its stored hash: the
+        // reader leaves those to this thread (half the hashing, on the other core).
+        let mut altered: Option<(u64, espp_events::Hash, espp_events::Hash)> = None;
+        let (mut report, rank) = std::thread::scope(|scope| -> Result<_, StoreError> {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<(u64, Vec<espp_events::Record>)>(8);
+            let reader = scope.spawn(move || {
+                self.verify_with(true, &mut |seq, records| {
+                    // The fold stops listening only when this scope ends.
+                    let _ = tx.send((seq, records));
+                })
+            });
+            for (first, records) in rx {
+                if altered.is_some() {
+                    continue;
+                }
+                if let Some(r) = records
+                    .iter()
+                    .filter(|r| r.seq % 2 == 1)
+                    .find(|r| r.compute_hash() != r.hash)
+                {
+                    altered = Some((r.seq, r.compute_hash(), r.hash));
+                    continue;
+                }
+                if failed.is_some() || records.is_empty() {
+                    continue;
+                }
+                let Ok(i) = chunks.binary_search_by_key(&first, |c| c.0) else {
+                    failed = Some(StoreError::Damaged {
+                        seq: first,
+                        message: "missing: no chunk summary names this chunk".into(),
+                    });
+                    continue;
+                };
+                // A record after a purchase checkpoint dated on or before its wall: the state
+                // before the wall's next day is not that checkpoint's.
+                for (_, h, own) in purchase.iter_mut() {
+                    if !*own
+                        && records
+                            .iter()
+                            .any(|r| r.seq > h.seq && h.wall.is_some_and(|w| r.date <= w))
+                    {
+                        *own = true;
+                    }
+                }
+                let mut rest = records;
+                loop {
+                    // Cut the chunk after the next periodic checkpoint's seq, if it is here.
+                    let cut = periodic
+                        .get(next_periodic)
+                        .map(|(_, h)| h.seq)
+                        .filter(|s| rest.last().is_some_and(|r| r.seq >= *s))
+                        .map(|s| rest.partition_point(|r| r.seq <= s));
+                    let (now, after) = match cut {
+                        Some(n) => {
+                            let after = rest.split_off(n);
+                            (rest, after)
+                        }
+                        None => (rest, Vec::new()),
+                    };
+                    let after_min = after.iter().map(|r| r.date).min();
+                    let later = match (after_min, later_min[i + 1]) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    };
+                    if let Err(e) = fold.push(now, later) {
+                        failed = Some(no_longer_folds(e));
+                        break;
+                    }
+                    for (day, state) in fold.take_snapshots() {
+                        for (idx, h, own) in &purchase {
+                            if !*own && h.wall == Some(day) {
+                                checks[*idx] = self.compare_checkpoint(h, &state)?;
+                            }
+                        }
+                    }
+                    if cut.is_some() {
+                        let (idx, h) = &periodic[next_periodic];
+                        next_periodic += 1;
+                        match fold.state_so_far() {
+                            Ok(state) => checks[*idx] = self.compare_checkpoint(h, &state)?,
+                            Err(e) => {
+                                failed = Some(no_longer_folds(e));
+                                break;
+                            }
+                        }
+                    }
+                    if after.is_empty() {
+                        break;
+                    }
+                    rest = after;
+                }
+            }
+            reader
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p))
+        })?;
+        if let Some((seq, computed, stored)) = altered {
+            // The first problem in the order `verify` checks: by seq, then a record's place
+            // and link before its hash, its hash before the id index.
+            let first = match (&report.problem, rank) {
+                (None, _) | (Some(_), None) => true,
+                (Some(p), Some(rank)) => seq < p.seq || (seq == p.seq && rank > 2),
+            };
+            if first {
+                report.problem = Some(super::Problem {
+                    seq,
+                    message: format!(
+                        "altered: its content hashes to {computed}, not the stored {stored}"
+                    ),
+                });
+                report.records = seq - 1;
+                // As `verify` leaves it when it stops at a record.
+                report.head_hash = espp_events::Hash::ZERO;
+            }
+        }
+        if report.problem.is_some() {
+            return Ok((report, None));
+        }
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        fold.finish_snapshots().map_err(no_longer_folds)?;
+        for (day, state) in fold.take_snapshots() {
+            for (idx, h, own) in &purchase {
+                if !*own && h.wall == Some(day) {
+                    checks[*idx] = self.compare_checkpoint(h, &state)?;
+                }
+            }
+        }
+        let full = fold.finish().map_err(no_longer_folds)?;
+        // What the pass could not check: by a fold of their own, as before.
+        let unreached = periodic[next_periodic..].iter().map(|(i, h)| (*i, h));
+        let own = purchase.iter().filter(|p| p.2).map(|(i, h, _)| (*i, h));
+        for (idx, h) in unreached.chain(own) {
+            checks[idx] = self.check_by_own_fold(h)?;
+        }
+        Ok((report, Some((full.digest(), checks))))
+    }
+
+    /// Compares checkpoint `h` with `fresh`, the state a fold from scratch gives for what it
+    /// covers: by the SHA-256 of `fresh`'s encoding, else by projection digests.
+    fn compare_checkpoint(&self, h: &Header, fresh: &State) -> Result<CheckpointCheck, StoreError> {
+        use sha2::Digest as _;
+        let mut hasher = sha2::Sha256::new();
+        let mut pieces = 0u32;
+        for v in self.checkpoints.scan_prefix(key(b's', h.seq)).values() {
+            hasher.update(&v?);
+            pieces += 1;
+        }
+        let (problem, disagrees) = if pieces != h.pieces {
+            (
+                Some("its state is missing (ignored, will be rebuilt)".to_string()),
+                false,
+            )
+        } else if hasher.finalize().as_slice() != h.state_sha256.0 {
+            (
+                Some("its stored state was altered (SHA-256 differs from its header)".to_string()),
+                true,
+            )
+        } else if sha2::Sha256::digest(encode_state(fresh)).as_slice() == h.state_sha256.0 {
+            (None, false)
+        } else {
+            // The same books may encode differently (what the projection does not show):
+            // compare what it shows, as a fold of its own would.
+            match self.state_bytes(h)?.map(|v| decode_state(&v)) {
+                None => (
+                    Some("its state is missing (ignored, will be rebuilt)".to_string()),
+                    false,
+                ),
+                Some(Err(e)) => (Some(format!("its state does not decode: {e}")), false),
+                Some(Ok(s)) => {
+                    let (stored, fresh) = (s.digest(), fresh.digest());
+                    if stored == fresh {
+                        (None, false)
+                    } else {
+                        (
+                            Some(format!(
+                                "digest {stored} differs from a fold from scratch ({fresh})"
+                            )),
+                            true,
+                        )
+                    }
+                }
+            }
+        };
+        Ok(CheckpointCheck {
+            seq: h.seq,
+            kind: h.kind,
+            problem,
+            disagrees,
+        })
+    }
+
+    /// Checks checkpoint `h` against a fold from scratch of what it covers, of its own.
+    fn check_by_own_fold(&self, h: &Header) -> Result<CheckpointCheck, StoreError> {
+        let query = Query {
+            through_seq: Some(h.seq),
+            ..Query::default()
+        };
+        let mut fold = OrderedFold::from_start(query.clone());
+        if h.kind == Kind::Purchase {
+            fold = fold.split_at(h.wall);
+        }
+        let fresh = self
+            .stream(fold, &query, 0, &[], &mut |_| {})?
+            .and_then(OrderedFold::finish_split)
+            .map_err(no_longer_folds)?
+            .0;
+        self.compare_checkpoint(h, &fresh)
+    }
+
     /// Folds the whole log from scratch and compares every checkpoint with a fold from
     /// scratch of what it covers. Returns the full log's digest and one check per checkpoint.
+    /// The reference [`Ledger::verify_all`] is tested against (a fold per checkpoint).
     pub fn verify_checkpoints(&self) -> Result<(String, Vec<CheckpointCheck>), StoreError> {
         let all = Query::default();
         let full = self

@@ -12,7 +12,7 @@
 //! (§8, §9, §13), `market` (FMV), `period` (the schedule), `employee` (accounts and the status), `eligibility` (§4 on a period's first day),
 //! `holdings` (§10, §11, §25, §27: capital changes, dividends, certificates, sales and their
 //! classification), `num` (checked decimals and formats), `output` (projection, statements,
-//! digest), `tax` (Form 3922 and the year's dispositions), `ser` (the decimals' serde form,
+//! digest), `render` (the projection JSON written straight from the state), `tax` (Form 3922 and the year's dispositions), `ser` (the decimals' serde form,
 //! so a whole [`State`] round-trips through bincode).
 
 mod eligibility;
@@ -27,6 +27,7 @@ mod participation;
 mod period;
 mod plan;
 mod purchase;
+mod render;
 mod report;
 mod ser;
 pub mod state;
@@ -36,5 +37,6 @@ pub use employee::Status;
 pub use explain::{PeriodInfo, Trace};
 pub use output::{canonical_json, digest_of, with_provenance, Lookup};
 pub use plan::{check_overrides, check_rules};
+pub use render::Provenance;
 pub use state::{Rejection, State};
 pub use tax::{DISPOSITION_COLUMNS, FORM3922_COLUMNS};

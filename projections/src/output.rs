@@ -120,15 +120,7 @@ impl State {
     /// The projection JSON of INTERCHANGE.md, `digest` included. For an as-of fold, call
     /// [`State::advance_to`] with the same day first.
     pub fn projection(&self, as_of: Option<Day>) -> Value {
-        let status = if self.plan.adopted.is_none() {
-            "not_adopted"
-        } else if self.plan.ended.is_some() {
-            "terminated"
-        } else if self.plan.approved.is_none() {
-            "awaiting_approval"
-        } else {
-            "active"
-        };
+        let status = self.plan_status();
         let reserve = self.rules.share_reserve.get();
         let mut plan = json!({
             "status": status,
@@ -275,9 +267,22 @@ impl State {
         v
     }
 
+    /// The plan's status: `not_adopted`, `terminated`, `awaiting_approval` or `active`.
+    pub(crate) fn plan_status(&self) -> &'static str {
+        if self.plan.adopted.is_none() {
+            "not_adopted"
+        } else if self.plan.ended.is_some() {
+            "terminated"
+        } else if self.plan.approved.is_none() {
+            "awaiting_approval"
+        } else {
+            "active"
+        }
+    }
+
     /// A period's status as the fold stands: `scheduled` (not opened yet), `open`,
     /// `purchased` (its purchase executed) or `closed` (ended without a purchase).
-    fn period_status(&self, start: Day) -> &'static str {
+    pub(crate) fn period_status(&self, start: Day) -> &'static str {
         let purchased = self
             .periods
             .by_start
@@ -352,10 +357,7 @@ impl State {
     /// The digest of [`State::projection`] without an as-of day: two states that fold to the
     /// same books have the same digest.
     pub fn digest(&self) -> String {
-        match self.projection(None).get("digest") {
-            Some(Value::String(d)) => d.clone(),
-            _ => String::new(),
-        }
+        self.projection_digest(None, crate::render::Provenance::default())
     }
 
     /// §12 statements of `employee`: one per period in which the employee bought shares, in

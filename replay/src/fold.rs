@@ -87,6 +87,10 @@ pub struct OrderedFold {
     split: bool,
     wall: Option<Day>,
     beyond: Vec<Record>,
+    /// Days before whose first later record a copy of the state is kept (ascending): what
+    /// `verify` compares a purchase checkpoint with, in the same pass as the whole fold.
+    watch: std::collections::VecDeque<Day>,
+    snapshots: Vec<(Day, State)>,
 }
 
 impl OrderedFold {
@@ -99,6 +103,8 @@ impl OrderedFold {
             split: false,
             wall: None,
             beyond: Vec::new(),
+            watch: std::collections::VecDeque::new(),
+            snapshots: Vec::new(),
         }
     }
 
@@ -109,6 +115,60 @@ impl OrderedFold {
         self.split = true;
         self.wall = wall;
         self
+    }
+
+    /// Keeps a copy of the state as it stands before the first record dated after each of
+    /// `days` is folded (or at the end, [`OrderedFold::finish_snapshots`]): the fold of
+    /// every record dated on or before the day, in `(date, seq)` order, no deadline after
+    /// it applied. Taken with [`OrderedFold::take_snapshots`].
+    pub fn snapshot_before(mut self, mut days: Vec<Day>) -> Self {
+        days.sort();
+        days.dedup();
+        self.watch = days.into();
+        self
+    }
+
+    /// The snapshots taken so far (see [`OrderedFold::snapshot_before`]).
+    pub fn take_snapshots(&mut self) -> Vec<(Day, State)> {
+        std::mem::take(&mut self.snapshots)
+    }
+
+    /// Folds what is left (nothing more will be pushed) and takes the snapshots of the days
+    /// no record came after. The fold can still be finished.
+    pub fn finish_snapshots(&mut self) -> Result<(), FoldError> {
+        self.push(std::iter::empty(), None)?;
+        while let Some(d) = self.watch.pop_front() {
+            self.snapshots.push((d, self.state.clone()));
+        }
+        Ok(())
+    }
+
+    /// The state if the records pushed so far were the whole log: a copy, with the records
+    /// still waiting folded in `(date, seq)` order (no deadline applied). What a fold with
+    /// `through_seq` at the last pushed record gives before it finishes.
+    pub fn state_so_far(&self) -> Result<State, FoldError> {
+        let mut state = self.state.clone();
+        let mut waiting: Vec<&Record> = self.waiting.iter().map(|Reverse(k)| &k.0).collect();
+        waiting.sort_by_key(|r| (r.date, r.seq));
+        for r in waiting {
+            state.apply(r).map_err(|rejection| FoldError {
+                seq: r.seq,
+                rejection,
+            })?;
+        }
+        Ok(state)
+    }
+
+    fn apply(&mut self, r: &Record) -> Result<(), FoldError> {
+        while self.watch.front().is_some_and(|d| r.date > *d) {
+            if let Some(d) = self.watch.pop_front() {
+                self.snapshots.push((d, self.state.clone()));
+            }
+        }
+        self.state.apply(r).map_err(|rejection| FoldError {
+            seq: r.seq,
+            rejection,
+        })
     }
 
     /// A fold of `query` from the beginning of the log.
@@ -139,10 +199,7 @@ impl OrderedFold {
             if self.split && self.wall.is_none_or(|w| r.date > w) {
                 self.beyond.push(r);
             } else if self.waiting.is_empty() && suffix_min[i + 1].is_none_or(|m| r.date <= m) {
-                self.state.apply(&r).map_err(|rejection| FoldError {
-                    seq: r.seq,
-                    rejection,
-                })?;
+                self.apply(&r)?;
             } else {
                 self.waiting.push(Reverse(Keyed(r)));
             }
@@ -156,10 +213,7 @@ impl OrderedFold {
             let Some(Reverse(Keyed(r))) = self.waiting.pop() else {
                 break;
             };
-            self.state.apply(&r).map_err(|rejection| FoldError {
-                seq: r.seq,
-                rejection,
-            })?;
+            self.apply(&r)?;
         }
         Ok(())
     }

@@ -42,6 +42,8 @@ mod read_only;
 mod replay;
 #[path = "cli/round_trip.rs"]
 mod round_trip;
+#[path = "cli/scale.rs"]
+mod scale;
 #[path = "cli/tamper.rs"]
 mod tamper;
 #[path = "cli/tax.rs"]

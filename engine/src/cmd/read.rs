@@ -26,13 +26,15 @@ pub fn export(cli: &Cli, out: &mut impl Write) -> Result<(), Failure> {
     Ok(())
 }
 
-/// `espp verify`: the hash chain, then a fold from scratch against every checkpoint.
+/// `espp verify`: the hash chain and a fold from scratch, in one pass, against every
+/// checkpoint.
 pub fn verify(cli: &Cli, out: &mut impl Write) -> Result<(), Failure> {
     let ledger = super::open_salvage(cli)?;
-    let spin = super::spinner("verifying the hash chain");
-    let report = ledger.verify();
+    // One pass: the chain, the fold and the checkpoints together (issue 15).
+    let spin = super::spinner("verifying the hash chain, the fold and every checkpoint");
+    let verified = ledger.verify_all();
     spin.finish_and_clear();
-    let report = report?;
+    let (report, folded) = verified?;
     if let Some(p) = &report.problem {
         return Err(Failure::new(
             exit::DAMAGED,
@@ -42,10 +44,12 @@ pub fn verify(cli: &Cli, out: &mut impl Write) -> Result<(), Failure> {
             ),
         ));
     }
-    let spin = super::spinner("folding the log from scratch against every checkpoint");
-    let checked = ledger.verify_checkpoints();
-    spin.finish_and_clear();
-    let (digest, checks) = checked?;
+    let Some((digest, checks)) = folded else {
+        return Err(Failure::new(
+            exit::DAMAGED,
+            "verify failed: the log was not folded",
+        ));
+    };
     let disagreeing: Vec<_> = checks.iter().filter(|c| c.disagrees).collect();
     if cli.format == Format::Json {
         let cps: Vec<Value> = checks
@@ -277,8 +281,30 @@ pub fn state(
     let ledger = open(cli)?;
     let state = fold_ledger(&ledger, &query)?;
     let head = super::head_seen(&ledger, &query)?;
+    if cli.format == Format::Json {
+        // Written straight from the state, no Value tree (the same bytes, issue 15).
+        return write_projection_json(&state, &query, head, out);
+    }
     let projection = super::projection_of(&state, &query, head);
     print_projection(out, cli.format, &projection, state.day())?;
+    Ok(())
+}
+
+/// The projection JSON and a newline, as `print_projection` writes it for `--format json`,
+/// written straight from the state (`State::write_projection`).
+fn write_projection_json(
+    state: &espp_projections::State,
+    query: &espp_replay::Query,
+    head: Option<(u64, String)>,
+    out: &mut impl Write,
+) -> Result<(), Failure> {
+    let known_at = query.known_at.map(|t| t.to_string());
+    let provenance = espp_projections::Provenance {
+        known_at: known_at.as_deref(),
+        head: head.as_ref().map(|(seq, hash)| (*seq, hash.as_str())),
+    };
+    state.write_projection(query.as_of, provenance, out)?;
+    writeln!(out)?;
     Ok(())
 }
 
@@ -295,6 +321,9 @@ pub fn replay(
     let head = super::head_seen_in(&records, &query);
     let state = espp_replay::fold_records(records, query.clone())
         .map_err(|e| Failure::new(exit::REFUSED, format!("{}: {e}", from_export.display())))?;
+    if cli.format == Format::Json {
+        return write_projection_json(&state, &query, head, out);
+    }
     let projection = super::projection_of(&state, &query, head);
     print_projection(out, cli.format, &projection, state.day())?;
     Ok(())

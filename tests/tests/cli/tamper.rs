@@ -145,3 +145,34 @@ fn a_deleted_last_chunk_is_found() {
         .stderr_has("at seq 6")
         .stderr_has("missing");
 }
+
+/// `verify` hashes records of odd seq on the fold's thread, the others on the reader's
+/// (issue 15): whichever altered record comes first is the one named, with the records
+/// intact before it, as the library's single-threaded `Ledger::verify` says.
+#[test]
+fn the_first_altered_record_is_named_whichever_thread_hashed_it() {
+    for (first, second) in [(3usize, 8usize), (4, 9)] {
+        let dir = Dir::new();
+        one_chunk_ledger(&dir);
+        let forty = rust_decimal::Decimal::from(40).serialize();
+        let mut forty_one = forty;
+        forty_one[4] += 1;
+        // Records at chunk index i are seq i + 1; both are hires.
+        patch_record(&dir.db(), 1, second - 1, &forty, &forty_one);
+        patch_record(&dir.db(), 1, first - 1, &forty, &forty_one);
+        dir.espp(&["verify"])
+            .expect_code(4)
+            .stderr_has(&format!("seq {first}"))
+            .stderr_has(&format!("{} records intact", first - 1));
+        wait_until_closed(&dir.db());
+        let ledger =
+            espp_engine::Ledger::open(&dir.db(), &espp_engine::Options::default()).expect("open");
+        let (all, folded) = ledger.verify_all().expect("verify_all");
+        let one = ledger.verify().expect("verify");
+        assert!(folded.is_none());
+        let p = |r: &espp_engine::VerifyReport| {
+            format!("{:?} {} {}", r.problem, r.records, r.head_hash)
+        };
+        assert_eq!(p(&all), p(&one));
+    }
+}

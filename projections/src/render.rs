@@ -1,0 +1,405 @@
+//! The projection JSON written straight from the [`State`] (issue 15): the same canonical
+//! bytes as [`State::projection`] rendered by [`crate::canonical_json`] — keys sorted at
+//! every level (here by construction: each object's keys are written in byte order), no
+//! whitespace — without building a `serde_json::Value` tree. The digest is the SHA-256 of
+//! those bytes without the `digest` key; since `digest` sorts third, the projection is
+//! written twice: once into the hash (nothing held in memory), then to the output with the
+//! digest in its place. Memory stays that of the state, whatever its size.
+
+use std::io::{self, Write};
+
+use espp_events::Day;
+use rust_decimal::Decimal;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::num::{fixed, rate};
+use crate::state::State;
+use crate::tax::disposition_json;
+
+/// What the engine adds to a projection after the fold (see [`crate::with_provenance`]):
+/// the `--known-at` instant and the `(seq, hash)` of the latest record the query saw.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Provenance<'a> {
+    /// `known_at`: the `--known-at` instant, or None (null).
+    pub known_at: Option<&'a str>,
+    /// `head`: `{"seq", "hash"}`, or None (null) for an empty log.
+    pub head: Option<(u64, &'a str)>,
+}
+
+/// A writer into a SHA-256.
+struct Hasher(Sha256);
+
+impl Write for Hasher {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Buffers small writes (the output may be unbuffered standard output; the hasher is faster
+/// fed in blocks).
+struct Buffered<'w, W: Write + ?Sized> {
+    out: &'w mut W,
+    buf: Vec<u8>,
+}
+
+impl<W: Write + ?Sized> Buffered<'_, W> {
+    fn put(&mut self, b: &[u8]) -> io::Result<()> {
+        self.buf.extend_from_slice(b);
+        if self.buf.len() >= 1 << 16 {
+            self.out.write_all(&self.buf)?;
+            self.buf.clear();
+        }
+        Ok(())
+    }
+    fn finish(mut self) -> io::Result<()> {
+        self.out.write_all(&self.buf)?;
+        self.buf.clear();
+        Ok(())
+    }
+}
+
+impl<W: Write + ?Sized> Write for Buffered<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.put(buf)?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// One JSON object being written: keys must come in byte order (checked in debug builds).
+struct Obj<'a, 'w, W: Write + ?Sized> {
+    w: &'a mut Buffered<'w, W>,
+    first: bool,
+    #[cfg(debug_assertions)]
+    last: &'static str,
+}
+
+impl<'a, 'w, W: Write + ?Sized> Obj<'a, 'w, W> {
+    fn new(w: &'a mut Buffered<'w, W>) -> io::Result<Self> {
+        w.put(b"{")?;
+        Ok(Obj {
+            w,
+            first: true,
+            #[cfg(debug_assertions)]
+            last: "",
+        })
+    }
+    /// Writes `"key":` (keys are literals of plain ASCII: no escaping).
+    fn key(&mut self, k: &'static str) -> io::Result<&mut Buffered<'w, W>> {
+        #[cfg(debug_assertions)]
+        {
+            debug_assert!(self.first || self.last < k, "{} before {k}", self.last);
+            self.last = k;
+        }
+        if !self.first {
+            self.w.put(b",")?;
+        }
+        self.first = false;
+        self.w.put(b"\"")?;
+        self.w.put(k.as_bytes())?;
+        self.w.put(b"\":")?;
+        Ok(self.w)
+    }
+    fn str(&mut self, k: &'static str, v: &str) -> io::Result<()> {
+        let w = self.key(k)?;
+        string(w, v)
+    }
+    fn opt_str(&mut self, k: &'static str, v: Option<&str>) -> io::Result<()> {
+        let w = self.key(k)?;
+        match v {
+            Some(v) => string(w, v),
+            None => w.put(b"null"),
+        }
+    }
+    /// A value whose Display is plain JSON-safe text (a number, a decimal, a day), quoted.
+    fn shown(&mut self, k: &'static str, v: impl std::fmt::Display) -> io::Result<()> {
+        let w = self.key(k)?;
+        w.put(b"\"")?;
+        write!(w, "{v}")?;
+        w.put(b"\"")
+    }
+    fn raw(&mut self, k: &'static str, v: impl std::fmt::Display) -> io::Result<()> {
+        let w = self.key(k)?;
+        write!(w, "{v}")
+    }
+    fn end(self) -> io::Result<()> {
+        self.w.put(b"}")
+    }
+}
+
+/// A JSON string, escaped exactly as serde_json escapes it.
+fn string<W: Write + ?Sized>(w: &mut Buffered<'_, W>, s: &str) -> io::Result<()> {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        w.put(b"\"")?;
+        w.put(s.as_bytes())?;
+        return w.put(b"\"");
+    }
+    serde_json::to_writer(&mut *w, s).map_err(io::Error::other)
+}
+
+/// A small value (the rules, a disposition) in canonical form.
+fn value<W: Write + ?Sized>(w: &mut Buffered<'_, W>, v: &Value) -> io::Result<()> {
+    w.put(crate::canonical_json(v).as_bytes())
+}
+
+fn array<W: Write + ?Sized, T>(
+    w: &mut Buffered<'_, W>,
+    items: impl IntoIterator<Item = T>,
+    mut each: impl FnMut(&mut Buffered<'_, W>, T) -> io::Result<()>,
+) -> io::Result<()> {
+    w.put(b"[")?;
+    for (i, x) in items.into_iter().enumerate() {
+        if i > 0 {
+            w.put(b",")?;
+        }
+        each(w, x)?;
+    }
+    w.put(b"]")
+}
+
+/// Decimals as `num::plain` writes them, without its allocation for zero.
+struct Plain(Decimal);
+impl std::fmt::Display for Plain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0.is_zero() {
+            f.write_str("0")
+        } else {
+            std::fmt::Display::fmt(&self.0.normalize(), f)
+        }
+    }
+}
+
+/// Decimals as `num::money` writes them (two places).
+struct Money(Decimal);
+impl std::fmt::Display for Money {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut x = if self.0.is_zero() {
+            Decimal::ZERO
+        } else {
+            self.0
+        };
+        x.rescale(2);
+        std::fmt::Display::fmt(&x, f)
+    }
+}
+
+impl State {
+    /// Writes the projection JSON of [`State::projection`] with provenance `p` (as
+    /// [`crate::with_provenance`] sets it) to `out`, byte for byte what `Value`'s rendering
+    /// gives, and returns its digest. No newline is written.
+    pub fn write_projection(
+        &self,
+        as_of: Option<Day>,
+        p: Provenance<'_>,
+        out: &mut (impl Write + ?Sized),
+    ) -> io::Result<String> {
+        let digest = self.projection_digest(as_of, p);
+        let mut w = Buffered {
+            out,
+            buf: Vec::with_capacity(1 << 17),
+        };
+        self.render(as_of, p, Some(&digest), &mut w)?;
+        w.finish()?;
+        Ok(digest)
+    }
+
+    /// The digest of the projection with provenance `p`: the SHA-256 of its canonical JSON
+    /// without `digest`, computed without building it.
+    pub fn projection_digest(&self, as_of: Option<Day>, p: Provenance<'_>) -> String {
+        let mut h = Hasher(Sha256::new());
+        let mut w = Buffered {
+            out: &mut h,
+            buf: Vec::with_capacity(1 << 17),
+        };
+        // Writing into a hash cannot fail.
+        let written = self
+            .render(as_of, p, None, &mut w)
+            .and_then(|()| w.finish());
+        debug_assert!(written.is_ok());
+        hex::encode(h.0.finalize())
+    }
+
+    fn render<W: Write + ?Sized>(
+        &self,
+        as_of: Option<Day>,
+        p: Provenance<'_>,
+        digest: Option<&str>,
+        w: &mut Buffered<'_, W>,
+    ) -> io::Result<()> {
+        let mut top = Obj::new(w)?;
+        top.opt_str("as_of", as_of.map(|d| d.to_string()).as_deref())?;
+        let w = top.key("capital_changes")?;
+        array(w, &self.capital_changes, |w, c| {
+            let mut o = Obj::new(w)?;
+            o.shown("date", c.date)?;
+            o.str("kind", c.kind.as_str())?;
+            match c.ratio {
+                espp_events::Ratio::Decimal(d) => o.shown("ratio", Plain(d))?,
+                other => o.str("ratio", &other.to_string())?,
+            }
+            o.end()
+        })?;
+        if let Some(d) = digest {
+            top.str("digest", d)?;
+        }
+        let w = top.key("dispositions")?;
+        array(w, &self.dispositions, |w, d| value(w, &disposition_json(d)))?;
+        let w = top.key("employees")?;
+        {
+            let mut all = ObjDyn::new(w)?;
+            for (id, e) in &self.employees {
+                let w = all.key(id.as_str())?;
+                let mut o = Obj::new(w)?;
+                o.shown("balance", Money(e.balance))?;
+                o.shown("contributed", Money(e.contributed))?;
+                o.shown("deficiency", Money(e.deficiency))?;
+                o.shown("dividends_paid", Money(e.dividends_paid))?;
+                match e.window {
+                    Some(win) => o.shown("election_deadline", win.deadline)?,
+                    None => o.raw("election_deadline", "null")?,
+                }
+                o.shown("ordinary_income", Money(e.ordinary_income))?;
+                o.opt_str("rate", e.rate.map(rate).as_deref())?;
+                o.shown("refunded", Money(e.refunded))?;
+                o.shown("refunded_to_estate", Money(e.refunded_to_estate))?;
+                o.shown("shares_certificated", Plain(e.shares_certificated))?;
+                o.shown("shares_held", Plain(e.shares_held))?;
+                o.str("status", e.status().as_str())?;
+                o.end()?;
+            }
+            all.end()?;
+        }
+        {
+            let w = top.key("head")?;
+            match p.head {
+                None => w.put(b"null")?,
+                Some((seq, hash)) => {
+                    let mut o = Obj::new(w)?;
+                    o.str("hash", hash)?;
+                    o.raw("seq", seq)?;
+                    o.end()?;
+                }
+            }
+        }
+        top.opt_str("known_at", p.known_at)?;
+        let w = top.key("lots")?;
+        array(w, &self.lots, |w, l| {
+            let mut o = Obj::new(w)?;
+            o.shown("certificated", Plain(l.certificated))?;
+            o.str("employee", l.employee.as_str())?;
+            o.shown("fmv_grant", Plain(l.fmv_grant))?;
+            o.shown("fmv_purchase", Plain(l.fmv_purchase))?;
+            o.shown("grant_date", l.grant_date)?;
+            o.shown("held", Plain(l.held))?;
+            o.str("period", l.period.as_str())?;
+            if l.price == l.as_purchased.price {
+                o.str("price", &fixed(l.price, l.as_purchased.price_decimals))?;
+            } else {
+                o.shown("price", Plain(l.price))?;
+            }
+            o.shown("purchase_date", l.purchase_date)?;
+            o.shown("shares", Plain(l.shares))?;
+            o.shown("sold", Plain(l.sold))?;
+            o.end()
+        })?;
+        let w = top.key("periods")?;
+        array(w, self.periods.by_start.values(), |w, per| {
+            let mut o = Obj::new(w)?;
+            o.shown("end", per.end)?;
+            o.str("id", per.id.as_str())?;
+            match per.purchased {
+                Some(d) => o.shown("purchase_date", d)?,
+                None => o.raw("purchase_date", "null")?,
+            }
+            o.shown("start", per.start)?;
+            o.str("status", self.period_status(per.start))?;
+            o.end()
+        })?;
+        {
+            let w = top.key("plan")?;
+            let reserve = self.rules.share_reserve.get();
+            let mut o = Obj::new(w)?;
+            o.str("name", &self.rules.name)?;
+            if let Some((_, reason)) = self.plan.ended {
+                o.str("reason", reason.as_str())?;
+            }
+            o.shown("share_reserve", Plain(reserve))?;
+            o.shown("shares_bought", Plain(self.plan.shares_bought))?;
+            o.shown(
+                "shares_left",
+                Plain((reserve - self.plan.shares_bought).max(Decimal::ZERO)),
+            )?;
+            o.str("status", self.plan_status())?;
+            if let Some((day, _)) = self.plan.ended {
+                o.shown("terminated_on", day)?;
+            }
+            o.end()?;
+        }
+        let w = top.key("purchases")?;
+        array(w, &self.purchases, |w, pu| {
+            let mut o = Obj::new(w)?;
+            let w = o.key("allocations")?;
+            array(w, &pu.allocations, |w, a| {
+                let mut o = Obj::new(w)?;
+                o.shown("carried", Money(a.carried))?;
+                o.shown("cost", Money(a.cost))?;
+                o.str("employee", a.employee.as_str())?;
+                o.shown("refunded", Money(a.refunded))?;
+                o.shown("shares", Plain(a.shares))?;
+                o.end()
+            })?;
+            o.shown("date", pu.date)?;
+            o.shown("fmv_grant", Plain(pu.fmv_grant))?;
+            o.shown("fmv_purchase", Plain(pu.fmv_purchase))?;
+            o.shown("grant_date", pu.grant_date)?;
+            o.str("period", pu.period.as_str())?;
+            o.str("price", &pu.price.to_string())?;
+            o.raw("prorated", pu.prorated)?;
+            o.shown("shares", Plain(pu.shares))?;
+            o.end()
+        })?;
+        let w = top.key("rules")?;
+        value(w, &espp_events::RulesPatch::from(&self.rules).to_json())?;
+        let w = top.key("skipped")?;
+        array(w, &self.skipped, |w, s| {
+            let mut o = Obj::new(w)?;
+            o.str("reason", &s.reason)?;
+            o.raw("seq", s.seq)?;
+            o.end()
+        })?;
+        top.raw("through_seq", self.through_seq)?;
+        top.end()
+    }
+}
+
+/// An object whose keys are data (employee ids, in the map's order: byte order).
+struct ObjDyn<'a, 'w, W: Write + ?Sized> {
+    w: &'a mut Buffered<'w, W>,
+    first: bool,
+}
+
+impl<'a, 'w, W: Write + ?Sized> ObjDyn<'a, 'w, W> {
+    fn new(w: &'a mut Buffered<'w, W>) -> io::Result<Self> {
+        w.put(b"{")?;
+        Ok(ObjDyn { w, first: true })
+    }
+    fn key(&mut self, k: &str) -> io::Result<&mut Buffered<'w, W>> {
+        if !self.first {
+            self.w.put(b",")?;
+        }
+        self.first = false;
+        string(self.w, k)?;
+        self.w.put(b":")?;
+        Ok(self.w)
+    }
+    fn end(self) -> io::Result<()> {
+        self.w.put(b"}")
+    }
+}
