@@ -593,7 +593,88 @@ impl Record {
     /// The canonical JSON the hash covers: the exported object without `hash`, keys sorted,
     /// no whitespace.
     pub fn canonical_json(&self) -> String {
+        let mut out = Vec::with_capacity(256);
+        self.write_canonical_json(&mut out);
+        String::from_utf8(out).unwrap_or_else(|_| self.canonical_json_via_value())
+    }
+
+    /// [`Record::canonical_json`] as it was first written, through a `serde_json::Value` of
+    /// the whole record: the oracle the direct writer is tested against.
+    #[doc(hidden)]
+    pub fn canonical_json_via_value(&self) -> String {
         self.to_json_without_hash().to_string()
+    }
+
+    /// Appends [`Record::canonical_json`]'s bytes to `out` without building the envelope
+    /// as `serde_json::Value`s (issue 15: `verify` hashes every record): the event's own
+    /// fields as before, merged in key order with the envelope's, written directly.
+    pub fn write_canonical_json(&self, out: &mut Vec<u8>) {
+        use std::io::Write as _;
+        /// The envelope's keys, sorted.
+        const ENVELOPE: [&str; 7] = [
+            "actor",
+            "date",
+            "id",
+            "prev_hash",
+            "recorded_at",
+            "seq",
+            "type",
+        ];
+        let mut fields = Map::new();
+        self.event.put_fields(&mut fields);
+        if ENVELOPE.iter().any(|k| fields.contains_key(*k)) {
+            // An event field named like the envelope's would replace it: the old way.
+            out.extend_from_slice(self.canonical_json_via_value().as_bytes());
+            return;
+        }
+        // Writing into memory cannot fail.
+        let string = |out: &mut Vec<u8>, s: &str| {
+            if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+                out.push(b'"');
+                out.extend_from_slice(s.as_bytes());
+                out.push(b'"');
+            } else {
+                let _ = serde_json::to_writer(&mut *out, s);
+            }
+        };
+        let mut first = true;
+        let mut key = |out: &mut Vec<u8>, k: &str| {
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            string(out, k);
+            out.push(b':');
+        };
+        out.push(b'{');
+        let mut event_fields = fields.iter().peekable();
+        for k in ENVELOPE {
+            while let Some((fk, fv)) = event_fields.next_if(|(fk, _)| fk.as_str() < k) {
+                key(out, fk);
+                let _ = serde_json::to_writer(&mut *out, fv);
+            }
+            key(out, k);
+            let _ = match k {
+                "actor" => {
+                    string(out, self.actor.as_str());
+                    Ok(())
+                }
+                "date" => write!(out, "\"{}\"", self.date),
+                "id" => write!(out, "\"{}\"", self.id),
+                "prev_hash" => write!(out, "\"{}\"", self.prev_hash),
+                "recorded_at" => write!(out, "\"{}\"", self.recorded_at),
+                "seq" => write!(out, "{}", self.seq),
+                _ => {
+                    string(out, self.event.type_name());
+                    Ok(())
+                }
+            };
+        }
+        for (fk, fv) in event_fields {
+            key(out, fk);
+            let _ = serde_json::to_writer(&mut *out, fv);
+        }
+        out.push(b'}');
     }
 }
 
@@ -661,5 +742,42 @@ mod tests {
         };
         let again = input.to_json().to_string();
         assert_eq!(parse_line(&again), Ok(Line::Bare(input)));
+    }
+
+    /// The direct writer of a record's canonical JSON (what its hash covers) gives the bytes
+    /// of the `Value` rendering, for every event type's catalogue example and actors that
+    /// need escaping.
+    #[test]
+    fn canonical_json_is_written_directly_with_the_same_bytes() {
+        let actors = ["payroll", "a \"quoted\" \\ actor", "Zoë ✓ / x"];
+        let mut checked = 0;
+        for spec in Event::CATALOGUE {
+            let Ok(Line::Bare(input)) = parse_line(spec.example) else {
+                panic!("{} does not parse", spec.example);
+            };
+            for (i, actor) in actors.iter().enumerate() {
+                let Ok(actor) = crate::Actor::new(*actor) else {
+                    continue;
+                };
+                let r = Record::chain(
+                    7 + i as u64,
+                    Uuid::from_u128(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef + i as u128),
+                    input.date,
+                    crate::Instant::parse("2026-01-15T09:30:00.500Z")
+                        .unwrap_or_else(|e| panic!("{e}")),
+                    actor,
+                    crate::Hash::ZERO,
+                    input.event.clone(),
+                );
+                assert_eq!(
+                    r.canonical_json(),
+                    r.canonical_json_via_value(),
+                    "{}",
+                    spec.example
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked >= 2 * Event::CATALOGUE.len(), "{checked}");
     }
 }

@@ -98,7 +98,9 @@ impl Record {
         let mut h = Sha256::new();
         h.update(self.prev_hash.to_string().as_bytes());
         h.update(b"\n");
-        h.update(self.canonical_json().as_bytes());
+        let mut json = Vec::with_capacity(256);
+        self.write_canonical_json(&mut json);
+        h.update(&json);
         Hash(h.finalize().into())
     }
 }
