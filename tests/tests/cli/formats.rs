@@ -154,7 +154,7 @@ fn chrono_day(i: u32) -> String {
     let mut days = i;
     let (mut y, mut m, mut d) = (2020u32, 1u32, 3u32);
     let len = |y: u32, m: u32| match m {
-        2 if y % 4 == 0 => 29,
+        2 if y.is_multiple_of(4) => 29,
         2 => 28,
         4 | 6 | 9 | 11 => 30,
         _ => 31,
