@@ -115,7 +115,11 @@ impl From<std::io::Error> for Failure {
 pub fn options(cli: &Cli) -> Options {
     Options {
         cache_bytes: cli.cache_mb.max(1) << 20,
-        checkpoint_every: cli.checkpoint_every,
+        checkpoint_every: cli
+            .command
+            .write_options()
+            .and_then(|w| w.checkpoint_every)
+            .unwrap_or(cli.checkpoint_every),
     }
 }
 
@@ -288,7 +292,12 @@ pub fn waiting<T>(
 }
 
 pub fn actor(cli: &Cli) -> Result<Actor, Failure> {
-    let name = match &cli.actor {
+    let given = cli
+        .command
+        .write_options()
+        .and_then(|w| w.actor.as_ref())
+        .or(cli.actor.as_ref());
+    let name = match given {
         Some(a) => a.clone(),
         None => whoami::username(),
     };
