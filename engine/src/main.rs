@@ -47,17 +47,20 @@ struct Cli {
     /// The format in force: `--format`, or the command's default (set after parsing).
     #[arg(skip)]
     format: Format,
-    /// Who appends (recorded on every event); defaults to the OS user. Also an option of the
-    /// commands that append (`append`, `import`, `demo`), and only of those.
-    #[arg(long, env = "ESPP_ACTOR")]
+    /// Who appends (recorded on every event); defaults to the OS user.
+    #[arg(long, global = true, env = "ESPP_ACTOR")]
     actor: Option<String>,
     /// sled's page cache in MiB.
     #[arg(long, global = true, env = "ESPP_CACHE_MB", default_value_t = 64,
           value_parser = clap::value_parser!(u64).range(1..=1_048_576))]
     cache_mb: u64,
-    /// Take a checkpoint every N appended events (0: only at purchases). Also an option of
-    /// the commands that append, and only of those.
-    #[arg(long, env = "ESPP_CHECKPOINT_EVERY", default_value_t = 1_000_000)]
+    /// Take a checkpoint every N appended events (0: only at purchases).
+    #[arg(
+        long,
+        global = true,
+        env = "ESPP_CHECKPOINT_EVERY",
+        default_value_t = 1_000_000
+    )]
     checkpoint_every: u64,
     /// Wait for a ledger another process holds, up to SECONDS (without a value: as long as
     /// it takes), instead of exiting busy (3) at once.
@@ -106,8 +109,6 @@ enum Command {
         file: PathBuf,
         #[command(flatten)]
         guards: Guards,
-        #[command(flatten)]
-        write: WriteOptions,
     },
     /// Write the log as JSON Lines with envelopes.
     #[command(after_help = after_help!("espp --db L export > L.jsonl", "espp --db L2 append L.jsonl   # rebuilds the same ledger"))]
@@ -124,8 +125,6 @@ enum Command {
         file: PathBuf,
         #[command(flatten)]
         guards: Guards,
-        #[command(flatten)]
-        write: WriteOptions,
     },
     /// Check the hash chain and every record; exit 4 on damage.
     #[command(after_help = after_help!("espp --db L verify", "espp --db L verify --format json"))]
@@ -163,8 +162,6 @@ enum Command {
         /// Seed of the demo's pseudo-random pay, rates and prices.
         #[arg(long, default_value_t = 2026)]
         seed: u64,
-        #[command(flatten)]
-        write: WriteOptions,
     },
     /// §12 statements of one employee, or of all: each period in which shares were bought,
     /// or the period named. Each row reconciles: opening_balance + deductions +
@@ -296,29 +293,7 @@ enum Command {
     Man,
 }
 
-/// The options of the commands that append: given after the subcommand, they win over the
-/// same options given before it (or from the environment). Read commands do not take them.
-#[derive(clap::Args, Debug, Clone, Default)]
-struct WriteOptions {
-    /// Who appends (recorded on every event); defaults to `ESPP_ACTOR`, then the OS user.
-    #[arg(long = "actor", value_name = "ACTOR")]
-    actor: Option<String>,
-    /// Take a checkpoint every N appended events (0: only at purchases; default 1000000).
-    #[arg(long = "checkpoint-every", value_name = "N")]
-    checkpoint_every: Option<u64>,
-}
-
 impl Command {
-    /// The append options given after the subcommand, for the commands that append.
-    fn write_options(&self) -> Option<&WriteOptions> {
-        match self {
-            Command::Append { write, .. }
-            | Command::Import { write, .. }
-            | Command::Demo { write, .. } => Some(write),
-            _ => None,
-        }
-    }
-
     /// The formats the command writes; the first is its default. Any other is refused.
     fn formats(&self) -> &'static [Format] {
         use Format::*;
@@ -490,15 +465,13 @@ fn run(cli: &Cli) -> Result<(), Failure> {
             cmd::docs::completions(*shell, &mut Cli::command(), &mut out)?
         }
         Command::Man => cmd::docs::man(Cli::command(), &mut out)?,
-        Command::Append { file, guards, .. } => {
+        Command::Append { file, guards } => {
             cmd::append::append(cli, None, file, *guards, &mut out)?
         }
-        Command::Import {
-            kind, file, guards, ..
-        } => cmd::append::append(cli, Some(*kind), file, *guards, &mut out)?,
-        Command::Demo {
-            employees, seed, ..
-        } => cmd::append::demo(cli, *employees, *seed, &mut out)?,
+        Command::Import { kind, file, guards } => {
+            cmd::append::append(cli, Some(*kind), file, *guards, &mut out)?
+        }
+        Command::Demo { employees, seed } => cmd::append::demo(cli, *employees, *seed, &mut out)?,
         Command::Export => read::export(cli, &mut out)?,
         Command::Verify => read::verify(cli, &mut out)?,
         Command::Log {

@@ -115,11 +115,7 @@ impl From<std::io::Error> for Failure {
 pub fn options(cli: &Cli) -> Options {
     Options {
         cache_bytes: cli.cache_mb.max(1) << 20,
-        checkpoint_every: cli
-            .command
-            .write_options()
-            .and_then(|w| w.checkpoint_every)
-            .unwrap_or(cli.checkpoint_every),
+        checkpoint_every: cli.checkpoint_every,
     }
 }
 
@@ -292,12 +288,7 @@ pub fn waiting<T>(
 }
 
 pub fn actor(cli: &Cli) -> Result<Actor, Failure> {
-    let given = cli
-        .command
-        .write_options()
-        .and_then(|w| w.actor.as_ref())
-        .or(cli.actor.as_ref());
-    let name = match given {
+    let name = match &cli.actor {
         Some(a) => a.clone(),
         None => whoami::username(),
     };
