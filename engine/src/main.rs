@@ -12,6 +12,16 @@ mod cmd;
 /// The `--help` epilogue of a subcommand: an example, the formats of days and instants, the
 /// exit codes (INTERCHANGE.md).
 macro_rules! after_help {
+    (append: $($example:literal),+) => {
+        concat!(
+            "Append options (before or after the subcommand):\n",
+            "  --actor <ACTOR>         Who appends, recorded on every event [env: ESPP_ACTOR] \
+             [default: the OS user]\n",
+            "  --checkpoint-every <N>  Take a checkpoint every N appended events (0: only at \
+             purchases) [env: ESPP_CHECKPOINT_EVERY] [default: 1000000]\n\n",
+            after_help!($($example),+)
+        )
+    };
     ($($example:literal),+) => {
         concat!(
             "Examples:\n",
@@ -19,8 +29,8 @@ macro_rules! after_help {
             "\nDays are YYYY-MM-DD (2026-01-15); instants are RFC 3339 UTC (2026-01-15T09:30:00Z); \
              every number in events is a decimal string (\"4000.00\").\n",
             "Exit codes: 0 done; 1 input refused (names the line, field and rule); 2 usage; \
-             3 busy or an id conflict; 4 verify found damage; 5 storage or I/O failure \
-             (a missing ledger included)."
+             3 busy or an id conflict; 4 damage (found by verify, or by any command reading \
+             it); 5 storage or I/O failure (a full disk and a missing ledger included)."
         )
     };
 }
@@ -47,19 +57,24 @@ struct Cli {
     /// The format in force: `--format`, or the command's default (set after parsing).
     #[arg(skip)]
     format: Format,
-    /// Who appends (recorded on every event); defaults to the OS user.
-    #[arg(long, global = true, env = "ESPP_ACTOR")]
+    /// Who appends (recorded on every event); defaults to the OS user. Accepted before or
+    /// after any subcommand (INTERCHANGE.md), but it does something only where events are
+    /// appended: hidden from every help, and described in the help of `append`, `import`
+    /// and `demo` (`WRITE_OPTIONS`).
+    #[arg(long, global = true, env = "ESPP_ACTOR", hide = true)]
     actor: Option<String>,
     /// sled's page cache in MiB.
     #[arg(long, global = true, env = "ESPP_CACHE_MB", default_value_t = 64,
           value_parser = clap::value_parser!(u64).range(1..=1_048_576))]
     cache_mb: u64,
-    /// Take a checkpoint every N appended events (0: only at purchases).
+    /// Take a checkpoint every N appended events (0: only at purchases). Like `--actor`,
+    /// described only where events are appended.
     #[arg(
         long,
         global = true,
         env = "ESPP_CHECKPOINT_EVERY",
-        default_value_t = 1_000_000
+        default_value_t = 1_000_000,
+        hide = true
     )]
     checkpoint_every: u64,
     /// Wait for a ledger another process holds, up to SECONDS (without a value: as long as
@@ -103,7 +118,7 @@ enum ImportKind {
 enum Command {
     /// Append a JSON Lines file of events (or an export) as one atomic, durable batch
     /// (`espp events` lists every event type and its fields).
-    #[command(after_help = after_help!("espp --db L append events.jsonl", "espp --db L append --dry-run --format json - < events.jsonl"))]
+    #[command(after_help = after_help!(append: "espp --db L append events.jsonl", "espp --db L append --dry-run --format json - < events.jsonl"))]
     Append {
         /// The file, or `-` for standard input.
         file: PathBuf,
@@ -116,7 +131,7 @@ enum Command {
     /// Import a payroll (`employee,date,gross_pay[,run]`) or price
     /// (`date,close[,bid,ask,high,low]`) CSV file as one atomic batch; importing the same
     /// file again appends nothing.
-    #[command(after_help = after_help!("espp --db L import payroll pay.csv", "espp --db L import prices prices.csv --dry-run"))]
+    #[command(after_help = after_help!(append: "espp --db L import payroll pay.csv", "espp --db L import prices prices.csv --dry-run"))]
     Import {
         /// What the file holds.
         #[arg(value_enum)]
@@ -154,7 +169,7 @@ enum Command {
     /// Build a demo ledger (about 50 employees, two years of payroll and prices, four
     /// purchases) in --db and show a summary and a few statements. Running it again appends
     /// nothing.
-    #[command(after_help = after_help!("espp demo --db ./demo-ledger --employees 10"))]
+    #[command(after_help = after_help!(append: "espp demo --db ./demo-ledger --employees 10"))]
     Demo {
         /// Employees in the demo company.
         #[arg(long, default_value_t = 50)]

@@ -193,3 +193,59 @@ fn every_subcommand_help_has_an_example_and_the_exit_codes() {
     dir.espp(&["append", "--help"]).stdout_has("espp events");
     assert!(!dir.db().exists());
 }
+
+/// Options appear only where they do something: `--actor` and `--checkpoint-every` are
+/// described by the commands that append; INTERCHANGE.md still has every command accept
+/// `--actor` before or after the subcommand.
+#[test]
+fn append_options_are_described_only_by_the_commands_that_append() {
+    let dir = Dir::new();
+    for read in [
+        "state",
+        "verify",
+        "log",
+        "export",
+        "statement",
+        "replay",
+        "diff",
+    ] {
+        let help = dir.espp(&[read, "--help"]);
+        help.expect_code(0);
+        for opt in ["--actor", "--checkpoint-every"] {
+            assert!(!help.stdout.contains(opt), "{read} --help lists {opt}");
+        }
+    }
+    for write in ["append", "import", "demo"] {
+        dir.espp(&[write, "--help"])
+            .expect_code(0)
+            .stdout_has("Append options (before or after the subcommand):\n  --actor <ACTOR>")
+            .stdout_has("--checkpoint-every <N>");
+    }
+    let plan = dir.file(
+        "plan.jsonl",
+        r#"{"type":"plan_adopted","date":"2026-01-02","rules":{"name":"x"}}"#,
+    );
+    let hire = dir.file(
+        "hire.jsonl",
+        r#"{"type":"employee_hired","date":"2026-01-02","employee":"E1","weekly_hours":"40","months_per_year":"12"}"#,
+    );
+    dir.espp(&[
+        "--actor",
+        "before",
+        "append",
+        plan.to_str().unwrap_or_default(),
+    ])
+    .expect_code(0);
+    dir.espp(&[
+        "append",
+        "--actor",
+        "after",
+        hire.to_str().unwrap_or_default(),
+    ])
+    .expect_code(0);
+    let export = crate::util::json_lines(&dir.export());
+    assert_eq!(export[0]["actor"], "before");
+    assert_eq!(export[1]["actor"], "after");
+    // Accepted (and without effect) after a read command, as the contract says.
+    dir.espp(&["state", "--actor", "x"]).expect_code(0);
+}
