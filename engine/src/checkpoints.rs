@@ -717,8 +717,9 @@ impl Ledger {
         })
     }
 
-    /// Checks checkpoint `h` against a fold from scratch of what it covers, of its own.
-    fn check_by_own_fold(&self, h: &Header) -> Result<CheckpointCheck, StoreError> {
+    /// A fold from scratch of what checkpoint `h` covers: the records through its seq (for a
+    /// purchase checkpoint, the state through its wall).
+    fn fold_covered_by(&self, h: &Header) -> Result<State, StoreError> {
         let query = Query {
             through_seq: Some(h.seq),
             ..Query::default()
@@ -727,11 +728,16 @@ impl Ledger {
         if h.kind == Kind::Purchase {
             fold = fold.split_at(h.wall);
         }
-        let fresh = self
+        Ok(self
             .stream(fold, &query, 0, &[], &mut |_| {})?
             .and_then(OrderedFold::finish_split)
             .map_err(no_longer_folds)?
-            .0;
+            .0)
+    }
+
+    /// Checks checkpoint `h` against a fold from scratch of what it covers, of its own.
+    fn check_by_own_fold(&self, h: &Header) -> Result<CheckpointCheck, StoreError> {
+        let fresh = self.fold_covered_by(h)?;
         self.compare_checkpoint(h, &fresh)
     }
 
@@ -781,20 +787,7 @@ impl Ledger {
                     .as_ref()
                     .is_some_and(|v| sha2::Sha256::digest(v).as_slice() != h.state_sha256.0);
                 let stored = bytes.map(|v| decode_state(&v));
-                let query = Query {
-                    through_seq: Some(h.seq),
-                    ..Query::default()
-                };
-                let mut fold = OrderedFold::from_start(query.clone());
-                if h.kind == Kind::Purchase {
-                    fold = fold.split_at(h.wall);
-                }
-                let fresh = self
-                    .stream(fold, &query, 0, &[], &mut |_| {})?
-                    .and_then(OrderedFold::finish_split)
-                    .map_err(no_longer_folds)?
-                    .0
-                    .digest();
+                let fresh = self.fold_covered_by(&h)?.digest();
                 match stored {
                     None => Some("its state is missing (ignored, will be rebuilt)".into()),
                     Some(_) if altered => {
