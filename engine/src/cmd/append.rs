@@ -123,8 +123,10 @@ fn remove_new_ledger(db: &Path, dir_existed: bool) {
     // sled's background jobs may hold its files a moment after the drop; removal is best
     // effort (a leftover empty ledger is harmless, a refused batch was never stored).
     if dir_existed {
+        // What opening a ledger creates in its directory: sled's files, the lock, the head.
         let _ = std::fs::remove_dir_all(db.join("log"));
         let _ = std::fs::remove_file(db.join("espp.lock"));
+        let _ = std::fs::remove_file(db.join("head"));
     } else {
         let _ = std::fs::remove_dir_all(db);
     }

@@ -164,6 +164,18 @@ fn a_mistyped_db_leaves_nothing_behind() {
         .stderr_has(&typo.display().to_string());
     assert!(!typo.exists());
 
+    // An empty directory named by --db stays empty after a refused first batch.
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).expect("an empty directory");
+    dir.espp_at(&empty, &["import", "payroll", path(&pay)])
+        .expect_code(1)
+        .stderr_has("nothing was created");
+    let left: Vec<_> = std::fs::read_dir(&empty)
+        .expect("still there")
+        .map(|e| e.expect("an entry").file_name())
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+
     // A first batch that is stored says the ledger is new.
     let fresh = dir.path().join("fresh");
     dir.append_at(&fresh, SETUP)
