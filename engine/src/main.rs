@@ -45,8 +45,9 @@ use cmd::{read, Failure};
     about = "An event-sourced ledger for a Section 423 Employee Stock Purchase Plan"
 )]
 struct Cli {
-    /// The ledger directory.
-    #[arg(long, global = true, env = "ESPP_DB", default_value = "./espp-ledger")]
+    /// The ledger directory. Also an option of every command that opens a ledger (after the
+    /// subcommand), and only of those (`LedgerOptions`).
+    #[arg(long, env = "ESPP_DB", default_value = "./espp-ledger")]
     db: PathBuf,
     /// Output for people (table) or programs (json, csv; markdown for `espp events`; html
     /// for `espp statement --out`). Each
@@ -64,7 +65,7 @@ struct Cli {
     #[arg(long, global = true, env = "ESPP_ACTOR", hide = true)]
     actor: Option<String>,
     /// sled's page cache in MiB.
-    #[arg(long, global = true, env = "ESPP_CACHE_MB", default_value_t = 64,
+    #[arg(long, env = "ESPP_CACHE_MB", default_value_t = 64,
           value_parser = clap::value_parser!(u64).range(1..=1_048_576))]
     cache_mb: u64,
     /// Take a checkpoint every N appended events (0: only at purchases). Like `--actor`,
@@ -79,7 +80,7 @@ struct Cli {
     checkpoint_every: u64,
     /// Wait for a ledger another process holds, up to SECONDS (without a value: as long as
     /// it takes), instead of exiting busy (3) at once.
-    #[arg(long, global = true, env = "ESPP_WAIT", value_name = "SECONDS", num_args = 0..=1,
+    #[arg(long, env = "ESPP_WAIT", value_name = "SECONDS", num_args = 0..=1,
           default_missing_value = "forever", value_parser = cmd::parse_wait)]
     wait: Option<std::time::Duration>,
     #[command(subcommand)]
@@ -124,10 +125,15 @@ enum Command {
         file: PathBuf,
         #[command(flatten)]
         guards: Guards,
+        #[command(flatten)]
+        ledger: LedgerOptions,
     },
     /// Write the log as JSON Lines with envelopes.
     #[command(after_help = after_help!("espp --db L export > L.jsonl", "espp --db L2 append L.jsonl   # rebuilds the same ledger"))]
-    Export,
+    Export {
+        #[command(flatten)]
+        ledger: LedgerOptions,
+    },
     /// Import a payroll (`employee,date,gross_pay[,run]`) or price
     /// (`date,close[,bid,ask,high,low]`) CSV file as one atomic batch; importing the same
     /// file again appends nothing.
@@ -140,10 +146,15 @@ enum Command {
         file: PathBuf,
         #[command(flatten)]
         guards: Guards,
+        #[command(flatten)]
+        ledger: LedgerOptions,
     },
     /// Check the hash chain and every record; exit 4 on damage.
     #[command(after_help = after_help!("espp --db L verify", "espp --db L verify --format json"))]
-    Verify,
+    Verify {
+        #[command(flatten)]
+        ledger: LedgerOptions,
+    },
     /// List the log for people.
     #[command(after_help = after_help!("espp --db L log --from 100 --limit 20", "espp --db L log --format csv | head"))]
     Log {
@@ -165,6 +176,8 @@ enum Command {
         /// Only events dated on or before this day.
         #[arg(long)]
         to_date: Option<String>,
+        #[command(flatten)]
+        ledger: LedgerOptions,
     },
     /// Build a demo ledger (about 50 employees, two years of payroll and prices, four
     /// purchases) in --db and show a summary and a few statements. Running it again appends
@@ -177,6 +190,8 @@ enum Command {
         /// Seed of the demo's pseudo-random pay, rates and prices.
         #[arg(long, default_value_t = 2026)]
         seed: u64,
+        #[command(flatten)]
+        ledger: LedgerOptions,
     },
     /// §12 statements of one employee, or of all: each period in which shares were bought,
     /// or the period named. Each row reconciles: opening_balance + deductions +
@@ -198,6 +213,8 @@ enum Command {
         /// missing; pages of the same names are replaced).
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
+        #[command(flatten)]
+        ledger: LedgerOptions,
     },
     /// Form 3922 rows (§423(c) information returns): one per lot bought in the year, boxes
     /// 1-8 labelled, figures as purchased; with the transferor (`--issuer`) and the payees
@@ -214,6 +231,8 @@ enum Command {
         /// The transferor (the issuing corporation): "NAME,EIN", the EIN as 12-3456789.
         #[arg(long, value_name = "NAME,EIN")]
         issuer: Option<String>,
+        #[command(flatten)]
+        ledger: LedgerOptions,
     },
     /// Every sale of the year with its classification and ordinary income (the figures
     /// payroll needs for the W-2).
@@ -222,6 +241,8 @@ enum Command {
         /// The calendar year of sale (four digits).
         #[arg(long, value_parser = clap::value_parser!(i32).range(1900..=9999))]
         year: i32,
+        #[command(flatten)]
+        ledger: LedgerOptions,
     },
     /// The projection: what the ledger knows.
     #[command(after_help = after_help!("espp --db L state --format json", "espp --db L state --as-of 2026-03-31 --known-at 2026-04-01T00:00:00Z", "espp --db L state --rules r.json   # r.json: {\"price_factor\":\"0.90\"}"))]
@@ -232,6 +253,8 @@ enum Command {
         /// this fold only.
         #[arg(long)]
         rules: Option<PathBuf>,
+        #[command(flatten)]
+        ledger: LedgerOptions,
     },
     /// Fold an exported JSON Lines file (an auditor's own copy; no database needed), after
     /// checking its hash chain.
@@ -259,6 +282,8 @@ enum Command {
         /// The trail as of this day (its deadlines included).
         #[arg(long)]
         as_of: Option<String>,
+        #[command(flatten)]
+        ledger: LedgerOptions,
     },
     /// The practice purchase: what the period's purchase would do if it executed now (or
     /// with a hypothetical last-day close); nothing is appended.
@@ -271,12 +296,16 @@ enum Command {
         /// most).
         #[arg(long, value_name = "PRICE")]
         close: Option<String>,
+        #[command(flatten)]
+        ledger: LedgerOptions,
     },
     /// Reports for administrators: a purchase's figures, or the enrolment picture.
     #[command(after_help = after_help!("espp --db L report purchase 2026H1", "espp --db L report enrolment --as-of 2026-12-01 --format csv"))]
     Report {
         #[command(subcommand)]
         report: ReportKind,
+        #[command(flatten)]
+        ledger: LedgerOptions,
     },
     /// What changes, per employee and per purchase, when the log is folded under other
     /// rules. Exits 0 whatever it finds.
@@ -288,6 +317,8 @@ enum Command {
         /// Compare the books as of this day.
         #[arg(long)]
         as_of: Option<String>,
+        #[command(flatten)]
+        ledger: LedgerOptions,
     },
     /// The event reference: every type, its fields (kind, required or optional, default),
     /// its purpose and an example line; `--format markdown` is docs/events.md.
@@ -308,14 +339,58 @@ enum Command {
     Man,
 }
 
+/// The options of the commands that open a ledger, given after the subcommand (before it,
+/// they are the top-level options; given here, they win). `replay`, `events`, `schema`,
+/// `completions` and `man` open none, so they neither take nor list them.
+#[derive(clap::Args, Debug, Clone, Default)]
+struct LedgerOptions {
+    /// The ledger directory [env: ESPP_DB] [default: ./espp-ledger].
+    #[arg(long = "db", value_name = "DB", global = true)]
+    db: Option<PathBuf>,
+    /// sled's page cache in MiB [env: ESPP_CACHE_MB] [default: 64].
+    #[arg(long = "cache-mb", value_name = "CACHE_MB", global = true,
+          value_parser = clap::value_parser!(u64).range(1..=1_048_576))]
+    cache_mb: Option<u64>,
+    /// Wait for a ledger another process holds, up to SECONDS (without a value: as long as
+    /// it takes), instead of exiting busy (3) at once [env: ESPP_WAIT].
+    #[arg(long = "wait", value_name = "SECONDS", num_args = 0..=1, global = true,
+          default_missing_value = "forever", value_parser = cmd::parse_wait)]
+    wait: Option<std::time::Duration>,
+}
+
 impl Command {
+    /// The ledger options given after the subcommand, for the commands that open a ledger.
+    fn ledger_options(&self) -> Option<&LedgerOptions> {
+        match self {
+            Command::Append { ledger, .. }
+            | Command::Export { ledger }
+            | Command::Import { ledger, .. }
+            | Command::Verify { ledger }
+            | Command::Log { ledger, .. }
+            | Command::Demo { ledger, .. }
+            | Command::Statement { ledger, .. }
+            | Command::Form3922 { ledger, .. }
+            | Command::Dispositions { ledger, .. }
+            | Command::State { ledger, .. }
+            | Command::Explain { ledger, .. }
+            | Command::Purchase { ledger, .. }
+            | Command::Report { ledger, .. }
+            | Command::Diff { ledger, .. } => Some(ledger),
+            Command::Replay { .. }
+            | Command::Events
+            | Command::Schema
+            | Command::Completions { .. }
+            | Command::Man => None,
+        }
+    }
+
     /// The formats the command writes; the first is its default. Any other is refused.
     fn formats(&self) -> &'static [Format] {
         use Format::*;
         match self {
             Command::Append { .. } | Command::Import { .. } => &[Table, Json],
-            Command::Export => &[Json],
-            Command::Verify | Command::Diff { .. } => &[Table, Json],
+            Command::Export { .. } => &[Json],
+            Command::Verify { .. } | Command::Diff { .. } => &[Table, Json],
             Command::Demo { .. } => &[Table],
             Command::Statement { .. } => &[Table, Json, Csv, Html],
             Command::Log { .. }
@@ -336,8 +411,8 @@ impl Command {
         match self {
             Command::Append { .. } => "append",
             Command::Import { .. } => "import",
-            Command::Export => "export",
-            Command::Verify => "verify",
+            Command::Export { .. } => "export",
+            Command::Verify { .. } => "verify",
             Command::Log { .. } => "log",
             Command::Demo { .. } => "demo",
             Command::Statement { .. } => "statement",
@@ -433,6 +508,20 @@ fn main() -> ExitCode {
         }
         Err(e) => e.exit(),
     };
+    // The ledger options given after the subcommand win over those before it (or from the
+    // environment, or the defaults); from here on `cli.db`, `cli.cache_mb`, `cli.wait` are
+    // the ones in force.
+    if let Some(l) = cli.command.ledger_options().cloned() {
+        if let Some(db) = l.db {
+            cli.db = db;
+        }
+        if let Some(mb) = l.cache_mb {
+            cli.cache_mb = mb;
+        }
+        if l.wait.is_some() {
+            cli.wait = l.wait;
+        }
+    }
     let json = cli.format_asked == Some(Format::Json);
     let result = cli.command.format(cli.format_asked).and_then(|format| {
         cli.format = format;
@@ -480,15 +569,17 @@ fn run(cli: &Cli) -> Result<(), Failure> {
             cmd::docs::completions(*shell, &mut Cli::command(), &mut out)?
         }
         Command::Man => cmd::docs::man(Cli::command(), &mut out)?,
-        Command::Append { file, guards } => {
+        Command::Append { file, guards, .. } => {
             cmd::append::append(cli, None, file, *guards, &mut out)?
         }
-        Command::Import { kind, file, guards } => {
-            cmd::append::append(cli, Some(*kind), file, *guards, &mut out)?
-        }
-        Command::Demo { employees, seed } => cmd::append::demo(cli, *employees, *seed, &mut out)?,
-        Command::Export => read::export(cli, &mut out)?,
-        Command::Verify => read::verify(cli, &mut out)?,
+        Command::Import {
+            kind, file, guards, ..
+        } => cmd::append::append(cli, Some(*kind), file, *guards, &mut out)?,
+        Command::Demo {
+            employees, seed, ..
+        } => cmd::append::demo(cli, *employees, *seed, &mut out)?,
+        Command::Export { .. } => read::export(cli, &mut out)?,
+        Command::Verify { .. } => read::verify(cli, &mut out)?,
         Command::Log {
             from,
             limit,
@@ -496,6 +587,7 @@ fn run(cli: &Cli) -> Result<(), Failure> {
             event_type,
             from_date,
             to_date,
+            ..
         } => {
             let filter = read::LogFilter::new(
                 employee.as_deref(),
@@ -509,13 +601,15 @@ fn run(cli: &Cli) -> Result<(), Failure> {
             year,
             payees,
             issuer,
+            ..
         } => read::form3922(cli, *year, payees.as_deref(), issuer.as_deref(), &mut out)?,
-        Command::Dispositions { year } => read::dispositions(cli, *year, &mut out)?,
+        Command::Dispositions { year, .. } => read::dispositions(cli, *year, &mut out)?,
         Command::Statement {
             employee,
             period,
             all,
             out: dir,
+            ..
         } => read::statement(
             cli,
             if *all { None } else { employee.as_deref() },
@@ -523,19 +617,20 @@ fn run(cli: &Cli) -> Result<(), Failure> {
             dir.as_deref(),
             &mut out,
         )?,
-        Command::State { when, rules } => read::state(cli, when, rules.as_deref(), &mut out)?,
+        Command::State { when, rules, .. } => read::state(cli, when, rules.as_deref(), &mut out)?,
         Command::Replay {
             from_export,
             when,
             rules,
         } => read::replay(cli, from_export, when, rules.as_deref(), &mut out)?,
-        Command::Diff { rules, as_of } => read::diff(cli, rules, as_of.as_deref(), &mut out)?,
+        Command::Diff { rules, as_of, .. } => read::diff(cli, rules, as_of.as_deref(), &mut out)?,
         Command::Explain {
             employee,
             period,
             as_of,
+            ..
         } => cmd::explain::explain(cli, employee, period.as_deref(), as_of.as_deref(), &mut out)?,
-        Command::Report { report } => match report {
+        Command::Report { report, .. } => match report {
             ReportKind::Purchase { period } => {
                 cmd::explain::report_purchase(cli, period, &mut out)?
             }
@@ -543,7 +638,7 @@ fn run(cli: &Cli) -> Result<(), Failure> {
                 cmd::explain::report_enrolment(cli, as_of.as_deref(), &mut out)?
             }
         },
-        Command::Purchase { preview, close } => {
+        Command::Purchase { preview, close, .. } => {
             cmd::explain::preview(cli, preview, close.as_deref(), &mut out)?
         }
     }

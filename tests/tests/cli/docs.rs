@@ -249,3 +249,46 @@ fn append_options_are_described_only_by_the_commands_that_append() {
     // Accepted (and without effect) after a read command, as the contract says.
     dir.espp(&["state", "--actor", "x"]).expect_code(0);
 }
+
+/// The ledger's options (`--db`, `--cache-mb`, `--wait`) are listed and taken after the
+/// subcommands that open a ledger, and not by those that open none (`replay
+/// --from-export` reads a file); before the subcommand they are taken by all.
+#[test]
+fn ledger_options_belong_to_the_commands_that_open_a_ledger() {
+    let dir = Dir::new();
+    for cmd in ["replay", "events", "schema", "man"] {
+        let help = dir.espp(&[cmd, "--help"]);
+        help.expect_code(0);
+        for opt in ["--db", "--cache-mb", "--wait"] {
+            assert!(!help.stdout.contains(opt), "{cmd} --help lists {opt}");
+        }
+    }
+    for cmd in ["state", "verify", "append", "report"] {
+        dir.espp(&[cmd, "--help"])
+            .expect_code(0)
+            .stdout_has("--db <DB>")
+            .stdout_has("--wait");
+    }
+    // After the subcommand it wins over the one before it (the helper puts one first).
+    let other = dir.path().join("other");
+    let f = dir.file(
+        "plan.jsonl",
+        r#"{"type":"plan_adopted","date":"2026-01-02","rules":{"name":"x"}}"#,
+    );
+    dir.espp(&[
+        "append",
+        "--db",
+        other.to_str().unwrap_or_default(),
+        f.to_str().unwrap_or_default(),
+    ])
+    .expect_code(0);
+    assert!(other.join("log").is_dir());
+    assert!(!dir.db().exists());
+    dir.espp(&[
+        "report",
+        "enrolment",
+        "--db",
+        other.to_str().unwrap_or_default(),
+    ])
+    .expect_code(0);
+}
