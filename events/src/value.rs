@@ -485,6 +485,16 @@ id_type!(
     "a period id"
 );
 
+/// Whether `c` is invisible or changes the direction of text around it: bidirectional
+/// overrides and isolates (U+202A–U+202E, U+2066–U+2069), zero-width characters and marks
+/// (U+200B–U+200F, U+2060–U+2064, U+FEFF), the soft hyphen, U+061C and U+180E — characters
+/// that make one name or message read as another.
+pub fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
+}
+
 /// Who appended an event: a non-empty name of at most 256 characters with no control
 /// characters (the OS user by default).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -500,7 +510,7 @@ impl Actor {
     pub fn new(s: impl Into<String>) -> Result<Self, ValueError> {
         let s = s.into();
         Actor::check(&s)?;
-        if let Some(c) = s.chars().find(|c| Actor::invisible(*c)) {
+        if let Some(c) = s.chars().find(|c| is_invisible(*c)) {
             return err(format!(
                 "an actor must not hold invisible or direction-changing characters, got U+{:04X} in {}",
                 u32::from(c),
@@ -508,12 +518,6 @@ impl Actor {
             ));
         }
         Ok(Actor(CompactString::from(s)))
-    }
-
-    fn invisible(c: char) -> bool {
-        matches!(c,
-            '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
-            | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
     }
 
     fn check(s: &str) -> Result<(), ValueError> {

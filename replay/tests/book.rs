@@ -1,31 +1,10 @@
 //! The acceptance book against the reference fold: in-order, back-dated and refused batches,
 //! closed books in seq order, and the wall moving at each purchase.
 
-use espp_events::{parse_line, Actor, Hash, Instant, Line, Record};
+#[path = "chained/mod.rs"]
+mod chained;
+use chained::records;
 use espp_replay::{fold_records, Book, Query};
-use uuid::Uuid;
-
-/// Chains JSON lines into records numbered from `first_seq`.
-fn records(lines: &[&str], first_seq: u64) -> Vec<Record> {
-    let at = Instant::parse("2026-01-02T09:00:00Z").unwrap_or_else(|e| panic!("{e}"));
-    let actor = Actor::new("test").unwrap_or_else(|e| panic!("{e}"));
-    lines
-        .iter()
-        .zip(first_seq..)
-        .map(|(l, seq)| match parse_line(l) {
-            Ok(Line::Bare(e)) => Record::chain(
-                seq,
-                Uuid::from_u128(u128::from(seq)),
-                e.date,
-                at,
-                actor.clone(),
-                Hash::ZERO,
-                e.event,
-            ),
-            other => panic!("{l}: {other:?}"),
-        })
-        .collect()
-}
 
 const SETUP: &[&str] = &[
     r#"{"type":"plan_adopted","date":"2025-12-01","rules":{}}"#,

@@ -4,11 +4,13 @@
 //! justify. A short run is part of the suite; a long one is
 //! `PROPTEST_CASES=100000 cargo test --release -p espp-replay --test fuzz_checkpoint`.
 
-use espp_events::{parse_line, Actor, Hash, Instant, Line, Record};
+use espp_events::Hash;
+#[path = "chained/mod.rs"]
+mod chained;
+use chained::records;
 use espp_replay::checkpoint::{decode_state, encode_state};
 use espp_replay::{fold_records, Header, Kind, Query};
 use proptest::prelude::*;
-use uuid::Uuid;
 
 const HISTORY: &[&str] = &[
     r#"{"type":"plan_adopted","date":"2025-12-01","rules":{}}"#,
@@ -24,24 +26,8 @@ const HISTORY: &[&str] = &[
 
 /// A state with a plan, an employee, a purchase and a lot, and its header: stored bytes.
 fn stored() -> (Vec<u8>, Vec<u8>) {
-    let at = Instant::parse("2026-01-02T09:00:00Z").unwrap_or_else(|e| panic!("{e}"));
-    let actor = Actor::new("test").unwrap_or_else(|e| panic!("{e}"));
-    let records: Vec<Record> = HISTORY
-        .iter()
-        .zip(1u64..)
-        .map(|(l, seq)| match parse_line(l) {
-            Ok(Line::Bare(e)) => Record::chain(
-                seq,
-                Uuid::from_u128(u128::from(seq)),
-                e.date,
-                at,
-                actor.clone(),
-                Hash::ZERO,
-                e.event,
-            ),
-            other => panic!("{l}: {other:?}"),
-        })
-        .collect();
+    let records = records(HISTORY, 1);
+    let at = records[0].recorded_at;
     let state = fold_records(records, Query::default()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(state.lot_count(), 1, "the history buys shares");
     let bytes = encode_state(&state);

@@ -210,12 +210,7 @@ pub fn text(v: &Value) -> String {
 /// characters that make one text read as another, are shown as `\u{…}` escapes. Input can
 /// carry them (an actor in an export someone else made, a JSON key in a refused line).
 pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
-    let hidden = |c: char| {
-        c.is_control()
-            || matches!(c, '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}'
-                | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}'
-                | '\u{FEFF}')
-    };
+    let hidden = |c: char| c.is_control() || espp_events::value::is_invisible(c);
     if !s.chars().any(hidden) {
         return std::borrow::Cow::Borrowed(s);
     }

@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use crate::util::{json_lines, wait_until_closed, Dir, Run};
+use crate::util::{json_lines, three_chunk_ledger, wait_until_closed, with_sled, Dir, Run};
 
 const PLAN: &str = r#"{"type":"plan_adopted","date":"2026-01-02","rules":{"name":"damage"}}"#;
 
@@ -111,33 +111,10 @@ fn a_ledger_without_a_head_file_opens_without_a_word() {
     stdout_has(dir.espp(&["verify"]).expect_code(0), "intact: 3 records");
 }
 
-/// Opens the ledger's sled database directly (no `espp` may be running), lets `edit`
-/// change it, and makes the change durable.
-fn with_sled(db: &Path, edit: impl FnOnce(&sled::Db)) {
-    let sled = sled::Config::new()
-        .path(db.join("log"))
-        .flush_every_ms(None)
-        .open()
-        .expect("open the ledger's sled db");
-    edit(&sled);
-    sled.flush().expect("flush sled");
-    drop(sled);
-    wait_until_closed(db);
-}
-
 fn key(prefix: u8, seq: u64) -> Vec<u8> {
     let mut k = vec![prefix];
     k.extend_from_slice(&seq.to_be_bytes());
     k
-}
-
-/// Three appends: chunks at seq 1 (1-2), 3 (3-5) and 6 (6-8).
-fn three_chunk_ledger(dir: &Dir) {
-    for (n, date) in [(2, "2026-02-02"), (3, "2026-02-03"), (3, "2026-02-04")] {
-        let line = format!(r#"{{"type":"market_price","date":"{date}","closes":["10.00"]}}"#);
-        dir.append(vec![line; n].join("\n")).expect_code(0);
-    }
-    dir.espp(&["verify"]).expect_code(0);
 }
 
 #[test]

@@ -117,8 +117,7 @@ fn a_ledger_written_before_the_batch_index_still_catches_a_repeat() {
     // Take the index away, as a ledger written before it existed has none.
     let db = dir.db();
     crate::util::wait_until_closed(&db);
-    {
-        let sled = sled::open(db.join("log")).unwrap_or_else(|e| panic!("{e}"));
+    crate::util::with_sled(&db, |sled| {
         let keys: Vec<_> = sled
             .scan_prefix([b'b'])
             .keys()
@@ -129,9 +128,7 @@ fn a_ledger_written_before_the_batch_index_still_catches_a_repeat() {
             sled.remove(k).unwrap_or_else(|e| panic!("{e}"));
         }
         sled.remove(b"mbatches").unwrap_or_else(|e| panic!("{e}"));
-        sled.flush().unwrap_or_else(|e| panic!("{e}"));
-    }
-    crate::util::wait_until_closed(&db);
+    });
     let before = dir.export();
     dir.append(SETUP)
         .expect_code(1)

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::util::{chain_vector, espp_bin, json_lines, own_bin, wait_until_closed, Dir, Run};
+use crate::util::{chain_vector, espp_bin, json_lines, own_bin, with_sled, Dir, Run};
 
 const PLAN: &str = r#"{"type":"plan_adopted","date":"2026-01-02","rules":{"name":"full disk"}}"#;
 
@@ -184,20 +184,6 @@ fn an_unfinished_sled_snapshot_stops_no_command() {
     dir.append(r#"{"type":"market_price","date":"2026-02-02","closes":["10.00"]}"#)
         .expect_code(0);
     dir.espp(&["verify"]).expect_code(0);
-}
-
-/// Opens the ledger's sled database directly (no `espp` may be running), lets `edit`
-/// change it, and makes the change durable.
-fn with_sled(db: &Path, edit: impl FnOnce(&sled::Db)) {
-    let sled = sled::Config::new()
-        .path(db.join("log"))
-        .flush_every_ms(None)
-        .open()
-        .expect("open the ledger's sled db");
-    edit(&sled);
-    sled.flush().expect("flush sled");
-    drop(sled);
-    wait_until_closed(db);
 }
 
 fn key(prefix: u8, rest: &[u8]) -> Vec<u8> {

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use crate::util::{wait_until_closed, Dir};
+use crate::util::{three_chunk_ledger, wait_until_closed, with_sled, Dir};
 
 /// `r` + first seq big-endian: the key of the chunk starting at `seq` (engine/src/store.rs).
 fn chunk_key(seq: u64) -> Vec<u8> {
@@ -29,20 +29,6 @@ fn record_range(chunk: &[u8], index: usize) -> std::ops::Range<usize> {
         pos += len;
     }
     unreachable!()
-}
-
-/// Opens the ledger's sled database directly (no `espp` may be running), lets `edit` change
-/// it, and makes the change durable.
-fn with_sled(db: &Path, edit: impl FnOnce(&sled::Db)) {
-    let sled = sled::Config::new()
-        .path(db.join("log"))
-        .flush_every_ms(None)
-        .open()
-        .expect("open the ledger's sled db");
-    edit(&sled);
-    sled.flush().expect("flush sled");
-    drop(sled);
-    wait_until_closed(db);
 }
 
 /// Replaces the first occurrence of `from` inside record `index` of the chunk at `first_seq`.
@@ -102,15 +88,6 @@ fn a_changed_decimal_byte_is_found() {
         .expect_code(4)
         .stderr_has("seq 9")
         .stderr_has("altered");
-}
-
-/// Three appends: chunks at seq 1 (1-2), 3 (3-5) and 6 (6-8).
-fn three_chunk_ledger(dir: &Dir) {
-    for (n, date) in [(2, "2026-02-02"), (3, "2026-02-03"), (3, "2026-02-04")] {
-        let line = format!(r#"{{"type":"market_price","date":"{date}","closes":["10.00"]}}"#);
-        dir.append(vec![line; n].join("\n")).expect_code(0);
-    }
-    dir.espp(&["verify"]).expect_code(0);
 }
 
 #[test]

@@ -320,3 +320,26 @@ impl Rng {
         lo + self.next() % (hi - lo)
     }
 }
+
+/// Opens the ledger's sled database directly (no `espp` may be running), lets `edit` change
+/// it, and makes the change durable.
+pub fn with_sled(db: &Path, edit: impl FnOnce(&sled::Db)) {
+    let sled = sled::Config::new()
+        .path(db.join("log"))
+        .flush_every_ms(None)
+        .open()
+        .expect("open the ledger's sled db");
+    edit(&sled);
+    sled.flush().expect("flush sled");
+    drop(sled);
+    wait_until_closed(db);
+}
+
+/// Three appends: chunks at seq 1 (1-2), 3 (3-5) and 6 (6-8).
+pub fn three_chunk_ledger(dir: &Dir) {
+    for (n, date) in [(2, "2026-02-02"), (3, "2026-02-03"), (3, "2026-02-04")] {
+        let line = format!(r#"{{"type":"market_price","date":"{date}","closes":["10.00"]}}"#);
+        dir.append(vec![line; n].join("\n")).expect_code(0);
+    }
+    dir.espp(&["verify"]).expect_code(0);
+}
