@@ -5,8 +5,10 @@
 //! ledger's bytes on disk per event.
 //!
 //! `cargo build --release -p espp-engine -p espp-benches --bins && target/release/scale_bench
-//! [--employees N] [--years Y] [--db PATH] [--runs R] [--espp PATH]` (an existing `--db` is
-//! reused, not rebuilt; delete it to measure the appends again).
+//! [--employees N] [--years Y] [--db PATH] [--runs R] [--espp PATH] [--one-append]` (an
+//! existing `--db` is reused, not rebuilt; delete it to measure the appends again).
+//! `--one-append` also appends the whole company in one `espp append` process into a fresh
+//! ledger beside `--db` (the memory of a 10^6-event append), then deletes that ledger.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -22,6 +24,7 @@ struct Args {
     db: PathBuf,
     runs: usize,
     espp: PathBuf,
+    one_append: bool,
 }
 
 fn args() -> Args {
@@ -35,6 +38,7 @@ fn args() -> Args {
         db: std::env::temp_dir().join("espp-scale-bench"),
         runs: 3,
         espp,
+        one_append: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -45,6 +49,7 @@ fn args() -> Args {
             "--db" => a.db = PathBuf::from(value()),
             "--runs" => a.runs = value().parse().unwrap_or_else(|e| panic!("{e}")),
             "--espp" => a.espp = PathBuf::from(value()),
+            "--one-append" => a.one_append = true,
             other => panic!("unknown argument {other}"),
         }
     }
@@ -148,6 +153,14 @@ fn disk_bytes(dir: &Path) -> (u64, u64) {
     total
 }
 
+/// The JSON Lines of a batch of events.
+fn jsonl(batch: &[espp_events::EventInput], text: &mut String) {
+    for e in batch {
+        text.push_str(&e.to_json().to_string());
+        text.push('\n');
+    }
+}
+
 /// Builds the company: the setup batch, then one `espp append` process per payday. Returns
 /// each payday append's (events, run).
 fn build(a: &Args, company: &Company) -> Vec<(usize, Run)> {
@@ -155,10 +168,7 @@ fn build(a: &Args, company: &Company) -> Vec<(usize, Run)> {
     let mut runs = Vec::new();
     for (i, batch) in company.batches().enumerate() {
         let mut text = String::with_capacity(batch.len() * 120);
-        for e in &batch {
-            text.push_str(&e.to_json().to_string());
-            text.push('\n');
-        }
+        jsonl(&batch, &mut text);
         std::fs::write(&file, text).unwrap_or_else(|e| panic!("{e}"));
         let f = file.to_string_lossy().to_string();
         // The company's four years run past today; the payroll feed says so.
@@ -200,6 +210,36 @@ fn row(name: &str, runs: &[Run], note: &str) {
             String::new()
         }
     );
+}
+
+/// The whole company in one `espp append` process into a fresh ledger beside `--db`.
+fn one_append(a: &Args, company: &Company, events: u64) {
+    let file = std::env::temp_dir().join(format!("espp-scale-one-{}.jsonl", std::process::id()));
+    let mut text = String::new();
+    for batch in company.batches() {
+        jsonl(&batch, &mut text);
+    }
+    std::fs::write(&file, text).unwrap_or_else(|e| panic!("{e}"));
+    let db = a.db.with_extension("one-append");
+    let _ = std::fs::remove_dir_all(&db);
+    let fresh = Args {
+        db: db.clone(),
+        espp: a.espp.clone(),
+        ..*a
+    };
+    let f = file.to_string_lossy().to_string();
+    let r = espp(
+        &fresh,
+        &["--actor", "payroll", "append", "--allow-future", &f],
+        None,
+    );
+    row(
+        "`espp append` of the whole company, one process",
+        std::slice::from_ref(&r),
+        &format!("{:.0} events/s", events as f64 / r.secs),
+    );
+    let _ = std::fs::remove_file(&file);
+    let _ = std::fs::remove_dir_all(&db);
 }
 
 fn main() {
@@ -332,6 +372,43 @@ fn main() {
         .map(|_| espp(&a, &["--format", "json", "diff", "--rules", &r], None))
         .collect();
     row("`diff --rules` (price_factor 0.90)", &runs, "");
+
+    // One employee as of a day (commands a binary without them fails: "run(s) failed").
+    let mut rng = Rng::new(1515);
+    let picks: Vec<(String, String)> = (0..5)
+        .map(|_| {
+            let e = format!("E{:06}", rng.below(u64::from(a.employees.max(1))));
+            let d = first.add_days(rng.below(span) as i64).unwrap_or(first);
+            (e, d.to_string())
+        })
+        .collect();
+    let names: Vec<String> = picks.iter().map(|(e, d)| format!("{e} {d}")).collect();
+    for (label, cmd) in [
+        ("`state --employee E --as-of DAY`", "state"),
+        ("`statement E`", "statement"),
+        ("`explain E --as-of DAY`", "explain"),
+    ] {
+        let mut runs = Vec::new();
+        for (e, d) in &picks {
+            let args: Vec<&str> = match cmd {
+                "state" => vec!["--format", "json", "state", "--employee", e, "--as-of", d],
+                "statement" => vec!["--format", "json", "statement", e],
+                _ => vec!["--format", "json", "explain", e, "--as-of", d],
+            };
+            for _ in 0..a.runs {
+                runs.push(espp(&a, &args, None));
+            }
+        }
+        row(
+            label,
+            &runs,
+            &format!("(employee, day): {}", names.join(", ")),
+        );
+    }
+
+    if a.one_append {
+        one_append(&a, &company, events);
+    }
 
     println!(
         "\nledger on disk: {apparent} bytes apparent = {:.0} B/event; {blocks} bytes allocated = {:.0} B/event",
