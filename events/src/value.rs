@@ -584,7 +584,10 @@ impl Hash {
 
 impl fmt::Display for Hash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&hex::encode(self.0))
+        let mut hex = [0u8; 64];
+        // 32 bytes always fit 64 hex digits, and hex digits are ASCII.
+        let _ = hex::encode_to_slice(self.0, &mut hex);
+        f.write_str(std::str::from_utf8(&hex).unwrap_or_default())
     }
 }
 
