@@ -1739,136 +1739,142 @@ impl Ledger {
             }
             Ok((report, Some(rank)))
         };
-        for kv in self
-            .db
-            .range(rec_key(0).to_vec()..rec_key(u64::MAX).to_vec())
-        {
-            let (k, v) = match kv {
-                Ok(kv) => kv,
-                Err(e) => {
-                    report.problem =
-                        problem(expected, format!("unreadable: {}", StoreError::from(e)));
+        // The index's side of the comparison, read meanwhile on a thread of its own.
+        std::thread::scope(|scope| {
+            let index = scope.spawn(|| self.index_digest(&key, u64::MAX));
+            for kv in self
+                .db
+                .range(rec_key(0).to_vec()..rec_key(u64::MAX).to_vec())
+            {
+                let (k, v) = match kv {
+                    Ok(kv) => kv,
+                    Err(e) => {
+                        report.problem =
+                            problem(expected, format!("unreadable: {}", StoreError::from(e)));
+                        return stop(report, expected, 0, &seen);
+                    }
+                };
+                let key_seq = be_u64(&k[1..]).unwrap_or(0);
+                if key_seq != expected {
+                    report.problem = if key_seq > expected {
+                        problem(
+                            expected,
+                            format!("missing: the next stored records start at seq {key_seq}"),
+                        )
+                    } else {
+                        problem(
+                            key_seq,
+                            format!(
+                                "out of place: a chunk starting at seq {key_seq} follows seq {}",
+                                expected - 1
+                            ),
+                        )
+                    };
                     return stop(report, expected, 0, &seen);
                 }
-            };
-            let key_seq = be_u64(&k[1..]).unwrap_or(0);
-            if key_seq != expected {
-                report.problem = if key_seq > expected {
-                    problem(
-                        expected,
-                        format!("missing: the next stored records start at seq {key_seq}"),
-                    )
-                } else {
-                    problem(
-                        key_seq,
-                        format!(
-                            "out of place: a chunk starting at seq {key_seq} follows seq {}",
-                            expected - 1
-                        ),
-                    )
-                };
-                return stop(report, expected, 0, &seen);
-            }
-            let mut passed = Vec::new();
-            for (i, r) in decode_chunk(&k, &v).into_iter().enumerate() {
-                let at = key_seq + i as u64;
-                let r = match r {
-                    Ok(r) => r,
-                    Err(StoreError::Damaged { seq, message }) => {
-                        report.problem = problem(seq, message);
+                let mut passed = Vec::new();
+                for (i, r) in decode_chunk(&k, &v).into_iter().enumerate() {
+                    let at = key_seq + i as u64;
+                    let r = match r {
+                        Ok(r) => r,
+                        Err(StoreError::Damaged { seq, message }) => {
+                            report.problem = problem(seq, message);
+                            sink(key_seq, passed);
+                            return stop(report, expected, 1, &seen);
+                        }
+                        Err(e) => return Err(e),
+                    };
+                    if r.seq != at {
+                        report.problem = problem(
+                            at,
+                            format!("out of place: the record stored here says seq {}", r.seq),
+                        );
                         sink(key_seq, passed);
                         return stop(report, expected, 1, &seen);
                     }
-                    Err(e) => return Err(e),
-                };
-                if r.seq != at {
-                    report.problem = problem(
-                        at,
-                        format!("out of place: the record stored here says seq {}", r.seq),
-                    );
-                    sink(key_seq, passed);
-                    return stop(report, expected, 1, &seen);
+                    if r.prev_hash != prev {
+                        report.problem = problem(
+                            at,
+                            format!(
+                                "altered: prev_hash {} does not match seq {}'s hash {prev}",
+                                r.prev_hash,
+                                at - 1
+                            ),
+                        );
+                        sink(key_seq, passed);
+                        return stop(report, expected, 1, &seen);
+                    }
+                    let computed = if defer_hash && at % 2 == 1 {
+                        r.hash
+                    } else {
+                        r.compute_hash()
+                    };
+                    if computed != r.hash {
+                        report.problem = problem(
+                            at,
+                            format!(
+                                "altered: its content hashes to {computed}, not the stored {}",
+                                r.hash
+                            ),
+                        );
+                        sink(key_seq, passed);
+                        return stop(report, expected, 2, &seen);
+                    }
+                    seen.add(&key, &r.id, at);
+                    prev = r.hash;
+                    expected = at + 1;
+                    report.records += 1;
+                    passed.push(r);
                 }
-                if r.prev_hash != prev {
-                    report.problem = problem(
-                        at,
-                        format!(
-                            "altered: prev_hash {} does not match seq {}'s hash {prev}",
-                            r.prev_hash,
-                            at - 1
-                        ),
-                    );
-                    sink(key_seq, passed);
-                    return stop(report, expected, 1, &seen);
+                sink(key_seq, passed);
+            }
+            // Every record's index entry: one scan of the index, each record looked up only if
+            // the two disagree (to name the first record whose entry is wrong).
+            let index = index
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p))?;
+            if index != seen {
+                if let Some(p) = self.first_index_problem(expected)? {
+                    report.records = p.seq - 1;
+                    report.problem = Some(p);
+                    return Ok((report, Some(3)));
                 }
-                let computed = if defer_hash && at % 2 == 1 {
-                    r.hash
+            }
+            if let Some(d) = &self.damage {
+                // Found on opening (the tail lost or unreadable), and nothing earlier is wrong.
+                report.problem = problem(d.seq, d.message.clone());
+                return Ok((report, None));
+            }
+            if self.head.seq != expected - 1 || self.head.hash != prev {
+                // The first seq affected: the first one missing (or stored beyond the head), or
+                // the head's own record when only its hash disagrees.
+                let first = if self.head.seq == expected - 1 {
+                    self.head.seq.max(1)
                 } else {
-                    r.compute_hash()
+                    self.head.seq.min(expected - 1) + 1
                 };
-                if computed != r.hash {
-                    report.problem = problem(
-                        at,
-                        format!(
-                            "altered: its content hashes to {computed}, not the stored {}",
-                            r.hash
-                        ),
-                    );
-                    sink(key_seq, passed);
-                    return stop(report, expected, 2, &seen);
-                }
-                seen.add(&key, &r.id, at);
-                prev = r.hash;
-                expected = at + 1;
-                report.records += 1;
-                passed.push(r);
+                report.problem = problem(
+                    first,
+                    format!(
+                        "missing: the head says seq {} but the records end at seq {}",
+                        self.head.seq,
+                        expected - 1
+                    ),
+                );
+                return Ok((report, None));
             }
-            sink(key_seq, passed);
-        }
-        // Every record's index entry: one scan of the index, each record looked up only if
-        // the two disagree (to name the first record whose entry is wrong).
-        let index = self.index_digest(&key, u64::MAX)?;
-        if index != seen {
-            if let Some(p) = self.first_index_problem(expected)? {
-                report.records = p.seq - 1;
-                report.problem = Some(p);
-                return Ok((report, Some(3)));
+            if index.entries != report.records {
+                report.problem = problem(
+                    expected,
+                    format!(
+                        "the id index has {} entries for {} records",
+                        index.entries, report.records
+                    ),
+                );
             }
-        }
-        if let Some(d) = &self.damage {
-            // Found on opening (the tail lost or unreadable), and nothing earlier is wrong.
-            report.problem = problem(d.seq, d.message.clone());
-            return Ok((report, None));
-        }
-        if self.head.seq != expected - 1 || self.head.hash != prev {
-            // The first seq affected: the first one missing (or stored beyond the head), or
-            // the head's own record when only its hash disagrees.
-            let first = if self.head.seq == expected - 1 {
-                self.head.seq.max(1)
-            } else {
-                self.head.seq.min(expected - 1) + 1
-            };
-            report.problem = problem(
-                first,
-                format!(
-                    "missing: the head says seq {} but the records end at seq {}",
-                    self.head.seq,
-                    expected - 1
-                ),
-            );
-            return Ok((report, None));
-        }
-        if index.entries != report.records {
-            report.problem = problem(
-                expected,
-                format!(
-                    "the id index has {} entries for {} records",
-                    index.entries, report.records
-                ),
-            );
-        }
-        report.head_hash = prev;
-        Ok((report, None))
+            report.head_hash = prev;
+            Ok((report, None))
+        })
     }
 
     /// Every entry of the id index, in its own order: the record id and seq it maps, or

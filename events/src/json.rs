@@ -178,13 +178,77 @@ pub(crate) fn write_json_str(out: &mut Vec<u8>, s: &str) {
     }
 }
 
-/// Appends `v`'s `Display` text as a JSON string, as `Value::String(v.to_string())` prints.
-fn write_json_display(out: &mut Vec<u8>, v: &dyn fmt::Display) {
-    use std::io::Write as _;
+/// A string-valued field's text: its `Display`, appended directly where that is faster.
+pub(crate) trait JsonText: fmt::Display {
+    /// Appends exactly what `to_string` gives.
+    fn write_text(&self, out: &mut Vec<u8>) {
+        use std::io::Write as _;
+        // Writing into memory cannot fail.
+        let _ = write!(out, "{self}");
+    }
+}
+
+macro_rules! decimal_text {
+    ($($ty:ty),*) => {$(
+        impl JsonText for $ty {
+            fn write_text(&self, out: &mut Vec<u8>) {
+                crate::value::write_decimal(self.get(), out);
+            }
+        }
+    )*};
+}
+decimal_text!(Money, Fraction, Shares, PerShare, Quantity);
+impl JsonText for Ratio {}
+impl JsonText for Day {
+    fn write_text(&self, out: &mut Vec<u8>) {
+        Day::write_text(*self, out);
+    }
+}
+impl JsonText for Instant {
+    fn write_text(&self, out: &mut Vec<u8>) {
+        Instant::write_text(*self, out);
+    }
+}
+impl JsonText for Hash {
+    fn write_text(&self, out: &mut Vec<u8>) {
+        let mut hex = [0u8; 64];
+        // 32 bytes always fit 64 hex digits.
+        let _ = hex::encode_to_slice(self.0, &mut hex);
+        out.extend_from_slice(&hex);
+    }
+}
+impl JsonText for Uuid {
+    fn write_text(&self, out: &mut Vec<u8>) {
+        let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+        out.extend_from_slice(self.hyphenated().encode_lower(&mut buf).as_bytes());
+    }
+}
+impl JsonText for EmployeeId {
+    fn write_text(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.as_str().as_bytes());
+    }
+}
+impl JsonText for PeriodId {
+    fn write_text(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.as_str().as_bytes());
+    }
+}
+impl JsonText for Actor {
+    fn write_text(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.as_str().as_bytes());
+    }
+}
+impl JsonText for String {
+    fn write_text(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.as_bytes());
+    }
+}
+
+/// Appends `v`'s text as a JSON string, as `Value::String(v.to_string())` prints.
+fn write_json_text(out: &mut Vec<u8>, v: &dyn JsonText) {
     let start = out.len();
     out.push(b'"');
-    // Writing into memory cannot fail.
-    let _ = write!(out, "{v}");
+    v.write_text(out);
     if out[start + 1..].iter().any(|&b| needs_escape(b)) {
         let text = String::from_utf8_lossy(&out[start + 1..]).into_owned();
         out.truncate(start);
@@ -267,7 +331,7 @@ macro_rules! string_field {
                 Value::String(self.to_string())
             }
             fn write_json(&self, out: &mut Vec<u8>) {
-                write_json_display(out, self);
+                write_json_text(out, self);
             }
         }
     };

@@ -201,7 +201,10 @@ fn direct_canonical_json_is_the_value_rendering() {
         let actor = Actor::new(m.actor.clone())
             .or_else(|_| Actor::new("payroll-feed"))
             .expect("a plain actor");
-        let nanos = 1_700_000_000_000_000_000 + (m.nanos % 1_000_000_000_000_000_000) as i64;
+        // Whole seconds, milliseconds, microseconds or nanoseconds: 0, 3, 6 or 9 digits.
+        let unit = [1_000_000_000, 1_000_000, 1_000, 1][(m.nanos % 4) as usize];
+        let nanos =
+            1_700_000_000_000_000_000 + (m.nanos % 1_000_000_000_000_000_000 / unit * unit) as i64;
         let at = Instant::from_datetime(chrono::DateTime::from_timestamp_nanos(nanos))
             .expect("an instant");
         for (i, spec) in Event::CATALOGUE.iter().enumerate() {
