@@ -1720,138 +1720,273 @@ impl Ledger {
         let mut report = VerifyReport::default();
         let mut prev = Hash::ZERO;
         let mut expected = 1u64;
+        // The records' (id, seq), to be compared with the id index's in one scan of it.
+        let key = IndexDigest::key();
+        let mut seen = IndexDigest::default();
         let problem = |seq: u64, message: String| Some(Problem { seq, message });
-        for kv in self
-            .db
-            .range(rec_key(0).to_vec()..rec_key(u64::MAX).to_vec())
-        {
-            let (k, v) = match kv {
-                Ok(kv) => kv,
-                Err(e) => {
-                    report.problem =
-                        problem(expected, format!("unreadable: {}", StoreError::from(e)));
-                    return Ok((report, Some(0)));
-                }
-            };
-            let key_seq = be_u64(&k[1..]).unwrap_or(0);
-            if key_seq != expected {
-                report.problem = if key_seq > expected {
-                    problem(
-                        expected,
-                        format!("missing: the next stored records start at seq {key_seq}"),
-                    )
-                } else {
-                    problem(
-                        key_seq,
-                        format!(
-                            "out of place: a chunk starting at seq {key_seq} follows seq {}",
-                            expected - 1
-                        ),
-                    )
-                };
-                return Ok((report, Some(0)));
+        // A problem (found by check `rank`) before the record `expected` passed, unless a
+        // record that passed has a wrong index entry: that one comes first, as when every
+        // record's entry was looked up as it passed.
+        let stop = |mut report: VerifyReport,
+                    expected: u64,
+                    rank: u8,
+                    seen: &IndexDigest|
+         -> Result<(VerifyReport, Option<u8>), StoreError> {
+            if let Some(p) = self.index_problem_before(expected, &key, seen)? {
+                report.records = p.seq - 1;
+                report.problem = Some(p);
+                return Ok((report, Some(3)));
             }
-            let mut passed = Vec::new();
-            for (i, r) in decode_chunk(&k, &v).into_iter().enumerate() {
-                let at = key_seq + i as u64;
-                let r = match r {
-                    Ok(r) => r,
-                    Err(StoreError::Damaged { seq, message }) => {
-                        report.problem = problem(seq, message);
-                        sink(key_seq, passed);
-                        return Ok((report, Some(1)));
+            Ok((report, Some(rank)))
+        };
+        // The index's side of the comparison, read meanwhile on a thread of its own.
+        std::thread::scope(|scope| {
+            let index = scope.spawn(|| self.index_digest(&key, u64::MAX));
+            for kv in self
+                .db
+                .range(rec_key(0).to_vec()..rec_key(u64::MAX).to_vec())
+            {
+                let (k, v) = match kv {
+                    Ok(kv) => kv,
+                    Err(e) => {
+                        report.problem =
+                            problem(expected, format!("unreadable: {}", StoreError::from(e)));
+                        return stop(report, expected, 0, &seen);
                     }
-                    Err(e) => return Err(e),
                 };
-                if r.seq != at {
-                    report.problem = problem(
-                        at,
-                        format!("out of place: the record stored here says seq {}", r.seq),
-                    );
-                    sink(key_seq, passed);
-                    return Ok((report, Some(1)));
+                let key_seq = be_u64(&k[1..]).unwrap_or(0);
+                if key_seq != expected {
+                    report.problem = if key_seq > expected {
+                        problem(
+                            expected,
+                            format!("missing: the next stored records start at seq {key_seq}"),
+                        )
+                    } else {
+                        problem(
+                            key_seq,
+                            format!(
+                                "out of place: a chunk starting at seq {key_seq} follows seq {}",
+                                expected - 1
+                            ),
+                        )
+                    };
+                    return stop(report, expected, 0, &seen);
                 }
-                if r.prev_hash != prev {
-                    report.problem = problem(
-                        at,
-                        format!(
-                            "altered: prev_hash {} does not match seq {}'s hash {prev}",
-                            r.prev_hash,
-                            at - 1
-                        ),
-                    );
-                    sink(key_seq, passed);
-                    return Ok((report, Some(1)));
-                }
-                let computed = if defer_hash && at % 2 == 1 {
-                    r.hash
-                } else {
-                    r.compute_hash()
-                };
-                if computed != r.hash {
-                    report.problem = problem(
-                        at,
-                        format!(
-                            "altered: its content hashes to {computed}, not the stored {}",
-                            r.hash
-                        ),
-                    );
-                    sink(key_seq, passed);
-                    return Ok((report, Some(2)));
-                }
-                match self.stored_seq_of(&r.id)? {
-                    Some(s) if s == at => {}
-                    other => {
+                let mut passed = Vec::new();
+                for (i, r) in decode_chunk(&k, &v).into_iter().enumerate() {
+                    let at = key_seq + i as u64;
+                    let r = match r {
+                        Ok(r) => r,
+                        Err(StoreError::Damaged { seq, message }) => {
+                            report.problem = problem(seq, message);
+                            sink(key_seq, passed);
+                            return stop(report, expected, 1, &seen);
+                        }
+                        Err(e) => return Err(e),
+                    };
+                    if r.seq != at {
                         report.problem = problem(
                             at,
-                            format!("the id index maps {} to {other:?}, not to this seq", r.id),
+                            format!("out of place: the record stored here says seq {}", r.seq),
                         );
                         sink(key_seq, passed);
-                        return Ok((report, Some(3)));
+                        return stop(report, expected, 1, &seen);
+                    }
+                    if r.prev_hash != prev {
+                        report.problem = problem(
+                            at,
+                            format!(
+                                "altered: prev_hash {} does not match seq {}'s hash {prev}",
+                                r.prev_hash,
+                                at - 1
+                            ),
+                        );
+                        sink(key_seq, passed);
+                        return stop(report, expected, 1, &seen);
+                    }
+                    let computed = if defer_hash && at % 2 == 1 {
+                        r.hash
+                    } else {
+                        r.compute_hash()
+                    };
+                    if computed != r.hash {
+                        report.problem = problem(
+                            at,
+                            format!(
+                                "altered: its content hashes to {computed}, not the stored {}",
+                                r.hash
+                            ),
+                        );
+                        sink(key_seq, passed);
+                        return stop(report, expected, 2, &seen);
+                    }
+                    seen.add(&key, &r.id, at);
+                    prev = r.hash;
+                    expected = at + 1;
+                    report.records += 1;
+                    passed.push(r);
+                }
+                sink(key_seq, passed);
+            }
+            // Every record's index entry: one scan of the index, each record looked up only if
+            // the two disagree (to name the first record whose entry is wrong).
+            let index = index
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p))?;
+            if index != seen {
+                if let Some(p) = self.first_index_problem(expected)? {
+                    report.records = p.seq - 1;
+                    report.problem = Some(p);
+                    return Ok((report, Some(3)));
+                }
+            }
+            if let Some(d) = &self.damage {
+                // Found on opening (the tail lost or unreadable), and nothing earlier is wrong.
+                report.problem = problem(d.seq, d.message.clone());
+                return Ok((report, None));
+            }
+            if self.head.seq != expected - 1 || self.head.hash != prev {
+                // The first seq affected: the first one missing (or stored beyond the head), or
+                // the head's own record when only its hash disagrees.
+                let first = if self.head.seq == expected - 1 {
+                    self.head.seq.max(1)
+                } else {
+                    self.head.seq.min(expected - 1) + 1
+                };
+                report.problem = problem(
+                    first,
+                    format!(
+                        "missing: the head says seq {} but the records end at seq {}",
+                        self.head.seq,
+                        expected - 1
+                    ),
+                );
+                return Ok((report, None));
+            }
+            if index.entries != report.records {
+                report.problem = problem(
+                    expected,
+                    format!(
+                        "the id index has {} entries for {} records",
+                        index.entries, report.records
+                    ),
+                );
+            }
+            report.head_hash = prev;
+            Ok((report, None))
+        })
+    }
+
+    /// Every entry of the id index, in its own order: the record id and seq it maps, or
+    /// `None` for an entry that names no (id, seq) and so matches no record. `verify` reads
+    /// the index through this alone (and [`Ledger::stored_seq_of`] to name a wrong entry).
+    fn index_entries(&self) -> impl Iterator<Item = Result<Option<(Uuid, u64)>, StoreError>> + '_ {
+        self.db.scan_prefix([IDX]).map(|kv| {
+            let (k, v) = kv?;
+            let id = k.get(1..).and_then(|b| <[u8; 16]>::try_from(b).ok());
+            Ok(id.map(Uuid::from_bytes).zip(be_u64(&v)))
+        })
+    }
+
+    /// The digest of the id index's entries that map to a seq below `below`; entries that
+    /// name no (id, seq) are counted (in `entries` when `below` is `u64::MAX`) and make it
+    /// differ from any records'.
+    fn index_digest(&self, key: &IndexKey, below: u64) -> Result<IndexDigest, StoreError> {
+        let mut d = IndexDigest::default();
+        for e in self.index_entries() {
+            match e? {
+                Some((id, seq)) if seq < below => d.add(key, &id, seq),
+                Some(_) => {}
+                None => {
+                    d.entries += 1;
+                    d.malformed += 1;
+                }
+            }
+        }
+        Ok(d)
+    }
+
+    /// The first record before `at` whose index entry is wrong, if any (`seen` is the digest
+    /// of the records before `at`): a scan of the index, then, only if it disagrees, the
+    /// records looked up one by one.
+    fn index_problem_before(
+        &self,
+        at: u64,
+        key: &IndexKey,
+        seen: &IndexDigest,
+    ) -> Result<Option<Problem>, StoreError> {
+        if self.index_digest(key, at)?.agrees_before(seen) {
+            return Ok(None);
+        }
+        self.first_index_problem(at)
+    }
+
+    /// The first record before `at` whose id the index does not map to its seq, looked up
+    /// one by one (the records before `at` are known to read and decode).
+    fn first_index_problem(&self, at: u64) -> Result<Option<Problem>, StoreError> {
+        for kv in self.db.range(rec_key(0).to_vec()..rec_key(at).to_vec()) {
+            let (k, v) = kv?;
+            for r in decode_chunk(&k, &v).into_iter().flatten() {
+                if r.seq >= at {
+                    return Ok(None);
+                }
+                match self.stored_seq_of(&r.id)? {
+                    Some(s) if s == r.seq => {}
+                    other => {
+                        return Ok(Some(Problem {
+                            seq: r.seq,
+                            message: format!(
+                                "the id index maps {} to {other:?}, not to this seq",
+                                r.id
+                            ),
+                        }))
                     }
                 }
-                prev = r.hash;
-                expected = at + 1;
-                report.records += 1;
-                passed.push(r);
             }
-            sink(key_seq, passed);
         }
-        if let Some(d) = &self.damage {
-            // Found on opening (the tail lost or unreadable), and nothing earlier is wrong.
-            report.problem = problem(d.seq, d.message.clone());
-            return Ok((report, None));
-        }
-        if self.head.seq != expected - 1 || self.head.hash != prev {
-            // The first seq affected: the first one missing (or stored beyond the head), or
-            // the head's own record when only its hash disagrees.
-            let first = if self.head.seq == expected - 1 {
-                self.head.seq.max(1)
-            } else {
-                self.head.seq.min(expected - 1) + 1
-            };
-            report.problem = problem(
-                first,
-                format!(
-                    "missing: the head says seq {} but the records end at seq {}",
-                    self.head.seq,
-                    expected - 1
-                ),
-            );
-            return Ok((report, None));
-        }
-        let index_entries = self.db.scan_prefix([IDX]).count() as u64;
-        if index_entries != report.records {
-            report.problem = problem(
-                expected,
-                format!(
-                    "the id index has {index_entries} entries for {} records",
-                    report.records
-                ),
-            );
-        }
-        report.head_hash = prev;
-        Ok((report, None))
+        Ok(None)
+    }
+}
+
+/// The key of [`IndexDigest`]'s hash: random for each process, so no stored bytes can be
+/// made to cancel out.
+type IndexKey = [std::collections::hash_map::RandomState; 2];
+
+/// An order-independent digest of a set of (id, seq) pairs: their number and the wrapping
+/// sum of a keyed 128-bit hash of each. The records' and the id index's agree when the index
+/// maps every record's id to its seq and holds nothing else (but for a 2^-128 chance).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct IndexDigest {
+    /// Pairs added, and malformed entries.
+    entries: u64,
+    /// Entries that name no (id, seq).
+    malformed: u64,
+    /// The sum of the pairs' keyed hashes.
+    sum: u128,
+}
+
+impl IndexDigest {
+    fn key() -> IndexKey {
+        [Default::default(), Default::default()]
+    }
+
+    fn add(&mut self, key: &IndexKey, id: &Uuid, seq: u64) {
+        use std::hash::{BuildHasher as _, Hasher as _};
+        let half = |k: &std::collections::hash_map::RandomState| {
+            let mut h = k.build_hasher();
+            h.write(id.as_bytes());
+            h.write_u64(seq);
+            h.finish()
+        };
+        let hash = u128::from(half(&key[0])) << 64 | u128::from(half(&key[1]));
+        self.entries += 1;
+        self.sum = self.sum.wrapping_add(hash);
+    }
+
+    /// Whether `self`, the index's entries below some seq (and every malformed one), agrees
+    /// with `records`, the records' below it.
+    fn agrees_before(&self, records: &IndexDigest) -> bool {
+        self.malformed == 0 && self.entries == records.entries && self.sum == records.sum
     }
 }
 

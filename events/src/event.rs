@@ -113,6 +113,19 @@ macro_rules! define_events {
                 }))
             }
 
+            /// Hands each of the event's fields (not `type`, not the envelope) to `f`, in
+            /// declaration order, absent optional ones too (see [`crate::json::WriteField`]).
+            pub(crate) fn visit_fields<'a>(
+                &'a self,
+                f: &mut dyn FnMut(&'static str, &'a dyn crate::json::WriteField),
+            ) {
+                match self {
+                    $( #[allow(unused_variables)] Event::$variant { $( $field, )* } => {
+                        $( f(stringify!($field), $field); )*
+                    } )*
+                }
+            }
+
             /// Writes the event's fields (not `type`, not the envelope) into `m`.
             pub(crate) fn put_fields(&self, m: &mut serde_json::Map<String, serde_json::Value>) {
                 match self {

@@ -143,6 +143,137 @@ pub(crate) trait JsonField: Sized {
     fn wrong(v: &Value) -> FieldError {
         FieldError::whole(format!("expected {}, got {}", Self::EXPECTED, describe(v)))
     }
+    /// Whether [`JsonField::to_field`] gives a value (an absent optional field gives none).
+    fn is_present(&self) -> bool {
+        true
+    }
+    /// Appends the JSON text of [`JsonField::to_value`] to `out`, byte for byte, without
+    /// building the `Value` (issue 15: `verify` hashes every record's canonical JSON).
+    fn write_json(&self, out: &mut Vec<u8>) {
+        write_value(out, &self.to_value());
+    }
+}
+
+/// Appends `v` as `serde_json` prints it (compact; object keys sorted).
+fn write_value(out: &mut Vec<u8>, v: &Value) {
+    // Writing into memory cannot fail, and a `Value` always serializes.
+    let _ = serde_json::to_writer(&mut *out, v);
+}
+
+/// Whether `serde_json` escapes byte `b` inside a string (`"`, `\\` and control characters
+/// below U+0020; every other byte of UTF-8 text is copied).
+fn needs_escape(b: u8) -> bool {
+    b < 0x20 || b == b'"' || b == b'\\'
+}
+
+/// Appends `s` as a JSON string, escaped exactly as `serde_json` escapes it.
+pub(crate) fn write_json_str(out: &mut Vec<u8>, s: &str) {
+    if s.bytes().any(needs_escape) {
+        write_value(out, &Value::String(s.to_string()));
+    } else {
+        out.reserve(s.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    }
+}
+
+/// A string-valued field's text: its `Display`, appended directly where that is faster.
+pub(crate) trait JsonText: fmt::Display {
+    /// Appends exactly what `to_string` gives.
+    fn write_text(&self, out: &mut Vec<u8>) {
+        use std::io::Write as _;
+        // Writing into memory cannot fail.
+        let _ = write!(out, "{self}");
+    }
+}
+
+macro_rules! decimal_text {
+    ($($ty:ty),*) => {$(
+        impl JsonText for $ty {
+            fn write_text(&self, out: &mut Vec<u8>) {
+                crate::value::write_decimal(self.get(), out);
+            }
+        }
+    )*};
+}
+decimal_text!(Money, Fraction, Shares, PerShare, Quantity);
+impl JsonText for Ratio {}
+impl JsonText for Day {
+    fn write_text(&self, out: &mut Vec<u8>) {
+        Day::write_text(*self, out);
+    }
+}
+impl JsonText for Instant {
+    fn write_text(&self, out: &mut Vec<u8>) {
+        Instant::write_text(*self, out);
+    }
+}
+impl JsonText for Hash {
+    fn write_text(&self, out: &mut Vec<u8>) {
+        let mut hex = [0u8; 64];
+        // 32 bytes always fit 64 hex digits.
+        let _ = hex::encode_to_slice(self.0, &mut hex);
+        out.extend_from_slice(&hex);
+    }
+}
+impl JsonText for Uuid {
+    fn write_text(&self, out: &mut Vec<u8>) {
+        let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+        out.extend_from_slice(self.hyphenated().encode_lower(&mut buf).as_bytes());
+    }
+}
+impl JsonText for EmployeeId {
+    fn write_text(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.as_str().as_bytes());
+    }
+}
+impl JsonText for PeriodId {
+    fn write_text(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.as_str().as_bytes());
+    }
+}
+impl JsonText for Actor {
+    fn write_text(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.as_str().as_bytes());
+    }
+}
+impl JsonText for String {
+    fn write_text(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.as_bytes());
+    }
+}
+
+/// Appends `v`'s text as a JSON string, as `Value::String(v.to_string())` prints.
+fn write_json_text(out: &mut Vec<u8>, v: &dyn JsonText) {
+    let start = out.len();
+    out.push(b'"');
+    v.write_text(out);
+    if out[start + 1..].iter().any(|&b| needs_escape(b)) {
+        let text = String::from_utf8_lossy(&out[start + 1..]).into_owned();
+        out.truncate(start);
+        write_value(out, &Value::String(text));
+    } else {
+        out.push(b'"');
+    }
+}
+
+/// A field's value as [`Record::write_canonical_json`] writes it: object-safe, so that an
+/// event's fields and the envelope's can be sorted together by key.
+pub(crate) trait WriteField {
+    /// Whether the field appears in the object at all.
+    fn is_set(&self) -> bool;
+    /// Appends its JSON text.
+    fn put_json(&self, out: &mut Vec<u8>);
+}
+
+impl<T: JsonField> WriteField for T {
+    fn is_set(&self) -> bool {
+        self.is_present()
+    }
+    fn put_json(&self, out: &mut Vec<u8>) {
+        self.write_json(out);
+    }
 }
 
 impl<T: JsonField> JsonField for Option<T> {
@@ -160,6 +291,15 @@ impl<T: JsonField> JsonField for Option<T> {
     }
     fn to_field(&self) -> Option<Value> {
         self.as_ref().map(T::to_value)
+    }
+    fn is_present(&self) -> bool {
+        self.is_some()
+    }
+    fn write_json(&self, out: &mut Vec<u8>) {
+        match self {
+            Some(v) => v.write_json(out),
+            None => out.extend_from_slice(b"null"),
+        }
     }
 }
 
@@ -189,6 +329,9 @@ macro_rules! string_field {
             }
             fn to_value(&self) -> Value {
                 Value::String(self.to_string())
+            }
+            fn write_json(&self, out: &mut Vec<u8>) {
+                write_json_text(out, self);
             }
         }
     };
@@ -290,6 +433,9 @@ macro_rules! choice_field {
             fn to_value(&self) -> Value {
                 Value::String(self.as_str().to_string())
             }
+            fn write_json(&self, out: &mut Vec<u8>) {
+                write_json_str(out, self.as_str());
+            }
         }
     };
 }
@@ -317,6 +463,9 @@ impl<T: JsonField> JsonField for Box<T> {
     fn to_value(&self) -> Value {
         T::to_value(self)
     }
+    fn write_json(&self, out: &mut Vec<u8>) {
+        T::write_json(self, out);
+    }
 }
 
 impl JsonField for bool {
@@ -327,6 +476,9 @@ impl JsonField for bool {
     }
     fn to_value(&self) -> Value {
         Value::Bool(*self)
+    }
+    fn write_json(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(if *self { b"true" } else { b"false" });
     }
 }
 
@@ -342,6 +494,11 @@ impl JsonField for Count {
     fn to_value(&self) -> Value {
         Value::from(self.get())
     }
+    fn write_json(&self, out: &mut Vec<u8>) {
+        use std::io::Write as _;
+        // Writing into memory cannot fail.
+        let _ = write!(out, "{}", self.get());
+    }
 }
 
 impl JsonField for u64 {
@@ -352,6 +509,11 @@ impl JsonField for u64 {
     }
     fn to_value(&self) -> Value {
         Value::from(*self)
+    }
+    fn write_json(&self, out: &mut Vec<u8>) {
+        use std::io::Write as _;
+        // Writing into memory cannot fail.
+        let _ = write!(out, "{self}");
     }
 }
 
@@ -368,6 +530,16 @@ impl JsonField for Vec<PerShare> {
     }
     fn to_value(&self) -> Value {
         Value::Array(self.iter().map(JsonField::to_value).collect())
+    }
+    fn write_json(&self, out: &mut Vec<u8>) {
+        out.push(b'[');
+        for (i, p) in self.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            p.write_json(out);
+        }
+        out.push(b']');
     }
 }
 
@@ -605,74 +777,60 @@ impl Record {
         self.to_json_without_hash().to_string()
     }
 
-    /// Appends [`Record::canonical_json`]'s bytes to `out` without building the envelope
-    /// as `serde_json::Value`s (issue 15: `verify` hashes every record): the event's own
-    /// fields as before, merged in key order with the envelope's, written directly.
+    /// Appends [`Record::canonical_json`]'s bytes to `out` without building any
+    /// `serde_json::Value` (issue 15: `verify` hashes every record): the event's fields and
+    /// the envelope's, sorted together by key, each written directly.
     pub fn write_canonical_json(&self, out: &mut Vec<u8>) {
-        use std::io::Write as _;
-        /// The envelope's keys, sorted.
-        const ENVELOPE: [&str; 7] = [
-            "actor",
-            "date",
-            "id",
-            "prev_hash",
-            "recorded_at",
-            "seq",
-            "type",
-        ];
-        let mut fields = Map::new();
-        self.event.put_fields(&mut fields);
-        if ENVELOPE.iter().any(|k| fields.contains_key(*k)) {
+        /// The event's `type`, as the envelope writes it.
+        struct TypeName(&'static str);
+        impl WriteField for TypeName {
+            fn is_set(&self) -> bool {
+                true
+            }
+            fn put_json(&self, out: &mut Vec<u8>) {
+                write_json_str(out, self.0);
+            }
+        }
+        /// More keys than any event has (seven envelope keys and at most seven fields).
+        const MOST: usize = 24;
+        let type_name = TypeName(self.event.type_name());
+        let mut entries: [(&str, &dyn WriteField); MOST] = [("", &type_name); MOST];
+        entries[..7].copy_from_slice(&[
+            ("actor", &self.actor as &dyn WriteField),
+            ("date", &self.date),
+            ("id", &self.id),
+            ("prev_hash", &self.prev_hash),
+            ("recorded_at", &self.recorded_at),
+            ("seq", &self.seq),
+            ("type", &type_name),
+        ]);
+        let mut n = 7;
+        let mut overflow = false;
+        self.event.visit_fields(&mut |key, v| {
+            if !v.is_set() {
+                return;
+            }
+            match entries.get_mut(n) {
+                Some(e) => *e = (key, v),
+                None => overflow = true,
+            }
+            n += 1;
+        });
+        let entries = &mut entries[..n.min(MOST)];
+        entries.sort_unstable_by_key(|e| e.0);
+        if overflow || entries.windows(2).any(|w| w[0].0 == w[1].0) {
             // An event field named like the envelope's would replace it: the old way.
             out.extend_from_slice(self.canonical_json_via_value().as_bytes());
             return;
         }
-        // Writing into memory cannot fail.
-        let string = |out: &mut Vec<u8>, s: &str| {
-            if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
-                out.push(b'"');
-                out.extend_from_slice(s.as_bytes());
-                out.push(b'"');
-            } else {
-                let _ = serde_json::to_writer(&mut *out, s);
-            }
-        };
-        let mut first = true;
-        let mut key = |out: &mut Vec<u8>, k: &str| {
-            if !first {
+        out.push(b'{');
+        for (i, (key, v)) in entries.iter().enumerate() {
+            if i > 0 {
                 out.push(b',');
             }
-            first = false;
-            string(out, k);
+            write_json_str(out, key);
             out.push(b':');
-        };
-        out.push(b'{');
-        let mut event_fields = fields.iter().peekable();
-        for k in ENVELOPE {
-            while let Some((fk, fv)) = event_fields.next_if(|(fk, _)| fk.as_str() < k) {
-                key(out, fk);
-                let _ = serde_json::to_writer(&mut *out, fv);
-            }
-            key(out, k);
-            let _ = match k {
-                "actor" => {
-                    string(out, self.actor.as_str());
-                    Ok(())
-                }
-                "date" => write!(out, "\"{}\"", self.date),
-                "id" => write!(out, "\"{}\"", self.id),
-                "prev_hash" => write!(out, "\"{}\"", self.prev_hash),
-                "recorded_at" => write!(out, "\"{}\"", self.recorded_at),
-                "seq" => write!(out, "{}", self.seq),
-                _ => {
-                    string(out, self.event.type_name());
-                    Ok(())
-                }
-            };
-        }
-        for (fk, fv) in event_fields {
-            key(out, fk);
-            let _ = serde_json::to_writer(&mut *out, fv);
+            v.put_json(out);
         }
         out.push(b'}');
     }

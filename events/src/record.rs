@@ -95,12 +95,28 @@ impl Record {
 
     /// The hash this record's content and `prev_hash` call for (whatever `hash` says).
     pub fn compute_hash(&self) -> Hash {
+        thread_local! {
+            /// The canonical JSON's bytes, kept between records (no allocation per hash).
+            static JSON: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
         let mut h = Sha256::new();
-        h.update(self.prev_hash.to_string().as_bytes());
+        let mut hex = [0u8; 64];
+        // 32 bytes always fit 64 hex digits.
+        let _ = hex::encode_to_slice(self.prev_hash.0, &mut hex);
+        h.update(hex);
         h.update(b"\n");
-        let mut json = Vec::with_capacity(256);
-        self.write_canonical_json(&mut json);
-        h.update(&json);
+        JSON.with(|json| match json.try_borrow_mut() {
+            Ok(mut json) => {
+                json.clear();
+                self.write_canonical_json(&mut json);
+                h.update(&*json);
+            }
+            Err(_) => {
+                let mut json = Vec::with_capacity(256);
+                self.write_canonical_json(&mut json);
+                h.update(&json);
+            }
+        });
         Hash(h.finalize().into())
     }
 }

@@ -395,6 +395,104 @@ impl fmt::Display for Instant {
     }
 }
 
+/// Appends `n` as exactly `width` decimal digits (`n` has no more).
+fn push_digits(out: &mut Vec<u8>, n: u32, width: u32) {
+    for i in (0..width).rev() {
+        out.push(b'0' + (n / 10u32.pow(i) % 10) as u8);
+    }
+}
+
+impl Day {
+    /// Appends the day as its `Display` writes it, without chrono's format machinery
+    /// (issue 15: `verify` writes a day into every record's canonical JSON).
+    pub(crate) fn write_text(self, out: &mut Vec<u8>) {
+        match u32::try_from(self.0.year()) {
+            Ok(year) if year <= 9999 => {
+                push_digits(out, year, 4);
+                out.push(b'-');
+                push_digits(out, self.0.month(), 2);
+                out.push(b'-');
+                push_digits(out, self.0.day(), 2);
+            }
+            _ => {
+                use std::io::Write as _;
+                // Writing into memory cannot fail.
+                let _ = write!(out, "{self}");
+            }
+        }
+    }
+}
+
+impl Instant {
+    /// Appends the instant as its `Display` writes it (RFC 3339, `Z`, the shortest of 0, 3,
+    /// 6 or 9 fractional digits), without chrono's formatting.
+    pub(crate) fn write_text(self, out: &mut Vec<u8>) {
+        use chrono::Timelike as _;
+        let t = self.0.naive_utc();
+        let nanos = t.nanosecond();
+        let day = Day(t.date());
+        if nanos >= 1_000_000_000 || !(0..=9999).contains(&t.year()) {
+            use std::io::Write as _;
+            // A leap second or a year of more than four digits: chrono's own spelling.
+            let _ = write!(out, "{self}");
+            return;
+        }
+        day.write_text(out);
+        out.push(b'T');
+        push_digits(out, t.hour(), 2);
+        out.push(b':');
+        push_digits(out, t.minute(), 2);
+        out.push(b':');
+        push_digits(out, t.second(), 2);
+        if nanos != 0 {
+            out.push(b'.');
+            if nanos.is_multiple_of(1_000_000) {
+                push_digits(out, nanos / 1_000_000, 3);
+            } else if nanos.is_multiple_of(1_000) {
+                push_digits(out, nanos / 1_000, 6);
+            } else {
+                push_digits(out, nanos, 9);
+            }
+        }
+        out.push(b'Z');
+    }
+}
+
+/// Appends `d` as its `Display` (`{}`) writes it, every digit of its scale kept, without
+/// rust_decimal's formatting (issue 15).
+pub(crate) fn write_decimal(d: Decimal, out: &mut Vec<u8>) {
+    if d.is_sign_negative() {
+        use std::io::Write as _;
+        // Writing into memory cannot fail.
+        let _ = write!(out, "{d}");
+        return;
+    }
+    let mut digits = [0u8; 40];
+    let mut n = d.mantissa().unsigned_abs();
+    let mut len = 0;
+    loop {
+        digits[digits.len() - 1 - len] = b'0' + (n % 10) as u8;
+        n /= 10;
+        len += 1;
+        if n == 0 {
+            break;
+        }
+    }
+    let digits = &digits[digits.len() - len..];
+    let scale = d.scale() as usize;
+    if scale == 0 {
+        out.extend_from_slice(digits);
+    } else if len > scale {
+        out.extend_from_slice(&digits[..len - scale]);
+        out.push(b'.');
+        out.extend_from_slice(&digits[len - scale..]);
+    } else {
+        out.extend_from_slice(b"0.");
+        out.extend(std::iter::repeat_n(b'0', scale - len));
+        out.extend_from_slice(digits);
+    }
+}
+
 impl Serialize for Instant {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         self.nanos().serialize(s)
@@ -584,7 +682,10 @@ impl Hash {
 
 impl fmt::Display for Hash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&hex::encode(self.0))
+        let mut hex = [0u8; 64];
+        // 32 bytes always fit 64 hex digits, and hex digits are ASCII.
+        let _ = hex::encode_to_slice(self.0, &mut hex);
+        f.write_str(std::str::from_utf8(&hex).unwrap_or_default())
     }
 }
 
@@ -712,5 +813,60 @@ mod tests {
         assert!(Ratio::parse("0").is_err());
         assert!(Ratio::parse("0:3").is_err());
         assert!(Ratio::parse("1:").is_err());
+    }
+}
+
+#[cfg(test)]
+mod text_tests {
+    use super::*;
+
+    /// The direct writers give `Display`'s text, on the edges of each fast path.
+    #[test]
+    fn direct_text_is_display() {
+        let text = |f: &dyn Fn(&mut Vec<u8>)| {
+            let mut out = Vec::new();
+            f(&mut out);
+            String::from_utf8(out).unwrap_or_default()
+        };
+        for s in [
+            "0",
+            "0.00",
+            "0.005",
+            "1",
+            "10",
+            "4000.00",
+            "4000.0",
+            "0.10",
+            "12.5000",
+            "79228162514264337593543950335",
+            "0.0000000000000000000000000001",
+            "-1.50",
+            "-0",
+        ] {
+            let d: Decimal = s.parse().unwrap_or_else(|e| panic!("{s}: {e}"));
+            assert_eq!(text(&|o| write_decimal(d, o)), d.to_string(), "{s}");
+        }
+        for n in [1, 365, 738_000, 3_652_059, -1000] {
+            if let Some(date) = NaiveDate::from_num_days_from_ce_opt(n) {
+                let day = Day(date);
+                assert_eq!(text(&|o| day.write_text(o)), day.to_string(), "{n}");
+            }
+        }
+        for nanos in [
+            0i64,
+            1,
+            1_000,
+            1_000_000,
+            999_999_999,
+            1_768_469_400_000_000_000,
+            1_768_469_400_500_000_000,
+            1_768_469_400_000_250_000,
+            -6_213_559_680_000_000_000,
+            i64::MAX,
+            i64::MIN,
+        ] {
+            let i = Instant(DateTime::from_timestamp_nanos(nanos));
+            assert_eq!(text(&|o| i.write_text(o)), i.to_string(), "{nanos}");
+        }
     }
 }
