@@ -8,8 +8,12 @@ mod book;
 pub mod checkpoint;
 mod diff;
 mod fold;
+mod state_diff;
 
 pub use book::{Book, BookRejection};
 pub use checkpoint::{CheckpointError, Header, Kind, FOLD_VERSION};
 pub use diff::diff;
 pub use fold::{fold_records, FoldError, OrderedFold, Query};
+pub use state_diff::{
+    diff_states, Change, EmployeeDiff, PurchaseDiff, SkippedRecord, SkippedRow, StateDiff,
+};

@@ -367,6 +367,15 @@ pub fn fold_ledger(
     Ok(state)
 }
 
+/// Folds the ledger for two queries (`espp diff`: the log's rules and others).
+pub fn fold_two(
+    ledger: &Ledger,
+    base: &espp_replay::Query,
+    other: &espp_replay::Query,
+) -> Result<(espp_projections::State, espp_projections::State), Failure> {
+    Ok((fold_ledger(ledger, base)?, fold_ledger(ledger, other)?))
+}
+
 /// The latest record `query` could see in transaction time (`--through-seq`,
 /// `--known-at`; `--as-of` does not hide records, only their days), as the projection's
 /// `head` `(seq, hash)`; None for an empty log.

@@ -90,6 +90,85 @@ pub fn print_diff(out: &mut impl Write, d: &Value) -> std::io::Result<()> {
     )
 }
 
+/// [`print_diff`] of a diff of two states: the same tables, byte for byte.
+pub fn print_state_diff(out: &mut impl Write, d: &espp_replay::StateDiff) -> std::io::Result<()> {
+    let field = |f: &espp_projections::Field| match f {
+        espp_projections::Field::Str(s) => printable(s).into_owned(),
+        espp_projections::Field::Null => "-".into(),
+        espp_projections::Field::Bool(b) => b.to_string(),
+    };
+    let cells = |who: &str, name: &str, c: &espp_replay::Change| {
+        [
+            printable(who).into_owned(),
+            name.to_string(),
+            field(&c.base),
+            field(&c.other),
+            c.delta
+                .as_deref()
+                .map(|s| printable(s).into_owned())
+                .unwrap_or_default(),
+        ]
+    };
+    let mut t = Table::new(&["employee", "field", "base", "other", "delta"]);
+    for e in &d.employees {
+        for (f, c) in &e.fields {
+            t.row(cells(&e.id, f, c));
+        }
+    }
+    t.write(out)?;
+    writeln!(out)?;
+    let mut t = Table::new(&["purchase/employee", "field", "base", "other", "delta"]);
+    for p in &d.purchases {
+        let who = format!(
+            "{}/{}",
+            printable(&p.period),
+            p.employee.as_deref().unwrap_or("(purchase)")
+        );
+        for (f, c) in &p.fields {
+            t.row(cells(&who, f, c));
+        }
+    }
+    for (f, c) in &d.totals {
+        t.row(cells("TOTAL", f, c));
+    }
+    t.write(out)?;
+    if d.skipped.is_empty() {
+        writeln!(out, "\nskipped under the other rules: none")?;
+    } else {
+        writeln!(
+            out,
+            "\nskipped under the other rules (left out of its fold, never rejected):"
+        )?;
+        let mut t = Table::new(&["seq", "date", "type", "employee", "reason"]);
+        for s in &d.skipped {
+            let (date, event_type, employee) = match &s.record {
+                Some(r) => (
+                    printable(&r.date).into_owned(),
+                    printable(&r.event_type).into_owned(),
+                    r.employee
+                        .as_deref()
+                        .map_or_else(|| "-".into(), |e| printable(e).into_owned()),
+                ),
+                None => Default::default(),
+            };
+            t.row([
+                s.seq.to_string(),
+                date,
+                event_type,
+                employee,
+                printable(&s.reason).into_owned(),
+            ]);
+        }
+        t.write(out)?;
+    }
+    writeln!(
+        out,
+        "\nbase digest  {}\nother digest {}",
+        printable(&d.base_digest),
+        printable(&d.other_digest)
+    )
+}
+
 /// A CSV writer's failure. The csv crate wraps the I/O error, so a reader that went away
 /// (`espp log --format csv | head -1`) is unwrapped here and ends `espp` quietly (exit 0), as
 /// `From<io::Error>` does for every other write.

@@ -345,39 +345,37 @@ pub fn diff(
     let other_query = when.query(Some(rules))?;
     let ledger = open(cli)?;
     let head = super::head_seen(&ledger, &base_query)?;
-    let base = super::projection_of(
-        &fold_ledger(&ledger, &base_query)?,
-        &base_query,
-        head.clone(),
-    );
-    let other = super::projection_of(&fold_ledger(&ledger, &other_query)?, &other_query, head);
-    let mut d = espp_replay::diff(&base, &other);
+    let (base, other) = super::fold_two(&ledger, &base_query, &other_query)?;
+    // The two states compared directly (issue 15): neither projection is built; each
+    // digest is hashed from its state.
+    let known_at = base_query.known_at.map(|t| t.to_string());
+    let provenance = espp_projections::Provenance {
+        known_at: known_at.as_deref(),
+        head: head.as_ref().map(|(seq, hash)| (*seq, hash.as_str())),
+    };
+    let (base_digest, other_digest) = std::thread::scope(|s| {
+        let b = s.spawn(|| base.projection_digest(base_query.as_of, provenance));
+        let o = other.projection_digest(other_query.as_of, provenance);
+        (b.join().unwrap_or_else(|e| std::panic::resume_unwind(e)), o)
+    });
+    let mut d = espp_replay::diff_states(&base, &other, base_digest, other_digest);
+    drop((base, other));
     // Each event the other rules skip, with what the log says of it: its day, type and
-    // employee (the projection names only the seq and the reason).
-    if let Some(Value::Array(skipped)) = d.get_mut("skipped") {
-        for s in skipped.iter_mut() {
-            let Some(seq) = s["seq"].as_u64() else {
-                continue;
-            };
-            if let (Some(r), Value::Object(m)) = (ledger.record(seq)?, &mut *s) {
-                m.insert("date".into(), Value::String(r.date.to_string()));
-                m.insert(
-                    "type".into(),
-                    Value::String(r.event.type_name().to_string()),
-                );
-                m.insert(
-                    "employee".into(),
-                    r.event
-                        .employee()
-                        .map_or(Value::Null, |e| Value::String(e.to_string())),
-                );
-            }
+    // employee (the state names only the seq and the reason).
+    for s in &mut d.skipped {
+        if let Some(r) = ledger.record(s.seq)? {
+            s.record = Some(espp_replay::SkippedRecord {
+                date: r.date.to_string(),
+                event_type: r.event.type_name().to_string(),
+                employee: r.event.employee().map(|e| e.to_string()),
+            });
         }
     }
     if cli.format == Format::Json {
-        writeln!(out, "{d}")?;
+        d.write_json(out)?;
+        writeln!(out)?;
     } else {
-        output::print_diff(out, &d)?;
+        output::print_state_diff(out, &d)?;
     }
     Ok(())
 }
