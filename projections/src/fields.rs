@@ -1,9 +1,14 @@
-//! The projection's employee and purchase figures as flat rows of formatted fields, read
-//! straight from the [`State`] (issue 15): what `espp diff` compares between two folds
-//! without building either projection. Each field is the very value [`State::projection`]
-//! shows (same formatting functions), keys in byte order.
+//! The projection's employee and purchase figures read straight from the [`State`], field
+//! by field (issue 15): what `espp diff` compares between two folds without building either
+//! projection. [`Field`] is the very value [`State::projection`] shows (same formatting
+//! functions); [`Raw`] is the unformatted value, cheap to compare: two equal raws always
+//! format to the same field (unequal ones may too: compare the fields then).
 
+use rust_decimal::Decimal;
+
+use crate::employee::Employee;
 use crate::num::{money, plain, rate};
+use crate::purchase::{Allocation, PurchaseDone};
 use crate::state::State;
 
 /// One field's value as the projection shows it.
@@ -27,7 +32,31 @@ impl Field {
     }
 }
 
-/// An employee's fields in the projection, in key order (see [`State::employee_fields`]).
+/// A field before formatting: a decimal's exact representation (value and scale), a day,
+/// a flag, a text. Equal raws format to equal [`Field`]s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Raw<'a> {
+    /// A decimal, bit for bit.
+    Dec([u8; 16]),
+    /// A day.
+    Day(espp_events::Day),
+    /// A flag.
+    Bool(bool),
+    /// A text.
+    Str(&'a str),
+    /// Nothing (`null`).
+    Null,
+}
+
+fn dec(d: Decimal) -> Raw<'static> {
+    Raw::Dec(d.serialize())
+}
+
+fn s(x: String) -> Field {
+    Field::Str(x)
+}
+
+/// An employee's fields in the projection, in key order ([`EmployeeView::field`]'s index).
 pub const EMPLOYEE_FIELDS: [&str; 12] = [
     "balance",
     "contributed",
@@ -58,75 +87,128 @@ pub const PURCHASE_FIELDS: [&str; 8] = [
 /// An allocation's fields, in key order.
 pub const ALLOCATION_FIELDS: [&str; 5] = ["carried", "cost", "employee", "refunded", "shares"];
 
-/// One row of a purchase in the projection: the purchase itself (`employee` None, fields
-/// [`PURCHASE_FIELDS`]) or one allocation (fields [`ALLOCATION_FIELDS`]).
-#[derive(Debug, Clone)]
-pub struct PurchaseRow<'a> {
-    /// The purchase's period id.
-    pub period: &'a str,
-    /// The allocation's employee; None for the purchase's own row.
-    pub employee: Option<&'a str>,
-    /// The values, in the order of the row's field names.
-    pub fields: Vec<Field>,
+/// One employee of a state, read field by field.
+#[derive(Debug, Clone, Copy)]
+pub struct EmployeeView<'a>(&'a Employee);
+
+impl<'a> EmployeeView<'a> {
+    /// Field `i` of [`EMPLOYEE_FIELDS`] as the projection shows it.
+    pub fn field(&self, i: usize) -> Field {
+        let e = self.0;
+        match i {
+            0 => s(money(e.balance)),
+            1 => s(money(e.contributed)),
+            2 => s(money(e.deficiency)),
+            3 => s(money(e.dividends_paid)),
+            4 => e.window.map_or(Field::Null, |w| s(w.deadline.to_string())),
+            5 => s(money(e.ordinary_income)),
+            6 => e.rate.map_or(Field::Null, |r| s(rate(r))),
+            7 => s(money(e.refunded)),
+            8 => s(money(e.refunded_to_estate)),
+            9 => s(plain(e.shares_certificated)),
+            10 => s(plain(e.shares_held)),
+            11 => s(e.status().as_str().to_string()),
+            _ => Field::Null,
+        }
+    }
 }
 
-fn s(x: String) -> Field {
-    Field::Str(x)
+/// One executed purchase of a state, read field by field.
+#[derive(Debug, Clone, Copy)]
+pub struct PurchaseView<'a>(&'a PurchaseDone);
+
+impl<'a> PurchaseView<'a> {
+    /// The purchase's period.
+    pub fn period(&self) -> &'a str {
+        self.0.period.as_str()
+    }
+
+    /// Field `i` of [`PURCHASE_FIELDS`], unformatted.
+    pub fn raw(&self, i: usize) -> Raw<'a> {
+        let p = self.0;
+        match i {
+            0 => Raw::Day(p.date),
+            1 => dec(p.fmv_grant),
+            2 => dec(p.fmv_purchase),
+            3 => Raw::Day(p.grant_date),
+            4 => Raw::Str(p.period.as_str()),
+            5 => dec(p.price),
+            6 => Raw::Bool(p.prorated),
+            7 => dec(p.shares),
+            _ => Raw::Null,
+        }
+    }
+
+    /// Field `i` of [`PURCHASE_FIELDS`] as the projection shows it.
+    pub fn field(&self, i: usize) -> Field {
+        let p = self.0;
+        match i {
+            0 => s(p.date.to_string()),
+            1 => s(plain(p.fmv_grant)),
+            2 => s(plain(p.fmv_purchase)),
+            3 => s(p.grant_date.to_string()),
+            4 => s(p.period.as_str().to_string()),
+            5 => s(p.price.to_string()),
+            6 => Field::Bool(p.prorated),
+            7 => s(plain(p.shares)),
+            _ => Field::Null,
+        }
+    }
+
+    /// Its allocations, in the projection's order.
+    pub fn allocations(&self) -> impl Iterator<Item = AllocationView<'a>> + 'a {
+        self.0.allocations.iter().map(AllocationView)
+    }
+}
+
+/// One employee's allocation in a purchase, read field by field.
+#[derive(Debug, Clone, Copy)]
+pub struct AllocationView<'a>(&'a Allocation);
+
+impl<'a> AllocationView<'a> {
+    /// The employee.
+    pub fn employee(&self) -> &'a str {
+        self.0.employee.as_str()
+    }
+
+    /// Field `i` of [`ALLOCATION_FIELDS`], unformatted.
+    pub fn raw(&self, i: usize) -> Raw<'a> {
+        let a = self.0;
+        match i {
+            0 => dec(a.carried),
+            1 => dec(a.cost),
+            2 => Raw::Str(a.employee.as_str()),
+            3 => dec(a.refunded),
+            4 => dec(a.shares),
+            _ => Raw::Null,
+        }
+    }
+
+    /// Field `i` of [`ALLOCATION_FIELDS`] as the projection shows it.
+    pub fn field(&self, i: usize) -> Field {
+        let a = self.0;
+        match i {
+            0 => s(money(a.carried)),
+            1 => s(money(a.cost)),
+            2 => s(a.employee.as_str().to_string()),
+            3 => s(money(a.refunded)),
+            4 => s(plain(a.shares)),
+            _ => Field::Null,
+        }
+    }
 }
 
 impl State {
-    /// Every employee's id and fields ([`EMPLOYEE_FIELDS`] order), in the state's order.
-    pub fn employee_fields(&self) -> impl Iterator<Item = (&str, [Field; 12])> + '_ {
-        self.employees.iter().map(|(id, e)| {
-            (
-                id.as_str(),
-                [
-                    s(money(e.balance)),
-                    s(money(e.contributed)),
-                    s(money(e.deficiency)),
-                    s(money(e.dividends_paid)),
-                    e.window.map_or(Field::Null, |w| s(w.deadline.to_string())),
-                    s(money(e.ordinary_income)),
-                    e.rate.map_or(Field::Null, |r| s(rate(r))),
-                    s(money(e.refunded)),
-                    s(money(e.refunded_to_estate)),
-                    s(plain(e.shares_certificated)),
-                    s(plain(e.shares_held)),
-                    s(e.status().as_str().to_string()),
-                ],
-            )
-        })
+    /// Every employee, in id order (the projection's).
+    pub fn employee_views(&self) -> impl Iterator<Item = (&str, EmployeeView<'_>)> + '_ {
+        self.employees
+            .iter()
+            .map(|(id, e)| (id.as_str(), EmployeeView(e)))
     }
 
-    /// Every purchase's rows in the projection's order: its own, then its allocations'.
-    pub fn purchase_rows(&self) -> impl Iterator<Item = PurchaseRow<'_>> + '_ {
-        self.purchases.iter().flat_map(|p| {
-            let own = PurchaseRow {
-                period: p.period.as_str(),
-                employee: None,
-                fields: vec![
-                    s(p.date.to_string()),
-                    s(plain(p.fmv_grant)),
-                    s(plain(p.fmv_purchase)),
-                    s(p.grant_date.to_string()),
-                    s(p.period.as_str().to_string()),
-                    s(p.price.to_string()),
-                    Field::Bool(p.prorated),
-                    s(plain(p.shares)),
-                ],
-            };
-            std::iter::once(own).chain(p.allocations.iter().map(move |a| PurchaseRow {
-                period: p.period.as_str(),
-                employee: Some(a.employee.as_str()),
-                fields: vec![
-                    s(money(a.carried)),
-                    s(money(a.cost)),
-                    s(a.employee.as_str().to_string()),
-                    s(money(a.refunded)),
-                    s(plain(a.shares)),
-                ],
-            }))
-        })
+    /// Every executed purchase, in the projection's order.
+    pub fn purchase_views(&self) -> impl Iterator<Item = PurchaseView<'_>> + '_ {
+        self.purchases.iter().map(PurchaseView)
     }
 
     /// The events these rules skipped: `(seq, reason)`, in fold order.

@@ -36,7 +36,10 @@ mod tax;
 
 pub use employee::Status;
 pub use explain::{PeriodInfo, Trace};
-pub use fields::{Field, PurchaseRow, ALLOCATION_FIELDS, EMPLOYEE_FIELDS, PURCHASE_FIELDS};
+pub use fields::{
+    AllocationView, EmployeeView, Field, PurchaseView, Raw, ALLOCATION_FIELDS, EMPLOYEE_FIELDS,
+    PURCHASE_FIELDS,
+};
 pub use output::{canonical_json, digest_of, with_provenance, Lookup};
 pub use plan::{check_overrides, check_rules};
 pub use render::Provenance;

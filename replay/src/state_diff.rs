@@ -8,7 +8,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Write};
 use std::str::FromStr;
 
-use espp_projections::{Field, State, ALLOCATION_FIELDS, EMPLOYEE_FIELDS, PURCHASE_FIELDS};
+use espp_projections::{
+    AllocationView, EmployeeView, Field, PurchaseView, Raw, State, ALLOCATION_FIELDS,
+    EMPLOYEE_FIELDS, PURCHASE_FIELDS,
+};
 use rust_decimal::Decimal;
 use serde_json::{Map, Value};
 
@@ -95,86 +98,164 @@ fn change(base: Field, other: Field) -> Change {
     Change { base, other, delta }
 }
 
-/// A row's fields: names in key order and their values.
-type Row<'a> = (&'static [&'static str], &'a [Field]);
-
-fn get<'a>(row: Option<Row<'a>>, k: &str) -> Option<&'a Field> {
-    let (names, values) = row?;
-    names
-        .iter()
-        .position(|n| *n == k)
-        .and_then(|i| values.get(i))
+/// One row of either fold read field by field: the names (in key order), each field
+/// unformatted (None: compare the formatted fields) and formatted.
+trait RowView {
+    fn names(&self) -> &'static [&'static str];
+    fn raw(&self, i: usize) -> Option<Raw<'_>>;
+    fn field(&self, i: usize) -> Field;
 }
 
-/// The fields that differ between two rows (names of either; a missing one is null).
+impl RowView for PurchaseView<'_> {
+    fn names(&self) -> &'static [&'static str] {
+        &PURCHASE_FIELDS
+    }
+    fn raw(&self, i: usize) -> Option<Raw<'_>> {
+        Some(PurchaseView::raw(self, i))
+    }
+    fn field(&self, i: usize) -> Field {
+        PurchaseView::field(self, i)
+    }
+}
+
+impl RowView for AllocationView<'_> {
+    fn names(&self) -> &'static [&'static str] {
+        &ALLOCATION_FIELDS
+    }
+    fn raw(&self, i: usize) -> Option<Raw<'_>> {
+        Some(AllocationView::raw(self, i))
+    }
+    fn field(&self, i: usize) -> Field {
+        AllocationView::field(self, i)
+    }
+}
+
+/// An employee's fields, formatted once (the totals need them all).
+struct Formatted([Field; 12]);
+
+impl RowView for Formatted {
+    fn names(&self) -> &'static [&'static str] {
+        &EMPLOYEE_FIELDS
+    }
+    fn raw(&self, _: usize) -> Option<Raw<'_>> {
+        None
+    }
+    fn field(&self, i: usize) -> Field {
+        self.0.get(i).cloned().unwrap_or(Field::Null)
+    }
+}
+
+/// The fields that differ between two rows (names of either; a missing one is null),
+/// formatting only those whose raw values differ.
 fn changed_fields(
-    base: Option<Row<'_>>,
-    other: Option<Row<'_>>,
+    base: Option<&dyn RowView>,
+    other: Option<&dyn RowView>,
     skip: &[&str],
 ) -> Vec<(&'static str, Change)> {
-    let names: BTreeSet<&'static str> = [base, other]
-        .into_iter()
-        .flatten()
-        .flat_map(|(n, _)| n.iter().copied())
-        .collect();
     let mut out = Vec::new();
-    for k in names {
-        if skip.contains(&k) {
-            continue;
+    match (base, other) {
+        (Some(b), Some(o)) if std::ptr::eq(b.names(), o.names()) => {
+            for (i, k) in b.names().iter().enumerate() {
+                if skip.contains(k) {
+                    continue;
+                }
+                if let (Some(x), Some(y)) = (b.raw(i), o.raw(i)) {
+                    if x == y {
+                        continue;
+                    }
+                }
+                let (x, y) = (b.field(i), o.field(i));
+                if x != y {
+                    out.push((*k, change(x, y)));
+                }
+            }
         }
-        let x = get(base, k).unwrap_or(&Field::Null);
-        let y = get(other, k).unwrap_or(&Field::Null);
-        if x != y {
-            out.push((k, change(x.clone(), y.clone())));
+        _ => {
+            let names: BTreeSet<&'static str> = [base, other]
+                .into_iter()
+                .flatten()
+                .flat_map(|r| r.names().iter().copied())
+                .collect();
+            let get = |r: Option<&dyn RowView>, k: &str| {
+                r.and_then(|r| r.names().iter().position(|n| *n == k).map(|i| r.field(i)))
+                    .unwrap_or(Field::Null)
+            };
+            for k in names {
+                if skip.contains(&k) {
+                    continue;
+                }
+                let (x, y) = (get(base, k), get(other, k));
+                if x != y {
+                    out.push((k, change(x, y)));
+                }
+            }
         }
     }
     out
 }
 
-type Rows<'a> = BTreeMap<(&'a str, &'a str), (&'static [&'static str], Vec<Field>)>;
+/// Where the rows go as they are found.
+trait Sink {
+    fn employee(&mut self, e: EmployeeDiff) -> io::Result<()>;
+    /// Called once, after the last employee and before the first purchase.
+    fn employees_done(&mut self) -> io::Result<()>;
+    fn purchase(&mut self, p: PurchaseDiff) -> io::Result<()>;
+}
 
-/// Purchase rows keyed by (period, employee); the purchase's own figures under employee "".
-fn purchase_rows(s: &State) -> Rows<'_> {
-    let mut out = BTreeMap::new();
-    for row in s.purchase_rows() {
-        let names: &'static [&'static str] = if row.employee.is_some() {
-            &ALLOCATION_FIELDS
-        } else {
-            &PURCHASE_FIELDS
-        };
-        out.insert(
-            (row.period, row.employee.unwrap_or_default()),
-            (names, row.fields),
-        );
+/// The rows of one period in one fold: its own (the last purchase of the period's) and
+/// each employee's allocation (the last one), keyed as the oracle keys them.
+fn period_rows<'a>(
+    purchases: &[PurchaseView<'a>],
+) -> (
+    Option<PurchaseView<'a>>,
+    BTreeMap<&'a str, AllocationView<'a>>,
+) {
+    let mut allocations = BTreeMap::new();
+    for p in purchases {
+        for a in p.allocations() {
+            allocations.insert(a.employee(), a);
+        }
+    }
+    (purchases.last().copied(), allocations)
+}
+
+fn by_period(s: &State) -> BTreeMap<&str, Vec<PurchaseView<'_>>> {
+    let mut out: BTreeMap<&str, Vec<PurchaseView<'_>>> = BTreeMap::new();
+    for p in s.purchase_views() {
+        out.entry(p.period()).or_default().push(p);
     }
     out
 }
 
-fn employee_row(v: Option<&[Field; 12]>) -> Option<Row<'_>> {
-    v.map(|f| (&EMPLOYEE_FIELDS[..], &f[..]))
-}
-
-fn purchase_row<'a>(r: Option<&'a (&'static [&'static str], Vec<Field>)>) -> Option<Row<'a>> {
-    r.map(|(n, f)| (*n, &f[..]))
-}
-
-/// The diff of two folds of the same log (`base` under its rules, `other` under others),
-/// with the digests of their projections. `skipped` rows have no [`SkippedRecord`] yet.
-pub fn diff_states(
+/// Compares the two folds row by row, handing each row that differs to `sink` in the
+/// output's order, and returns the totals that differ.
+fn walk(
     base: &State,
     other: &State,
-    base_digest: String,
-    other_digest: String,
-) -> StateDiff {
-    let be: BTreeMap<&str, [Field; 12]> = base.employee_fields().collect();
-    let oe: BTreeMap<&str, [Field; 12]> = other.employee_fields().collect();
-    let ids: BTreeSet<&str> = be.keys().chain(oe.keys()).copied().collect();
-    let mut employees = Vec::new();
+    sink: &mut dyn Sink,
+) -> io::Result<Vec<(&'static str, Change)>> {
     let mut totals: BTreeMap<&'static str, (Decimal, Decimal)> = BTreeMap::new();
-    for id in ids {
-        let (b, o) = (be.get(id), oe.get(id));
-        for (side, v) in [(0, b), (1, o)] {
-            for (k, x) in EMPLOYEE_FIELDS.iter().zip(v.into_iter().flatten()) {
+    let (mut be, mut oe) = (
+        base.employee_views().peekable(),
+        other.employee_views().peekable(),
+    );
+    let format = |e: EmployeeView<'_>| Formatted(std::array::from_fn(|i| e.field(i)));
+    loop {
+        // A merge of the two id orders (both the projection's: byte order).
+        let (b, o) = match (be.peek(), oe.peek()) {
+            (None, None) => break,
+            (Some((x, _)), Some((y, _))) if x == y => (be.next(), oe.next()),
+            (Some((x, _)), Some((y, _))) if x < y => (be.next(), None),
+            (Some(_), None) => (be.next(), None),
+            _ => (None, oe.next()),
+        };
+        let id = b.or(o).map(|(id, _)| id).unwrap_or_default();
+        let (b, o) = (b.map(|(_, e)| format(e)), o.map(|(_, e)| format(e)));
+        for (side, v) in [(0, &b), (1, &o)] {
+            for (k, x) in EMPLOYEE_FIELDS
+                .iter()
+                .zip(v.iter().flat_map(|f| f.0.iter()))
+            {
                 if *k == "rate" {
                     continue;
                 }
@@ -185,33 +266,65 @@ pub fn diff_states(
                 }
             }
         }
-        let fields = changed_fields(employee_row(b), employee_row(o), &[]);
+        let fields = changed_fields(
+            b.as_ref().map(|r| r as &dyn RowView),
+            o.as_ref().map(|r| r as &dyn RowView),
+            &[],
+        );
         if !fields.is_empty() {
-            employees.push(EmployeeDiff {
+            sink.employee(EmployeeDiff {
                 id: id.to_string(),
                 fields,
-            });
+            })?;
         }
     }
-    let (bp, op) = (purchase_rows(base), purchase_rows(other));
-    let keys: BTreeSet<&(&str, &str)> = bp.keys().chain(op.keys()).collect();
-    let mut purchases = Vec::new();
-    for key in keys {
+    sink.employees_done()?;
+    let (bp, op) = (by_period(base), by_period(other));
+    let periods: BTreeSet<&str> = bp.keys().chain(op.keys()).copied().collect();
+    let skip = ["period", "employee"];
+    for period in periods {
+        let (b_own, b_alloc) = period_rows(bp.get(period).map_or(&[][..], |v| &v[..]));
+        let (o_own, o_alloc) = period_rows(op.get(period).map_or(&[][..], |v| &v[..]));
         let fields = changed_fields(
-            purchase_row(bp.get(key)),
-            purchase_row(op.get(key)),
-            &["period", "employee"],
+            b_own.as_ref().map(|r| r as &dyn RowView),
+            o_own.as_ref().map(|r| r as &dyn RowView),
+            &skip,
         );
-        if fields.is_empty() {
-            continue;
+        if !fields.is_empty() {
+            sink.purchase(PurchaseDiff {
+                period: period.to_string(),
+                employee: None,
+                fields,
+            })?;
         }
-        purchases.push(PurchaseDiff {
-            period: key.0.to_string(),
-            employee: (!key.1.is_empty()).then(|| key.1.to_string()),
-            fields,
-        });
+        let (mut bi, mut oi) = (
+            b_alloc.into_iter().peekable(),
+            o_alloc.into_iter().peekable(),
+        );
+        loop {
+            let (b, o) = match (bi.peek(), oi.peek()) {
+                (None, None) => break,
+                (Some((x, _)), Some((y, _))) if x == y => (bi.next(), oi.next()),
+                (Some((x, _)), Some((y, _))) if x < y => (bi.next(), None),
+                (Some(_), None) => (bi.next(), None),
+                _ => (None, oi.next()),
+            };
+            let who = b.or(o).map(|(who, _)| who).unwrap_or_default();
+            let fields = changed_fields(
+                b.as_ref().map(|(_, a)| a as &dyn RowView),
+                o.as_ref().map(|(_, a)| a as &dyn RowView),
+                &skip,
+            );
+            if !fields.is_empty() {
+                sink.purchase(PurchaseDiff {
+                    period: period.to_string(),
+                    employee: Some(who.to_string()),
+                    fields,
+                })?;
+            }
+        }
     }
-    let totals = totals
+    Ok(totals
         .into_iter()
         .filter(|(_, (a, b))| a != b)
         .map(|(k, (a, b))| {
@@ -220,23 +333,150 @@ pub fn diff_states(
                 change(Field::Str(a.to_string()), Field::Str(b.to_string())),
             )
         })
-        .collect();
-    let skipped = other
+        .collect())
+}
+
+/// The events the other rules skip, without their records (the caller reads the log).
+pub fn skipped_rows(other: &State) -> Vec<SkippedRow> {
+    other
         .skipped_events()
         .map(|(seq, reason)| SkippedRow {
             seq,
             reason: reason.to_string(),
             record: None,
         })
-        .collect();
+        .collect()
+}
+
+struct Collect {
+    employees: Vec<EmployeeDiff>,
+    purchases: Vec<PurchaseDiff>,
+}
+
+impl Sink for Collect {
+    fn employee(&mut self, e: EmployeeDiff) -> io::Result<()> {
+        self.employees.push(e);
+        Ok(())
+    }
+    fn employees_done(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+    fn purchase(&mut self, p: PurchaseDiff) -> io::Result<()> {
+        self.purchases.push(p);
+        Ok(())
+    }
+}
+
+/// The diff of two folds of the same log (`base` under its rules, `other` under others),
+/// with the digests of their projections. `skipped` rows have no [`SkippedRecord`] yet.
+pub fn diff_states(
+    base: &State,
+    other: &State,
+    base_digest: String,
+    other_digest: String,
+) -> StateDiff {
+    let mut rows = Collect {
+        employees: Vec::new(),
+        purchases: Vec::new(),
+    };
+    // Collecting into memory cannot fail.
+    let totals = walk(base, other, &mut rows).unwrap_or_default();
     StateDiff {
         base_digest,
         other_digest,
-        employees,
-        purchases,
+        employees: rows.employees,
+        purchases: rows.purchases,
         totals,
-        skipped,
+        skipped: skipped_rows(other),
     }
+}
+
+/// Writes each row as JSON as it is found (nothing of the diff held but the row).
+struct JsonSink<'w, W: Write> {
+    w: &'w mut W,
+    first: bool,
+    other_digest: &'w str,
+}
+
+impl<W: Write> Sink for JsonSink<'_, W> {
+    fn employee(&mut self, e: EmployeeDiff) -> io::Result<()> {
+        if !std::mem::replace(&mut self.first, false) {
+            self.w.write_all(b",")?;
+        }
+        string(self.w, &e.id)?;
+        self.w.write_all(b":")?;
+        fields_json(self.w, &e.fields)
+    }
+    fn employees_done(&mut self) -> io::Result<()> {
+        self.first = true;
+        self.w.write_all(b"},\"other_digest\":")?;
+        string(self.w, self.other_digest)?;
+        self.w.write_all(b",\"purchases\":[")
+    }
+    fn purchase(&mut self, p: PurchaseDiff) -> io::Result<()> {
+        if !std::mem::replace(&mut self.first, false) {
+            self.w.write_all(b",")?;
+        }
+        purchase_json(self.w, &p)
+    }
+}
+
+/// Writes the diff of two folds as compact JSON, row by row as they are compared: the bytes
+/// of [`StateDiff::write_json`] for [`diff_states`] with these `skipped` rows, without
+/// holding the rows (no newline).
+pub fn write_diff_json(
+    base: &State,
+    other: &State,
+    base_digest: &str,
+    other_digest: &str,
+    skipped: &[SkippedRow],
+    out: &mut impl Write,
+) -> io::Result<()> {
+    let mut w = io::BufWriter::with_capacity(1 << 16, out);
+    w.write_all(b"{\"base_digest\":")?;
+    string(&mut w, base_digest)?;
+    w.write_all(b",\"employees\":{")?;
+    let totals = walk(
+        base,
+        other,
+        &mut JsonSink {
+            w: &mut w,
+            first: true,
+            other_digest,
+        },
+    )?;
+    write_tail(&mut w, skipped, &totals)?;
+    w.flush()
+}
+
+/// `],"skipped":[…],"totals":{…}}`.
+fn write_tail(
+    w: &mut impl Write,
+    skipped: &[SkippedRow],
+    totals: &[(&'static str, Change)],
+) -> io::Result<()> {
+    w.write_all(b"],\"skipped\":[")?;
+    for (i, s) in skipped.iter().enumerate() {
+        if i > 0 {
+            w.write_all(b",")?;
+        }
+        cells_json(w, s.cells())?;
+    }
+    w.write_all(b"],\"totals\":")?;
+    fields_json(w, totals)?;
+    w.write_all(b"}")
+}
+
+fn purchase_json(w: &mut impl Write, p: &PurchaseDiff) -> io::Result<()> {
+    let mut cells = vec![
+        ("period", Cell::Str(&p.period)),
+        (
+            "employee",
+            p.employee.as_deref().map_or(Cell::Null, Cell::Str),
+        ),
+    ];
+    cells.extend(p.fields.iter().map(|(k, c)| (*k, Cell::Change(c))));
+    cells_json(w, cells)
 }
 
 fn field_value(f: &Field) -> Value {
@@ -427,26 +667,9 @@ impl StateDiff {
             if i > 0 {
                 w.write_all(b",")?;
             }
-            let mut cells = vec![
-                ("period", Cell::Str(&p.period)),
-                (
-                    "employee",
-                    p.employee.as_deref().map_or(Cell::Null, Cell::Str),
-                ),
-            ];
-            cells.extend(p.fields.iter().map(|(k, c)| (*k, Cell::Change(c))));
-            cells_json(&mut w, cells)?;
+            purchase_json(&mut w, p)?;
         }
-        w.write_all(b"],\"skipped\":[")?;
-        for (i, s) in self.skipped.iter().enumerate() {
-            if i > 0 {
-                w.write_all(b",")?;
-            }
-            cells_json(&mut w, s.cells())?;
-        }
-        w.write_all(b"],\"totals\":")?;
-        fields_json(&mut w, &self.totals)?;
-        w.write_all(b"}")?;
+        write_tail(&mut w, &self.skipped, &self.totals)?;
         w.flush()
     }
 }

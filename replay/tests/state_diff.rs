@@ -10,7 +10,7 @@ mod history;
 
 use espp_events::Record;
 use espp_projections::{with_provenance, Provenance, State};
-use espp_replay::{diff, diff_states, fold_records, Book, Query, SkippedRecord};
+use espp_replay::{diff, diff_states, fold_records, write_diff_json, Book, Query, SkippedRecord};
 use proptest::prelude::*;
 use serde_json::Value;
 
@@ -116,12 +116,11 @@ fn check(records: &[Record], rules_json: &str, as_of: Option<espp_events::Day>) 
         known_at: None,
         head: records.last().map(|r| (r.seq, head.as_str())),
     };
-    let mut d = diff_states(
-        &base,
-        &other,
+    let (bd, od) = (
         base.projection_digest(as_of, p),
         other.projection_digest(as_of, p),
     );
+    let mut d = diff_states(&base, &other, bd.clone(), od.clone());
     // Skipping leaves a trace the test can see: every skipped seq is in the log.
     for s in &mut d.skipped {
         let r = record_of(records, s.seq).unwrap();
@@ -136,6 +135,14 @@ fn check(records: &[Record], rules_json: &str, as_of: Option<espp_events::Day>) 
     d.write_json(&mut bytes).unwrap();
     assert_eq!(
         String::from_utf8(bytes).unwrap(),
+        expected.to_string(),
+        "rules {rules_json}"
+    );
+    // Written row by row as the states are compared: the same bytes.
+    let mut streamed = Vec::new();
+    write_diff_json(&base, &other, &bd, &od, &d.skipped, &mut streamed).unwrap();
+    assert_eq!(
+        String::from_utf8(streamed).unwrap(),
         expected.to_string(),
         "rules {rules_json}"
     );

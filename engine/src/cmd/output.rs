@@ -1070,3 +1070,110 @@ pub fn print_report(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use espp_projections::Field;
+    use espp_replay::{Change, EmployeeDiff, PurchaseDiff, SkippedRecord, SkippedRow, StateDiff};
+
+    fn change(base: Field, other: Field, delta: Option<&str>) -> Change {
+        Change {
+            base,
+            other,
+            delta: delta.map(str::to_string),
+        }
+    }
+
+    fn s(x: &str) -> Field {
+        Field::Str(x.into())
+    }
+
+    fn table(f: impl FnOnce(&mut Vec<u8>) -> std::io::Result<()>) -> String {
+        let mut out = Vec::new();
+        f(&mut out).unwrap_or_else(|e| panic!("{e}"));
+        String::from_utf8(out).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// The table written from the typed diff is the one `print_diff` writes from its
+    /// `Value` (the oracle): nulls, flags, missing deltas, escapes, skipped events with and
+    /// without their record, and an empty diff.
+    #[test]
+    fn the_state_diff_table_is_the_value_diff_table() {
+        let d = StateDiff {
+            base_digest: "ab".repeat(32),
+            other_digest: "cd".repeat(32),
+            employees: vec![
+                EmployeeDiff {
+                    id: "E1".into(),
+                    fields: vec![
+                        ("balance", change(s("5.60"), s("18.83"), Some("13.23"))),
+                        ("rate", change(Field::Null, s("0.05"), None)),
+                        ("status", change(s("active"), s("withdrawn"), None)),
+                    ],
+                },
+                EmployeeDiff {
+                    id: "E2".into(),
+                    fields: vec![("shares_held", change(s("10"), Field::Null, None))],
+                },
+            ],
+            purchases: vec![
+                PurchaseDiff {
+                    period: "2026H1".into(),
+                    employee: None,
+                    fields: vec![
+                        ("price", change(s("8.5000"), s("9.0000"), Some("0.5000"))),
+                        (
+                            "prorated",
+                            change(Field::Bool(false), Field::Bool(true), None),
+                        ),
+                    ],
+                },
+                PurchaseDiff {
+                    period: "2026H1".into(),
+                    employee: Some("E1".into()),
+                    fields: vec![("cost", change(s("100.00"), s("90.00"), Some("-10.00")))],
+                },
+            ],
+            totals: vec![("balance", change(s("5.60"), s("18.83"), Some("13.23")))],
+            skipped: vec![
+                SkippedRow {
+                    seq: 57,
+                    reason: "§6: rate 0.10 exceeds\u{1b}[2J the maximum".into(),
+                    record: Some(SkippedRecord {
+                        date: "2025-12-10".into(),
+                        event_type: "enrolled".into(),
+                        employee: Some("E1".into()),
+                    }),
+                },
+                SkippedRow {
+                    seq: 58,
+                    reason: "no employee".into(),
+                    record: Some(SkippedRecord {
+                        date: "2025-12-11".into(),
+                        event_type: "plan_amended".into(),
+                        employee: None,
+                    }),
+                },
+                SkippedRow {
+                    seq: 59,
+                    reason: "not in the log".into(),
+                    record: None,
+                },
+            ],
+        };
+        let expected = table(|o| print_diff(o, &d.to_value()));
+        assert!(expected.contains("2026H1/(purchase)"), "{expected}");
+        assert_eq!(table(|o| print_state_diff(o, &d)), expected);
+        let empty = StateDiff {
+            employees: vec![],
+            purchases: vec![],
+            totals: vec![],
+            skipped: vec![],
+            ..d
+        };
+        let expected = table(|o| print_diff(o, &empty.to_value()));
+        assert!(expected.contains("none"), "{expected}");
+        assert_eq!(table(|o| print_state_diff(o, &empty)), expected);
+    }
+}

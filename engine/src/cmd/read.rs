@@ -358,11 +358,10 @@ pub fn diff(
         let o = other.projection_digest(other_query.as_of, provenance);
         (b.join().unwrap_or_else(|e| std::panic::resume_unwind(e)), o)
     });
-    let mut d = espp_replay::diff_states(&base, &other, base_digest, other_digest);
-    drop((base, other));
     // Each event the other rules skip, with what the log says of it: its day, type and
     // employee (the state names only the seq and the reason).
-    for s in &mut d.skipped {
+    let mut skipped = espp_replay::skipped_rows(&other);
+    for s in &mut skipped {
         if let Some(r) = ledger.record(s.seq)? {
             s.record = Some(espp_replay::SkippedRecord {
                 date: r.date.to_string(),
@@ -372,9 +371,12 @@ pub fn diff(
         }
     }
     if cli.format == Format::Json {
-        d.write_json(out)?;
+        // Row by row as the states are compared: the diff is never held whole.
+        espp_replay::write_diff_json(&base, &other, &base_digest, &other_digest, &skipped, out)?;
         writeln!(out)?;
     } else {
+        let mut d = espp_replay::diff_states(&base, &other, base_digest, other_digest);
+        d.skipped = skipped;
         output::print_state_diff(out, &d)?;
     }
     Ok(())
