@@ -367,22 +367,6 @@ pub fn fold_ledger(
     Ok(state)
 }
 
-/// Folds the ledger for two queries at once (`espp diff`: the log's rules, served by a
-/// checkpoint, on a thread of its own, while the other rules fold from scratch on this one
-/// with the progress bar).
-pub fn fold_two(
-    ledger: &Ledger,
-    base: &espp_replay::Query,
-    other: &espp_replay::Query,
-) -> Result<(espp_projections::State, espp_projections::State), Failure> {
-    let (b, o) = std::thread::scope(|s| {
-        let b = s.spawn(|| ledger.fold(base, &mut |_| {}));
-        let o = fold_ledger(ledger, other);
-        (b.join().unwrap_or_else(|e| std::panic::resume_unwind(e)), o)
-    });
-    Ok((b?, o?))
-}
-
 /// The latest record `query` could see in transaction time (`--through-seq`,
 /// `--known-at`; `--as-of` does not hide records, only their days), as the projection's
 /// `head` `(seq, hash)`; None for an empty log.
