@@ -391,14 +391,46 @@ pub fn diff_states(
     }
 }
 
-/// Writes each row as JSON as it is found (nothing of the diff held but the row).
-struct JsonSink<'w, W: Write> {
-    w: &'w mut W,
-    first: bool,
-    other_digest: &'w str,
+/// The other projection's digest: given, or being hashed on another thread.
+enum OtherDigest<'s, 'w> {
+    Ready(&'w str),
+    Hashing(std::thread::ScopedJoinHandle<'s, String>),
 }
 
-impl<W: Write> Sink for JsonSink<'_, W> {
+/// Writes each row as JSON as it is found (nothing of the diff held but the row). The
+/// purchases come after `other_digest`: while it is still being hashed, their rows are held
+/// until it is done (then written, and the rest streamed).
+struct JsonSink<'s, 'w, W: Write> {
+    w: &'w mut W,
+    first: bool,
+    other_digest: Option<OtherDigest<'s, 'w>>,
+    held: Vec<u8>,
+}
+
+impl<W: Write> JsonSink<'_, '_, W> {
+    /// Writes `other_digest` and what was held, if the digest is there (or `wait`).
+    fn settle(&mut self, wait: bool) -> io::Result<()> {
+        let digest = match self.other_digest.take() {
+            None => return Ok(()),
+            Some(OtherDigest::Hashing(h)) if !wait && !h.is_finished() => {
+                self.other_digest = Some(OtherDigest::Hashing(h));
+                return Ok(());
+            }
+            Some(OtherDigest::Hashing(h)) => {
+                h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))
+            }
+            Some(OtherDigest::Ready(d)) => d.to_string(),
+        };
+        self.w.write_all(b"},\"other_digest\":")?;
+        string(self.w, &digest)?;
+        self.w.write_all(b",\"purchases\":[")?;
+        self.w.write_all(&self.held)?;
+        self.held = Vec::new();
+        Ok(())
+    }
+}
+
+impl<W: Write> Sink for JsonSink<'_, '_, W> {
     fn employee(&mut self, e: EmployeeDiff) -> io::Result<()> {
         if !std::mem::replace(&mut self.first, false) {
             self.w.write_all(b",")?;
@@ -409,12 +441,18 @@ impl<W: Write> Sink for JsonSink<'_, W> {
     }
     fn employees_done(&mut self) -> io::Result<()> {
         self.first = true;
-        self.w.write_all(b"},\"other_digest\":")?;
-        string(self.w, self.other_digest)?;
-        self.w.write_all(b",\"purchases\":[")
+        self.settle(false)
     }
     fn purchase(&mut self, p: PurchaseDiff) -> io::Result<()> {
-        if !std::mem::replace(&mut self.first, false) {
+        self.settle(false)?;
+        let comma = !std::mem::replace(&mut self.first, false);
+        if self.other_digest.is_some() {
+            if comma {
+                self.held.push(b',');
+            }
+            return purchase_json(&mut self.held, &p);
+        }
+        if comma {
             self.w.write_all(b",")?;
         }
         purchase_json(self.w, &p)
@@ -432,19 +470,60 @@ pub fn write_diff_json(
     skipped: &[SkippedRow],
     out: &mut impl Write,
 ) -> io::Result<()> {
+    write_json(
+        base,
+        other,
+        base_digest,
+        OtherDigest::Ready(other_digest),
+        skipped,
+        out,
+    )
+}
+
+/// [`write_diff_json`] with the other projection's digest (as of `as_of`, with provenance
+/// `p`) hashed on a second thread while the rows are compared.
+pub fn write_diff_json_hashing_other(
+    base: &State,
+    other: &State,
+    base_digest: &str,
+    as_of: Option<espp_events::Day>,
+    p: espp_projections::Provenance<'_>,
+    skipped: &[SkippedRow],
+    out: &mut impl Write,
+) -> io::Result<()> {
+    std::thread::scope(|s| {
+        let h = s.spawn(|| other.projection_digest(as_of, p));
+        write_json(
+            base,
+            other,
+            base_digest,
+            OtherDigest::Hashing(h),
+            skipped,
+            out,
+        )
+    })
+}
+
+fn write_json<'s, 'w>(
+    base: &State,
+    other: &State,
+    base_digest: &str,
+    other_digest: OtherDigest<'s, 'w>,
+    skipped: &[SkippedRow],
+    out: &mut impl Write,
+) -> io::Result<()> {
     let mut w = io::BufWriter::with_capacity(1 << 16, out);
     w.write_all(b"{\"base_digest\":")?;
     string(&mut w, base_digest)?;
     w.write_all(b",\"employees\":{")?;
-    let totals = walk(
-        base,
-        other,
-        &mut JsonSink {
-            w: &mut w,
-            first: true,
-            other_digest,
-        },
-    )?;
+    let mut sink = JsonSink {
+        w: &mut w,
+        first: true,
+        other_digest: Some(other_digest),
+        held: Vec::new(),
+    };
+    let totals = walk(base, other, &mut sink)?;
+    sink.settle(true)?;
     write_tail(&mut w, skipped, &totals)?;
     w.flush()
 }

@@ -10,7 +10,10 @@ mod history;
 
 use espp_events::Record;
 use espp_projections::{with_provenance, Provenance, State};
-use espp_replay::{diff, diff_states, fold_records, write_diff_json, Book, Query, SkippedRecord};
+use espp_replay::{
+    diff, diff_states, fold_records, write_diff_json, write_diff_json_hashing_other, Book, Query,
+    SkippedRecord,
+};
 use proptest::prelude::*;
 use serde_json::Value;
 
@@ -141,6 +144,15 @@ fn check(records: &[Record], rules_json: &str, as_of: Option<espp_events::Day>) 
     // Written row by row as the states are compared: the same bytes.
     let mut streamed = Vec::new();
     write_diff_json(&base, &other, &bd, &od, &d.skipped, &mut streamed).unwrap();
+    assert_eq!(
+        String::from_utf8(streamed).unwrap(),
+        expected.to_string(),
+        "rules {rules_json}"
+    );
+    // And with the other digest hashed on a second thread meanwhile (the rows after it
+    // held until it is done, however the two threads run).
+    let mut streamed = Vec::new();
+    write_diff_json_hashing_other(&base, &other, &bd, as_of, p, &d.skipped, &mut streamed).unwrap();
     assert_eq!(
         String::from_utf8(streamed).unwrap(),
         expected.to_string(),

@@ -360,16 +360,13 @@ pub fn diff(
             let digest = state.projection_digest(base_query.as_of, provenance);
             Ok((state, digest))
         });
-        let other = fold_ledger(&ledger, &other_query).map(|state| {
-            let digest = state.projection_digest(other_query.as_of, provenance);
-            (state, digest)
-        });
+        let other = fold_ledger(&ledger, &other_query);
         (
             base.join().unwrap_or_else(|e| std::panic::resume_unwind(e)),
             other,
         )
     });
-    let ((base, base_digest), (other, other_digest)) = (base?, other?);
+    let ((base, base_digest), other) = (base?, other?);
     // Each event the other rules skip, with what the log says of it: its day, type and
     // employee (the state names only the seq and the reason).
     let mut skipped = espp_replay::skipped_rows(&other);
@@ -378,10 +375,20 @@ pub fn diff(
         s.record = found.get(&s.seq).cloned();
     }
     if cli.format == Format::Json {
-        // Row by row as the states are compared: the diff is never held whole.
-        espp_replay::write_diff_json(&base, &other, &base_digest, &other_digest, &skipped, out)?;
+        // Row by row as the states are compared (the diff is never held whole), the other
+        // projection hashed meanwhile on the second core.
+        espp_replay::write_diff_json_hashing_other(
+            &base,
+            &other,
+            &base_digest,
+            other_query.as_of,
+            provenance,
+            &skipped,
+            out,
+        )?;
         writeln!(out)?;
     } else {
+        let other_digest = other.projection_digest(other_query.as_of, provenance);
         let mut d = espp_replay::diff_states(&base, &other, base_digest, other_digest);
         d.skipped = skipped;
         output::print_state_diff(out, &d)?;
