@@ -11,13 +11,14 @@
 //! payroll), `life` (§14–§18: stopping, leaving, leave, elections, death), `purchase`
 //! (§8, §9, §13), `market` (FMV), `period` (the schedule), `employee` (accounts and the status), `eligibility` (§4 on a period's first day),
 //! `holdings` (§10, §11, §25, §27: capital changes, dividends, certificates, sales and their
-//! classification), `num` (checked decimals and formats), `output` (projection, statements,
+//! classification), `num` (checked decimals and formats), `fields` (the projection's employee and purchase figures as rows, for `diff`), `output` (projection, statements,
 //! digest), `render` (the projection JSON written straight from the state), `tax` (Form 3922 and the year's dispositions), `ser` (the decimals' serde form,
 //! so a whole [`State`] round-trips through bincode).
 
 mod eligibility;
 mod employee;
 mod explain;
+mod fields;
 mod holdings;
 mod life;
 mod market;
@@ -35,6 +36,10 @@ mod tax;
 
 pub use employee::Status;
 pub use explain::{PeriodInfo, Trace};
+pub use fields::{
+    AllocationView, EmployeeView, Field, PurchaseView, Raw, ALLOCATION_FIELDS, EMPLOYEE_FIELDS,
+    PURCHASE_FIELDS,
+};
 pub use output::{canonical_json, digest_of, with_provenance, Lookup};
 pub use plan::{check_overrides, check_rules};
 pub use render::Provenance;

@@ -345,41 +345,95 @@ pub fn diff(
     let other_query = when.query(Some(rules))?;
     let ledger = open(cli)?;
     let head = super::head_seen(&ledger, &base_query)?;
-    let base = super::projection_of(
-        &fold_ledger(&ledger, &base_query)?,
-        &base_query,
-        head.clone(),
-    );
-    let other = super::projection_of(&fold_ledger(&ledger, &other_query)?, &other_query, head);
-    let mut d = espp_replay::diff(&base, &other);
+    // The two states compared directly (issue 15): neither projection is built; each
+    // digest is hashed from its state. The log's rules fold from a checkpoint (and hash
+    // their projection) on a thread of their own while the other rules fold from scratch,
+    // with the progress bar, on this one.
+    let known_at = base_query.known_at.map(|t| t.to_string());
+    let provenance = espp_projections::Provenance {
+        known_at: known_at.as_deref(),
+        head: head.as_ref().map(|(seq, hash)| (*seq, hash.as_str())),
+    };
+    let (base, other) = std::thread::scope(|s| {
+        let base = s.spawn(|| -> Result<_, Failure> {
+            let state = ledger.fold(&base_query, &mut |_| {})?;
+            let digest = state.projection_digest(base_query.as_of, provenance);
+            Ok((state, digest))
+        });
+        let other = fold_ledger(&ledger, &other_query);
+        (
+            base.join().unwrap_or_else(|e| std::panic::resume_unwind(e)),
+            other,
+        )
+    });
+    let ((base, base_digest), other) = (base?, other?);
     // Each event the other rules skip, with what the log says of it: its day, type and
-    // employee (the projection names only the seq and the reason).
-    if let Some(Value::Array(skipped)) = d.get_mut("skipped") {
-        for s in skipped.iter_mut() {
-            let Some(seq) = s["seq"].as_u64() else {
-                continue;
-            };
-            if let (Some(r), Value::Object(m)) = (ledger.record(seq)?, &mut *s) {
-                m.insert("date".into(), Value::String(r.date.to_string()));
-                m.insert(
-                    "type".into(),
-                    Value::String(r.event.type_name().to_string()),
-                );
-                m.insert(
-                    "employee".into(),
-                    r.event
-                        .employee()
-                        .map_or(Value::Null, |e| Value::String(e.to_string())),
-                );
-            }
-        }
+    // employee (the state names only the seq and the reason).
+    let mut skipped = espp_replay::skipped_rows(&other);
+    let found = skipped_records(&ledger, skipped.iter().map(|s| s.seq).collect())?;
+    for s in &mut skipped {
+        s.record = found.get(&s.seq).cloned();
     }
     if cli.format == Format::Json {
-        writeln!(out, "{d}")?;
+        // Row by row as the states are compared (the diff is never held whole), the other
+        // projection hashed meanwhile on the second core.
+        espp_replay::write_diff_json_hashing_other(
+            &base,
+            &other,
+            &base_digest,
+            other_query.as_of,
+            provenance,
+            &skipped,
+            out,
+        )?;
+        writeln!(out)?;
     } else {
-        output::print_diff(out, &d)?;
+        let other_digest = other.projection_digest(other_query.as_of, provenance);
+        let mut d = espp_replay::diff_states(&base, &other, base_digest, other_digest);
+        d.skipped = skipped;
+        output::print_state_diff(out, &d)?;
     }
     Ok(())
+}
+
+/// What the log says of each of `seqs` (the events other rules skip), read in seq order:
+/// one pass over the chunks that hold them (a chunk is decoded whole; looking each seq up
+/// on its own decoded its chunk once per seq), jumping over long stretches without one.
+fn skipped_records(
+    ledger: &espp_engine::store::Ledger,
+    mut seqs: Vec<u64>,
+) -> Result<std::collections::HashMap<u64, espp_replay::SkippedRecord>, Failure> {
+    /// Read through a gap shorter than this; start again at the next seq past a longer one.
+    const JUMP: u64 = 20_000;
+    seqs.sort_unstable();
+    seqs.dedup();
+    let mut found = std::collections::HashMap::new();
+    let mut wanted = seqs.into_iter().peekable();
+    while let Some(&first) = wanted.peek() {
+        for r in ledger.records_from(first) {
+            let r = r?;
+            while wanted.next_if(|&w| w < r.seq).is_some() {}
+            let Some(&w) = wanted.peek() else { break };
+            if w == r.seq {
+                found.insert(
+                    w,
+                    espp_replay::SkippedRecord {
+                        date: r.date.to_string(),
+                        event_type: r.event.type_name().to_string(),
+                        employee: r.event.employee().map(|e| e.to_string()),
+                    },
+                );
+                wanted.next();
+            } else if w - r.seq > JUMP {
+                break;
+            }
+        }
+        // Past the head (or the log ends first): what is left is not in the log.
+        if wanted.peek().is_some_and(|&w| w <= first) {
+            wanted.next();
+        }
+    }
+    Ok(found)
 }
 
 /// Reads an export and checks its hash chain; a break is damage (exit 4) naming the seq.
