@@ -256,23 +256,7 @@ impl State {
             let mut all = ObjDyn::new(w)?;
             for (id, e) in &self.employees {
                 let w = all.key(id.as_str())?;
-                let mut o = Obj::new(w)?;
-                o.shown("balance", Money(e.balance))?;
-                o.shown("contributed", Money(e.contributed))?;
-                o.shown("deficiency", Money(e.deficiency))?;
-                o.shown("dividends_paid", Money(e.dividends_paid))?;
-                match e.window {
-                    Some(win) => o.shown("election_deadline", win.deadline)?,
-                    None => o.raw("election_deadline", "null")?,
-                }
-                o.shown("ordinary_income", Money(e.ordinary_income))?;
-                o.opt_str("rate", e.rate.map(rate).as_deref())?;
-                o.shown("refunded", Money(e.refunded))?;
-                o.shown("refunded_to_estate", Money(e.refunded_to_estate))?;
-                o.shown("shares_certificated", Plain(e.shares_certificated))?;
-                o.shown("shares_held", Plain(e.shares_held))?;
-                o.str("status", e.status().as_str())?;
-                o.end()?;
+                employee_object(w, e)?;
             }
             all.end()?;
         }
@@ -376,6 +360,74 @@ impl State {
         })?;
         top.raw("through_seq", self.through_seq)?;
         top.end()
+    }
+}
+
+/// One employee's object of the projection's `employees`.
+fn employee_object<W: Write + ?Sized>(
+    w: &mut Buffered<'_, W>,
+    e: &crate::employee::Employee,
+) -> io::Result<()> {
+    let mut o = Obj::new(w)?;
+    o.shown("balance", Money(e.balance))?;
+    o.shown("contributed", Money(e.contributed))?;
+    o.shown("deficiency", Money(e.deficiency))?;
+    o.shown("dividends_paid", Money(e.dividends_paid))?;
+    match e.window {
+        Some(win) => o.shown("election_deadline", win.deadline)?,
+        None => o.raw("election_deadline", "null")?,
+    }
+    o.shown("ordinary_income", Money(e.ordinary_income))?;
+    o.opt_str("rate", e.rate.map(rate).as_deref())?;
+    o.shown("refunded", Money(e.refunded))?;
+    o.shown("refunded_to_estate", Money(e.refunded_to_estate))?;
+    o.shown("shares_certificated", Plain(e.shares_certificated))?;
+    o.shown("shares_held", Plain(e.shares_held))?;
+    o.str("status", e.status().as_str())?;
+    o.end()
+}
+
+impl State {
+    /// Writes the one-employee projection of `espp state --employee` (docs/projection.md):
+    /// `{"as_of", "employee", "head", "id", "known_at"}`, where `employee` is the employee's
+    /// object byte for byte as the full projection's `employees` holds it (null if `id` was
+    /// never hired). No newline is written.
+    pub fn write_employee_projection(
+        &self,
+        id: &str,
+        as_of: Option<Day>,
+        p: Provenance<'_>,
+        out: &mut (impl Write + ?Sized),
+    ) -> io::Result<()> {
+        let mut buffered = Buffered {
+            out,
+            buf: Vec::with_capacity(1 << 10),
+        };
+        let mut top = Obj::new(&mut buffered)?;
+        top.opt_str("as_of", as_of.map(|d| d.to_string()).as_deref())?;
+        {
+            let w = top.key("employee")?;
+            match self.employees.get(id) {
+                Some(e) => employee_object(w, e)?,
+                None => w.put(b"null")?,
+            }
+        }
+        {
+            let w = top.key("head")?;
+            match p.head {
+                None => w.put(b"null")?,
+                Some((seq, hash)) => {
+                    let mut o = Obj::new(w)?;
+                    o.str("hash", hash)?;
+                    o.raw("seq", seq)?;
+                    o.end()?;
+                }
+            }
+        }
+        top.str("id", id)?;
+        top.opt_str("known_at", p.known_at)?;
+        top.end()?;
+        buffered.finish()
     }
 }
 

@@ -10,6 +10,6 @@ mod diff;
 mod fold;
 
 pub use book::{Book, BookRejection};
-pub use checkpoint::{CheckpointError, Header, Kind, FOLD_VERSION};
+pub use checkpoint::{CheckpointError, Header, Kind, PartList, FOLD_VERSION};
 pub use diff::diff;
 pub use fold::{fold_records, FoldError, OrderedFold, Query};

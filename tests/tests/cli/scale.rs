@@ -161,7 +161,7 @@ fn verify_in_one_pass_agrees_with_a_fold_per_checkpoint() {
 
     // One state's bytes flipped, two states swapped, one header from an unknown format.
     edit_checkpoints(&db, |t| {
-        let states: Vec<_> = t.scan_prefix([b's']).filter_map(Result::ok).collect();
+        let states: Vec<_> = t.scan_prefix([b'p']).filter_map(Result::ok).collect();
         let headers: Vec<_> = t.scan_prefix([b'h']).filter_map(Result::ok).collect();
         let mut flipped = states[0].1.to_vec();
         for b in flipped.iter_mut().skip(10).take(20) {
