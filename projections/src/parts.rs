@@ -24,6 +24,9 @@ use crate::purchase::{Lot, PurchaseDone};
 use crate::ser::Bytes;
 use crate::state::{Plan, Skipped, State};
 
+// Changing any of these sizes changes what a stored part list means: bump
+// `CHECKPOINT_FORMAT_VERSION` with it.
+
 /// Employees in one block.
 pub const EMPLOYEES_PER_BLOCK: usize = 64;
 /// Lots in one block.
@@ -229,7 +232,8 @@ impl State {
                     let lot = loaded
                         .as_ref()
                         .and_then(|(_, v)| v.get(i % LOTS_PER_BLOCK))
-                        .ok_or_else(|| PartError(format!("lot {i} is not in its block")))?;
+                        .filter(|l| l.employee.as_str() == id)
+                        .ok_or_else(|| PartError(format!("lot {i} of {id} is not in its block")))?;
                     lots.push(lot.clone());
                 }
                 e.lots = (0..lots.len()).collect();
