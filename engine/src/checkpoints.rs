@@ -2,13 +2,26 @@
 //! book on open, `espp state` queries, and `verify`'s comparison of every checkpoint with a
 //! fold from scratch.
 //!
-//! Tree `checkpoints`: `h` + seq (big-endian) → [`Header`], `s` + seq → the state. A
-//! checkpoint that does not decode, was made by another fold version, or whose record no
-//! longer has the hash it names is deleted when found and rebuilt by the next append.
+//! Tree `checkpoints`: `h` + seq (big-endian) → [`Header`], `p` + a part's SHA-256 + piece
+//! number (big-endian u32) → that piece of the part (see `espp_replay::checkpoint`): a part
+//! is stored once whatever the number of checkpoints that name it, and removed when none
+//! does. A checkpoint that does not decode, was made by another fold version, whose record
+//! no longer has the hash it names, or one of whose parts is missing or altered is deleted
+//! when found and rebuilt by the next append. (`s` + seq keys are the whole states of
+//! format 2: removed when found.)
+//!
+//! Retention: every purchase checkpoint is kept (each is final, and they are what an as-of
+//! query or a one-employee query starts from: a purchase needs every account, so the
+//! one-employee path must start after the last purchase it folds), and only the latest
+//! periodic one (what the latest state and the next append start from, with the latest
+//! purchase one): an older periodic checkpoint is removed when a newer periodic one is
+//! written. With
+//! parts shared, what a checkpoint adds is mostly its employee blocks.
 
-use espp_events::Day;
+use espp_events::{Day, Hash, Record};
+use espp_projections::parts::{EncodedParts, PartError};
 use espp_projections::State;
-use espp_replay::checkpoint::{decode_state, encode_state};
+use espp_replay::checkpoint::{decode_parts, encode_parts, STATE_PIECE_BYTES};
 use espp_replay::{FoldError, Header, Kind, OrderedFold, Query, FOLD_VERSION};
 
 use super::{decode_chunk, rec_key, Ledger, StoreError};
@@ -84,6 +97,27 @@ fn key(prefix: u8, seq: u64) -> [u8; 9] {
     k
 }
 
+/// The key prefix of a part's pieces: `p` + its hash.
+fn part_prefix(hash: &Hash) -> [u8; 33] {
+    let mut k = [b'p'; 33];
+    k[1..].copy_from_slice(&hash.0);
+    k
+}
+
+fn sha(bytes: &[u8]) -> Hash {
+    use sha2::Digest as _;
+    Hash(sha2::Sha256::digest(bytes).into())
+}
+
+/// Whether a record needs every employee's account to fold: a purchase (allocation under
+/// the caps), and a termination (which can execute the open period's purchase).
+fn needs_everyone(r: &Record) -> bool {
+    matches!(
+        r.event,
+        espp_events::Event::Purchase { .. } | espp_events::Event::PlanTerminated { .. }
+    )
+}
+
 /// A checkpoint found by `verify`, and whether a fold from scratch agrees with it.
 #[derive(Debug, Clone)]
 pub struct CheckpointCheck {
@@ -118,8 +152,12 @@ impl Ledger {
                 _ => bad.push(seq),
             }
         }
+        let removed = !bad.is_empty();
         for seq in bad {
             self.delete_checkpoint(seq)?;
+        }
+        if removed {
+            self.remove_orphan_pieces()?;
         }
         Ok(out)
     }
@@ -128,11 +166,10 @@ impl Ledger {
         Ok(self.record(seq)?.map(|r| r.hash))
     }
 
+    /// Deletes checkpoint `seq`'s header; its parts go with
+    /// [`Ledger::remove_orphan_pieces`] unless another checkpoint names them.
     fn delete_checkpoint(&self, seq: u64) -> Result<(), StoreError> {
         self.track(self.checkpoints.remove(key(b'h', seq)))?;
-        for k in self.checkpoints.scan_prefix(key(b's', seq)).keys() {
-            self.track(self.checkpoints.remove(k?))?;
-        }
         Ok(())
     }
 
@@ -150,15 +187,54 @@ impl Ledger {
         self.remove_orphan_pieces()
     }
 
-    /// The stored state's bytes, its pieces put back together (None if any is missing).
-    fn state_bytes(&self, h: &Header) -> Result<Option<Vec<u8>>, StoreError> {
+    /// A stored part's bytes, its pieces put back together: None if it is missing, Err if
+    /// its bytes do not hash to its name (altered).
+    fn part(&self, hash: &Hash) -> Result<Option<Result<Vec<u8>, ()>>, StoreError> {
         let mut out = Vec::new();
         let mut pieces = 0u32;
-        for v in self.checkpoints.scan_prefix(key(b's', h.seq)).values() {
+        for v in self.checkpoints.scan_prefix(part_prefix(hash)).values() {
             out.extend_from_slice(&v?);
             pieces += 1;
         }
-        Ok((pieces == h.pieces).then_some(out))
+        if pieces == 0 {
+            return Ok(None);
+        }
+        Ok(Some(if sha(&out) == *hash { Ok(out) } else { Err(()) }))
+    }
+
+    /// Every part of checkpoint `h`, in its list's order (None if any is missing or
+    /// altered).
+    fn state_parts(&self, h: &Header) -> Result<Option<Vec<Vec<u8>>>, StoreError> {
+        let mut out = Vec::new();
+        for hash in h.parts.all() {
+            match self.part(hash)? {
+                Some(Ok(v)) => out.push(v),
+                _ => return Ok(None),
+            }
+        }
+        Ok(Some(out))
+    }
+
+    /// Stores a part unless it is stored already. Pieces are written last first: piece 0
+    /// present means the part was written whole (and reading checks its hash anyway).
+    fn put_part(&self, hash: &Hash, bytes: &[u8]) -> Result<(), StoreError> {
+        let prefix = part_prefix(hash);
+        let mut first = prefix.to_vec();
+        first.extend_from_slice(&0u32.to_be_bytes());
+        if self.track(self.checkpoints.contains_key(&first))? {
+            return Ok(());
+        }
+        let pieces: Vec<&[u8]> = if bytes.is_empty() {
+            vec![bytes]
+        } else {
+            bytes.chunks(STATE_PIECE_BYTES).collect()
+        };
+        for (i, piece) in pieces.iter().enumerate().rev() {
+            let mut k = prefix.to_vec();
+            k.extend_from_slice(&(i as u32).to_be_bytes());
+            self.track(self.checkpoints.insert(k, *piece))?;
+        }
+        Ok(())
     }
 
     /// Deletes every checkpoint (they are a cache: no answer changes).
@@ -169,31 +245,72 @@ impl Ledger {
     }
 
     fn checkpoint_state(&self, h: &Header) -> Result<Option<State>, StoreError> {
-        use sha2::Digest as _;
         let state = self
-            .state_bytes(h)?
-            .filter(|v| sha2::Sha256::digest(v).as_slice() == h.state_sha256.0)
-            .and_then(|v| decode_state(&v).ok());
+            .state_parts(h)?
+            .and_then(|parts| decode_parts(&h.parts, &parts).ok());
         match state {
             Some(s) => Ok(Some(s)),
             _ => {
                 self.delete_checkpoint(h.seq)?;
+                self.remove_orphan_pieces()?;
                 Ok(None)
             }
         }
     }
 
-    fn put_checkpoint(&self, header: &Header, state_bytes: Vec<u8>) -> Result<(), StoreError> {
-        // One checkpoint a seq: clear what stands there (its pieces could outnumber ours).
+    /// Checkpoint `h`'s state as employee `id` sees it ([`State::for_employee`]): the
+    /// global part, the employee's block and its lots' blocks only. None (and the checkpoint
+    /// deleted) if one of them is missing, altered or undecodable.
+    fn employee_checkpoint_state(&self, h: &Header, id: &str) -> Result<Option<State>, StoreError> {
+        let mut io: Option<StoreError> = None;
+        let mut read = |hash: &Hash| -> Result<Vec<u8>, PartError> {
+            match self.part(hash) {
+                Ok(Some(Ok(v))) => Ok(v),
+                Ok(_) => Err(PartError("missing or altered".into())),
+                Err(e) => {
+                    io = Some(e);
+                    Err(PartError("unreadable".into()))
+                }
+            }
+        };
+        let state = (|| {
+            let global = read(&h.parts.global)?;
+            let block = match h.parts.block_of(id) {
+                Some(i) => Some(read(&h.parts.employees[i].1)?),
+                None => None,
+            };
+            let lots = &h.parts.lots;
+            State::for_employee(&global, block.as_deref(), id, &mut |i| {
+                let hash = lots
+                    .get(i)
+                    .ok_or_else(|| PartError(format!("no lot block {i}")))?;
+                read(hash)
+            })
+        })();
+        if let Some(e) = io {
+            return Err(e);
+        }
+        match state {
+            Ok(s) => Ok(Some(s)),
+            Err(_) => {
+                self.delete_checkpoint(h.seq)?;
+                self.remove_orphan_pieces()?;
+                Ok(None)
+            }
+        }
+    }
+
+    fn put_checkpoint(&self, header: &Header, parts: EncodedParts) -> Result<(), StoreError> {
+        // One checkpoint a seq.
         self.delete_checkpoint(header.seq)?;
-        // State first: a header without its state is deleted as unusable when found.
-        for (i, piece) in state_bytes
-            .chunks(espp_replay::checkpoint::STATE_PIECE_BYTES)
-            .enumerate()
-        {
-            let mut k = key(b's', header.seq).to_vec();
-            k.extend_from_slice(&(i as u32).to_be_bytes());
-            self.track(self.checkpoints.insert(k, piece))?;
+        // Parts first: a header without its parts is deleted as unusable when found.
+        let all = std::iter::once(&parts.global)
+            .chain(parts.employees.iter().map(|(_, b)| b))
+            .chain(&parts.lots)
+            .chain(&parts.purchases)
+            .chain(&parts.dispositions);
+        for (hash, bytes) in header.parts.all().zip(all) {
+            self.put_part(hash, bytes)?;
         }
         self.track(
             self.checkpoints
@@ -215,7 +332,7 @@ impl Ledger {
                 .iter()
                 .any(|h| h.kind == Kind::Purchase && h.wall == Some(wall));
             if wall_moved || !have {
-                let bytes = encode_state(book.closed());
+                let (parts, list) = encode_parts(book.closed());
                 let header = Header::new(
                     self.head.seq,
                     self.head.hash,
@@ -224,9 +341,9 @@ impl Ledger {
                     book.tail_seqs(),
                     self.head.max_recorded_at,
                     book.closed(),
-                    &bytes,
+                    list,
                 );
-                self.put_checkpoint(&header, bytes)?;
+                self.put_checkpoint(&header, parts)?;
                 wrote = true;
             }
         }
@@ -240,7 +357,7 @@ impl Ledger {
             .max()
             .unwrap_or(0);
         if every > 0 && self.head.seq >= last_periodic + every {
-            let bytes = encode_state(book.state());
+            let (parts, list) = encode_parts(book.state());
             let header = Header::new(
                 self.head.seq,
                 self.head.hash,
@@ -249,10 +366,14 @@ impl Ledger {
                 Vec::new(),
                 self.head.max_recorded_at,
                 book.state(),
-                &bytes,
+                list,
             );
-            self.put_checkpoint(&header, bytes)?;
+            self.put_checkpoint(&header, parts)?;
             wrote = true;
+            // Retention (see the module's documentation): one periodic checkpoint.
+            for h in headers.iter().filter(|h| h.kind == Kind::Periodic) {
+                self.delete_checkpoint(h.seq)?;
+            }
         }
         if wrote {
             self.remove_orphan_pieces()?;
@@ -262,18 +383,26 @@ impl Ledger {
         Ok(())
     }
 
-    /// Removes state pieces whose header is gone (a process killed between writing a
-    /// state's pieces and its header, or a deletion cut short): nothing else would.
+    /// Removes the parts no checkpoint names any more (a checkpoint deleted, a process
+    /// killed between writing the parts and the header), and format 2's whole states:
+    /// nothing else would.
     fn remove_orphan_pieces(&self) -> Result<(), StoreError> {
-        let headers: std::collections::BTreeSet<u64> = self
-            .checkpoints
-            .scan_prefix([b'h'])
-            .keys()
-            .filter_map(|k| k.ok().and_then(|k| super::be_u64(&k[1..])))
-            .collect();
+        let mut named: std::collections::HashSet<Hash> = std::collections::HashSet::new();
+        for v in self.checkpoints.scan_prefix([b'h']).values() {
+            if let Ok(h) = Header::decode(&v?) {
+                named.extend(h.parts.all().copied());
+            }
+        }
         for k in self.checkpoints.scan_prefix([b's']).keys() {
+            self.track(self.checkpoints.remove(k?))?;
+        }
+        for k in self.checkpoints.scan_prefix([b'p']).keys() {
             let k = k?;
-            if super::be_u64(&k[1..]).is_none_or(|seq| !headers.contains(&seq)) {
+            let name = k
+                .get(1..33)
+                .and_then(|h| <[u8; 32]>::try_from(h).ok())
+                .map(Hash);
+            if name.is_none_or(|h| !named.contains(&h)) {
                 self.track(self.checkpoints.remove(k))?;
             }
         }
@@ -284,11 +413,24 @@ impl Ledger {
     /// telling `progress` each chunk's last seq.
     fn stream(
         &self,
+        fold: OrderedFold,
+        query: &Query,
+        after: u64,
+        left_out: &[u64],
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<Result<OrderedFold, FoldError>, StoreError> {
+        self.stream_some(fold, query, after, left_out, progress, &mut |_| true)
+    }
+
+    /// [`Ledger::stream`] of the records `keep` keeps.
+    fn stream_some(
+        &self,
         mut fold: OrderedFold,
         query: &Query,
         after: u64,
         left_out: &[u64],
         progress: &mut dyn FnMut(u64),
+        keep: &mut dyn FnMut(&Record) -> bool,
     ) -> Result<Result<OrderedFold, FoldError>, StoreError> {
         let chunks = self.chunk_days()?;
         // The earliest day of everything from chunk i on.
@@ -321,6 +463,7 @@ impl Ledger {
                     message: "missing: a checkpoint names it".into(),
                 });
             }
+            records.retain(|r| keep(r));
             if let Err(e) = fold.push(records, later_min[first]) {
                 return Ok(Err(e));
             }
@@ -374,7 +517,7 @@ impl Ledger {
                 let (i, records) = item?;
                 let last = records.last().map_or(0, |r| r.seq);
                 if let Err(e) = fold.push(
-                    records.into_iter().filter(|r| r.seq > after),
+                    records.into_iter().filter(|r| r.seq > after && keep(r)),
                     later_min[i + 1],
                 ) {
                     return Ok(Err(e));
@@ -441,6 +584,52 @@ impl Ledger {
             }
         }
         self.fold_uncached(query, progress)
+    }
+
+    /// The state as employee `id` sees it for `query`: the employee's account as a fold of
+    /// the whole log gives it ([`State::write_employee_projection`]), not the others'. From
+    /// the nearest checkpoint that serves the query, only the global part, the employee's
+    /// block and its lots are read, and only the records of no employee or of this one are
+    /// folded. A purchase (or a termination) among them needs every account: then, and
+    /// under `--rules`, the whole state is folded ([`Ledger::fold`]).
+    pub fn fold_employee(&self, query: &Query, id: &str) -> Result<State, StoreError> {
+        if query.rules.is_none() {
+            for h in self
+                .checkpoint_headers()?
+                .into_iter()
+                .rev()
+                .filter(|h| h.serves(query))
+            {
+                let Some(state) = self.employee_checkpoint_state(&h, id)? else {
+                    continue;
+                };
+                let mut everyone = false;
+                let mut keep = |r: &Record| {
+                    if needs_everyone(r) && query.admits(r) {
+                        everyone = true;
+                    }
+                    r.event.employee().is_none_or(|e| e.as_str() == id)
+                };
+                let folded = self.stream_some(
+                    OrderedFold::new(state, query.clone()),
+                    query,
+                    h.seq,
+                    &h.left_out,
+                    &mut |_| {},
+                    &mut keep,
+                )?;
+                match folded {
+                    _ if everyone => break,
+                    Ok(fold) => return fold.finish().map_err(no_longer_folds),
+                    Err(FoldError {
+                        rejection: espp_projections::Rejection::OutOfOrder { .. },
+                        ..
+                    }) => continue,
+                    Err(e) => return Err(no_longer_folds(e)),
+                }
+            }
+        }
+        self.fold(query, &mut |_| {})
     }
 
     /// Folds the log for `query` from scratch, ignoring every checkpoint (benchmarks, and
@@ -666,36 +855,69 @@ impl Ledger {
     /// Compares checkpoint `h` with `fresh`, the state a fold from scratch gives for what it
     /// covers: by the SHA-256 of `fresh`'s encoding, else by projection digests.
     fn compare_checkpoint(&self, h: &Header, fresh: &State) -> Result<CheckpointCheck, StoreError> {
-        use sha2::Digest as _;
-        let mut hasher = sha2::Sha256::new();
-        let mut pieces = 0u32;
-        for v in self.checkpoints.scan_prefix(key(b's', h.seq)).values() {
-            hasher.update(&v?);
-            pieces += 1;
-        }
-        let (problem, disagrees) = if pieces != h.pieces {
-            (
-                Some("its state is missing (ignored, will be rebuilt)".to_string()),
-                false,
-            )
-        } else if hasher.finalize().as_slice() != h.state_sha256.0 {
-            (
-                Some("its stored state was altered (SHA-256 differs from its header)".to_string()),
-                true,
-            )
-        } else if sha2::Sha256::digest(encode_state(fresh)).as_slice() == h.state_sha256.0 {
-            (None, false)
-        } else {
+        let (problem, disagrees) = match self.stored_parts_check(h)? {
+            Some(p) => p,
+            None if encode_parts(fresh).1 == h.parts => (None, false),
             // The same books may encode differently (what the projection does not show):
             // compare what it shows, as a fold of its own would.
-            match self.state_bytes(h)?.map(|v| decode_state(&v)) {
+            None => self.compare_digests(h, &fresh.digest())?,
+        };
+        Ok(CheckpointCheck {
+            seq: h.seq,
+            kind: h.kind,
+            problem,
+            disagrees,
+        })
+    }
+
+    /// What is wrong with checkpoint `h`'s stored parts, if anything: missing (a cache
+    /// miss) or altered (bytes that changed after it was written: it disagrees).
+    fn stored_parts_check(&self, h: &Header) -> Result<Option<(Option<String>, bool)>, StoreError> {
+        let mut missing = false;
+        for hash in h.parts.all() {
+            match self.part(hash)? {
+                None => missing = true,
+                Some(Err(())) => {
+                    return Ok(Some((
+                        Some(
+                            "its stored state was altered (a part's SHA-256 differs from its name)"
+                                .into(),
+                        ),
+                        true,
+                    )))
+                }
+                Some(Ok(_)) => {}
+            }
+        }
+        if sha(&espp_replay::checkpoint::encode_part_list(&h.parts)) != h.state_sha256 {
+            return Ok(Some((
+                Some("its header was altered (its part list's SHA-256 differs)".into()),
+                true,
+            )));
+        }
+        Ok(missing.then(|| {
+            (
+                Some("its state is missing (ignored, will be rebuilt)".into()),
+                false,
+            )
+        }))
+    }
+
+    /// Compares the stored state's projection digest with `fresh`, a fold from scratch's.
+    fn compare_digests(
+        &self,
+        h: &Header,
+        fresh: &str,
+    ) -> Result<(Option<String>, bool), StoreError> {
+        Ok(
+            match self.state_parts(h)?.map(|v| decode_parts(&h.parts, &v)) {
                 None => (
                     Some("its state is missing (ignored, will be rebuilt)".to_string()),
                     false,
                 ),
                 Some(Err(e)) => (Some(format!("its state does not decode: {e}")), false),
                 Some(Ok(s)) => {
-                    let (stored, fresh) = (s.digest(), fresh.digest());
+                    let stored = s.digest();
                     if stored == fresh {
                         (None, false)
                     } else {
@@ -707,14 +929,8 @@ impl Ledger {
                         )
                     }
                 }
-            }
-        };
-        Ok(CheckpointCheck {
-            seq: h.seq,
-            kind: h.kind,
-            problem,
-            disagrees,
-        })
+            },
+        )
     }
 
     /// A fold from scratch of what checkpoint `h` covers: the records through its seq (for a
@@ -781,32 +997,13 @@ impl Ledger {
                     h.seq, h.hash
                 ))
             } else {
-                use sha2::Digest as _;
-                let bytes = self.state_bytes(&h)?;
-                let altered = bytes
-                    .as_ref()
-                    .is_some_and(|v| sha2::Sha256::digest(v).as_slice() != h.state_sha256.0);
-                let stored = bytes.map(|v| decode_state(&v));
                 let fresh = self.fold_covered_by(&h)?.digest();
-                match stored {
-                    None => Some("its state is missing (ignored, will be rebuilt)".into()),
-                    Some(_) if altered => {
-                        // Bytes that changed after the checkpoint was written: not a cache miss.
-                        disagrees = true;
-                        Some(
-                            "its stored state was altered (SHA-256 differs from its header)".into(),
-                        )
-                    }
-                    Some(Err(e)) => Some(format!("its state does not decode: {e}")),
-                    Some(Ok(s)) if s.digest() != fresh => {
-                        disagrees = true;
-                        Some(format!(
-                            "digest {} differs from a fold from scratch ({fresh})",
-                            s.digest()
-                        ))
-                    }
-                    Some(Ok(_)) => None,
-                }
+                let (problem, d) = match self.stored_parts_check(&h)? {
+                    Some(p) => p,
+                    None => self.compare_digests(&h, &fresh)?,
+                };
+                disagrees = d;
+                problem
             };
             checks.push(CheckpointCheck {
                 seq: h.seq,

@@ -244,11 +244,17 @@ enum Command {
         #[command(flatten)]
         ledger: LedgerOptions,
     },
-    /// The projection: what the ledger knows.
-    #[command(after_help = after_help!("espp --db L state --format json", "espp --db L state --as-of 2026-03-31 --known-at 2026-04-01T00:00:00Z", "espp --db L state --rules r.json   # r.json: {\"price_factor\":\"0.90\"}"))]
+    /// The projection: what the ledger knows. With --employee, one employee's account only:
+    /// `{"as_of", "employee", "head", "id", "known_at"}`, `employee` being that employee's
+    /// object byte for byte as the whole projection's `employees` holds it (null if not
+    /// hired), `as_of`, `head` and `known_at` the whole projection's (docs/projection.md).
+    #[command(after_help = after_help!("espp --db L state --format json", "espp --db L state --as-of 2026-03-31 --known-at 2026-04-01T00:00:00Z", "espp --db L state --employee E123 --as-of 2026-03-31 --format json", "espp --db L state --rules r.json   # r.json: {\"price_factor\":\"0.90\"}"))]
     State {
         #[command(flatten)]
         when: When,
+        /// Only this employee's account (read and folded without the others' where it can).
+        #[arg(long)]
+        employee: Option<String>,
         /// A JSON file holding a partial `rules` object that overrides the log's rules for
         /// this fold only.
         #[arg(long)]
@@ -617,7 +623,12 @@ fn run(cli: &Cli) -> Result<(), Failure> {
             dir.as_deref(),
             &mut out,
         )?,
-        Command::State { when, rules, .. } => read::state(cli, when, rules.as_deref(), &mut out)?,
+        Command::State {
+            when,
+            rules,
+            employee,
+            ..
+        } => read::state(cli, when, rules.as_deref(), employee.as_deref(), &mut out)?,
         Command::Replay {
             from_export,
             when,

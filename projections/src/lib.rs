@@ -11,8 +11,10 @@
 //! payroll), `life` (§14–§18: stopping, leaving, leave, elections, death), `purchase`
 //! (§8, §9, §13), `market` (FMV), `period` (the schedule), `employee` (accounts and the status), `eligibility` (§4 on a period's first day),
 //! `holdings` (§10, §11, §25, §27: capital changes, dividends, certificates, sales and their
-//! classification), `num` (checked decimals and formats), `fields` (the projection's employee and purchase figures as rows, for `diff`), `output` (projection, statements,
-//! digest), `render` (the projection JSON written straight from the state), `tax` (Form 3922 and the year's dispositions), `ser` (the decimals' serde form,
+//! classification), `num` (checked decimals and formats), `fields` (the projection's employee
+//! and purchase figures as rows, for `diff`), `output` (projection, statements, digest),
+//! `render` (the projection JSON written straight from the state), `parts` (a state cut into
+//! checkpoint parts), `tax` (Form 3922 and the year's dispositions), `ser` (the decimals' serde form,
 //! so a whole [`State`] round-trips through bincode).
 
 mod eligibility;
@@ -25,6 +27,7 @@ mod market;
 mod num;
 mod output;
 mod participation;
+pub mod parts;
 mod period;
 mod plan;
 mod purchase;

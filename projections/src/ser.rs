@@ -2,8 +2,8 @@
 //! bincode in serde mode.
 //!
 //! `rust_decimal`'s own serde form is a string read back through `deserialize_any`, which
-//! bincode cannot decode; these `with` modules store a decimal as its exact 16-byte form
-//! (`Decimal::serialize`), so a decoded state equals the encoded one bit for bit (scale
+//! bincode cannot decode; these `with` modules store a decimal as its sign, scale and
+//! mantissa (see [`Bytes`]), so a decoded state equals the encoded one bit for bit (scale
 //! included: `1.50` stays `1.50`).
 
 use std::collections::BTreeMap;
@@ -11,19 +11,30 @@ use std::collections::BTreeMap;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// A decimal as its 16 bytes.
+/// A decimal as one byte of sign and scale and its mantissa as a bincode varint: a money
+/// amount takes 5 to 9 bytes instead of 16, and decodes back bit for bit (sign of zero and
+/// scale included: `1.50` stays `1.50`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Bytes(pub Decimal);
 
 impl Serialize for Bytes {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize().serialize(s)
+        let d = self.0;
+        // Scale is at most 28: bit 7 holds the sign.
+        let head = (d.scale() as u8) | if d.is_sign_negative() { 0x80 } else { 0 };
+        (head, d.mantissa().unsigned_abs()).serialize(s)
     }
 }
 
 impl<'de> Deserialize<'de> for Bytes {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Ok(Bytes(Decimal::deserialize(<[u8; 16]>::deserialize(d)?)))
+        let (head, m) = <(u8, u128)>::deserialize(d)?;
+        let bad = || serde::de::Error::custom("a decimal out of range");
+        let m = i128::try_from(m).map_err(|_| bad())?;
+        let mut x =
+            Decimal::try_from_i128_with_scale(m, u32::from(head & 0x7f)).map_err(|_| bad())?;
+        x.set_sign_negative(head & 0x80 != 0);
+        Ok(Bytes(x))
     }
 }
 

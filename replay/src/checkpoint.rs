@@ -3,13 +3,18 @@
 //! (its record's hash changed, or the fold's version did) or undecodable is ignored and
 //! rebuilt, never trusted.
 //!
-//! Each checkpoint is two values, so that choosing one never decodes a large state: a small
-//! [`Header`] and the [`State`]. Both are one format-version byte, then bincode 2.0.1 (serde,
-//! standard config). A purchase checkpoint holds the state folded through the purchase's day
-//! (closed books make it final: nothing can ever be dated on or before it again) and names
-//! the seqs stored before it but dated after it; a periodic one holds the whole state at a seq.
+//! Each checkpoint is a small [`Header`] (one format-version byte, then bincode 2.0.1, serde,
+//! standard config) naming the [`State`]'s parts by their SHA-256 ([`PartList`]; the parts
+//! are cut and encoded by `espp_projections::parts`). Parts are stored once whatever the
+//! number of checkpoints naming them: the lots, purchases and dispositions that did not
+//! change since the last checkpoint cost nothing again, and a query for one employee reads
+//! the global part, one block of employees and its lots' blocks only. A purchase checkpoint
+//! holds the state folded through the purchase's day (closed books make it final: nothing
+//! can ever be dated on or before it again) and names the seqs stored before it but dated
+//! after it; a periodic one holds the whole state at a seq.
 
-use espp_events::{Day, Hash, Instant};
+use espp_events::{Day, EmployeeId, Hash, Instant};
+use espp_projections::parts::EncodedParts;
 use espp_projections::State;
 use serde::{Deserialize, Serialize};
 use sha2::Digest as _;
@@ -17,11 +22,12 @@ use sha2::Digest as _;
 use crate::fold::Query;
 
 /// The version byte written before every checkpoint value.
-pub const CHECKPOINT_FORMAT_VERSION: u8 = 2;
+pub const CHECKPOINT_FORMAT_VERSION: u8 = 3;
 
-/// A stored state is cut into pieces of this size, each its own sled value: sled keeps up to
-/// 16 values in one leaf and rewrites a leaf whole, so a 200 MB state stored as one value
-/// makes multi-gigabyte leaves (measured: 2.7 GB blob files on a 10-million-event ledger).
+/// A stored part is cut into pieces of at most this size, each its own sled value: sled
+/// keeps up to 16 values in one leaf and rewrites a leaf whole, so a 200 MB state stored as
+/// one value makes multi-gigabyte leaves (measured: 2.7 GB blob files on a
+/// 10-million-event ledger).
 pub const STATE_PIECE_BYTES: usize = 64 * 1024;
 
 /// The version of the fold's results. Bump it whenever a change to `projections` can change
@@ -56,10 +62,64 @@ pub struct Header {
     pub max_recorded_at: Option<Instant>,
     /// The latest day the state folded.
     pub day: Option<Day>,
-    /// How many pieces the stored state is cut into (see [`STATE_PIECE_BYTES`]).
-    pub pieces: u32,
-    /// SHA-256 of the stored state bytes: a state whose bytes changed is not used.
+    /// The state's parts, by their SHA-256.
+    pub parts: PartList,
+    /// SHA-256 of the part list's encoding: names the whole state (two checkpoints of the
+    /// same state have the same one).
     pub state_sha256: Hash,
+}
+
+/// A state's parts (see `espp_projections::parts`), each named by the SHA-256 of its bytes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartList {
+    /// The global part.
+    pub global: Hash,
+    /// The employee blocks: each one's first employee id and its hash, in id order.
+    pub employees: Vec<(EmployeeId, Hash)>,
+    /// The lot blocks.
+    pub lots: Vec<Hash>,
+    /// One a purchase.
+    pub purchases: Vec<Hash>,
+    /// The disposition blocks.
+    pub dispositions: Vec<Hash>,
+}
+
+fn sha(bytes: &[u8]) -> Hash {
+    Hash(sha2::Sha256::digest(bytes).into())
+}
+
+impl PartList {
+    /// The list naming `parts`.
+    pub fn of(parts: &EncodedParts) -> PartList {
+        PartList {
+            global: sha(&parts.global),
+            employees: parts
+                .employees
+                .iter()
+                .map(|(id, b)| (id.clone(), sha(b)))
+                .collect(),
+            lots: parts.lots.iter().map(|b| sha(b)).collect(),
+            purchases: parts.purchases.iter().map(|b| sha(b)).collect(),
+            dispositions: parts.dispositions.iter().map(|b| sha(b)).collect(),
+        }
+    }
+
+    /// Every part's hash, the global one first.
+    pub fn all(&self) -> impl Iterator<Item = &Hash> + '_ {
+        std::iter::once(&self.global)
+            .chain(self.employees.iter().map(|(_, h)| h))
+            .chain(&self.lots)
+            .chain(&self.purchases)
+            .chain(&self.dispositions)
+    }
+
+    /// The index of the employee block that would hold `id` (None if there is none).
+    pub fn block_of(&self, id: &str) -> Option<usize> {
+        let n = self
+            .employees
+            .partition_point(|(first, _)| first.as_str() <= id);
+        n.checked_sub(1)
+    }
 }
 
 /// Why stored checkpoint bytes are not used.
@@ -111,10 +171,11 @@ impl Header {
         left_out: Vec<u64>,
         max_recorded_at: Option<Instant>,
         state: &State,
-        state_bytes: &[u8],
+        parts: PartList,
     ) -> Header {
         Header {
-            state_sha256: Hash(sha2::Sha256::digest(state_bytes).into()),
+            state_sha256: sha(&encode(&parts)),
+            parts,
             fold_version: FOLD_VERSION,
             seq,
             hash,
@@ -123,7 +184,6 @@ impl Header {
             left_out,
             max_recorded_at,
             day: state.day(),
-            pieces: state_bytes.len().div_ceil(STATE_PIECE_BYTES).max(1) as u32,
         }
     }
 
@@ -150,12 +210,71 @@ impl Header {
     }
 }
 
-/// A checkpoint's state, stored.
-pub fn encode_state(state: &State) -> Vec<u8> {
-    encode(state)
+/// A part list as the header's `state_sha256` hashes it.
+pub fn encode_part_list(list: &PartList) -> Vec<u8> {
+    encode(list)
 }
 
-/// A checkpoint's state, read back.
+/// A state's parts, encoded, and their list (what the engine stores).
+pub fn encode_parts(state: &State) -> (EncodedParts, PartList) {
+    let parts = state.to_parts();
+    let list = PartList::of(&parts);
+    (parts, list)
+}
+
+/// The whole state from its parts' bytes, each in [`PartList`] order: the global part, the
+/// employee blocks, the lot blocks, the purchases, the disposition blocks.
+pub fn decode_parts(list: &PartList, parts: &[Vec<u8>]) -> Result<State, CheckpointError> {
+    decode_counted(
+        list.employees.len(),
+        list.lots.len(),
+        list.purchases.len(),
+        parts,
+    )
+}
+
+fn decode_counted(
+    e: usize,
+    l: usize,
+    p: usize,
+    parts: &[Vec<u8>],
+) -> Result<State, CheckpointError> {
+    let corrupt = |e: espp_projections::parts::PartError| CheckpointError::Corrupt(e.0);
+    let enough = 1usize
+        .checked_add(e)
+        .and_then(|n| n.checked_add(l))
+        .and_then(|n| n.checked_add(p))
+        .is_some_and(|n| n <= parts.len());
+    if !enough {
+        return Err(CheckpointError::Corrupt("parts missing".into()));
+    }
+    let slice = |a: usize, b: usize| parts[a..b].iter().map(|v| v.as_slice());
+    State::from_parts(
+        &parts[0],
+        slice(1, 1 + e),
+        slice(1 + e, 1 + e + l),
+        slice(1 + e + l, 1 + e + l + p),
+        slice(1 + e + l + p, parts.len()),
+    )
+    .map_err(corrupt)
+}
+
+/// A whole state in one buffer: the format-version byte, then its parts and their counts
+/// (benchmarks and tests; the engine stores the parts apart, [`encode_parts`]).
+pub fn encode_state(state: &State) -> Vec<u8> {
+    let p = state.to_parts();
+    let mut all = vec![p.global];
+    let (e, l, n) = (p.employees.len(), p.lots.len(), p.purchases.len());
+    all.extend(p.employees.into_iter().map(|(_, b)| b));
+    all.extend(p.lots);
+    all.extend(p.purchases);
+    all.extend(p.dispositions);
+    encode(&(e as u64, l as u64, n as u64, all))
+}
+
+/// A state from [`encode_state`]'s bytes.
 pub fn decode_state(bytes: &[u8]) -> Result<State, CheckpointError> {
-    decode(bytes)
+    let (e, l, p, parts): (u64, u64, u64, Vec<Vec<u8>>) = decode(bytes)?;
+    let n = |x: u64| usize::try_from(x).map_err(|_| CheckpointError::Corrupt("a count".into()));
+    decode_counted(n(e)?, n(l)?, n(p)?, &parts)
 }

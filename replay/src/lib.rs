@@ -11,7 +11,7 @@ mod fold;
 mod state_diff;
 
 pub use book::{Book, BookRejection};
-pub use checkpoint::{CheckpointError, Header, Kind, FOLD_VERSION};
+pub use checkpoint::{CheckpointError, Header, Kind, PartList, FOLD_VERSION};
 pub use diff::diff;
 pub use fold::{fold_records, FoldError, OrderedFold, Query};
 pub use state_diff::{

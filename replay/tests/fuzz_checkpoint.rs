@@ -9,7 +9,7 @@ use espp_events::Hash;
 mod chained;
 use chained::records;
 use espp_replay::checkpoint::{decode_state, encode_state};
-use espp_replay::{fold_records, Header, Kind, Query};
+use espp_replay::{fold_records, Header, Kind, PartList, Query};
 use proptest::prelude::*;
 
 const HISTORY: &[&str] = &[
@@ -39,7 +39,7 @@ fn stored() -> (Vec<u8>, Vec<u8>) {
         vec![],
         Some(at),
         &state,
-        &bytes,
+        PartList::of(&state.to_parts()),
     );
     (header.encode(), bytes)
 }

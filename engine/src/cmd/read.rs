@@ -211,7 +211,16 @@ pub fn statement(
         _ => {}
     }
     let mut ledger = open(cli)?;
-    let state = ledger.book()?.state();
+    // One employee's statements need only that employee's account, the periods and the
+    // rules: read and folded without the others' where the ledger allows (issue 15).
+    let one;
+    let state = match employee {
+        Some(e) => {
+            one = ledger.fold_employee(&espp_replay::Query::default(), e)?;
+            &one
+        }
+        None => ledger.book()?.state(),
+    };
     let lookup = |e: espp_projections::Lookup| Failure::new(exit::USAGE, e.to_string());
     let employees = match (employee, period) {
         (Some(e), _) => vec![e.to_string()],
@@ -270,15 +279,21 @@ pub fn statement(
     Ok(())
 }
 
-/// `espp state`: the projection.
+/// `espp state`: the projection; with `employee`, that employee's account only.
 pub fn state(
     cli: &Cli,
     when: &When,
     rules: Option<&Path>,
+    employee: Option<&str>,
     out: &mut impl Write,
 ) -> Result<(), Failure> {
     let query = when.query(rules)?;
     let ledger = open(cli)?;
+    if let Some(id) = employee {
+        let state = ledger.fold_employee(&query, id)?;
+        let head = super::head_seen(&ledger, &query)?;
+        return write_employee(cli.format, &state, id, &query, head, out);
+    }
     let state = fold_ledger(&ledger, &query)?;
     let head = super::head_seen(&ledger, &query)?;
     if cli.format == Format::Json {
@@ -287,6 +302,61 @@ pub fn state(
     }
     let projection = super::projection_of(&state, &query, head);
     print_projection(out, cli.format, &projection, state.day())?;
+    Ok(())
+}
+
+/// `espp state --employee`: the one-employee projection (JSON), or its facts (table), or the
+/// employee's row as `state --format csv` writes it.
+fn write_employee(
+    format: Format,
+    state: &espp_projections::State,
+    id: &str,
+    query: &espp_replay::Query,
+    head: Option<(u64, String)>,
+    out: &mut impl Write,
+) -> Result<(), Failure> {
+    let known_at = query.known_at.map(|t| t.to_string());
+    let provenance = espp_projections::Provenance {
+        known_at: known_at.as_deref(),
+        head: head.as_ref().map(|(seq, hash)| (*seq, hash.as_str())),
+    };
+    let mut json = Vec::new();
+    state.write_employee_projection(id, query.as_of, provenance, &mut json)?;
+    if format == Format::Json {
+        out.write_all(&json)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    let v: Value = serde_json::from_slice(&json)
+        .map_err(|e| Failure::new(exit::STORAGE, format!("internal: {e}")))?;
+    let e = &v["employee"];
+    if format == Format::Csv {
+        let mut employees = serde_json::Map::new();
+        if !e.is_null() {
+            employees.insert(id.to_string(), e.clone());
+        }
+        let p = serde_json::json!({ "employees": employees });
+        output::print_employees_csv(out, &p)?;
+        return Ok(());
+    }
+    let as_of = match (&v["as_of"], state.day()) {
+        (Value::Null, Some(day)) => format!("{day} (the latest event's day)"),
+        (Value::Null, None) => "(no events)".to_string(),
+        (as_of, _) => output::text(as_of),
+    };
+    let mut facts = vec![
+        ("as of", as_of),
+        ("employee", output::printable(id).into_owned()),
+    ];
+    match e.as_object() {
+        None => facts.push(("status", "(not hired)".to_string())),
+        Some(m) => {
+            for (k, x) in m {
+                facts.push((k.as_str(), output::text(x)));
+            }
+        }
+    }
+    output::print_facts(out, &facts)?;
     Ok(())
 }
 

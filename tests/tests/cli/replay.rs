@@ -200,7 +200,7 @@ fn checkpoints_are_a_cache_that_changes_no_answer() {
     // Corrupted: every state's bytes flipped.
     with_checkpoints(&db, |t| {
         let keys: Vec<_> = t
-            .scan_prefix([b's'])
+            .scan_prefix([b'p'])
             .keys()
             .filter_map(Result::ok)
             .collect();
@@ -256,7 +256,7 @@ fn verify_names_a_checkpoint_that_disagrees_with_the_log() {
     // Swap two purchase checkpoints' states: each decodes, each matches its own header's
     // digest nowhere, so queries ignore them, but verify reports the disagreement.
     with_checkpoints(&db, |t| {
-        let states: Vec<_> = t.scan_prefix([b's']).filter_map(Result::ok).collect();
+        let states: Vec<_> = t.scan_prefix([b'p']).filter_map(Result::ok).collect();
         assert!(states.len() >= 2);
         t.insert(&states[0].0, states[1].1.clone())
             .unwrap_or_else(|e| panic!("{e}"));
