@@ -13,16 +13,29 @@ fn chunk_key(seq: u64) -> Vec<u8> {
     k
 }
 
-/// The byte range of record `index` inside a chunk value: version byte, u32 LE count, then
-/// u32 LE length-prefixed records.
+/// The byte range of record `index` inside a chunk value (engine/src/chunk.rs, version 2):
+/// version byte, record format byte, u32 LE count, the first `prev_hash` (32 bytes), the
+/// shared `recorded_at` (bincode varint: 253 and 8 bytes for today's instants) and `actor`
+/// (one length byte, then UTF-8), then LEB128 length-prefixed records.
 fn record_range(chunk: &[u8], index: usize) -> std::ops::Range<usize> {
-    assert_eq!(chunk[0], 1, "chunk format version");
-    let count = u32::from_le_bytes(chunk[1..5].try_into().expect("4 bytes")) as usize;
+    assert_eq!(chunk[0], 2, "chunk format version");
+    let count = u32::from_le_bytes(chunk[2..6].try_into().expect("4 bytes")) as usize;
     assert!(index < count, "the chunk has {count} records");
-    let mut pos = 5;
+    let mut pos = 6 + 32;
+    assert_eq!(chunk[pos], 253, "an instant of today is a u64 varint");
+    pos += 9;
+    pos += 1 + chunk[pos] as usize;
     for i in 0.. {
-        let len = u32::from_le_bytes(chunk[pos..pos + 4].try_into().expect("4 bytes")) as usize;
-        pos += 4;
+        let (mut len, mut shift) = (0usize, 0);
+        loop {
+            let b = chunk[pos];
+            pos += 1;
+            len |= ((b & 0x7f) as usize) << shift;
+            shift += 7;
+            if b & 0x80 == 0 {
+                break;
+            }
+        }
         if i == index {
             return pos..pos + len;
         }
@@ -67,12 +80,23 @@ fn one_chunk_ledger(dir: &Dir) {
 fn a_changed_actor_byte_is_found() {
     let dir = Dir::new();
     one_chunk_ledger(&dir);
-    // Seq 6 is the sixth record of the chunk at seq 1; the actor is stored as its UTF-8.
-    patch_record(&dir.db(), 1, 5, b"cli-test", b"cli-tesT");
+    // The actor is stored once in the chunk's header (the records of one append share it):
+    // changed there, it alters every record of the chunk, and the first is named.
+    with_sled(&dir.db(), |sled| {
+        let key = chunk_key(1);
+        let mut chunk = sled.get(&key).expect("read").expect("the chunk").to_vec();
+        let header = ..record_range(&chunk, 0).start;
+        let at = chunk[header]
+            .windows(8)
+            .position(|w| w == b"cli-test")
+            .expect("the actor in the chunk's header");
+        chunk[at + 7] = b'T';
+        sled.insert(key, chunk).expect("write the chunk back");
+    });
     dir.espp(&["verify"])
         .expect_code(4)
-        .stderr_has("seq 6")
-        .stderr_has("5 records intact");
+        .stderr_has("seq 1")
+        .stderr_has("0 records intact");
 }
 
 #[test]
