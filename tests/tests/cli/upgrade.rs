@@ -49,10 +49,10 @@ fn chunk_version(db: &Path, seq: u64) -> u8 {
 #[test]
 fn a_ledger_of_the_old_layout_reads_as_it_was() {
     let (dir, export) = fixture();
-    let verify = dir.espp(&["verify"]).expect_code(0);
-    let out = String::from_utf8_lossy(&verify.stdout_bytes).to_string();
-    assert!(out.contains("intact: 302 records"), "{out}");
-    assert!(out.contains(HEAD), "{out}");
+    dir.espp(&["verify"])
+        .expect_code(0)
+        .stdout_has("intact: 302 records")
+        .stdout_has(HEAD);
     assert_eq!(dir.export(), export);
     // Reading changed nothing of the layout: old chunks, the per-event id index.
     assert_eq!(chunk_version(&dir.db(), 1), 1);
@@ -67,33 +67,28 @@ fn the_first_append_folds_the_old_id_index_into_runs_and_ids_stay_idempotent() {
         format!(r#"{{"type":"market_price","date":"2026-03-03","closes":["10.10"],"id":"{ID}"}}"#);
     let other = same.replace("10.10", "10.20");
     // The stored id with the same content: skipped, nothing stored.
-    let run = dir.append(&same).expect_code(0);
-    let out = String::from_utf8_lossy(&run.stdout_bytes).to_string();
-    assert!(
-        out.contains(&format!("skipped, id {ID} is stored already as seq 302")),
-        "{out}"
-    );
+    dir.append(&same)
+        .expect_code(0)
+        .stdout_has(&format!("skipped, id {ID} is stored already as seq 302"));
     // With other content: a conflict.
     dir.append(&other).expect_code(3).stderr_has("seq 302");
     let new = r#"{"type":"market_price","date":"2026-03-04","closes":["10.30"]}
 {"type":"market_price","date":"2026-03-05","closes":["10.40"],"id":"0190d3a0-0000-7000-8000-000000000002"}"#;
-    let run = dir.append(new).expect_code(0);
-    assert!(String::from_utf8_lossy(&run.stdout_bytes).contains("seq 303-304"));
+    dir.append(new).expect_code(0).stdout_has("seq 303-304");
     // The old keys are runs now; old chunks stay version 1, the new one is version 2.
     assert_eq!(prefix_count(&dir.db(), b'i'), 0);
     assert!(prefix_count(&dir.db(), b'k') >= 1);
     assert_eq!(chunk_version(&dir.db(), 1), 1);
     assert_eq!(chunk_version(&dir.db(), 303), 2);
-    let verify = dir.espp(&["verify"]).expect_code(0);
-    assert!(String::from_utf8_lossy(&verify.stdout_bytes).contains("intact: 304 records"));
+    dir.espp(&["verify"])
+        .expect_code(0)
+        .stdout_has("intact: 304 records");
     let after = dir.export();
     assert_eq!(&after[..export.len()], &export[..]);
     // Both ids, old and new, are still found.
-    let run = dir.append(&same).expect_code(0);
-    assert!(String::from_utf8_lossy(&run.stdout_bytes).contains("as seq 302"));
+    dir.append(&same).expect_code(0).stdout_has("as seq 302");
     dir.append(&other).expect_code(3).stderr_has("seq 302");
     let again = r#"{"type":"market_price","date":"2026-03-05","closes":["10.40"],"id":"0190d3a0-0000-7000-8000-000000000002"}"#;
-    let run = dir.append(again).expect_code(0);
-    assert!(String::from_utf8_lossy(&run.stdout_bytes).contains("as seq 304"));
+    dir.append(again).expect_code(0).stdout_has("as seq 304");
     assert_eq!(dir.export(), after);
 }
