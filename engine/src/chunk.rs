@@ -275,3 +275,85 @@ fn decode_v2(first: u64, value: &[u8]) -> Vec<Result<Record, StoreError>> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use espp_events::{parse_line, Line};
+
+    use super::*;
+
+    /// Chained records whose `recorded_at` and `actor` change inside the run, as a group
+    /// commit of several callers' batches stores them in one chunk.
+    fn records(n: usize) -> Vec<Record> {
+        let t0 = crate::now();
+        let t1 = Instant::from_datetime(chrono::DateTime::from_timestamp_nanos(t0.nanos() + 1))
+            .expect("an instant");
+        let mut prev = Hash([7; 32]);
+        (0..n)
+            .map(|i| {
+                let text = format!(
+                    r#"{{"type":"employee_hired","date":"2026-01-05","employee":"E{i}","weekly_hours":"40","months_per_year":"12"}}"#
+                );
+                let Ok(Line::Bare(e)) = parse_line(&text) else {
+                    panic!("a bare event")
+                };
+                let actor = Actor::new(if i % 3 == 2 { "other" } else { "payroll" })
+                    .expect("an actor");
+                let at = if i % 5 == 4 { t1 } else { t0 };
+                let r = Record::chain(
+                    100 + i as u64,
+                    uuid::Uuid::from_u128(i as u128 * 7919),
+                    e.date,
+                    at,
+                    actor,
+                    prev,
+                    e.event,
+                );
+                prev = r.hash;
+                r
+            })
+            .collect()
+    }
+
+    #[test]
+    fn both_versions_decode_to_the_same_records_with_the_same_hashes() {
+        let rs = records(40);
+        let refs: Vec<&Record> = rs.iter().collect();
+        let v2 = encode_chunk(&refs);
+        let v1 = encode_chunk_v1(&refs);
+        assert!(v2.len() < v1.len() * 3 / 4, "{} vs {}", v2.len(), v1.len());
+        for value in [&v2, &v1] {
+            let back: Vec<Record> = decode_chunk(100, value)
+                .into_iter()
+                .collect::<Result<_, _>>()
+                .expect("decodes");
+            assert_eq!(back, rs);
+            assert!(back.iter().all(|r| r.compute_hash() == r.hash));
+        }
+    }
+
+    #[test]
+    fn a_damaged_v2_record_is_named_and_the_ones_before_it_decode() {
+        let rs = records(10);
+        let refs: Vec<&Record> = rs.iter().collect();
+        let mut v2 = encode_chunk(&refs);
+        // Cut the chunk inside its last record.
+        v2.truncate(v2.len() - 3);
+        let back = decode_chunk(100, &v2);
+        assert_eq!(back.len(), 10);
+        assert!(back[..9].iter().all(Result::is_ok));
+        match &back[9] {
+            Err(StoreError::Damaged { seq, .. }) => assert_eq!(*seq, 109),
+            other => panic!("{other:?}"),
+        }
+        // An unknown version is refused at the chunk's first seq.
+        let mut v9 = encode_chunk(&refs);
+        v9[0] = 9;
+        match decode_chunk(100, &v9).as_slice() {
+            [Err(StoreError::Damaged { seq: 100, message })] => {
+                assert!(message.contains("version 9"))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
