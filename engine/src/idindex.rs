@@ -78,7 +78,7 @@ impl Run {
             return None;
         }
         let rest = &v[META_FIXED..];
-        if rest.len() % 16 != 0 {
+        if !rest.len().is_multiple_of(16) {
             return None;
         }
         let u = |i: usize| {
@@ -134,7 +134,7 @@ fn entries_of(
     block: u32,
     v: &[u8],
 ) -> Result<impl Iterator<Item = (Id, u64)> + '_, StoreError> {
-    if v.len() % ENTRY != 0 || v.is_empty() {
+    if !v.len().is_multiple_of(ENTRY) || v.is_empty() {
         return Err(damaged(format!(
             "the id index's run {no} block {block} is malformed ({} bytes)",
             v.len()
@@ -351,7 +351,7 @@ impl IdIndex {
         if entries.is_empty() {
             return Ok(PendingRun(None));
         }
-        entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        entries.sort_unstable_by_key(|e| e.0);
         let no = self.next_no();
         for k in db.range(block_key(no, 0)..=block_key(no, u32::MAX)).keys() {
             batch.remove(k?);
@@ -427,7 +427,7 @@ impl IdIndex {
         if let Some(a) = keep_upto {
             all.retain(|e| e.1 <= a);
         }
-        all.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        all.sort_unstable_by_key(|e| e.0);
         let mut w = RunWriter::new(db, self.next_no())?;
         for (id, seq) in all {
             w.push(db, id, seq)?;
