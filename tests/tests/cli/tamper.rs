@@ -1,6 +1,6 @@
 //! Tamper evidence (INTERCHANGE.md `espp verify`, engine/src/store.rs layout): a byte changed
-//! inside a stored record, or a chunk removed, behind the engine's back makes `verify` exit 4
-//! naming the first damaged seq.
+//! inside a stored record, a chunk removed, or an id-index entry changed behind the engine's
+//! back makes `verify` exit 4 naming the first damaged seq.
 
 use std::path::Path;
 
@@ -176,4 +176,25 @@ fn the_first_altered_record_is_named_whichever_thread_hashed_it() {
         };
         assert_eq!(p(&all), p(&one));
     }
+}
+
+/// The id index's runs (engine/src/idindex.rs): `j` + run + block → sorted (id 16 bytes,
+/// seq u64 LE) entries. An entry changed behind the engine's back is found by `verify`.
+#[test]
+fn a_changed_id_index_entry_is_found() {
+    let dir = Dir::new();
+    one_chunk_ledger(&dir);
+    with_sled(&dir.db(), |sled| {
+        let (key, block) = sled
+            .scan_prefix([b'j'])
+            .next()
+            .expect("a block of the id index")
+            .expect("read");
+        let mut block = block.to_vec();
+        assert_eq!(block.len(), 11 * 24, "one entry per record");
+        // The first entry's seq, one more.
+        block[16] ^= 0x40;
+        sled.insert(key, block).expect("write the block back");
+    });
+    dir.espp(&["verify"]).expect_code(4).stderr_has("id index");
 }
