@@ -105,6 +105,83 @@ pub(super) fn decode_chunk(first: u64, value: &[u8]) -> Vec<Result<Record, Store
     }
 }
 
+/// Decodes only the record at `seq` of a chunk stored under `r` + `first` (None if the chunk
+/// does not hold it): the records before it are skipped, not decoded (a version 2 record's
+/// hash, which the next one's `prev_hash` is, sits at a fixed place in its bytes).
+pub(super) fn decode_one(first: u64, value: &[u8], seq: u64) -> Result<Option<Record>, StoreError> {
+    let Some(index) = seq.checked_sub(first).map(|i| i as usize) else {
+        return Ok(None);
+    };
+    let damaged = |seq: u64, message: String| StoreError::Damaged { seq, message };
+    match value.first() {
+        Some(1) => {
+            let parts = chunk_v1_records(first, value)?;
+            match parts.get(index) {
+                None => Ok(None),
+                Some(bytes) => decode(bytes)
+                    .map(Some)
+                    .map_err(|e| damaged(seq, e.to_string())),
+            }
+        }
+        Some(2) => {
+            let mut r = Reader {
+                bytes: value,
+                pos: 1,
+            };
+            let header = (|| -> Result<(usize, Hash, Instant, Actor), String> {
+                r.take(1)?;
+                let count =
+                    u32::from_le_bytes(r.take(4)?.try_into().map_err(|_| "chunk truncated")?);
+                let prev = r.hash()?;
+                let at = r.part::<Instant>()?;
+                let actor = r.part::<Actor>()?;
+                Ok((count as usize, prev, at, actor))
+            })();
+            let (count, mut prev, _, _) = header
+                .map_err(|m| damaged(first, format!("the chunk's header is damaged: {m}")))?;
+            if index >= count {
+                return Ok(None);
+            }
+            let header_end = r.pos;
+            for i in 0..index {
+                let skipped = (|| -> Result<Hash, String> {
+                    let len = r.len()?;
+                    let body = r.take(len)?;
+                    let h = body.get(17..49).ok_or("record truncated")?;
+                    let mut hash = [0u8; 32];
+                    hash.copy_from_slice(h);
+                    Ok(Hash(hash))
+                })();
+                prev = skipped.map_err(|m| {
+                    damaged(first + i as u64, format!("record bytes do not decode: {m}"))
+                })?;
+            }
+            // Decode the one record as the whole chunk's decoder would, with its `prev_hash`.
+            let mut one = Vec::with_capacity(value.len() - r.pos + header_end);
+            one.extend_from_slice(&value[..header_end]);
+            one[2..6].copy_from_slice(&1u32.to_le_bytes());
+            one[6..38].copy_from_slice(&prev.0);
+            let rest = &value[r.pos..];
+            let len = Reader {
+                bytes: rest,
+                pos: 0,
+            }
+            .len_with_prefix()
+            .map_err(|m| damaged(seq, format!("record bytes do not decode: {m}")))?;
+            one.extend_from_slice(&rest[..len]);
+            match decode_v2(seq, &one).pop() {
+                Some(Ok(rec)) => Ok(Some(rec)),
+                Some(Err(e)) => Err(e),
+                None => Ok(None),
+            }
+        }
+        _ => decode_chunk(first, value)
+            .into_iter()
+            .nth(index)
+            .transpose(),
+    }
+}
+
 /// Splits a version 1 chunk into its record byte slices.
 fn chunk_v1_records(first: u64, value: &[u8]) -> Result<Vec<&[u8]>, StoreError> {
     let damaged = |i: usize, message: &str| StoreError::Damaged {
@@ -172,6 +249,17 @@ impl<'a> Reader<'a> {
             }
         }
         Err("a record length is malformed".into())
+    }
+
+    /// The length of the record starting here, its length prefix included.
+    fn len_with_prefix(&mut self) -> Result<usize, String> {
+        let start = self.pos;
+        let len = self.len()?;
+        let end = self.pos + len;
+        if end > self.bytes.len() {
+            return Err("chunk truncated".into());
+        }
+        Ok(end - start)
     }
 
     fn hash(&mut self) -> Result<Hash, String> {
@@ -329,6 +417,20 @@ mod tests {
                 .expect("decodes");
             assert_eq!(back, rs);
             assert!(back.iter().all(|r| r.compute_hash() == r.hash));
+        }
+    }
+
+    #[test]
+    fn one_record_decodes_alone_as_in_the_whole_chunk() {
+        let rs = records(40);
+        let refs: Vec<&Record> = rs.iter().collect();
+        for value in [encode_chunk(&refs), encode_chunk_v1(&refs)] {
+            for (i, r) in rs.iter().enumerate() {
+                let one = decode_one(100, &value, 100 + i as u64).expect("decodes");
+                assert_eq!(one.as_ref(), Some(r));
+            }
+            assert_eq!(decode_one(100, &value, 99).expect("none"), None);
+            assert_eq!(decode_one(100, &value, 140).expect("none"), None);
         }
     }
 

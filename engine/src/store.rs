@@ -1174,10 +1174,20 @@ impl Ledger {
 
     /// The record stored under `seq`.
     pub fn record(&self, seq: u64) -> Result<Option<Record>, StoreError> {
-        self.records_from(seq)
-            .next()
-            .transpose()
-            .map(|r| r.filter(|r| r.seq == seq))
+        // Nothing beyond the acknowledged head is part of the log.
+        if seq == 0 || seq > self.head.seq {
+            return Ok(None);
+        }
+        let Some((k, v)) = self
+            .db
+            .range(rec_key(0)..=rec_key(seq))
+            .next_back()
+            .transpose()?
+        else {
+            return Ok(None);
+        };
+        let first = be_u64(k.get(1..).unwrap_or_default()).unwrap_or(0);
+        Ok(chunk::decode_one(first, &v, seq)?.filter(|r| r.seq == seq))
     }
 
     fn stored_seq_of(&self, id: &Uuid) -> Result<Option<u64>, StoreError> {
