@@ -15,8 +15,8 @@
 //! the same hashes, as version 1.
 
 use espp_events::{
-    decode, decode_part, encode_into, encode_part, Actor, Day, DecodeError, Event, Hash, Instant,
-    Record, RECORD_FORMAT_VERSION,
+    decode, decode_part, encode_part, Actor, Day, DecodeError, Event, Hash, Instant, Record,
+    RECORD_FORMAT_VERSION,
 };
 
 use super::StoreError;
@@ -65,15 +65,16 @@ pub(super) fn encode_chunk(records: &[&Record]) -> Vec<u8> {
 }
 
 /// Encodes consecutive records as a version 1 chunk: what ledgers written before version 2
-/// hold (tests make such ledgers with it).
-pub fn encode_chunk_v1(records: &[&Record]) -> Vec<u8> {
+/// hold (kept for tests that version 1 still decodes; tests/data/ledger-v1 is such a ledger).
+#[cfg(test)]
+fn encode_chunk_v1(records: &[&Record]) -> Vec<u8> {
     let mut out = Vec::with_capacity(5 + records.len() * 180);
     out.push(1);
     out.extend_from_slice(&(records.len() as u32).to_le_bytes());
     let mut buf = Vec::with_capacity(256);
     for r in records {
         buf.clear();
-        encode_into(r, &mut buf);
+        espp_events::encode_into(r, &mut buf);
         out.extend_from_slice(&(buf.len() as u32).to_le_bytes());
         out.extend_from_slice(&buf);
     }

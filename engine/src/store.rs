@@ -45,7 +45,6 @@ mod chunk;
 #[path = "headfile.rs"]
 mod headfile;
 use chunk::encode_chunk;
-pub use chunk::encode_chunk_v1;
 #[path = "idindex.rs"]
 mod idindex;
 use headfile::{Acked, HeadFile, Sync};
