@@ -5,8 +5,9 @@
 //!
 //! | key | value |
 //! |---|---|
-//! | `r` + first seq (u64 big-endian) | a chunk: version byte, count, then length-prefixed records |
-//! | `i` + event id (16 bytes) | seq (u64 big-endian) |
+//! | `r` + first seq (u64 big-endian) | a chunk (`chunk.rs`): version 2 stores each record without what the chunk implies (seq, `prev_hash`) or shares (`recorded_at`, `actor`); version 1 (ledgers written before it) whole records |
+//! | `k` + run, `j` + run + block | the id index (`idindex.rs`): sorted runs of (event id, seq) |
+//! | `i` + event id (16 bytes) | seq (u64 big-endian): the id index of ledgers written before runs, folded into runs by their next append |
 //! | `c` + first seq | the chunk's earliest and latest day (two `i32` LE days from CE) |
 //! | `m` + `head` | last seq (u64 big-endian) + its hash (32 bytes) |
 //! | `b` + batch fingerprint (32 bytes) | the batch's first and last seq and `recorded_at` (3 × 8 bytes) |
@@ -35,15 +36,19 @@ use std::ffi::OsString;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
 
-use espp_events::{
-    decode, encode_into, Actor, Day, DecodeError, EventInput, Hash, Instant, Line, Record,
-};
+use espp_events::{Actor, Day, EventInput, Hash, Instant, Line, Record};
 #[path = "checkpoints.rs"]
 mod checkpoints;
 pub use checkpoints::CheckpointCheck;
+#[path = "chunk.rs"]
+mod chunk;
 #[path = "headfile.rs"]
 mod headfile;
+use chunk::encode_chunk;
+#[path = "idindex.rs"]
+mod idindex;
 use headfile::{Acked, HeadFile, Sync};
+use idindex::IdIndex;
 #[cfg(test)]
 #[path = "reconcile_tests.rs"]
 mod reconcile_tests;
@@ -53,9 +58,8 @@ use uuid::Uuid;
 
 /// Records per chunk: about 40 KiB, well under sled's ~128 KiB blob threshold.
 pub const CHUNK_RECORDS: usize = 256;
-const CHUNK_VERSION: u8 = 1;
 const REC: u8 = b'r';
-const IDX: u8 = b'i';
+const IDX: u8 = idindex::LEGACY;
 const SUMMARY: u8 = b'c';
 const BATCH: u8 = b'b';
 const HEAD_KEY: &[u8] = b"mhead";
@@ -439,6 +443,15 @@ struct Judged {
     head: Head,
 }
 
+/// What the earlier batches of a group commit accepted, for the id and repeat checks of the
+/// later ones.
+#[derive(Clone, Copy)]
+struct Group<'a> {
+    ids: &'a HashMap<Uuid, (usize, usize)>,
+    accepted: &'a [Accepted],
+    batches: &'a HashMap<[u8; 32], StoredBatch>,
+}
+
 /// A batch's records that fold, and its content fingerprint if it was computed already.
 struct Accepted {
     records: Vec<Record>,
@@ -517,6 +530,8 @@ pub struct Ledger {
     synced_blobs: BTreeSet<OsString>,
     head: Head,
     book: Option<Book>,
+    /// The id index's runs (`idindex.rs`).
+    ids: IdIndex,
     options: Options,
     /// Checkpoints: a separate tree, a cache beside the log.
     checkpoints: sled::Tree,
@@ -568,71 +583,8 @@ fn decode_summary(v: &[u8]) -> Option<(Day, Day)> {
     Some((day(v.get(..4)?)?, day(v.get(4..8)?)?))
 }
 
-fn idx_key(id: &Uuid) -> [u8; 17] {
-    let mut k = [IDX; 17];
-    k[1..].copy_from_slice(id.as_bytes());
-    k
-}
-
 fn be_u64(bytes: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(bytes.get(..8)?.try_into().ok()?))
-}
-
-/// Encodes consecutive records as one chunk value.
-fn encode_chunk(records: &[&Record]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(5 + records.len() * 180);
-    out.push(CHUNK_VERSION);
-    out.extend_from_slice(&(records.len() as u32).to_le_bytes());
-    let mut buf = Vec::with_capacity(256);
-    for r in records {
-        buf.clear();
-        encode_into(r, &mut buf);
-        out.extend_from_slice(&(buf.len() as u32).to_le_bytes());
-        out.extend_from_slice(&buf);
-    }
-    out
-}
-
-/// Splits a chunk into its record byte slices; `first_seq` names the damaged record.
-fn chunk_records(first_seq: u64, value: &[u8]) -> Result<Vec<&[u8]>, StoreError> {
-    let damaged = |i: usize, message: &str| StoreError::Damaged {
-        seq: first_seq + i as u64,
-        message: message.into(),
-    };
-    let (&version, rest) = value
-        .split_first()
-        .ok_or_else(|| damaged(0, "empty chunk"))?;
-    if version != CHUNK_VERSION {
-        return Err(damaged(
-            0,
-            &format!("chunk format version {version} is unknown to this build"),
-        ));
-    }
-    let count = rest
-        .get(..4)
-        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize);
-    let count = count.ok_or_else(|| damaged(0, "truncated chunk header"))?;
-    let mut pos = 4;
-    let mut out = Vec::with_capacity(count);
-    for i in 0..count {
-        let len = rest
-            .get(pos..pos + 4)
-            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
-            .ok_or_else(|| damaged(i, "record missing: chunk truncated"))?;
-        pos += 4;
-        let bytes = rest
-            .get(pos..pos + len)
-            .ok_or_else(|| damaged(i, "record truncated"))?;
-        pos += len;
-        out.push(bytes);
-    }
-    if pos != rest.len() {
-        return Err(damaged(
-            count,
-            "unexpected bytes after the chunk's last record",
-        ));
-    }
-    Ok(out)
 }
 
 fn sync_dir(path: &Path) -> Result<(), StoreError> {
@@ -788,6 +740,7 @@ impl Ledger {
             ),
         };
         let checkpoints = db.open_tree("checkpoints")?;
+        let ids = IdIndex::load(&db)?;
         // The acknowledged head: from the head file, or (a ledger made before it existed, or
         // a new one) from sled's head, recorded in a new head file without a word.
         let (head_file, acked) = match head_file {
@@ -822,6 +775,7 @@ impl Ledger {
             synced_blobs: BTreeSet::new(),
             head,
             book: None,
+            ids,
             options: options.clone(),
             checkpoints,
             wall,
@@ -1030,6 +984,10 @@ impl Ledger {
             }
         }
         batch.insert(HEAD_KEY, acked.head.encode());
+        if let Err(e) = self.ids.roll_back(&self.db, a) {
+            self.db.fail();
+            return Err(e);
+        }
         match acked.wall {
             Some(w) => batch.insert(WALL_KEY, &w.days_from_ce().to_le_bytes()),
             None => batch.remove(WALL_KEY),
@@ -1215,14 +1173,30 @@ impl Ledger {
 
     /// The record stored under `seq`.
     pub fn record(&self, seq: u64) -> Result<Option<Record>, StoreError> {
-        self.records_from(seq)
-            .next()
-            .transpose()
-            .map(|r| r.filter(|r| r.seq == seq))
+        // Nothing beyond the acknowledged head is part of the log.
+        if seq == 0 || seq > self.head.seq {
+            return Ok(None);
+        }
+        let Some((k, v)) = self
+            .db
+            .range(rec_key(0)..=rec_key(seq))
+            .next_back()
+            .transpose()?
+        else {
+            return Ok(None);
+        };
+        let first = be_u64(k.get(1..).unwrap_or_default()).unwrap_or(0);
+        Ok(chunk::decode_one(first, &v, seq)?.filter(|r| r.seq == seq))
     }
 
     fn stored_seq_of(&self, id: &Uuid) -> Result<Option<u64>, StoreError> {
-        Ok(self.db.get(idx_key(id))?.and_then(|v| be_u64(&v)))
+        self.ids.get(&self.db, id)
+    }
+
+    /// Every (id, seq) the id index holds, in no particular order: for checks that compare
+    /// the index with the log.
+    pub fn id_index_entries(&self) -> impl Iterator<Item = Result<(Uuid, u64), StoreError>> + '_ {
+        self.ids.entries(&self.db)
     }
 
     /// The acceptance book: loaded on first use from the latest purchase checkpoint (or the
@@ -1273,8 +1247,9 @@ impl Ledger {
                 let moved = wall != self.wall;
                 self.wall = wall;
                 // Checkpoints are a cache: failing to take one loses no data (but sled is
-                // not to be trusted with a flush on drop after a failed write).
-                if self.take_checkpoints(moved).is_err() {
+                // not to be trusted with a flush on drop after a failed write). Merging the
+                // id index's runs changes no answer either way.
+                if self.take_checkpoints(moved).is_err() || self.ids.compact(&self.db).is_err() {
                     self.db.fail();
                 }
                 results
@@ -1320,14 +1295,29 @@ impl Ledger {
         if let Err(e) = self.ensure_batch_index() {
             return Err((e, n));
         }
+        if self.ids.has_legacy() {
+            // A ledger written before the index had runs: fold its per-event keys into runs
+            // (once; the next durable write makes it durable).
+            if let Err(e) = self.ids.upgrade(&self.db) {
+                self.db.fail();
+                return Err((e, n));
+            }
+        }
         let mut head = self.head;
         let mut accepted: Vec<Accepted> = Vec::new();
-        let mut group_ids: HashMap<Uuid, Record> = HashMap::new();
+        // The ids of earlier batches of this group: (batch in `accepted`, place in it). Kept
+        // only while more batches follow.
+        let mut group_ids: HashMap<Uuid, (usize, usize)> = HashMap::new();
         let mut group_batches: HashMap<[u8; 32], StoredBatch> = HashMap::new();
         let mut results: Vec<Result<AppendReport, StoreError>> = Vec::with_capacity(n);
-        for batch in batches {
+        for (b, batch) in batches.into_iter().enumerate() {
             let fingerprint = batch.content_fingerprint();
-            let prepared = self.prepare(batch, fingerprint, head, now, &group_ids, &group_batches);
+            let group = Group {
+                ids: &group_ids,
+                accepted: &accepted,
+                batches: &group_batches,
+            };
+            let prepared = self.prepare(batch, fingerprint, head, now, group);
             let (records, report) = match prepared {
                 Ok(p) => p,
                 Err(e) => {
@@ -1347,7 +1337,7 @@ impl Ledger {
                 results.push(Ok(report));
                 continue;
             };
-            let plain: Vec<Record> = records.iter().map(|(_, r)| r.clone()).collect();
+            let (lines, plain): (Vec<usize>, Vec<Record>) = records.into_iter().unzip();
             let Some(book) = self.book.as_mut() else {
                 unreachable!("loaded above")
             };
@@ -1355,8 +1345,10 @@ impl Ledger {
             match book.apply(&plain) {
                 Ok(()) => {
                     head = last;
-                    for r in &plain {
-                        group_ids.insert(r.id, r.clone());
+                    if b + 1 < n {
+                        for (i, r) in plain.iter().enumerate() {
+                            group_ids.insert(r.id, (accepted.len(), i));
+                        }
                     }
                     if let (Some(f), Some((a, b))) = (fingerprint, report.stored) {
                         group_batches.insert(
@@ -1376,7 +1368,7 @@ impl Ledger {
                 }
                 Err(BookRejection { index, rejection }) => {
                     results.push(Err(StoreError::Rejected {
-                        line: records[index].0,
+                        line: lines[index],
                         rejection,
                     }));
                 }
@@ -1434,8 +1426,7 @@ impl Ledger {
         fingerprint: Option<[u8; 32]>,
         head: Head,
         now: Instant,
-        group_ids: &HashMap<Uuid, Record>,
-        group_batches: &HashMap<[u8; 32], StoredBatch>,
+        group: Group<'_>,
     ) -> Result<(Vec<(usize, Record)>, AppendReport), StoreError> {
         let Some(&(first_line, ref first)) = batch.lines.first() else {
             return Err(StoreError::Input {
@@ -1466,7 +1457,7 @@ impl Ledger {
             return Err(StoreError::Lines(future));
         }
         if let Some(f) = fingerprint.filter(|_| !batch.again) {
-            let stored = match group_batches.get(&f) {
+            let stored = match group.batches.get(&f) {
                 Some(b) => Some(*b),
                 None => self.stored_batch(&f)?,
             };
@@ -1489,7 +1480,11 @@ impl Ledger {
                 Line::Enveloped(r) => Some(r.id),
             };
             if let Some(id) = id {
-                let stored = match group_ids.get(&id) {
+                let in_group = group
+                    .ids
+                    .get(&id)
+                    .and_then(|&(b, i)| group.accepted.get(b)?.records.get(i));
+                let stored = match in_group {
                     Some(r) => Some(r.clone()),
                     None => match self.stored_seq_of(&id)? {
                         Some(seq) => {
@@ -1599,10 +1594,12 @@ impl Ledger {
         for chunk in records.chunks(CHUNK_RECORDS) {
             batch.insert(&rec_key(chunk[0].seq), encode_chunk(chunk));
             batch.insert(&summary_key(chunk[0].seq), &encode_summary(chunk));
-            for r in chunk {
-                batch.insert(&idx_key(&r.id), &r.seq.to_be_bytes());
-            }
         }
+        let entries = records.iter().map(|r| (*r.id.as_bytes(), r.seq)).collect();
+        let run = match self.ids.add_run(&self.db, &mut batch, entries) {
+            Ok(run) => run,
+            Err(e) => return Err(self.write_failed(e)),
+        };
         for a in accepted {
             match (a.fingerprint, a.records.first(), a.records.last()) {
                 // A batch of bare events: one recording instant, its fingerprint known.
@@ -1635,6 +1632,7 @@ impl Ledger {
         if let Err(e) = stored {
             return Err(self.write_failed(e));
         }
+        self.ids.commit(run);
         // Acknowledged once the head file says so: a crash before this leaves a whole batch
         // that the next open keeps (it chains from the recorded head).
         let acked = Acked {
@@ -1878,13 +1876,14 @@ impl Ledger {
     }
 
     /// Every entry of the id index, in its own order: the record id and seq it maps, or
-    /// `None` for an entry that names no (id, seq) and so matches no record. `verify` reads
-    /// the index through this alone (and [`Ledger::stored_seq_of`] to name a wrong entry).
+    /// `None` for an entry (or a run's block) that names no (id, seq) and so matches no
+    /// record. `verify` reads the index through this alone (and [`Ledger::stored_seq_of`] to
+    /// name a wrong entry).
     fn index_entries(&self) -> impl Iterator<Item = Result<Option<(Uuid, u64)>, StoreError>> + '_ {
-        self.db.scan_prefix([IDX]).map(|kv| {
-            let (k, v) = kv?;
-            let id = k.get(1..).and_then(|b| <[u8; 16]>::try_from(b).ok());
-            Ok(id.map(Uuid::from_bytes).zip(be_u64(&v)))
+        self.id_index_entries().map(|e| match e {
+            Ok(pair) => Ok(Some(pair)),
+            Err(StoreError::Damaged { .. }) => Ok(None),
+            Err(e) => Err(e),
         })
     }
 
@@ -1992,19 +1991,7 @@ impl IndexDigest {
 
 fn decode_chunk(k: &[u8], v: &[u8]) -> Vec<Result<Record, StoreError>> {
     let first = be_u64(k.get(1..).unwrap_or_default()).unwrap_or(0);
-    match chunk_records(first, v) {
-        Err(e) => vec![Err(e)],
-        Ok(parts) => parts
-            .into_iter()
-            .enumerate()
-            .map(|(i, bytes)| {
-                decode(bytes).map_err(|e: DecodeError| StoreError::Damaged {
-                    seq: first + i as u64,
-                    message: e.to_string(),
-                })
-            })
-            .collect(),
-    }
+    chunk::decode_chunk(first, v)
 }
 
 /// A time-ordered (v7) id from the append's instant: the id index then grows at its end.

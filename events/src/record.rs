@@ -166,6 +166,26 @@ pub fn encode_content_into(date: Day, event: &Event, out: &mut Vec<u8>) {
     }
 }
 
+/// Appends one value — a part of a record such as its `(date, event)`, its `recorded_at` or
+/// its `actor` — to `out` in the record format's encoding ([`RECORD_FORMAT_VERSION`]): a
+/// record's bytes are its parts' bytes one after another, so a store that keeps parts shared
+/// by many records once (the engine's chunks) still decodes each record to the same value.
+pub fn encode_part<T: Serialize>(value: &T, out: &mut Vec<u8>) {
+    // Writing into a Vec cannot fail, and every part of a Record serializes.
+    if let Err(e) = bincode::serde::encode_into_std_write(value, out, config()) {
+        unreachable!("encoding a record part into memory failed: {e}");
+    }
+}
+
+/// Decodes one part written by [`encode_part`] from the start of `bytes`: the value and the
+/// number of bytes it took.
+pub fn decode_part<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+) -> Result<(T, usize), DecodeError> {
+    bincode::serde::decode_from_slice::<T, _>(bytes, config())
+        .map_err(|e| DecodeError::Corrupt(e.to_string()))
+}
+
 /// Decodes a stored record of any known format version.
 pub fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
     let (&version, body) = bytes.split_first().ok_or(DecodeError::Empty)?;

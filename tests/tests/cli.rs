@@ -48,6 +48,8 @@ mod scale;
 mod tamper;
 #[path = "cli/tax.rs"]
 mod tax;
+#[path = "cli/upgrade.rs"]
+mod upgrade;
 #[path = "cli/usage.rs"]
 mod usage;
 #[path = "cli/wording.rs"]

@@ -1,6 +1,6 @@
 //! Tamper evidence (INTERCHANGE.md `espp verify`, engine/src/store.rs layout): a byte changed
-//! inside a stored record, or a chunk removed, behind the engine's back makes `verify` exit 4
-//! naming the first damaged seq.
+//! inside a stored record, a chunk removed, or an id-index entry changed behind the engine's
+//! back makes `verify` exit 4 naming the first damaged seq.
 
 use std::path::Path;
 
@@ -13,16 +13,29 @@ fn chunk_key(seq: u64) -> Vec<u8> {
     k
 }
 
-/// The byte range of record `index` inside a chunk value: version byte, u32 LE count, then
-/// u32 LE length-prefixed records.
+/// The byte range of record `index` inside a chunk value (engine/src/chunk.rs, version 2):
+/// version byte, record format byte, u32 LE count, the first `prev_hash` (32 bytes), the
+/// shared `recorded_at` (bincode varint: 253 and 8 bytes for today's instants) and `actor`
+/// (one length byte, then UTF-8), then LEB128 length-prefixed records.
 fn record_range(chunk: &[u8], index: usize) -> std::ops::Range<usize> {
-    assert_eq!(chunk[0], 1, "chunk format version");
-    let count = u32::from_le_bytes(chunk[1..5].try_into().expect("4 bytes")) as usize;
+    assert_eq!(chunk[0], 2, "chunk format version");
+    let count = u32::from_le_bytes(chunk[2..6].try_into().expect("4 bytes")) as usize;
     assert!(index < count, "the chunk has {count} records");
-    let mut pos = 5;
+    let mut pos = 6 + 32;
+    assert_eq!(chunk[pos], 253, "an instant of today is a u64 varint");
+    pos += 9;
+    pos += 1 + chunk[pos] as usize;
     for i in 0.. {
-        let len = u32::from_le_bytes(chunk[pos..pos + 4].try_into().expect("4 bytes")) as usize;
-        pos += 4;
+        let (mut len, mut shift) = (0usize, 0);
+        loop {
+            let b = chunk[pos];
+            pos += 1;
+            len |= ((b & 0x7f) as usize) << shift;
+            shift += 7;
+            if b & 0x80 == 0 {
+                break;
+            }
+        }
         if i == index {
             return pos..pos + len;
         }
@@ -67,12 +80,23 @@ fn one_chunk_ledger(dir: &Dir) {
 fn a_changed_actor_byte_is_found() {
     let dir = Dir::new();
     one_chunk_ledger(&dir);
-    // Seq 6 is the sixth record of the chunk at seq 1; the actor is stored as its UTF-8.
-    patch_record(&dir.db(), 1, 5, b"cli-test", b"cli-tesT");
+    // The actor is stored once in the chunk's header (the records of one append share it):
+    // changed there, it alters every record of the chunk, and the first is named.
+    with_sled(&dir.db(), |sled| {
+        let key = chunk_key(1);
+        let mut chunk = sled.get(&key).expect("read").expect("the chunk").to_vec();
+        let header = ..record_range(&chunk, 0).start;
+        let at = chunk[header]
+            .windows(8)
+            .position(|w| w == b"cli-test")
+            .expect("the actor in the chunk's header");
+        chunk[at + 7] = b'T';
+        sled.insert(key, chunk).expect("write the chunk back");
+    });
     dir.espp(&["verify"])
         .expect_code(4)
-        .stderr_has("seq 6")
-        .stderr_has("5 records intact");
+        .stderr_has("seq 1")
+        .stderr_has("0 records intact");
 }
 
 #[test]
@@ -154,11 +178,52 @@ fn the_first_altered_record_is_named_whichever_thread_hashed_it() {
     }
 }
 
-/// `i` + the id's 16 bytes: the id index's key (engine/src/store.rs).
-fn index_key(id: &str) -> Vec<u8> {
-    let mut k = vec![b'i'];
-    k.extend_from_slice(uuid::Uuid::parse_str(id).expect("a UUID").as_bytes());
-    k
+/// The id index's entries, edited in place (engine/src/idindex.rs: `j` + run + block →
+/// sorted entries of id (16 bytes) and seq (u64 LE)): `edit` gets each block's entries and
+/// may change, remove or add some; the block is written back sorted by id.
+fn edit_index(sled: &sled::Db, edit: &mut dyn FnMut(&mut Vec<([u8; 16], u64)>)) {
+    let blocks: Vec<(sled::IVec, sled::IVec)> = sled
+        .scan_prefix([b'j'])
+        .map(|kv| kv.expect("read"))
+        .collect();
+    assert!(!blocks.is_empty(), "a block of the id index");
+    for (key, block) in blocks {
+        let mut entries: Vec<([u8; 16], u64)> = block
+            .chunks_exact(24)
+            .map(|e| {
+                let id: [u8; 16] = e[..16].try_into().expect("16 bytes");
+                let seq = u64::from_le_bytes(e[16..].try_into().expect("8 bytes"));
+                (id, seq)
+            })
+            .collect();
+        edit(&mut entries);
+        entries.sort();
+        let bytes: Vec<u8> = entries
+            .iter()
+            .flat_map(|(id, seq)| id.iter().copied().chain(seq.to_le_bytes()))
+            .collect();
+        sled.insert(key, bytes).expect("write the block back");
+    }
+}
+
+fn uuid_bytes(id: &str) -> [u8; 16] {
+    *uuid::Uuid::parse_str(id).expect("a UUID").as_bytes()
+}
+
+/// Removes `id`'s entry from the id index.
+fn remove_index_entry(sled: &sled::Db, id: &str) {
+    let id = uuid_bytes(id);
+    edit_index(sled, &mut |entries| entries.retain(|(i, _)| *i != id));
+}
+
+/// Maps `id` to `seq` in the id index (in the block that holds it).
+fn set_index_entry(sled: &sled::Db, id: &str, seq: u64) {
+    let id = uuid_bytes(id);
+    edit_index(sled, &mut |entries| {
+        for e in entries.iter_mut().filter(|(i, _)| *i == id) {
+            e.1 = seq;
+        }
+    });
 }
 
 /// The ids of the records, by seq (index 0 is seq 1).
@@ -191,24 +256,19 @@ fn a_damaged_id_index_is_named() {
     type Edit = fn(&sled::Db, &[String]);
     let cases: [(Edit, &str, &str); 4] = [
         (
-            |sled, ids| {
-                sled.remove(index_key(&ids[4])).expect("remove");
-            },
+            |sled, ids| remove_index_entry(sled, &ids[4]),
             "at seq 5: the id index maps {5} to None, not to this seq",
             "4 records intact",
         ),
         (
-            |sled, ids| {
-                sled.insert(index_key(&ids[6]), &3u64.to_be_bytes())
-                    .expect("insert");
-            },
+            |sled, ids| set_index_entry(sled, &ids[6], 3),
             "at seq 7: the id index maps {7} to Some(3), not to this seq",
             "6 records intact",
         ),
         (
             |sled, _| {
-                let stray = index_key("0193f0a4-7c00-7000-8000-0000000000ff");
-                sled.insert(stray, &11u64.to_be_bytes()).expect("insert");
+                let stray = uuid_bytes("0193f0a4-7c00-7000-8000-0000000000ff");
+                edit_index(sled, &mut |entries| entries.push((stray, 11)));
             },
             "at seq 12: the id index has 12 entries for 11 records",
             "11 records intact",
@@ -260,7 +320,7 @@ fn a_wrong_index_entry_and_an_altered_record_the_first_is_named() {
         one_chunk_ledger(&dir);
         let ids = ids(&dir);
         with_sled(&dir.db(), |sled| {
-            sled.remove(index_key(&ids[index - 1])).expect("remove");
+            remove_index_entry(sled, &ids[index - 1]);
         });
         let forty = rust_decimal::Decimal::from(40).serialize();
         let mut forty_one = forty;
@@ -282,8 +342,7 @@ fn a_wrong_index_entry_before_a_missing_chunk_is_named_first() {
         three_chunk_ledger(&dir);
         let ids = ids(&dir);
         with_sled(&dir.db(), |sled| {
-            sled.insert(index_key(&ids[index - 1]), &1u64.to_be_bytes())
-                .expect("insert");
+            set_index_entry(sled, &ids[index - 1], 1);
             sled.remove(chunk_key(3))
                 .expect("remove")
                 .expect("a chunk at seq 3");

@@ -1,0 +1,94 @@
+//! A ledger written before chunk format 2 and the id index in runs (tests/data/ledger-v1,
+//! written by e9cfbb9) opens and reads as it was, keeps its ids idempotent, and takes new
+//! appends in the new layout (engine/src/store.rs, chunk.rs, idindex.rs).
+
+use std::path::Path;
+
+use crate::util::{with_sled, Dir};
+
+const HEAD: &str = "79ac834cffad8b6faf92063416389ad26c45904aa7332994ef908a0e9b558530";
+const ID: &str = "0190d3a0-0000-7000-8000-000000000001";
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for e in std::fs::read_dir(from).expect("read the fixture") {
+        let e = e.expect("entry");
+        let target = to.join(e.file_name());
+        if e.path().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), &target).expect("copy");
+        }
+    }
+}
+
+fn fixture() -> (Dir, Vec<u8>) {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
+    let dir = Dir::new();
+    copy_dir(&data.join("ledger-v1"), &dir.db());
+    let export = std::fs::read(data.join("ledger-v1.jsonl")).expect("the fixture's export");
+    (dir, export)
+}
+
+fn prefix_count(db: &Path, prefix: u8) -> usize {
+    let mut n = 0;
+    with_sled(db, |sled| n = sled.scan_prefix([prefix]).count());
+    n
+}
+
+fn chunk_version(db: &Path, seq: u64) -> u8 {
+    let mut k = vec![b'r'];
+    k.extend_from_slice(&seq.to_be_bytes());
+    let mut v = 0;
+    with_sled(db, |sled| {
+        v = sled.get(&k).expect("read").expect("the chunk")[0];
+    });
+    v
+}
+
+#[test]
+fn a_ledger_of_the_old_layout_reads_as_it_was() {
+    let (dir, export) = fixture();
+    dir.espp(&["verify"])
+        .expect_code(0)
+        .stdout_has("intact: 302 records")
+        .stdout_has(HEAD);
+    assert_eq!(dir.export(), export);
+    // Reading changed nothing of the layout: old chunks, the per-event id index.
+    assert_eq!(chunk_version(&dir.db(), 1), 1);
+    assert_eq!(prefix_count(&dir.db(), b'i'), 302);
+    assert_eq!(prefix_count(&dir.db(), b'k'), 0);
+}
+
+#[test]
+fn the_first_append_folds_the_old_id_index_into_runs_and_ids_stay_idempotent() {
+    let (dir, export) = fixture();
+    let same =
+        format!(r#"{{"type":"market_price","date":"2026-03-03","closes":["10.10"],"id":"{ID}"}}"#);
+    let other = same.replace("10.10", "10.20");
+    // The stored id with the same content: skipped, nothing stored.
+    dir.append(&same)
+        .expect_code(0)
+        .stdout_has(&format!("skipped, id {ID} is stored already as seq 302"));
+    // With other content: a conflict.
+    dir.append(&other).expect_code(3).stderr_has("seq 302");
+    let new = r#"{"type":"market_price","date":"2026-03-04","closes":["10.30"]}
+{"type":"market_price","date":"2026-03-05","closes":["10.40"],"id":"0190d3a0-0000-7000-8000-000000000002"}"#;
+    dir.append(new).expect_code(0).stdout_has("seq 303-304");
+    // The old keys are runs now; old chunks stay version 1, the new one is version 2.
+    assert_eq!(prefix_count(&dir.db(), b'i'), 0);
+    assert!(prefix_count(&dir.db(), b'k') >= 1);
+    assert_eq!(chunk_version(&dir.db(), 1), 1);
+    assert_eq!(chunk_version(&dir.db(), 303), 2);
+    dir.espp(&["verify"])
+        .expect_code(0)
+        .stdout_has("intact: 304 records");
+    let after = dir.export();
+    assert_eq!(&after[..export.len()], &export[..]);
+    // Both ids, old and new, are still found.
+    dir.append(&same).expect_code(0).stdout_has("as seq 302");
+    dir.append(&other).expect_code(3).stderr_has("seq 302");
+    let again = r#"{"type":"market_price","date":"2026-03-05","closes":["10.40"],"id":"0190d3a0-0000-7000-8000-000000000002"}"#;
+    dir.append(again).expect_code(0).stdout_has("as seq 304");
+    assert_eq!(dir.export(), after);
+}
