@@ -339,7 +339,12 @@ fn report(
 /// `espp report purchase PERIOD`.
 pub fn report_purchase(cli: &Cli, period: &str, out: &mut impl Write) -> Result<(), Failure> {
     let ledger = open(cli)?;
-    let state = traced_fold(&ledger, Trace::report(), Query::default(), Vec::new())?;
+    let state = traced_fold(
+        &ledger,
+        Trace::report_purchase(period),
+        Query::default(),
+        Vec::new(),
+    )?;
     drop(ledger);
     let v = state
         .report_purchase(period)
@@ -362,7 +367,7 @@ pub fn report_enrolment(
         as_of,
         ..Query::default()
     };
-    let state = traced_fold(&ledger, Trace::report(), query, Vec::new())?;
+    let state = traced_fold(&ledger, Trace::report_enrolment(), query, Vec::new())?;
     drop(ledger);
     let mut v = state.report_enrolment();
     if let Value::Object(m) = &mut v {
