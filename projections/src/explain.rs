@@ -24,7 +24,22 @@ pub struct Trace {
     /// Without an employee: also every employed employee's §4 tests on each first day
     /// (the reports).
     pub(crate) everyone: bool,
+    /// With `everyone`: which first days' judgements are kept (a report reads one first
+    /// day's; all of them, at 10^4 employees and eight periods, were ~75 MB).
+    pub(crate) first_days: FirstDays,
     pub(crate) steps: Vec<Step>,
+}
+
+/// Which first days' §4 judgements a report's trace keeps.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) enum FirstDays {
+    /// Every period's.
+    #[default]
+    All,
+    /// This period's only (`report purchase`).
+    Period(String),
+    /// The latest first day's only (`report enrolment`).
+    Latest,
 }
 
 impl Trace {
@@ -32,8 +47,7 @@ impl Trace {
     pub fn employee(id: EmployeeId) -> Self {
         Trace {
             employee: Some(id),
-            everyone: false,
-            steps: Vec::new(),
+            ..Trace::default()
         }
     }
 
@@ -42,6 +56,22 @@ impl Trace {
         Trace {
             everyone: true,
             ..Trace::default()
+        }
+    }
+
+    /// [`Trace::report`] keeping only `period`'s first-day judgements (`report purchase`).
+    pub fn report_purchase(period: &str) -> Self {
+        Trace {
+            first_days: FirstDays::Period(period.to_string()),
+            ..Trace::report()
+        }
+    }
+
+    /// [`Trace::report`] keeping only the latest first day's judgements (`report enrolment`).
+    pub fn report_enrolment() -> Self {
+        Trace {
+            first_days: FirstDays::Latest,
+            ..Trace::report()
         }
     }
 

@@ -428,6 +428,10 @@ impl State {
         let Some(period) = self.periods.by_start.get(&start).map(|p| p.id.clone()) else {
             return;
         };
+        match &t.first_days {
+            crate::explain::FirstDays::Period(p) if t.everyone && p != period.as_str() => return,
+            _ => {}
+        }
         let mut steps = Vec::new();
         for (id, e) in &self.employees {
             let wanted = match t.trail() {
@@ -445,6 +449,12 @@ impl State {
                     tests: e.section_4().tests(start, rules, self.shares_outstanding),
                     holds_option: e.option_in == Some(start),
                 });
+            }
+        }
+        if let Some(t) = self.trace.as_deref_mut() {
+            if t.everyone && t.first_days == crate::explain::FirstDays::Latest {
+                t.steps
+                    .retain(|s| !matches!(s, Step::Eligibility { date, .. } if *date != start));
             }
         }
         for s in steps {

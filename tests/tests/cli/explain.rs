@@ -248,3 +248,28 @@ fn log_filters_by_employee_type_and_dates() {
     assert_eq!(seqs(&["--employee", "E2", "--type", "payroll"]), vec![12]);
     assert_eq!(seqs(&["--type", "payroll", "--limit", "1"]), vec![11]);
 }
+
+/// `explain` streams the log chunk by chunk (each append its own chunk): a payroll stored
+/// after a later-dated one must still be folded, and shown, in its date's place.
+#[test]
+fn explain_folds_a_backdated_payroll_from_a_later_chunk_in_date_order() {
+    let dir = Dir::new();
+    dir.append_future(COMPANY).expect_code(0);
+    dir.append(r#"{"type":"payroll","date":"2026-03-13","employee":"E1","gross_pay":"1000.00"}"#)
+        .expect_code(0);
+    dir.append(r#"{"type":"payroll","date":"2026-02-13","employee":"E1","gross_pay":"2000.00"}"#)
+        .expect_code(0);
+    explain_agrees_with_state(&dir, "E1");
+    let e = dir.json(&["explain", "E1"]);
+    let dates: Vec<&str> = e["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["date"].as_str().unwrap())
+        .collect();
+    let at = |d: &str| dates.iter().position(|x| *x == d).unwrap();
+    assert!(at("2026-02-13") < at("2026-03-13"), "{dates:?}");
+    assert!(dates.windows(2).all(|w| w[0] <= w[1]), "{dates:?}");
+    // 35000.00 from January, then 10% of 2000.00 and of 1000.00.
+    assert_eq!(e["now"]["balance"], "35300.00");
+}
