@@ -191,9 +191,9 @@ fn peek_part_employee_agrees_with_the_decoded_event() {
                 "{}",
                 spec.type_name
             );
-            if peeked.is_some() {
+            if let Some(id) = peeked {
                 // The id cut short: an error, not another id.
-                let cut = &bytes[..bytes.len() - event_tail_len(&bytes, peeked.unwrap())];
+                let cut = &bytes[..bytes.len() - event_tail_len(&bytes, id)];
                 assert!(
                     espp_events::peek_part_employee(cut).is_err(),
                     "{}",
