@@ -33,7 +33,7 @@ use super::{decode_chunk, rec_key, Ledger, StoreError};
 /// head). So a record or chunk missing, misplaced or spliced in is damage, not a quiet gap.
 fn check_links(
     seq: u64,
-    records: &[espp_events::Record],
+    records: impl IntoIterator<Item = super::chunk::Link>,
     next_chunk: Option<u64>,
     head_seq: u64,
     before: &mut Option<(u64, espp_events::Hash)>,
@@ -41,26 +41,25 @@ fn check_links(
     let damaged = |seq: u64, message: String| StoreError::Damaged { seq, message };
     let mut prev = before.filter(|(s, _)| s + 1 == seq);
     let mut expected = seq;
-    for r in records {
-        if r.seq != expected {
+    for (r_seq, r_prev_hash, r_hash) in records {
+        if r_seq != expected {
             return Err(damaged(
                 expected,
-                format!("out of place: the record stored here says seq {}", r.seq),
+                format!("out of place: the record stored here says seq {r_seq}"),
             ));
         }
         if let Some((_, hash)) = prev {
-            if r.prev_hash != hash {
+            if r_prev_hash != hash {
                 return Err(damaged(
-                    r.seq,
+                    r_seq,
                     format!(
-                        "altered: prev_hash {} does not match seq {}'s hash {hash}",
-                        r.prev_hash,
-                        r.seq - 1
+                        "altered: prev_hash {r_prev_hash} does not match seq {}'s hash {hash}",
+                        r_seq - 1
                     ),
                 ));
             }
         }
-        prev = Some((r.seq, r.hash));
+        prev = Some((r_seq, r_hash));
         expected += 1;
     }
     let last = expected - 1;
@@ -419,10 +418,13 @@ impl Ledger {
         left_out: &[u64],
         progress: &mut dyn FnMut(u64),
     ) -> Result<Result<OrderedFold, FoldError>, StoreError> {
-        self.stream_some(fold, query, after, left_out, progress, &mut |_| true)
+        self.stream_some(fold, query, after, left_out, progress, &mut |_| true, None)
     }
 
-    /// [`Ledger::stream`] of the records `keep` keeps.
+    /// [`Ledger::stream`] of the records `keep` keeps. With `employee`, `keep` must refuse
+    /// every record of another employee: those are then not even decoded
+    /// ([`super::chunk::decode_chunk_of`]).
+    #[allow(clippy::too_many_arguments)]
     fn stream_some(
         &self,
         mut fold: OrderedFold,
@@ -431,8 +433,9 @@ impl Ledger {
         left_out: &[u64],
         progress: &mut dyn FnMut(u64),
         keep: &mut dyn FnMut(&Record) -> bool,
+        employee: Option<&str>,
     ) -> Result<Result<OrderedFold, FoldError>, StoreError> {
-        let chunks = self.chunk_days()?;
+        let chunks = self.chunk_days_from(after)?;
         // The earliest day of everything from chunk i on.
         let mut later_min: Vec<Option<Day>> = vec![None; chunks.len() + 1];
         for i in (0..chunks.len()).rev() {
@@ -446,16 +449,21 @@ impl Ledger {
             // Read in one pass over their chunks (they are sorted), not one chunk each.
             let mut records = Vec::with_capacity(left_out.len());
             let mut wanted = left_out.iter().copied().peekable();
-            for r in self.records_from(left_out[0]) {
-                let r = r?;
-                match wanted.peek() {
-                    None => break,
-                    Some(&w) if w == r.seq => {
-                        wanted.next();
-                        records.push(r);
+            match employee {
+                None => {
+                    for r in self.records_from(left_out[0]) {
+                        let r = r?;
+                        match wanted.peek() {
+                            None => break,
+                            Some(&w) if w == r.seq => {
+                                wanted.next();
+                                records.push(r);
+                            }
+                            Some(_) => {}
+                        }
                     }
-                    Some(_) => {}
                 }
+                Some(e) => self.left_out_of(e, &mut wanted, &mut records)?,
             }
             if let Some(seq) = wanted.next() {
                 return Err(StoreError::Damaged {
@@ -498,12 +506,24 @@ impl Ledger {
                                 message: "missing: a chunk summary names it but the chunk is gone"
                                     .into(),
                             })?;
-                            decode_chunk(&rec_key(seq), &v)
-                                .into_iter()
-                                .collect::<Result<Vec<_>, _>>()
+                            let (records, links) = match employee {
+                                None => (decode_chunk(&rec_key(seq), &v), None),
+                                Some(e) => super::chunk::decode_chunk_of(seq, &v, e),
+                            };
+                            let records = records.into_iter().collect::<Result<Vec<_>, _>>()?;
+                            Ok((records, links))
                         })
-                        .and_then(|records| {
-                            check_links(seq, &records, next, head_seq, &mut before)?;
+                        .and_then(|(records, links)| {
+                            match links {
+                                Some(links) => check_links(seq, links, next, head_seq, &mut before),
+                                None => check_links(
+                                    seq,
+                                    records.iter().map(|r| (r.seq, r.prev_hash, r.hash)),
+                                    next,
+                                    head_seq,
+                                    &mut before,
+                                ),
+                            }?;
                             Ok(records)
                         });
                     let stop = decoded.is_err();
@@ -527,6 +547,93 @@ impl Ledger {
             Ok(Ok(()))
         })?;
         Ok(outcome.map(|()| fold))
+    }
+
+    /// [`Ledger::chunk_days`] from the chunk holding `after` (or the first) on: what a
+    /// stream after `after` reads, without every earlier chunk's summary.
+    fn chunk_days_from(&self, after: u64) -> Result<Vec<(u64, Day)>, StoreError> {
+        let start = match self
+            .db
+            .range(super::summary_key(0)..=super::summary_key(after))
+            .next_back()
+        {
+            Some(kv) => super::be_u64(&kv?.0[1..]).unwrap_or(0),
+            None => 0,
+        };
+        let mut out = Vec::new();
+        // Summaries beyond the acknowledged head are not part of the log.
+        for kv in self
+            .db
+            .range(super::summary_key(start)..=super::summary_key(self.head.seq))
+        {
+            let (k, v) = kv?;
+            let seq = super::be_u64(&k[1..]).unwrap_or(0);
+            let (min, _) = super::decode_summary(&v).ok_or_else(|| StoreError::Damaged {
+                seq,
+                message: "the chunk's day summary is malformed".into(),
+            })?;
+            out.push((seq, min));
+        }
+        Ok(out)
+    }
+
+    /// The records among `wanted` (sorted seqs) of no employee or of `employee`, into
+    /// `records`: their chunks decoded by [`super::chunk::decode_chunk_of`], the links checked
+    /// as [`Ledger::records_from`] checks them. The seqs found are taken from `wanted`: one
+    /// left there is missing from the log.
+    fn left_out_of(
+        &self,
+        employee: &str,
+        wanted: &mut std::iter::Peekable<impl Iterator<Item = u64>>,
+        records: &mut Vec<Record>,
+    ) -> Result<(), StoreError> {
+        let Some(&from) = wanted.peek() else {
+            return Ok(());
+        };
+        // The chunk holding `from` starts at or before it.
+        let start = match self.db.range(rec_key(0)..=rec_key(from.max(1))).next_back() {
+            Some(kv) => kv?.0.to_vec(),
+            None => rec_key(0).to_vec(),
+        };
+        let mut before: Option<(u64, Hash)> = None;
+        for kv in self.db.range(start..=rec_key(self.head.seq).to_vec()) {
+            if wanted.peek().is_none() {
+                break;
+            }
+            let (k, v) = kv?;
+            let first = super::be_u64(&k[1..]).unwrap_or(0);
+            let (kept, links) = super::chunk::decode_chunk_of(first, &v, employee);
+            let kept = kept.into_iter().collect::<Result<Vec<_>, _>>()?;
+            let links = links
+                .unwrap_or_else(|| kept.iter().map(|r| (r.seq, r.prev_hash, r.hash)).collect());
+            let count = links.len() as u64;
+            // Consecutive from the chunk's key, linked to the chunk before.
+            check_links(
+                first,
+                links,
+                Some(first + count),
+                self.head.seq,
+                &mut before,
+            )?;
+            let mut kept = kept.into_iter().peekable();
+            while let Some(&w) = wanted.peek() {
+                if w >= first + count {
+                    break;
+                }
+                if w < first {
+                    return Err(StoreError::Damaged {
+                        seq: w,
+                        message: "missing: a checkpoint names it".into(),
+                    });
+                }
+                wanted.next();
+                while kept.next_if(|r| r.seq < w).is_some() {}
+                if let Some(r) = kept.next_if(|r| r.seq == w) {
+                    records.push(r);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The acceptance book from the latest purchase checkpoint (or from scratch): the state
@@ -617,6 +724,7 @@ impl Ledger {
                     &h.left_out,
                     &mut |_| {},
                     &mut keep,
+                    Some(id),
                 )?;
                 match folded {
                     _ if everyone => break,

@@ -270,7 +270,42 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// A record's place in the hash chain: its seq, its `prev_hash` and its hash.
+pub(super) type Link = (u64, Hash, Hash);
+
+/// Decodes the records of a chunk stored under `r` + `first` that are of no employee or of
+/// `employee`, as [`decode_chunk`] does; a version 2 chunk's records of another employee are
+/// not decoded (their employee is read from their bytes, [`espp_events::peek_part_employee`]).
+/// Also returns every record's [`Link`], skipped ones included, for a version 2 chunk (None
+/// for version 1, whose records are all decoded).
+pub(super) fn decode_chunk_of(
+    first: u64,
+    value: &[u8],
+    employee: &str,
+) -> (Vec<Result<Record, StoreError>>, Option<Vec<Link>>) {
+    match value.first() {
+        Some(2) => {
+            let mut links = Vec::with_capacity(256);
+            let skip = |part: &[u8]| matches!(espp_events::peek_part_employee(part), Ok(Some(e)) if e != employee.as_bytes());
+            let records = decode_v2_with(first, value, &skip, Some(&mut links));
+            (records, Some(links))
+        }
+        _ => (decode_chunk(first, value), None),
+    }
+}
+
 fn decode_v2(first: u64, value: &[u8]) -> Vec<Result<Record, StoreError>> {
+    decode_v2_with(first, value, &|_| false, None)
+}
+
+/// Decodes a version 2 chunk's records, but not those whose `(date, event)` bytes `skip`
+/// says to leave (their links still go to `links`).
+fn decode_v2_with(
+    first: u64,
+    value: &[u8],
+    skip: &dyn Fn(&[u8]) -> bool,
+    mut links: Option<&mut Vec<Link>>,
+) -> Vec<Result<Record, StoreError>> {
     let mut out = Vec::new();
     let mut r = Reader {
         bytes: value,
@@ -301,7 +336,7 @@ fn decode_v2(first: u64, value: &[u8]) -> Vec<Result<Record, StoreError>> {
     out.reserve(count.min(4096));
     for i in 0..count {
         let seq = first + i as u64;
-        let record = (|| -> Result<Record, String> {
+        let record = (|| -> Result<Option<Record>, String> {
             let len = r.len()?;
             let body = r.take(len)?;
             let mut b = Reader {
@@ -314,16 +349,24 @@ fn decode_v2(first: u64, value: &[u8]) -> Vec<Result<Record, StoreError>> {
             }
             let id = uuid::Uuid::from_bytes(b.take(16)?.try_into().map_err(|_| "truncated")?);
             let hash = b.hash()?;
+            if let Some(links) = links.as_deref_mut() {
+                links.push((seq, prev, hash));
+            }
             let recorded_at = if flags & OWN_RECORDED_AT != 0 {
                 b.part::<Instant>()?
             } else {
                 at
             };
-            let actor = if flags & OWN_ACTOR != 0 {
-                b.part::<Actor>()?
+            let own_actor = if flags & OWN_ACTOR != 0 {
+                Some(b.part::<Actor>()?)
             } else {
-                actor.clone()
+                None
             };
+            if skip(&body[b.pos..]) {
+                prev = hash;
+                return Ok(None);
+            }
+            let actor = own_actor.unwrap_or_else(|| actor.clone());
             let (date, event): (Day, Event) = b.part()?;
             if b.pos != body.len() {
                 return Err(format!(
@@ -331,7 +374,7 @@ fn decode_v2(first: u64, value: &[u8]) -> Vec<Result<Record, StoreError>> {
                     body.len() - b.pos
                 ));
             }
-            Ok(Record {
+            Ok(Some(Record {
                 seq,
                 id,
                 date,
@@ -340,10 +383,11 @@ fn decode_v2(first: u64, value: &[u8]) -> Vec<Result<Record, StoreError>> {
                 prev_hash: prev,
                 hash,
                 event,
-            })
+            }))
         })();
         match record {
-            Ok(rec) => {
+            Ok(None) => {}
+            Ok(Some(rec)) => {
                 prev = rec.hash;
                 out.push(Ok(rec));
             }
@@ -433,6 +477,60 @@ mod tests {
             assert_eq!(decode_one(100, &value, 99).expect("none"), None);
             assert_eq!(decode_one(100, &value, 140).expect("none"), None);
         }
+    }
+
+    #[test]
+    fn one_employees_records_decode_as_in_the_whole_chunk_with_every_link() {
+        // Employees E0, E1, E2 in turn, every fourth record a price of no employee.
+        let mut prev = Hash([9; 32]);
+        let rs: Vec<Record> = (0..60)
+            .map(|i| {
+                let text = if i % 4 == 3 {
+                    r#"{"type":"market_price","date":"2026-01-05","closes":["12.50"]}"#.to_string()
+                } else {
+                    format!(r#"{{"type":"payroll","date":"2026-01-05","employee":"E{}","gross_pay":"4000.00"}}"#, i % 3)
+                };
+                let Ok(Line::Bare(e)) = parse_line(&text) else {
+                    panic!("a bare event")
+                };
+                let actor = Actor::new("payroll").expect("an actor");
+                let r = Record::chain(
+                    100 + i as u64,
+                    uuid::Uuid::from_u128(i as u128 + 1),
+                    e.date,
+                    crate::now(),
+                    actor,
+                    prev,
+                    e.event,
+                );
+                prev = r.hash;
+                r
+            })
+            .collect();
+        let refs: Vec<&Record> = rs.iter().collect();
+        let all_links: Vec<Link> = rs.iter().map(|r| (r.seq, r.prev_hash, r.hash)).collect();
+        for employee in ["E0", "E1", "E9"] {
+            let wanted: Vec<&Record> = rs
+                .iter()
+                .filter(|r| r.event.employee().is_none_or(|e| e.as_str() == employee))
+                .collect();
+            let (kept, links) = decode_chunk_of(100, &encode_chunk(&refs), employee);
+            let kept: Vec<Record> = kept.into_iter().collect::<Result<_, _>>().expect("decodes");
+            assert_eq!(kept.iter().collect::<Vec<_>>(), wanted, "{employee}");
+            assert_eq!(links.as_ref(), Some(&all_links), "{employee}");
+            // Version 1: every record decoded, no links of its own.
+            let (v1, links) = decode_chunk_of(100, &encode_chunk_v1(&refs), employee);
+            assert_eq!(v1.len(), rs.len());
+            assert!(links.is_none());
+        }
+        // A record cut short is still named, skipped or not.
+        let mut cut = encode_chunk(&refs);
+        cut.truncate(cut.len() - 3);
+        let (kept, _) = decode_chunk_of(100, &cut, "E1");
+        assert!(matches!(
+            kept.last(),
+            Some(Err(StoreError::Damaged { seq: 159, .. }))
+        ));
     }
 
     #[test]

@@ -466,6 +466,8 @@ struct Sled {
     /// the ledger's open succeeded: the ledger refuses further appends, and sled is not
     /// allowed to flush when dropped.
     failed: std::sync::atomic::AtomicBool,
+    /// Set by [`Ledger::leave`]: not closed when dropped.
+    left: bool,
 }
 
 impl Sled {
@@ -475,6 +477,7 @@ impl Sled {
         Sled {
             db: Some(db),
             failed: std::sync::atomic::AtomicBool::new(true),
+            left: false,
         }
     }
 
@@ -501,7 +504,11 @@ impl std::ops::Deref for Sled {
 
 impl Drop for Sled {
     fn drop(&mut self) {
-        if self.has_failed() {
+        if self.left {
+            // Flushed already (`Ledger::leave`): closing would only free memory and fsync
+            // sled's data file again (`Log::drop`), which the process's exit makes moot.
+            std::mem::forget(self.db.take());
+        } else if self.has_failed() {
             // Dropping sled's `Db` flushes (`Tree::drop` loops on `flush`), and after a failed
             // write that flush can wait forever: a reservation abandoned by a failed blob
             // write (ENOSPC, EFBIG) never becomes stable, so `make_stable` waits on its
@@ -527,6 +534,9 @@ pub struct Ledger {
     /// Damage found on opening for salvage ([`Ledger::open_salvage`]): reads stop there.
     damage: Option<Problem>,
     data_file: File,
+    /// Whether sled's files and the directories holding them were synced since the open
+    /// (by the first `make_durable`).
+    files_synced: bool,
     synced_blobs: BTreeSet<OsString>,
     head: Head,
     book: Option<Book>,
@@ -711,11 +721,10 @@ impl Ledger {
                 e => e.into(),
             })?;
         let db = Sled::opened(db);
-        // sled creates its files on open: make them and their directory entries durable.
+        // sled creates its files on open: they and their directory entries are made durable
+        // before the first write is (`make_durable`), not here: a read command then costs
+        // no fsync (issue 15).
         let data_file = File::open(log_dir.join("db"))?;
-        data_file.sync_all()?;
-        sync_dir(&log_dir)?;
-        sync_dir(path)?;
         let head = match db.get(HEAD_KEY)? {
             None => Head::EMPTY,
             Some(v) => Head::decode(&v).ok_or_else(|| StoreError::Damaged {
@@ -772,6 +781,7 @@ impl Ledger {
             head_file,
             damage: None,
             data_file,
+            files_synced: false,
             synced_blobs: BTreeSet::new(),
             head,
             book: None,
@@ -1082,11 +1092,33 @@ impl Ledger {
         Ok(out)
     }
 
+    /// Readies a ledger that a process is done with, just before it exits: sled is flushed
+    /// (a read command wrote at most checkpoints, flushed already) and then not closed when
+    /// the ledger is dropped — no second fsync, no freeing of its cache (issue 15). Its file
+    /// lock is held until the process exits: not for a ledger the process opens again.
+    pub fn leave(&mut self) -> Result<(), StoreError> {
+        if !self.db.has_failed() {
+            self.db.flush()?;
+            self.db.left = true;
+        }
+        Ok(())
+    }
+
     /// Makes everything applied so far durable: sled's flush, then fsync of its data file,
-    /// of new blob files and of the directories holding them.
+    /// of new blob files and of the directories holding them (the first time since the
+    /// open, of the log's and the ledger's directories too).
     fn make_durable(&mut self) -> Result<(), StoreError> {
         self.db.flush()?;
-        self.data_file.sync_data()?;
+        if self.files_synced {
+            self.data_file.sync_data()?;
+        } else {
+            // What the open created or renamed (sled's files, its snapshot): durable before
+            // anything written after it is.
+            self.data_file.sync_all()?;
+            sync_dir(&self.path.join("log"))?;
+            sync_dir(&self.path)?;
+            self.files_synced = true;
+        }
         let blobs = self.blob_names()?;
         let dir = self.path.join("log").join("blobs");
         let mut new = false;

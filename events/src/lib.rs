@@ -16,8 +16,8 @@ pub use event::{
 };
 pub use json::{parse_line, EventInput, FieldError, Line};
 pub use record::{
-    decode, decode_part, encode, encode_content_into, encode_into, encode_part, DecodeError,
-    Envelope, Record, RECORD_FORMAT_VERSION,
+    decode, decode_part, encode, encode_content_into, encode_into, encode_part, peek_part_employee,
+    DecodeError, Envelope, Record, RECORD_FORMAT_VERSION,
 };
 pub use rules::{Count, Residual, Rules, RulesPatch};
 pub use value::{

@@ -186,6 +186,53 @@ pub fn decode_part<T: serde::de::DeserializeOwned>(
         .map_err(|e| DecodeError::Corrupt(e.to_string()))
 }
 
+/// The employee of a `(date, event)` part written by [`encode_part`], read without decoding
+/// the event: `Ok(Some(id))` (the id's bytes) for an event of one employee, `Ok(None)` for an
+/// event of none (plan, market, purchase). Only the day's length, the variant's index and,
+/// when the variant's first field is its `employee` (every employee event's is, see
+/// [`Event::CATALOGUE`]), that string are read — bincode's standard varints, by hand: a
+/// reader that wants one employee's records skips the others' at this cost. An error says
+/// the bytes do not start as such a part (decode it to learn more).
+pub fn peek_part_employee(bytes: &[u8]) -> Result<Option<&[u8]>, DecodeError> {
+    let corrupt = || DecodeError::Corrupt("a (date, event) part is cut short".into());
+    // bincode's varint: one byte below 251, else a marker and 2, 4 or 8 bytes (LE).
+    let varint = |at: usize| -> Result<(u64, usize), DecodeError> {
+        let first = *bytes.get(at).ok_or_else(corrupt)?;
+        let wide = |n: usize| -> Result<(u64, usize), DecodeError> {
+            let b = bytes.get(at + 1..at + 1 + n).ok_or_else(corrupt)?;
+            let mut le = [0u8; 8];
+            le[..n].copy_from_slice(b);
+            Ok((u64::from_le_bytes(le), 1 + n))
+        };
+        match first {
+            0..=250 => Ok((u64::from(first), 1)),
+            251 => wide(2),
+            252 => wide(4),
+            253 => wide(8),
+            _ => Err(DecodeError::Corrupt(format!(
+                "varint marker {first} in a part"
+            ))),
+        }
+    };
+    let (_, day_len) = varint(0)?;
+    let (variant, variant_len) = varint(day_len)?;
+    let spec = usize::try_from(variant)
+        .ok()
+        .and_then(|v| Event::CATALOGUE.get(v))
+        .ok_or_else(|| DecodeError::Corrupt(format!("unknown event variant {variant}")))?;
+    if spec.fields.first().is_none_or(|f| f.name != "employee") {
+        return Ok(None);
+    }
+    let at = day_len + variant_len;
+    let (len, len_len) = varint(at)?;
+    let start = at + len_len;
+    let id = usize::try_from(len)
+        .ok()
+        .and_then(|len| bytes.get(start..start.checked_add(len)?))
+        .ok_or_else(corrupt)?;
+    Ok(Some(id))
+}
+
 /// Decodes a stored record of any known format version.
 pub fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
     let (&version, body) = bytes.split_first().ok_or(DecodeError::Empty)?;

@@ -164,3 +164,76 @@ fn schema_is_draft_2020_12_with_decimal_strings() {
         n if n == Event::TYPES.len()
     ));
 }
+
+/// `peek_part_employee` reads every type's employee (or its lack of one) from the stored
+/// `(date, event)` bytes as a whole decode would, and refuses bytes cut short rather than
+/// guessing: a reader skips another employee's records on its word.
+#[test]
+fn peek_part_employee_agrees_with_the_decoded_event() {
+    for spec in Event::CATALOGUE {
+        let Ok(Line::Bare(input)) = parse_line(spec.example) else {
+            panic!(
+                "{}: the example does not parse as a bare event",
+                spec.type_name
+            );
+        };
+        for employee in [None, Some("E000042"), Some(&*"x".repeat(64))] {
+            let mut event = input.event.clone();
+            if let (Some(id), Some(e)) = (employee, employee_mut(&mut event)) {
+                *e = espp_events::EmployeeId::new(id).expect("a valid id");
+            }
+            let mut bytes = Vec::new();
+            espp_events::encode_part(&(input.date, &event), &mut bytes);
+            let peeked = espp_events::peek_part_employee(&bytes).expect("peeks");
+            assert_eq!(
+                peeked,
+                event.employee().map(|e| e.as_str().as_bytes()),
+                "{}",
+                spec.type_name
+            );
+            if let Some(id) = peeked {
+                // The id cut short: an error, not another id.
+                let cut = &bytes[..bytes.len() - event_tail_len(&bytes, id)];
+                assert!(
+                    espp_events::peek_part_employee(cut).is_err(),
+                    "{}",
+                    spec.type_name
+                );
+            }
+        }
+    }
+    assert!(espp_events::peek_part_employee(&[]).is_err());
+}
+
+/// The bytes after the employee id's first byte (so that cutting them leaves the id short).
+fn event_tail_len(bytes: &[u8], id: &[u8]) -> usize {
+    let at = bytes
+        .windows(id.len())
+        .position(|w| w == id)
+        .expect("the id is in the bytes");
+    bytes.len() - at - 1
+}
+
+fn employee_mut(event: &mut Event) -> Option<&mut espp_events::EmployeeId> {
+    use Event::*;
+    match event {
+        EmployeeHired { employee, .. }
+        | EmployeeChanged { employee, .. }
+        | OwnershipReported { employee, .. }
+        | Enrolled { employee, .. }
+        | RateChanged { employee, .. }
+        | Payroll { employee, .. }
+        | DeductionsStopped { employee, .. }
+        | EmploymentEnded { employee, .. }
+        | LeaveStarted { employee, .. }
+        | LeaveEnded { employee, .. }
+        | CashPayment { employee, .. }
+        | Election { employee, .. }
+        | Died { employee }
+        | CertificateRequested { employee, .. }
+        | SharesSold { employee, .. }
+        | DeductionReversed { employee, .. }
+        | OtherPlanPurchase { employee, .. } => Some(employee),
+        _ => None,
+    }
+}

@@ -126,6 +126,14 @@ pub struct Opened {
     _copy: Option<tempfile::TempDir>,
 }
 
+impl Drop for Opened {
+    fn drop(&mut self) {
+        // A read command's process ends with it: sled is flushed, not closed. An error here
+        // changes nothing already answered; a normal close then tries again.
+        let _ = self.ledger.leave();
+    }
+}
+
 impl std::ops::Deref for Opened {
     type Target = Ledger;
     fn deref(&self) -> &Ledger {
