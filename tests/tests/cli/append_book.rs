@@ -29,6 +29,14 @@ fn event(text: &str) -> EventInput {
 }
 
 /// The book's digest and a fold's from scratch, which must agree.
+/// A batch of `events` as the payroll feed sends them (the demo's years run past today).
+fn batch(events: Vec<EventInput>, actor: &Actor) -> Batch {
+    Batch {
+        allow_future: true,
+        ..Batch::of_events(events, actor.clone())
+    }
+}
+
 fn digests(ledger: &mut Ledger) -> (String, String) {
     let book = ledger.book().expect("book").state().digest();
     let scratch = ledger
@@ -48,9 +56,8 @@ fn appends_through_a_partial_book_fold_like_the_whole_log() {
     for e in espp_engine::demo::events(6, 11) {
         match months.last_mut() {
             Some(m)
-                if m.last().is_some_and(|l| {
-                    (l.date.year(), l.date.date().month()) == (e.date.year(), e.date.date().month())
-                }) =>
+                if m.last()
+                    .is_some_and(|l| l.date.to_string()[..7] == e.date.to_string()[..7]) =>
             {
                 m.push(e)
             }
@@ -65,7 +72,7 @@ fn appends_through_a_partial_book_fold_like_the_whole_log() {
             partial += 1;
         }
         ledger
-            .append(Batch::of_events(month, actor.clone()), espp_engine::now())
+            .append(batch(month, &actor), espp_engine::now())
             .unwrap_or_else(|e| panic!("month {i}: {e}"));
         if !ledger.book().expect("book").is_partial() {
             whole += 1;
@@ -77,9 +84,13 @@ fn appends_through_a_partial_book_fold_like_the_whole_log() {
     // from the whole one.
     assert!(partial > 5 && whole > 1, "{partial} partial, {whole} whole");
 
-    // Back-dated (after the wall, before the latest day folded): the whole book, folded again.
+    let price = |d: espp_events::Day, p: &str| {
+        event(&format!(
+            r#"{{"type":"market_price","date":"{d}","closes":["{p}"]}}"#
+        ))
+    };
+    // A price ten days after everything: the latest day moves past the wall.
     let mut ledger = open(&db);
-    let latest = ledger.book().expect("book").state().day().expect("a day");
     let wall = ledger
         .checkpoint_headers()
         .expect("headers")
@@ -87,17 +98,24 @@ fn appends_through_a_partial_book_fold_like_the_whole_log() {
         .filter_map(|h| h.wall)
         .max()
         .expect("a purchase");
+    let day = ledger.book().expect("book").state().day().expect("a day");
+    let latest = day.add_days(10).expect("a later day");
+    ledger
+        .append(
+            batch(vec![price(latest, "16.50")], &actor),
+            espp_engine::now(),
+        )
+        .expect("a later price");
+    drop(ledger);
+
+    // Back-dated (after the wall, before the latest day folded): the whole book, folded again.
+    let mut ledger = open(&db);
     assert!(ledger.book().expect("book").is_partial());
     let back = wall.add_days(1).expect("a day after the wall");
     assert!(back < latest, "{back} < {latest}");
-    let price = |d: espp_events::Day, p: &str| {
-        event(&format!(
-            r#"{{"type":"market_price","date":"{d}","closes":["{p}"]}}"#
-        ))
-    };
     ledger
         .append(
-            Batch::of_events(vec![price(back, "17.25")], actor.clone()),
+            batch(vec![price(back, "17.25")], &actor),
             espp_engine::now(),
         )
         .expect("a back-dated price");
@@ -117,8 +135,8 @@ fn appends_through_a_partial_book_fold_like_the_whole_log() {
     ];
     let results = ledger.append_group(
         vec![
-            Batch::of_events(refused, actor.clone()),
-            Batch::of_events(vec![price(latest, "19.00")], actor.clone()),
+            batch(refused, &actor),
+            batch(vec![price(latest, "19.00")], &actor),
         ],
         espp_engine::now(),
     );
