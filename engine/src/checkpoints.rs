@@ -326,7 +326,9 @@ impl Ledger {
         };
         let headers = self.checkpoint_headers()?;
         let mut wrote = false;
-        if let Some(wall) = book.wall() {
+        // A partial book has no `closed` to write (and its wall did not move): the whole
+        // book, loaded when the checkpoint is missing, writes it.
+        if let Some(wall) = book.wall().filter(|_| !book.is_partial()) {
             let have = headers
                 .iter()
                 .any(|h| h.kind == Kind::Purchase && h.wall == Some(wall));
@@ -634,6 +636,23 @@ impl Ledger {
             }
         }
         Ok(())
+    }
+
+    /// The acceptance book a process starts with: partial (the latest state, folded from the
+    /// nearest checkpoint, and the wall) when the latest purchase's checkpoint exists; else
+    /// whole ([`Ledger::load_book`]), so that `take_checkpoints` rebuilds it.
+    pub(super) fn load_acceptance_book(&self) -> Result<espp_replay::Book, StoreError> {
+        if let Some(wall) = self.wall {
+            let have = self
+                .checkpoint_headers()?
+                .iter()
+                .any(|h| h.kind == Kind::Purchase && h.wall == Some(wall));
+            if !have {
+                return self.load_book();
+            }
+        }
+        let current = self.fold(&Query::default(), &mut |_| {})?;
+        Ok(espp_replay::Book::partial(current, self.wall))
     }
 
     /// The acceptance book from the latest purchase checkpoint (or from scratch): the state

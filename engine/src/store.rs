@@ -1231,11 +1231,12 @@ impl Ledger {
         self.ids.entries(&self.db)
     }
 
-    /// The acceptance book: loaded on first use from the latest purchase checkpoint (or the
-    /// whole log) and the records dated after the wall.
+    /// The acceptance book: loaded on first use, partial (the latest state from the nearest
+    /// checkpoint, see `Book::partial`) when the latest purchase checkpoint exists, else whole
+    /// (which rebuilds that checkpoint). A batch that needs the whole book loads it then.
     pub fn book(&mut self) -> Result<&Book, StoreError> {
         if self.book.is_none() {
-            let book = self.load_book()?;
+            let book = self.load_acceptance_book()?;
             self.book = Some(book);
             self.take_checkpoints(false)?;
         }
@@ -1370,11 +1371,25 @@ impl Ledger {
                 continue;
             };
             let (lines, plain): (Vec<usize>, Vec<Record>) = records.into_iter().unzip();
+            if self.book.as_ref().is_none_or(|b| b.needs_full(&plain)) {
+                match self.full_book(&accepted) {
+                    Ok(b) => self.book = Some(b),
+                    Err(e) => return Err((e, n)),
+                }
+            }
             let Some(book) = self.book.as_mut() else {
                 unreachable!("loaded above")
             };
-            // The book folds in place and, on a refusal, stays as it was.
-            match book.apply(&plain) {
+            // The book folds in place and, on a refusal, stays as it was (a partial one is
+            // spoiled: loaded whole again, with this group's accepted batches).
+            let outcome = book.apply(&plain);
+            if book.is_spoiled() {
+                match self.full_book(&accepted) {
+                    Ok(b) => self.book = Some(b),
+                    Err(e) => return Err((e, n)),
+                }
+            }
+            match outcome {
                 Ok(()) => {
                     head = last;
                     if b + 1 < n {
@@ -1411,6 +1426,20 @@ impl Ledger {
             accepted,
             head,
         })
+    }
+
+    /// The whole acceptance book (closed books and the tail) of what is stored, with the
+    /// batches this group accepted so far folded in again.
+    fn full_book(&self, accepted: &[Accepted]) -> Result<Book, StoreError> {
+        let mut book = self.load_book()?;
+        for a in accepted {
+            book.apply(&a.records).map_err(|e| {
+                StoreError::Io(format!(
+                    "an accepted batch no longer folds into the whole book: {e}"
+                ))
+            })?;
+        }
+        Ok(book)
     }
 
     /// Builds the batch-fingerprint index from the log if this ledger predates it (one scan,

@@ -7,6 +7,12 @@
 //! after it. A batch dated on or after the latest day folded is applied to `current`
 //! directly; a back-dated one (after the wall, before the latest day) is folded as `closed`
 //! plus the tail with the batch merged in. Either way every prefix of the log still folds.
+//!
+//! A *partial* book ([`Book::partial`]) holds only `current` (the latest state, which a
+//! checkpoint near the head gives cheaply) and the wall: enough for the common batch, dated
+//! on or after everything folded and holding no purchase. [`Book::needs_full`] says when a
+//! batch needs `closed` and the tail; a refusal leaves a partial book unusable
+//! ([`Book::is_spoiled`]): the caller then loads the whole book again.
 
 use espp_events::{Day, Event, Record};
 use espp_projections::{Rejection, State};
@@ -31,6 +37,10 @@ pub struct Book {
     current: State,
     /// The latest purchase day in seq order (closed books are checked in seq order).
     wall: Option<Day>,
+    /// Only `current` and `wall` are known (`closed` and `tail` are empty placeholders).
+    partial: bool,
+    /// A partial book whose `current` a refusal left half-changed.
+    spoiled: bool,
 }
 
 impl Default for Book {
@@ -47,7 +57,43 @@ impl Book {
             tail: Vec::new(),
             current: State::new(None),
             wall: None,
+            partial: false,
+            spoiled: false,
         }
+    }
+
+    /// A book that knows only the latest state and the wall: it folds batches for which
+    /// [`Book::needs_full`] is false.
+    pub fn partial(current: State, wall: Option<Day>) -> Self {
+        Book {
+            closed: State::new(None),
+            tail: Vec::new(),
+            current,
+            wall,
+            partial: true,
+            spoiled: false,
+        }
+    }
+
+    /// Whether this book holds only the latest state (see [`Book::partial`]).
+    pub fn is_partial(&self) -> bool {
+        self.partial
+    }
+
+    /// Whether a refusal left this partial book's state half-changed: it must not be used.
+    pub fn is_spoiled(&self) -> bool {
+        self.spoiled
+    }
+
+    /// Whether folding `records` needs the whole book (`closed` and the tail): this book is
+    /// partial and the batch holds a purchase (the wall moves) or a record dated before the
+    /// latest day folded (a back-dated fold starts from the wall).
+    pub fn needs_full(&self, records: &[Record]) -> bool {
+        self.partial
+            && records.iter().any(|r| {
+                matches!(r.event, Event::Purchase { .. })
+                    || self.current.day().is_some_and(|day| r.date < day)
+            })
     }
 
     /// The state of the whole log.
@@ -62,7 +108,19 @@ impl Book {
 
     /// Folds `records` (in seq order, as stored) into this book, or refuses them and stays
     /// as it was.
+    ///
+    /// A partial book folds only what [`Book::needs_full`] allows (anything else is refused
+    /// before any change: the caller loads the whole book first); after a refusal it is spoiled.
     pub fn apply(&mut self, records: &[Record]) -> Result<(), BookRejection> {
+        if self.spoiled || self.needs_full(records) {
+            return Err(BookRejection {
+                index: 0,
+                rejection: Rejection::Plan {
+                    section: "§9".into(),
+                    message: "internal: this batch needs the whole acceptance book".into(),
+                },
+            });
+        }
         // Closed books, in seq order, inside the batch too.
         let mut wall = self.wall;
         for (index, r) in records.iter().enumerate() {
@@ -96,7 +154,11 @@ impl Book {
             // `current` half-changed, so it is then refolded from the wall (rare: a user error).
             for (index, r) in &batch {
                 if let Err(rejection) = self.current.apply(r) {
-                    self.refold_current();
+                    if self.partial {
+                        self.spoiled = true;
+                    } else {
+                        self.refold_current();
+                    }
                     return Err(BookRejection {
                         index: *index,
                         rejection,
@@ -123,7 +185,9 @@ impl Book {
             self.current = state;
         }
 
-        if in_order {
+        if self.partial {
+            // No tail kept (and, per `needs_full`, the wall did not move).
+        } else if in_order {
             // Dated on or after everything folded and with higher seqs: appending the sorted
             // batch keeps the tail sorted (no re-sort of the whole tail on the hot path).
             self.tail.extend(batch.iter().map(|(_, r)| (*r).clone()));
@@ -183,10 +247,12 @@ impl Book {
             tail,
             current,
             wall,
+            partial: false,
+            spoiled: false,
         })
     }
 
-    /// The state folded through the wall.
+    /// The state folded through the wall (of a partial book: an empty placeholder).
     pub fn closed(&self) -> &State {
         &self.closed
     }
@@ -196,7 +262,7 @@ impl Book {
         self.wall
     }
 
-    /// The seqs of the records dated after the wall.
+    /// The seqs of the records dated after the wall (of a partial book: none known).
     pub fn tail_seqs(&self) -> Vec<u64> {
         let mut seqs: Vec<u64> = self.tail.iter().map(|r| r.seq).collect();
         seqs.sort_unstable();

@@ -124,3 +124,59 @@ fn after_a_purchase_the_book_matches_the_reference_fold() {
     assert_eq!(e1["shares_held"], "11");
     assert_eq!(e1["balance"], "106.50");
 }
+
+#[test]
+fn a_partial_book_folds_a_payday_and_asks_for_the_whole_book_otherwise() {
+    let setup = records(SETUP, 1);
+    let whole = Book::load(setup.clone()).unwrap_or_else(|e| panic!("{e}"));
+    let mut partial = Book::partial(whole.state().clone(), whole.wall());
+    assert!(partial.is_partial() && !whole.is_partial());
+    // A later payroll: in order, no purchase; folded in place like the whole log.
+    let payday = records(
+        &[r#"{"type":"payroll","date":"2026-01-30","employee":"E1","gross_pay":"200.00"}"#],
+        10,
+    );
+    assert!(!partial.needs_full(&payday) && !whole.needs_full(&payday));
+    partial.apply(&payday).unwrap_or_else(|e| panic!("{e}"));
+    let mut all = setup.clone();
+    all.extend(payday);
+    let reference = fold_records(all, Query::default()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(digest(partial.state()), digest(&reference));
+    // A purchase (the wall moves) and a back-dated record need the whole book: refused
+    // before anything changes.
+    let purchase = records(
+        &[r#"{"type":"purchase","date":"2026-01-31","period":"P1"}"#],
+        11,
+    );
+    let back = records(
+        &[r#"{"type":"payroll","date":"2026-01-09","employee":"E1","gross_pay":"500.00"}"#],
+        11,
+    );
+    for batch in [&purchase, &back] {
+        assert!(partial.needs_full(batch));
+        let before = digest(partial.state());
+        assert!(partial.apply(batch).is_err());
+        assert_eq!(digest(partial.state()), before);
+        assert!(!partial.is_spoiled());
+    }
+    // A refusal in the middle of an in-order batch spoils it (the whole book refolds; a
+    // partial one cannot).
+    let bad = records(
+        &[
+            r#"{"type":"market_price","date":"2026-01-31","closes":["13.00"]}"#,
+            r#"{"type":"payroll","date":"2026-01-31","employee":"NOBODY","gross_pay":"1.00"}"#,
+        ],
+        11,
+    );
+    assert!(!partial.needs_full(&bad));
+    assert!(partial.apply(&bad).is_err());
+    assert!(partial.is_spoiled());
+    let fine = records(
+        &[r#"{"type":"market_price","date":"2026-01-31","closes":["13.00"]}"#],
+        11,
+    );
+    assert!(
+        partial.apply(&fine).is_err(),
+        "a spoiled book folds nothing"
+    );
+}

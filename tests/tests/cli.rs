@@ -6,6 +6,8 @@
 #[path = "cli/util.rs"]
 mod util;
 
+#[path = "cli/append_book.rs"]
+mod append_book;
 #[path = "cli/bad_input.rs"]
 mod bad_input;
 #[path = "cli/busy.rs"]

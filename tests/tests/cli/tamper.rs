@@ -178,11 +178,13 @@ fn the_first_altered_record_is_named_whichever_thread_hashed_it() {
     }
 }
 
+/// One block's id index entries: (event id, seq).
+type Entries = Vec<([u8; 16], u64)>;
+
 /// The id index's entries, edited in place (engine/src/idindex.rs: `j` + run + block →
 /// sorted entries of id (16 bytes) and seq (u64 LE)): `edit` gets each block's entries and
 /// may change, remove or add some; the block is written back sorted by id.
-#[allow(clippy::type_complexity)]
-fn edit_index(sled: &sled::Db, edit: &mut dyn FnMut(&mut Vec<([u8; 16], u64)>)) {
+fn edit_index(sled: &sled::Db, edit: &mut dyn FnMut(&mut Entries)) {
     let blocks: Vec<(sled::IVec, sled::IVec)> = sled
         .scan_prefix([b'j'])
         .map(|kv| kv.expect("read"))
