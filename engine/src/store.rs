@@ -60,7 +60,8 @@ mod reconcile_tests;
 use espp_replay::{Book, BookRejection};
 use uuid::Uuid;
 
-/// Records per chunk: about 40 KiB, well under sled's ~128 KiB blob threshold.
+/// Records per chunk: about 40 KiB (version 1) or ~20 KiB (version 2), well under sled's blob
+/// threshold (a quarter of [`SEGMENT_BYTES`]); so is a leaf of 17 version 2 chunks (see there).
 pub const CHUNK_RECORDS: usize = 256;
 const REC: u8 = b'r';
 const IDX: u8 = idindex::LEGACY;
