@@ -23,7 +23,11 @@
 //! killed process but not a power cut (sled issue #1452), and sled never fsyncs its blob
 //! files. So every append then fsyncs sled's data file, any blob file not synced before, and
 //! the directories whose entries changed; then it records the new head in the head file
-//! (`headfile.rs`, outside sled), and only then returns.
+//! (`headfile.rs`, outside sled), and only then returns. sled's background flusher (on only
+//! for its segment cleaning, [`SLED_FLUSH_MS`]) may write and `sync_file_range` at any time
+//! and fsyncs the data file after each cleaning pass; what it writes is never what makes an
+//! append acknowledged, every open fsyncs the data file before writing anything, and a blob
+//! file it made is fsynced by the next append like any other not synced before.
 //!
 //! The head file is what was acknowledged. Every open reconciles sled with it: a log that
 //! stops short of it lost acknowledged records (damage, exit 4); what sled holds beyond it was
@@ -56,7 +60,8 @@ mod reconcile_tests;
 use espp_replay::{Book, BookRejection};
 use uuid::Uuid;
 
-/// Records per chunk: about 40 KiB, well under sled's ~128 KiB blob threshold.
+/// Records per chunk: about 40 KiB (version 1) or ~20 KiB (version 2), well under sled's blob
+/// threshold (a quarter of [`SEGMENT_BYTES`]); so is a leaf of 17 version 2 chunks (see there).
 pub const CHUNK_RECORDS: usize = 256;
 const REC: u8 = b'r';
 const IDX: u8 = idindex::LEGACY;
@@ -615,6 +620,44 @@ fn is_ledger(path: &Path) -> Result<bool, StoreError> {
     }
 }
 
+/// sled's segment size for a new ledger: 2 MiB (sled's default is 512 KiB).
+///
+/// sled 0.34 writes any log message over a quarter of a segment (128 KiB by default) to a
+/// file of its own under `log/blobs/`, and a leaf holds up to 17 values, so a leaf of ~20 KiB
+/// chunks outgrows that; every rewrite of such a leaf then writes a new blob file, and the old
+/// one is removed only when the segment its replacement went to is sealed, which a short
+/// `espp` process often never sees: the file is kept for good. With 2 MiB segments a message
+/// goes to a blob only past ~512 KiB, so leaves stay in the `db` file.
+pub const SEGMENT_BYTES: usize = 2 << 20;
+
+/// How often sled's background flusher runs, in ms. sled 0.34 cleans its segments (rewrites
+/// the live pages of segments at most half live, so the segments can be reused) only in that
+/// thread: without it a ledger keeps every rewritten leaf. What it writes is sled's own
+/// housekeeping or records not yet acknowledged; an append is still acknowledged only after
+/// its own flush and fsyncs (see the module's Durability).
+pub const SLED_FLUSH_MS: u64 = 2;
+
+/// The sled configuration of the log in `log_dir`: the segment size recorded in its `conf`
+/// (sled refuses to open a log with any other), else [`SEGMENT_BYTES`] for a new one; the
+/// background flusher every [`SLED_FLUSH_MS`]. Everything that opens a ledger's sled
+/// database must start from this.
+pub fn sled_config(log_dir: &Path) -> Result<sled::Config, StoreError> {
+    let segment_size = match std::fs::read(log_dir.join("conf")) {
+        // sled's own format: lines `name: value`, then a CRC. One that does not read is
+        // left for sled to judge (it checks the CRC and refuses a damaged one).
+        Ok(conf) => String::from_utf8_lossy(&conf)
+            .lines()
+            .find_map(|l| l.strip_prefix("segment_size: ")?.trim().parse().ok())
+            .unwrap_or(SEGMENT_BYTES),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => SEGMENT_BYTES,
+        Err(e) => return Err(e.into()),
+    };
+    Ok(sled::Config::new()
+        .path(log_dir)
+        .segment_size(segment_size)
+        .flush_every_ms(Some(SLED_FLUSH_MS)))
+}
+
 /// Removes sled snapshot files that were never finished (`snap.*.generating`).
 ///
 /// sled 0.34 writes a snapshot on every open that recovered new log entries: to
@@ -692,10 +735,8 @@ impl Ledger {
         remove_unfinished_snapshots(&log_dir)?;
         let head_file = HeadFile::open(path)?;
         let acked_seq = head_file.as_ref().map(|(_, a)| a.head.seq);
-        let db = sled::Config::new()
-            .path(&log_dir)
+        let db = sled_config(&log_dir)?
             .cache_capacity(options.cache_bytes)
-            .flush_every_ms(None)
             .open()
             .map_err(|e| match e {
                 // sled's own file lock outlives a dropped `sled::Db` while its background

@@ -46,10 +46,9 @@ fn main() {
         println!("  {name:<40} {n:>7} file(s) {bytes:>14} bytes");
     }
     println!("  {:<40} {:>22} bytes", "total", total);
-    let db = match sled::Config::new()
-        .path(dir.join("log"))
-        .cache_capacity(64 << 20)
-        .open()
+    let db = match espp_engine::store::sled_config(&dir.join("log"))
+        .map_err(|e| e.to_string())
+        .and_then(|c| c.cache_capacity(64 << 20).open().map_err(|e| e.to_string()))
     {
         Ok(db) => db,
         Err(e) => {

@@ -16,17 +16,18 @@ use crate::util::{chain_vector, espp_bin, json_lines, own_bin, with_sled, Dir, R
 
 const PLAN: &str = r#"{"type":"plan_adopted","date":"2026-01-02","rules":{"name":"full disk"}}"#;
 
-/// A file size limit under which sled's data file of a new ledger (about 0.5 MB) still
-/// grows, but the blob file of [`huge_event`]'s first chunk (about 2 MB) cannot be written.
-const LIMIT: u64 = 1 << 20;
+/// A file size limit under which sled's data file of a new ledger (a 2 MiB segment or
+/// three) still grows, but the blob file of [`huge_event`]'s first chunk (about 8 MB) cannot
+/// be written.
+const LIMIT: u64 = 6 << 20;
 
-/// 300 `market_price` lines of 500 closes each (about 4 KB a line, under the 64 KiB line
-/// limit; about 8 KB a stored record): their first chunk of 256 records is far over sled's
+/// 300 `market_price` lines of 2,000 closes each (about 16 KB a line, under the 64 KiB line
+/// limit; about 32 KB a stored record): their first chunk of 256 records is far over sled's
 /// blob threshold, so sled writes it to a file of its own under `log/blobs/`, and under
 /// [`LIMIT`] that write fails inside `apply_batch`. (Before the fix, the failed `espp append`
 /// then hung for good in `drop(Ledger)` → sled `Tree::drop` → `flush`, holding the ledger.)
 fn huge_event() -> String {
-    let closes = vec![r#""10.00""#; 500].join(",");
+    let closes = vec![r#""10.00""#; 2000].join(",");
     (0..HUGE_LINES)
         .map(|_| format!(r#"{{"type":"market_price","date":"2026-01-06","closes":[{closes}]}}"#))
         .collect::<Vec<_>>()

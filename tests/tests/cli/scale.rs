@@ -120,7 +120,10 @@ fn same_verdicts(db: &std::path::Path) -> usize {
 
 fn edit_checkpoints(db: &std::path::Path, f: impl FnOnce(&sled::Tree)) {
     wait_until_closed(db);
-    let sled = sled::open(db.join("log")).expect("sled");
+    let sled = espp_engine::store::sled_config(&db.join("log"))
+        .expect("sled conf")
+        .open()
+        .expect("sled");
     let tree = sled.open_tree("checkpoints").expect("tree");
     f(&tree);
     tree.flush().expect("flush");

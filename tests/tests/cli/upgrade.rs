@@ -92,3 +92,34 @@ fn the_first_append_folds_the_old_id_index_into_runs_and_ids_stay_idempotent() {
     dir.append(again).expect_code(0).stdout_has("as seq 304");
     assert_eq!(dir.export(), after);
 }
+
+fn segment_size(db: &Path) -> String {
+    let conf = std::fs::read(db.join("log").join("conf")).expect("sled's conf");
+    String::from_utf8_lossy(&conf)
+        .lines()
+        .find_map(|l| l.strip_prefix("segment_size: ").map(str::to_string))
+        .expect("a segment_size line")
+}
+
+#[test]
+fn an_old_ledger_keeps_its_segment_size_and_a_new_one_gets_2_mib() {
+    // sled refuses to open a log with another segment size than the one it was made with:
+    // the old ledger opens with its own (512 KiB), reads and takes appends.
+    let (dir, export) = fixture();
+    dir.append(r#"{"type":"market_price","date":"2026-03-04","closes":["10.30"]}"#)
+        .expect_code(0)
+        .stdout_has("seq 303");
+    dir.espp(&["verify"])
+        .expect_code(0)
+        .stdout_has("intact: 303 records");
+    assert!(dir.export().starts_with(&export));
+    assert_eq!(segment_size(&dir.db()), "524288");
+    // A new ledger is made with 2 MiB segments, and opens again.
+    let new = Dir::new();
+    new.append(r#"{"type":"market_price","date":"2026-03-04","closes":["10.30"]}"#)
+        .expect_code(0);
+    assert_eq!(segment_size(&new.db()), "2097152");
+    new.espp(&["verify"])
+        .expect_code(0)
+        .stdout_has("intact: 1 records");
+}

@@ -324,8 +324,8 @@ impl Rng {
 /// Opens the ledger's sled database directly (no `espp` may be running), lets `edit` change
 /// it, and makes the change durable.
 pub fn with_sled(db: &Path, edit: impl FnOnce(&sled::Db)) {
-    let sled = sled::Config::new()
-        .path(db.join("log"))
+    let sled = espp_engine::store::sled_config(&db.join("log"))
+        .expect("read the ledger's sled conf")
         .flush_every_ms(None)
         .open()
         .expect("open the ledger's sled db");
