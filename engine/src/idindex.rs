@@ -134,6 +134,25 @@ fn damaged(message: String) -> StoreError {
     StoreError::Damaged { seq: 0, message }
 }
 
+/// One `i` key of a ledger written before runs: its id and seq.
+fn legacy_entry(k: &[u8], v: &[u8]) -> Result<(Id, u64), StoreError> {
+    let id: Id = k
+        .get(1..17)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| damaged("a key of the id index is malformed".into()))?;
+    let seq = v
+        .get(..8)
+        .and_then(|b| b.try_into().ok())
+        .map(u64::from_be_bytes)
+        .ok_or_else(|| {
+            damaged(format!(
+                "the id index's value for {} is malformed",
+                Uuid::from_bytes(id)
+            ))
+        })?;
+    Ok((id, seq))
+}
+
 fn entries_of(
     no: u64,
     block: u32,
@@ -487,20 +506,7 @@ impl IdIndex {
             let mut keys = Vec::new();
             for kv in db.scan_prefix([LEGACY]).take(LEGACY_STEP) {
                 let (k, v) = kv?;
-                let id: Id = k
-                    .get(1..17)
-                    .and_then(|b| b.try_into().ok())
-                    .ok_or_else(|| damaged("a key of the id index is malformed".into()))?;
-                let seq = v
-                    .get(..8)
-                    .and_then(|b| b.try_into().ok())
-                    .map(u64::from_be_bytes)
-                    .ok_or_else(|| {
-                        damaged(format!(
-                            "the id index's value for {} is malformed",
-                            Uuid::from_bytes(id)
-                        ))
-                    })?;
+                let (id, seq) = legacy_entry(&k, &v)?;
                 w.push(db, id, seq)?;
                 keys.push(k);
             }
@@ -550,15 +556,7 @@ impl IdIndex {
             .flatten()
             .map(|kv| {
                 let (k, v) = kv?;
-                let id: Id = k
-                    .get(1..17)
-                    .and_then(|b| b.try_into().ok())
-                    .ok_or_else(|| damaged("a key of the id index is malformed".into()))?;
-                let seq = v
-                    .get(..8)
-                    .and_then(|b| b.try_into().ok())
-                    .map(u64::from_be_bytes)
-                    .ok_or_else(|| damaged("a value of the id index is malformed".into()))?;
+                let (id, seq) = legacy_entry(&k, &v)?;
                 Ok((Uuid::from_bytes(id), seq))
             });
         runs.chain(legacy)
