@@ -359,16 +359,7 @@ impl State {
             all.end()?;
         }
         {
-            let w = top.key("head")?;
-            match p.head {
-                None => w.put(b"null")?,
-                Some((seq, hash)) => {
-                    let mut o = Obj::new(w)?;
-                    o.str("hash", hash)?;
-                    o.raw("seq", seq)?;
-                    o.end()?;
-                }
-            }
+            head_object(top.key("head")?, p.head)?;
         }
         top.opt_str("known_at", p.known_at)?;
         let w = top.key("lots")?;
@@ -462,6 +453,22 @@ impl State {
 }
 
 /// One employee's object of the projection's `employees`.
+/// `head`: `{"hash", "seq"}`, or null for an empty log.
+fn head_object<W: Write + ?Sized>(
+    w: &mut Buffered<'_, W>,
+    head: Option<(u64, &str)>,
+) -> io::Result<()> {
+    match head {
+        None => w.put(b"null"),
+        Some((seq, hash)) => {
+            let mut o = Obj::new(w)?;
+            o.str("hash", hash)?;
+            o.raw("seq", seq)?;
+            o.end()
+        }
+    }
+}
+
 fn employee_object<W: Write + ?Sized>(
     w: &mut Buffered<'_, W>,
     e: &crate::employee::Employee,
@@ -511,16 +518,7 @@ impl State {
             }
         }
         {
-            let w = top.key("head")?;
-            match p.head {
-                None => w.put(b"null")?,
-                Some((seq, hash)) => {
-                    let mut o = Obj::new(w)?;
-                    o.str("hash", hash)?;
-                    o.raw("seq", seq)?;
-                    o.end()?;
-                }
-            }
+            head_object(top.key("head")?, p.head)?;
         }
         top.str("id", id)?;
         top.opt_str("known_at", p.known_at)?;

@@ -307,6 +307,17 @@ pub fn state(
 
 /// `espp state --employee`: the one-employee projection (JSON), or its facts (table), or the
 /// employee's row as `state --format csv` writes it.
+/// The projection's `known_at` and `head` (`known_at` as text, kept by the caller).
+fn provenance<'a>(
+    known_at: &'a Option<String>,
+    head: &'a Option<(u64, String)>,
+) -> espp_projections::Provenance<'a> {
+    espp_projections::Provenance {
+        known_at: known_at.as_deref(),
+        head: head.as_ref().map(|(seq, hash)| (*seq, hash.as_str())),
+    }
+}
+
 fn write_employee(
     format: Format,
     state: &espp_projections::State,
@@ -316,10 +327,7 @@ fn write_employee(
     out: &mut impl Write,
 ) -> Result<(), Failure> {
     let known_at = query.known_at.map(|t| t.to_string());
-    let provenance = espp_projections::Provenance {
-        known_at: known_at.as_deref(),
-        head: head.as_ref().map(|(seq, hash)| (*seq, hash.as_str())),
-    };
+    let provenance = provenance(&known_at, &head);
     let mut json = Vec::new();
     state.write_employee_projection(id, query.as_of, provenance, &mut json)?;
     if format == Format::Json {
@@ -369,10 +377,7 @@ fn write_projection_json(
     out: &mut impl Write,
 ) -> Result<(), Failure> {
     let known_at = query.known_at.map(|t| t.to_string());
-    let provenance = espp_projections::Provenance {
-        known_at: known_at.as_deref(),
-        head: head.as_ref().map(|(seq, hash)| (*seq, hash.as_str())),
-    };
+    let provenance = provenance(&known_at, &head);
     state.write_projection(query.as_of, provenance, out)?;
     writeln!(out)?;
     Ok(())
@@ -420,10 +425,7 @@ pub fn diff(
     // their projection) on a thread of their own while the other rules fold from scratch,
     // with the progress bar, on this one.
     let known_at = base_query.known_at.map(|t| t.to_string());
-    let provenance = espp_projections::Provenance {
-        known_at: known_at.as_deref(),
-        head: head.as_ref().map(|(seq, hash)| (*seq, hash.as_str())),
-    };
+    let provenance = provenance(&known_at, &head);
     let (base, other) = std::thread::scope(|s| {
         let base = s.spawn(|| -> Result<_, Failure> {
             let state = ledger.fold(&base_query, &mut |_| {})?;
