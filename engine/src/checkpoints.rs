@@ -730,11 +730,18 @@ impl Ledger {
                     continue;
                 };
                 let mut everyone = false;
+                // The latest day of the records left out: the whole fold reaches it.
+                let mut reached: Option<Day> = None;
                 let mut keep = |r: &Record| {
-                    if needs_everyone(r) && query.admits(r) {
+                    let admitted = query.admits(r);
+                    if needs_everyone(r) && admitted {
                         everyone = true;
                     }
-                    r.event.employee().is_none_or(|e| e.as_str() == id)
+                    let kept = r.event.employee().is_none_or(|e| e.as_str() == id);
+                    if !kept && admitted {
+                        reached = reached.max(Some(r.date));
+                    }
+                    kept
                 };
                 let folded = self.stream_some(
                     OrderedFold::new(state, query.clone()),
@@ -747,7 +754,7 @@ impl Ledger {
                 )?;
                 match folded {
                     _ if everyone => break,
-                    Ok(fold) => return fold.finish().map_err(no_longer_folds),
+                    Ok(fold) => return fold.finish_through(reached).map_err(no_longer_folds),
                     Err(FoldError {
                         rejection: espp_projections::Rejection::OutOfOrder { .. },
                         ..

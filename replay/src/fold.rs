@@ -239,6 +239,22 @@ impl OrderedFold {
         }
         Ok(self.state)
     }
+
+    /// [`OrderedFold::finish`], then the deadlines through `day` if it is later than the
+    /// last day folded: a fold that left out records another fold would have folded (one
+    /// employee's, `espp state --employee`) still reaches the day those records took the
+    /// whole fold to, so the deadlines due by then (a leave's limit, a window's default)
+    /// apply as they do in the whole fold.
+    pub fn finish_through(self, day: Option<Day>) -> Result<State, FoldError> {
+        let mut state = self.finish()?;
+        if let Some(day) = day.filter(|d| state.day().is_none_or(|f| *d > f)) {
+            state.advance_to(day).map_err(|rejection| FoldError {
+                seq: state.through_seq(),
+                rejection,
+            })?;
+        }
+        Ok(state)
+    }
 }
 
 /// Folds records given in seq order, all in memory (an export, a test): the reference fold.

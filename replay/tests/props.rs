@@ -101,6 +101,7 @@ fn employee_view(
     })
     .unwrap();
     let mut everyone = false;
+    let mut reached = None;
     let mut keep = |r: &Record| {
         if matches!(
             r.event,
@@ -109,7 +110,11 @@ fn employee_view(
         {
             everyone = true;
         }
-        r.event.employee().is_none_or(|e| e.as_str() == id)
+        let kept = r.event.employee().is_none_or(|e| e.as_str() == id);
+        if !kept && query.admits(r) {
+            reached = reached.max(Some(r.date));
+        }
+        kept
     };
     let left: Vec<Record> = left_out.iter().filter(|r| keep(r)).cloned().collect();
     let after: Vec<Record> = rest.iter().filter(|r| keep(r)).cloned().collect();
@@ -119,7 +124,7 @@ fn employee_view(
     let mut fold = OrderedFold::new(state, query.clone());
     fold.push(left, rest.iter().map(|r| r.date).min()).unwrap();
     fold.push(after, None).unwrap();
-    let state = fold.finish().unwrap();
+    let state = fold.finish_through(reached).unwrap();
     let mut out = Vec::new();
     state
         .write_employee_projection(id, query.as_of, Default::default(), &mut out)
