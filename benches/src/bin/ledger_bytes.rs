@@ -33,11 +33,24 @@ fn files(dir: &Path, out: &mut BTreeMap<String, (u64, u64)>) {
 }
 
 fn main() {
+    let usage = "usage: ledger_bytes LEDGER_DIR (a copy of a ledger: sled writes on open)";
     let Some(dir) = std::env::args().nth(1) else {
-        eprintln!("usage: ledger_bytes LEDGER_DIR (a copy: sled writes on open)");
+        eprintln!("{usage}");
         std::process::exit(2);
     };
+    if dir.starts_with('-') {
+        // `--help` and the like: print the usage, never open (and create) a ledger so named.
+        println!("{usage}");
+        std::process::exit(if dir == "--help" || dir == "-h" { 0 } else { 2 });
+    }
     let dir = Path::new(&dir);
+    if !dir.join("log").is_dir() {
+        eprintln!(
+            "ledger_bytes: {} is not a ledger (no log/ under it)",
+            dir.display()
+        );
+        std::process::exit(2);
+    }
     let mut on_disk = BTreeMap::new();
     files(dir, &mut on_disk);
     let total: u64 = on_disk.values().map(|(_, b)| b).sum();
