@@ -119,6 +119,20 @@ fn needs_everyone(r: &Record) -> bool {
     )
 }
 
+/// Which thread of [`Ledger::verify_all_with`] hashes the records (tests).
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HashOn {
+    /// Whichever has time (what `verify` does).
+    Shared,
+    /// The reader, every record.
+    Reader,
+    /// The fold's, every record.
+    Fold,
+    /// The fold's the first chunk, the reader's the second, and so on.
+    Alternate,
+}
+
 /// A checkpoint found by `verify`, and whether a fold from scratch agrees with it.
 #[derive(Debug, Clone)]
 pub struct CheckpointCheck {
@@ -804,6 +818,17 @@ impl Ledger {
     pub fn verify_all(
         &self,
     ) -> Result<(super::VerifyReport, Option<(String, Vec<CheckpointCheck>)>), StoreError> {
+        self.verify_all_with(HashOn::Shared)
+    }
+
+    /// [`Ledger::verify_all`] with the records hashed on the thread `on` says. For tests,
+    /// which find the same problems whichever thread hashes.
+    #[doc(hidden)]
+    #[allow(clippy::type_complexity)]
+    pub fn verify_all_with(
+        &self,
+        on: HashOn,
+    ) -> Result<(super::VerifyReport, Option<(String, Vec<CheckpointCheck>)>), StoreError> {
         // The checkpoints, in seq order: those that cannot be compared are settled now.
         let mut checks: Vec<CheckpointCheck> = Vec::new();
         let mut periodic: Vec<(usize, Header)> = Vec::new();
@@ -870,9 +895,10 @@ impl Ledger {
         // reader left to this thread (the chunks it handed over while this thread could take
         // them at once: the hashing goes to whichever core has time).
         let mut altered: Option<(u64, espp_events::Hash, espp_events::Hash)> = None;
-        // Chunks sent and not yet received: past `BEHIND`, the fold is behind and the reader
+        // Chunks sent and not yet received: from `BEHIND` on, the fold is behind and the reader
         // hashes what it reads (and goes on reading while the queue has room).
         const BEHIND: usize = 8;
+        let mut offered = 0usize;
         let queued = std::sync::atomic::AtomicUsize::new(0);
         let (mut report, rank) = std::thread::scope(|scope| -> Result<_, StoreError> {
             let (tx, rx) = std::sync::mpsc::sync_channel::<(u64, Vec<Record>, Hashed)>(2 * BEHIND);
@@ -899,8 +925,17 @@ impl Ledger {
             let reader = scope.spawn(move || {
                 self.verify_with(true, &mut |seq, records, hashed| {
                     use std::sync::atomic::Ordering::Relaxed;
-                    if hashed == Hashed::No && queued.load(Relaxed) >= BEHIND {
-                        return Some(records);
+                    if hashed == Hashed::No {
+                        offered += 1;
+                        let here = match on {
+                            HashOn::Shared => queued.load(Relaxed) >= BEHIND,
+                            HashOn::Reader => true,
+                            HashOn::Fold => false,
+                            HashOn::Alternate => offered % 2 == 0,
+                        };
+                        if here {
+                            return Some(records);
+                        }
                     }
                     queued.fetch_add(1, Relaxed);
                     // The fold stops listening only when this scope ends.

@@ -43,7 +43,7 @@ use std::path::{Path, PathBuf};
 use espp_events::{Actor, Day, EventInput, Hash, Instant, Line, Record};
 #[path = "checkpoints.rs"]
 mod checkpoints;
-pub use checkpoints::CheckpointCheck;
+pub use checkpoints::{CheckpointCheck, HashOn};
 #[path = "chunk.rs"]
 mod chunk;
 #[path = "headfile.rs"]
