@@ -931,7 +931,7 @@ impl Ledger {
                             HashOn::Shared => queued.load(Relaxed) >= BEHIND,
                             HashOn::Reader => true,
                             HashOn::Fold => false,
-                            HashOn::Alternate => offered % 2 == 0,
+                            HashOn::Alternate => offered.is_multiple_of(2),
                         };
                         if here {
                             return Some(records);
