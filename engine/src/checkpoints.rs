@@ -21,10 +21,12 @@
 use espp_events::{Day, Hash, Record};
 use espp_projections::parts::{EncodedParts, PartError};
 use espp_projections::State;
-use espp_replay::checkpoint::{decode_parts, encode_parts, STATE_PIECE_BYTES};
+use std::collections::HashSet;
+
+use espp_replay::checkpoint::{decode_parts, encode_parts, part_list, STATE_PIECE_BYTES};
 use espp_replay::{FoldError, Header, Kind, OrderedFold, Query, FOLD_VERSION};
 
-use super::{decode_chunk, rec_key, Ledger, StoreError};
+use super::{decode_chunk, rec_key, Hashed, Ledger, StoreError};
 
 /// Checks what a fold can check cheaply of a chunk it read (not each record's own hash:
 /// `verify` and `export` recompute those): its records are consecutive from its key, each
@@ -117,6 +119,20 @@ fn needs_everyone(r: &Record) -> bool {
     )
 }
 
+/// Which thread of [`Ledger::verify_all_with`] hashes the records (tests).
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HashOn {
+    /// Whichever has time (what `verify` does).
+    Shared,
+    /// The reader, every record.
+    Reader,
+    /// The fold's, every record.
+    Fold,
+    /// The fold's the first chunk, the reader's the second, and so on.
+    Alternate,
+}
+
 /// A checkpoint found by `verify`, and whether a fold from scratch agrees with it.
 #[derive(Debug, Clone)]
 pub struct CheckpointCheck {
@@ -191,8 +207,10 @@ impl Ledger {
     fn part(&self, hash: &Hash) -> Result<Option<Result<Vec<u8>, ()>>, StoreError> {
         let mut out = Vec::new();
         let mut pieces = 0u32;
-        for v in self.checkpoints.scan_prefix(part_prefix(hash)).values() {
-            out.extend_from_slice(&v?);
+        for kv in self.checkpoints.scan_prefix(part_prefix(hash)) {
+            let (k, v) = kv?;
+            super::scanned(&self.checkpoints, &k);
+            out.extend_from_slice(&v);
             pieces += 1;
         }
         if pieces == 0 {
@@ -501,6 +519,7 @@ impl Ledger {
                     let decoded = self
                         .db
                         .get(rec_key(seq))
+                        .inspect(|_| super::scanned(&self.db, &rec_key(seq)))
                         .map_err(StoreError::from)
                         .and_then(|v| {
                             let v = v.ok_or_else(|| StoreError::Damaged {
@@ -603,6 +622,7 @@ impl Ledger {
                 break;
             }
             let (k, v) = kv?;
+            super::scanned(&self.db, &k);
             let first = super::be_u64(&k[1..]).unwrap_or(0);
             let (kept, links) = super::chunk::decode_chunk_of(first, &v, employee);
             let kept = kept.into_iter().collect::<Result<Vec<_>, _>>()?;
@@ -798,6 +818,17 @@ impl Ledger {
     pub fn verify_all(
         &self,
     ) -> Result<(super::VerifyReport, Option<(String, Vec<CheckpointCheck>)>), StoreError> {
+        self.verify_all_with(HashOn::Shared)
+    }
+
+    /// [`Ledger::verify_all`] with the records hashed on the thread `on` says. For tests,
+    /// which find the same problems whichever thread hashes.
+    #[doc(hidden)]
+    #[allow(clippy::type_complexity)]
+    pub fn verify_all_with(
+        &self,
+        on: HashOn,
+    ) -> Result<(super::VerifyReport, Option<(String, Vec<CheckpointCheck>)>), StoreError> {
         // The checkpoints, in seq order: those that cannot be compared are settled now.
         let mut checks: Vec<CheckpointCheck> = Vec::new();
         let mut periodic: Vec<(usize, Header)> = Vec::new();
@@ -845,30 +876,83 @@ impl Ledger {
             later_min[i] = Some(later_min[i + 1].map_or(chunks[i].1, |d| d.min(chunks[i].1)));
         }
         let mut fold = OrderedFold::from_start(all).snapshot_before(walls);
+        // The parts already read and found to hash to their names: a part shared by
+        // several checkpoints is read and hashed once, all of them on a thread of their own
+        // while the log is read (those missing or altered are read again where a
+        // comparison needs them, and found so there).
+        let mut named: Vec<Hash> = periodic
+            .iter()
+            .map(|(_, h)| h)
+            .chain(purchase.iter().map(|(_, h, _)| h))
+            .flat_map(|h| h.parts.all().copied())
+            .collect();
+        named.sort_unstable_by_key(|h| h.0);
+        named.dedup();
+        let mut verified: HashSet<Hash> = HashSet::new();
         let mut failed: Option<StoreError> = None;
         let mut next_periodic = 0;
-        // The first record of odd seq whose content does not hash to its stored hash: the
-        // reader leaves those to this thread (half the hashing, on the other core).
+        // The first record whose content does not hash to its stored hash, of those the
+        // reader left to this thread (the chunks it handed over while this thread could take
+        // them at once: the hashing goes to whichever core has time).
         let mut altered: Option<(u64, espp_events::Hash, espp_events::Hash)> = None;
+        // Chunks sent and not yet received: from `BEHIND` on, the fold is behind and the reader
+        // hashes what it reads (and goes on reading while the queue has room).
+        const BEHIND: usize = 8;
+        let mut offered = 0usize;
+        let queued = std::sync::atomic::AtomicUsize::new(0);
         let (mut report, rank) = std::thread::scope(|scope| -> Result<_, StoreError> {
-            let (tx, rx) = std::sync::mpsc::sync_channel::<(u64, Vec<espp_events::Record>)>(8);
+            let (tx, rx) = std::sync::mpsc::sync_channel::<(u64, Vec<Record>, Hashed)>(2 * BEHIND);
+            let queued = &queued;
+            let intact = scope.spawn(|| -> Result<HashSet<Hash>, StoreError> {
+                let mut intact = HashSet::with_capacity(named.len());
+                for hash in &named {
+                    if let Some(Ok(_)) = self.part(hash)? {
+                        intact.insert(*hash);
+                    }
+                }
+                Ok(intact)
+            });
+            let mut intact = Some(intact);
+            // The intact parts, once that thread is done: wanted by the first comparison. If
+            // it failed to read, none: each comparison then reads its parts itself and meets
+            // the failure where it did before this thread.
+            let mut wait_intact = |verified: &mut HashSet<Hash>| {
+                if let Some(t) = intact.take() {
+                    let read = t.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+                    *verified = read.unwrap_or_default();
+                }
+            };
             let reader = scope.spawn(move || {
-                self.verify_with(true, &mut |seq, records| {
+                self.verify_with(true, &mut |seq, records, hashed| {
+                    use std::sync::atomic::Ordering::Relaxed;
+                    if hashed == Hashed::No {
+                        offered += 1;
+                        let here = match on {
+                            HashOn::Shared => queued.load(Relaxed) >= BEHIND,
+                            HashOn::Reader => true,
+                            HashOn::Fold => false,
+                            HashOn::Alternate => offered.is_multiple_of(2),
+                        };
+                        if here {
+                            return Some(records);
+                        }
+                    }
+                    queued.fetch_add(1, Relaxed);
                     // The fold stops listening only when this scope ends.
-                    let _ = tx.send((seq, records));
+                    let _ = tx.send((seq, records, hashed));
+                    None
                 })
             });
-            for (first, records) in rx {
+            for (first, records, hashed) in rx {
+                queued.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
                 if altered.is_some() {
                     continue;
                 }
-                if let Some(r) = records
-                    .iter()
-                    .filter(|r| r.seq % 2 == 1)
-                    .find(|r| r.compute_hash() != r.hash)
-                {
-                    altered = Some((r.seq, r.compute_hash(), r.hash));
-                    continue;
+                if hashed == Hashed::No {
+                    if let Some(r) = records.iter().find(|r| r.compute_hash() != r.hash) {
+                        altered = Some((r.seq, r.compute_hash(), r.hash));
+                        continue;
+                    }
                 }
                 if failed.is_some() || records.is_empty() {
                     continue;
@@ -911,22 +995,33 @@ impl Ledger {
                         (Some(a), Some(b)) => Some(a.min(b)),
                         (a, b) => a.or(b),
                     };
-                    if let Err(e) = fold.push(now, later) {
-                        failed = Some(no_longer_folds(e));
-                        break;
-                    }
-                    for (day, state) in fold.take_snapshots() {
+                    // A purchase checkpoint is compared with the state in place, as the fold
+                    // passes its wall (no copy of the state).
+                    let mut compared: Result<(), StoreError> = Ok(());
+                    let pushed = fold.push_observed(now, later, &mut |day, state| {
                         for (idx, h, own) in &purchase {
-                            if !*own && h.wall == Some(day) {
-                                checks[*idx] = self.compare_checkpoint(h, &state)?;
+                            if compared.is_ok() && !*own && h.wall == Some(day) {
+                                wait_intact(&mut verified);
+                                match self.compare_checkpoint(h, state, &mut verified) {
+                                    Ok(c) => checks[*idx] = c,
+                                    Err(e) => compared = Err(e),
+                                }
                             }
                         }
+                    });
+                    compared?;
+                    if let Err(e) = pushed {
+                        failed = Some(no_longer_folds(e));
+                        break;
                     }
                     if cut.is_some() {
                         let (idx, h) = &periodic[next_periodic];
                         next_periodic += 1;
-                        match fold.state_so_far() {
-                            Ok(state) => checks[*idx] = self.compare_checkpoint(h, &state)?,
+                        wait_intact(&mut verified);
+                        match fold.with_state_so_far(|state| {
+                            self.compare_checkpoint(h, state, &mut verified)
+                        }) {
+                            Ok(c) => checks[*idx] = c?,
                             Err(e) => {
                                 failed = Some(no_longer_folds(e));
                                 break;
@@ -939,6 +1034,7 @@ impl Ledger {
                     rest = after;
                 }
             }
+            wait_intact(&mut verified);
             reader
                 .join()
                 .unwrap_or_else(|p| std::panic::resume_unwind(p))
@@ -968,30 +1064,41 @@ impl Ledger {
         if let Some(e) = failed {
             return Err(e);
         }
-        fold.finish_snapshots().map_err(no_longer_folds)?;
-        for (day, state) in fold.take_snapshots() {
+        let mut compared: Result<(), StoreError> = Ok(());
+        fold.finish_observed(&mut |day, state| {
             for (idx, h, own) in &purchase {
-                if !*own && h.wall == Some(day) {
-                    checks[*idx] = self.compare_checkpoint(h, &state)?;
+                if compared.is_ok() && !*own && h.wall == Some(day) {
+                    match self.compare_checkpoint(h, state, &mut verified) {
+                        Ok(c) => checks[*idx] = c,
+                        Err(e) => compared = Err(e),
+                    }
                 }
             }
-        }
+        })
+        .map_err(no_longer_folds)?;
+        compared?;
         let full = fold.finish().map_err(no_longer_folds)?;
         // What the pass could not check: by a fold of their own, as before.
         let unreached = periodic[next_periodic..].iter().map(|(i, h)| (*i, h));
         let own = purchase.iter().filter(|p| p.2).map(|(i, h, _)| (*i, h));
         for (idx, h) in unreached.chain(own) {
-            checks[idx] = self.check_by_own_fold(h)?;
+            checks[idx] = self.check_by_own_fold(h, &mut verified)?;
         }
         Ok((report, Some((full.digest(), checks))))
     }
 
     /// Compares checkpoint `h` with `fresh`, the state a fold from scratch gives for what it
     /// covers: by the SHA-256 of `fresh`'s encoding, else by projection digests.
-    fn compare_checkpoint(&self, h: &Header, fresh: &State) -> Result<CheckpointCheck, StoreError> {
-        let (problem, disagrees) = match self.stored_parts_check(h)? {
+    /// `verified` holds the parts found intact so far (see [`Ledger::stored_parts_check`]).
+    fn compare_checkpoint(
+        &self,
+        h: &Header,
+        fresh: &State,
+        verified: &mut HashSet<Hash>,
+    ) -> Result<CheckpointCheck, StoreError> {
+        let (problem, disagrees) = match self.stored_parts_check(h, verified)? {
             Some(p) => p,
-            None if encode_parts(fresh).1 == h.parts => (None, false),
+            None if part_list(fresh) == h.parts => (None, false),
             // The same books may encode differently (what the projection does not show):
             // compare what it shows, as a fold of its own would.
             None => self.compare_digests(h, &fresh.digest())?,
@@ -1005,10 +1112,20 @@ impl Ledger {
     }
 
     /// What is wrong with checkpoint `h`'s stored parts, if anything: missing (a cache
-    /// miss) or altered (bytes that changed after it was written: it disagrees).
-    fn stored_parts_check(&self, h: &Header) -> Result<Option<(Option<String>, bool)>, StoreError> {
+    /// miss) or altered (bytes that changed after it was written: it disagrees). Parts in
+    /// `verified` were read and found intact by this process already (nothing removes or
+    /// rewrites a part while `verify` reads): those are not read again; the others are added
+    /// to it when they are.
+    fn stored_parts_check(
+        &self,
+        h: &Header,
+        verified: &mut HashSet<Hash>,
+    ) -> Result<Option<(Option<String>, bool)>, StoreError> {
         let mut missing = false;
         for hash in h.parts.all() {
+            if verified.contains(hash) {
+                continue;
+            }
             match self.part(hash)? {
                 None => missing = true,
                 Some(Err(())) => {
@@ -1020,7 +1137,9 @@ impl Ledger {
                         true,
                     )))
                 }
-                Some(Ok(_)) => {}
+                Some(Ok(_)) => {
+                    verified.insert(*hash);
+                }
             }
         }
         if sha(&espp_replay::checkpoint::encode_part_list(&h.parts)) != h.state_sha256 {
@@ -1086,9 +1205,13 @@ impl Ledger {
     }
 
     /// Checks checkpoint `h` against a fold from scratch of what it covers, of its own.
-    fn check_by_own_fold(&self, h: &Header) -> Result<CheckpointCheck, StoreError> {
+    fn check_by_own_fold(
+        &self,
+        h: &Header,
+        verified: &mut HashSet<Hash>,
+    ) -> Result<CheckpointCheck, StoreError> {
         let fresh = self.fold_covered_by(h)?;
-        self.compare_checkpoint(h, &fresh)
+        self.compare_checkpoint(h, &fresh, verified)
     }
 
     /// Folds the whole log from scratch and compares every checkpoint with a fold from
@@ -1132,7 +1255,7 @@ impl Ledger {
                 ))
             } else {
                 let fresh = self.fold_covered_by(&h)?.digest();
-                let (problem, d) = match self.stored_parts_check(&h)? {
+                let (problem, d) = match self.stored_parts_check(&h, &mut HashSet::new())? {
                     Some(p) => p,
                     None => self.compare_digests(&h, &fresh)?,
                 };

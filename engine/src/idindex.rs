@@ -533,6 +533,7 @@ impl IdIndex {
             (0..run.fences.len() as u32).flat_map(move |b| {
                 let block = db
                     .get(block_key(run.no, b))
+                    .inspect(|_| super::scanned(db, &block_key(run.no, b)))
                     .map_err(StoreError::from)
                     .and_then(|v| {
                         v.ok_or_else(|| {

@@ -11,7 +11,7 @@ pub mod store;
 pub mod writer;
 
 pub use store::{
-    AppendReport, Batch, CheckpointCheck, DryRun, Ledger, Options, Problem, StoreError,
+    AppendReport, Batch, CheckpointCheck, DryRun, HashOn, Ledger, Options, Problem, StoreError,
     VerifyReport, CHUNK_RECORDS,
 };
 pub use writer::{GroupCommitter, WriterThread};

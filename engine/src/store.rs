@@ -43,7 +43,7 @@ use std::path::{Path, PathBuf};
 use espp_events::{Actor, Day, EventInput, Hash, Instant, Line, Record};
 #[path = "checkpoints.rs"]
 mod checkpoints;
-pub use checkpoints::CheckpointCheck;
+pub use checkpoints::{CheckpointCheck, HashOn};
 #[path = "chunk.rs"]
 mod chunk;
 #[path = "headfile.rs"]
@@ -557,6 +557,35 @@ pub struct Ledger {
     /// Declared last so that it is dropped last: the lock is released only after sled has
     /// closed (fields drop in declaration order).
     _lock: File,
+}
+
+/// Accesses of a key read once that sled's page cache must hear of to let its page go: see
+/// [`scanned`].
+const PASSES: usize = 8;
+
+/// Tells sled's page cache that the value under `key` of `tree`, just read by a one-time
+/// scan (the log's chunks, the id index's blocks, checkpoint parts), was accessed, so that
+/// the cache bounds what such scans keep: call it after each value. Every read command
+/// reads through it, so each gets the bound.
+///
+/// Why (sled 0.34.7, `lru.rs` and `pagecache/mod.rs`): the cache is 256 shards by page id;
+/// a shard hears of accesses to its pages only when 64 of them have queued, and evicts only
+/// then, down to its share of `cache_capacity` (64 MiB / 256 = 256 KiB), always keeping the
+/// page accessed last. A forward scan touches each leaf once (its iterator keeps the leaf)
+/// and a read by key once per value (a leaf holds 8-16 values: sled splits past 16): no
+/// shard's queue fills, and every leaf read stays in memory until the process ends whatever
+/// the capacity (at 1M events ~135 MB of log, index and parts pages; ten times that at
+/// 10M). Reading the key again [`PASSES`] times after each value makes a leaf of 8 values
+/// or more fill its shard's queue while it is read: the shard then accounts it and evicts
+/// the older leaves it held, so a scan keeps about one leaf a shard (~256 leaves of ~180
+/// KiB), whatever the length of the log. A read by key costs a descent of the tree
+/// (~0.5 µs): 8 per chunk of 256 records. Pages stored as blobs (ledgers with 512 KiB
+/// segments, where leaves pass 128 KiB) are charged ~20 bytes and still stay.
+fn scanned(tree: &sled::Tree, key: &[u8]) {
+    for _ in 0..PASSES {
+        // Only the access counts; a failure here shows on the next real read.
+        let _ = tree.get(key);
+    }
 }
 
 fn rec_key(seq: u64) -> [u8; 9] {
@@ -1209,7 +1238,10 @@ impl Ledger {
                 }
                 let mut out = match kv {
                     Err(e) => vec![Err(e.into())],
-                    Ok((k, v)) => decode_chunk(&k, &v),
+                    Ok((k, v)) => {
+                        scanned(&self.db, &k);
+                        decode_chunk(&k, &v)
+                    }
                 };
                 for i in 0..out.len() {
                     let Ok(r) = &out[i] else { break };
@@ -1803,19 +1835,25 @@ impl Ledger {
 
     /// Re-reads every record and its links: the first problem found, if any.
     pub fn verify(&self) -> Result<VerifyReport, StoreError> {
-        Ok(self.verify_with(false, &mut |_, _| {})?.0)
+        Ok(self.verify_with(false, &mut |_, _, _| None)?.0)
     }
 
     /// [`Ledger::verify`], handing each chunk's records that passed to `sink` (its first
-    /// seq, then the records; also those before a problem): `verify`'s fold reads the log in
-    /// the same pass. With `defer_hash`, records of odd seq are not hashed here: the caller
-    /// hashes them (on another core). Also returns, for a problem found at a record, the
-    /// rank of the check that found it, in the order they run: 0 the chunk, 1 its place or
-    /// link, 2 its hash, 3 the id index (None for a problem found after the last record).
+    /// seq, the records, and whether their hashes were checked here; also those before a
+    /// problem): `verify`'s fold reads the log in the same pass. With `defer_hash`, each
+    /// chunk's records are first offered to `sink` before their hashes are checked: it takes
+    /// them (returns None) only if it can at once, and then checks their hashes itself (on
+    /// another core); if it gives them back (busy), they are hashed here and handed over
+    /// again, to be taken whatever. So the hashing goes to whichever thread has time: when
+    /// the fold is behind, the reader hashes; when the reader is, the fold does. Without
+    /// `defer_hash`, every record is hashed here. Also returns, for a problem found at a
+    /// record, the rank of the check that found it, in the order they run: 0 the chunk, 1
+    /// its place or link, 2 its hash, 3 the id index (None for a problem found after the
+    /// last record).
     pub(crate) fn verify_with(
         &self,
         defer_hash: bool,
-        sink: &mut dyn FnMut(u64, Vec<Record>),
+        sink: &mut dyn FnMut(u64, Vec<Record>, Hashed) -> Option<Vec<Record>>,
     ) -> Result<(VerifyReport, Option<u8>), StoreError> {
         let mut report = VerifyReport::default();
         let mut prev = Hash::ZERO;
@@ -1854,6 +1892,7 @@ impl Ledger {
                         return stop(report, expected, 0, &seen);
                     }
                 };
+                scanned(&self.db, &k);
                 let key_seq = be_u64(&k[1..]).unwrap_or(0);
                 if key_seq != expected {
                     report.problem = if key_seq > expected {
@@ -1873,52 +1912,32 @@ impl Ledger {
                     return stop(report, expected, 0, &seen);
                 }
                 let mut passed = Vec::new();
+                // The first problem in this chunk before any hash is checked, and its rank.
+                let mut found: Option<(Problem, u8)> = None;
                 for (i, r) in decode_chunk(&k, &v).into_iter().enumerate() {
                     let at = key_seq + i as u64;
                     let r = match r {
                         Ok(r) => r,
                         Err(StoreError::Damaged { seq, message }) => {
-                            report.problem = problem(seq, message);
-                            sink(key_seq, passed);
-                            return stop(report, expected, 1, &seen);
+                            found = Some((Problem { seq, message }, 1));
+                            break;
                         }
                         Err(e) => return Err(e),
                     };
                     if r.seq != at {
-                        report.problem = problem(
-                            at,
-                            format!("out of place: the record stored here says seq {}", r.seq),
-                        );
-                        sink(key_seq, passed);
-                        return stop(report, expected, 1, &seen);
+                        let message =
+                            format!("out of place: the record stored here says seq {}", r.seq);
+                        found = Some((Problem { seq: at, message }, 1));
+                        break;
                     }
                     if r.prev_hash != prev {
-                        report.problem = problem(
-                            at,
-                            format!(
-                                "altered: prev_hash {} does not match seq {}'s hash {prev}",
-                                r.prev_hash,
-                                at - 1
-                            ),
+                        let message = format!(
+                            "altered: prev_hash {} does not match seq {}'s hash {prev}",
+                            r.prev_hash,
+                            at - 1
                         );
-                        sink(key_seq, passed);
-                        return stop(report, expected, 1, &seen);
-                    }
-                    let computed = if defer_hash && at % 2 == 1 {
-                        r.hash
-                    } else {
-                        r.compute_hash()
-                    };
-                    if computed != r.hash {
-                        report.problem = problem(
-                            at,
-                            format!(
-                                "altered: its content hashes to {computed}, not the stored {}",
-                                r.hash
-                            ),
-                        );
-                        sink(key_seq, passed);
-                        return stop(report, expected, 2, &seen);
+                        found = Some((Problem { seq: at, message }, 1));
+                        break;
                     }
                     seen.add(&key, &r.id, at);
                     prev = r.hash;
@@ -1926,7 +1945,41 @@ impl Ledger {
                     report.records += 1;
                     passed.push(r);
                 }
-                sink(key_seq, passed);
+                // The hashes: on the fold's thread if it takes the records at once, else here.
+                let back = if defer_hash {
+                    sink(key_seq, passed, Hashed::No)
+                } else {
+                    Some(passed)
+                };
+                if let Some(mut passed) = back {
+                    if let Some(i) = passed.iter().position(|r| r.compute_hash() != r.hash) {
+                        // The records from the altered one on did not pass after all.
+                        for r in &passed[i..] {
+                            seen.remove(&key, &r.id, r.seq);
+                        }
+                        let r = &passed[i];
+                        let message = format!(
+                            "altered: its content hashes to {}, not the stored {}",
+                            r.compute_hash(),
+                            r.hash
+                        );
+                        found = Some((
+                            Problem {
+                                seq: r.seq,
+                                message,
+                            },
+                            2,
+                        ));
+                        report.records -= (passed.len() - i) as u64;
+                        expected = r.seq;
+                        passed.truncate(i);
+                    }
+                    sink(key_seq, passed, Hashed::Yes);
+                }
+                if let Some((p, rank)) = found {
+                    report.problem = Some(p);
+                    return stop(report, expected, rank, &seen);
+                }
             }
             // Every record's index entry: one scan of the index, each record looked up only if
             // the two disagree (to name the first record whose entry is wrong).
@@ -2071,7 +2124,7 @@ impl IndexDigest {
         [Default::default(), Default::default()]
     }
 
-    fn add(&mut self, key: &IndexKey, id: &Uuid, seq: u64) {
+    fn pair_hash(key: &IndexKey, id: &Uuid, seq: u64) -> u128 {
         use std::hash::{BuildHasher as _, Hasher as _};
         let half = |k: &std::collections::hash_map::RandomState| {
             let mut h = k.build_hasher();
@@ -2079,9 +2132,18 @@ impl IndexDigest {
             h.write_u64(seq);
             h.finish()
         };
-        let hash = u128::from(half(&key[0])) << 64 | u128::from(half(&key[1]));
+        u128::from(half(&key[0])) << 64 | u128::from(half(&key[1]))
+    }
+
+    fn add(&mut self, key: &IndexKey, id: &Uuid, seq: u64) {
         self.entries += 1;
-        self.sum = self.sum.wrapping_add(hash);
+        self.sum = self.sum.wrapping_add(Self::pair_hash(key, id, seq));
+    }
+
+    /// Takes back a pair [`IndexDigest::add`] added.
+    fn remove(&mut self, key: &IndexKey, id: &Uuid, seq: u64) {
+        self.entries -= 1;
+        self.sum = self.sum.wrapping_sub(Self::pair_hash(key, id, seq));
     }
 
     /// Whether `self`, the index's entries below some seq (and every malformed one), agrees
@@ -2110,6 +2172,15 @@ fn new_id(context: &std::sync::Mutex<uuid::ContextV7>, now: Instant) -> Uuid {
     let secs = nanos.div_euclid(1_000_000_000) as u64;
     let sub = nanos.rem_euclid(1_000_000_000) as u32;
     Uuid::new_v7(uuid::Timestamp::from_unix(context, secs, sub))
+}
+
+/// Whether the records [`Ledger::verify_with`] hands over had their hashes checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Hashed {
+    /// Checked: take them.
+    Yes,
+    /// Not checked: take them only if they can be hashed at once; else give them back.
+    No,
 }
 
 /// The outcome of [`Ledger::verify`].

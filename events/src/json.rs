@@ -166,9 +166,15 @@ fn needs_escape(b: u8) -> bool {
     b < 0x20 || b == b'"' || b == b'\\'
 }
 
+/// Whether any byte of `bytes` needs escaping: every byte looked at (no early exit), which
+/// the compiler turns into a few wide comparisons (`verify` scans every record's strings).
+fn has_escape(bytes: &[u8]) -> bool {
+    bytes.iter().fold(false, |any, &b| any | needs_escape(b))
+}
+
 /// Appends `s` as a JSON string, escaped exactly as `serde_json` escapes it.
 pub(crate) fn write_json_str(out: &mut Vec<u8>, s: &str) {
-    if s.bytes().any(needs_escape) {
+    if has_escape(s.as_bytes()) {
         write_value(out, &Value::String(s.to_string()));
     } else {
         out.reserve(s.len() + 2);
@@ -186,6 +192,11 @@ pub(crate) trait JsonText: fmt::Display {
         // Writing into memory cannot fail.
         let _ = write!(out, "{self}");
     }
+    /// True when the text is printable ASCII by construction (digits, signs, hex, the
+    /// punctuation of days and instants), which JSON never escapes: not scanned then.
+    fn plain(&self) -> bool {
+        false
+    }
 }
 
 macro_rules! decimal_text {
@@ -193,6 +204,9 @@ macro_rules! decimal_text {
         impl JsonText for $ty {
             fn write_text(&self, out: &mut Vec<u8>) {
                 crate::value::write_decimal(self.get(), out);
+            }
+            fn plain(&self) -> bool {
+                true
             }
         }
     )*};
@@ -203,10 +217,16 @@ impl JsonText for Day {
     fn write_text(&self, out: &mut Vec<u8>) {
         Day::write_text(*self, out);
     }
+    fn plain(&self) -> bool {
+        true
+    }
 }
 impl JsonText for Instant {
     fn write_text(&self, out: &mut Vec<u8>) {
         Instant::write_text(*self, out);
+    }
+    fn plain(&self) -> bool {
+        true
     }
 }
 impl JsonText for Hash {
@@ -216,11 +236,17 @@ impl JsonText for Hash {
         let _ = hex::encode_to_slice(self.0, &mut hex);
         out.extend_from_slice(&hex);
     }
+    fn plain(&self) -> bool {
+        true
+    }
 }
 impl JsonText for Uuid {
     fn write_text(&self, out: &mut Vec<u8>) {
         let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
         out.extend_from_slice(self.hyphenated().encode_lower(&mut buf).as_bytes());
+    }
+    fn plain(&self) -> bool {
+        true
     }
 }
 impl JsonText for EmployeeId {
@@ -249,7 +275,7 @@ fn write_json_text(out: &mut Vec<u8>, v: &dyn JsonText) {
     let start = out.len();
     out.push(b'"');
     v.write_text(out);
-    if out[start + 1..].iter().any(|&b| needs_escape(b)) {
+    if !v.plain() && has_escape(&out[start + 1..]) {
         let text = String::from_utf8_lossy(&out[start + 1..]).into_owned();
         out.truncate(start);
         write_value(out, &Value::String(text));

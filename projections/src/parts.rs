@@ -89,13 +89,6 @@ type Block = (Vec<(EmployeeId, Employee)>, Vec<(Day, EmployeeId)>);
 #[error("checkpoint part does not decode: {0}")]
 pub struct PartError(pub String);
 
-fn enc<T: Serialize + ?Sized>(v: &T) -> Vec<u8> {
-    match bincode::serde::encode_to_vec(v, bincode::config::standard()) {
-        Ok(b) => b,
-        Err(e) => unreachable!("encoding a checkpoint part into memory failed: {e}"),
-    }
-}
-
 fn dec<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, PartError> {
     let (v, used) = bincode::serde::decode_from_slice::<T, _>(bytes, bincode::config::standard())
         .map_err(|e| PartError(e.to_string()))?;
@@ -105,12 +98,50 @@ fn dec<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, PartError> {
     Ok(v)
 }
 
+/// Which part [`State::each_part`] hands over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PartKind<'a> {
+    /// The global part.
+    Global,
+    /// A block of employees, named by its first id.
+    Employees(&'a EmployeeId),
+    /// A block of lots.
+    Lots,
+    /// One purchase.
+    Purchase,
+    /// A block of dispositions.
+    Dispositions,
+}
+
+/// Encodes `v` into `buf` (cleared first) with bincode's standard configuration.
+fn enc_into<T: Serialize + ?Sized>(buf: &mut Vec<u8>, v: &T) {
+    buf.clear();
+    if let Err(e) = bincode::serde::encode_into_std_write(v, buf, bincode::config::standard()) {
+        unreachable!("encoding a checkpoint part into memory failed: {e}")
+    }
+}
+
 impl State {
     /// The state cut into parts (see the module's documentation).
     pub fn to_parts(&self) -> EncodedParts {
+        let mut parts = EncodedParts::default();
+        self.each_part(&mut |kind, bytes| match kind {
+            PartKind::Global => parts.global = bytes.to_vec(),
+            PartKind::Employees(first) => parts.employees.push((first.clone(), bytes.to_vec())),
+            PartKind::Lots => parts.lots.push(bytes.to_vec()),
+            PartKind::Purchase => parts.purchases.push(bytes.to_vec()),
+            PartKind::Dispositions => parts.dispositions.push(bytes.to_vec()),
+        });
+        parts
+    }
+
+    /// Encodes the parts one at a time into one buffer, handing each to `f` in the order of
+    /// a part list (the global part, the employee blocks, the lot blocks, the purchases, the
+    /// disposition blocks): the bytes [`State::to_parts`] holds, without holding them all
+    /// (`verify` hashes each as it comes, issue 15).
+    pub fn each_part(&self, f: &mut dyn FnMut(PartKind<'_>, &[u8])) {
         let ids: Vec<&EmployeeId> = self.employees.keys().collect();
         let firsts: Vec<&EmployeeId> = ids.chunks(EMPLOYEES_PER_BLOCK).map(|c| c[0]).collect();
-        let mut employees = Vec::with_capacity(firsts.len());
         let mut block_deadlines: Vec<Vec<&(Day, EmployeeId)>> = vec![Vec::new(); firsts.len()];
         let mut global_deadlines = Vec::new();
         for d in &self.deadlines {
@@ -121,37 +152,44 @@ impl State {
                 global_deadlines.push(d);
             }
         }
+        let mut buf = Vec::new();
+        enc_into(
+            &mut buf,
+            &GlobalRef {
+                overrides: &self.overrides,
+                day: self.day,
+                through_seq: self.through_seq,
+                plan: &self.plan,
+                rules: &self.rules,
+                market: &self.market,
+                periods: &self.periods,
+                shares_outstanding: self.shares_outstanding.map(Bytes),
+                skipped: &self.skipped,
+                capital_changes: &self.capital_changes,
+                closed: self.closed,
+                deadlines: global_deadlines,
+            },
+        );
+        f(PartKind::Global, &buf);
         for (chunk, deadlines) in ids.chunks(EMPLOYEES_PER_BLOCK).zip(block_deadlines) {
             let members: Vec<(&EmployeeId, &Employee)> = chunk
                 .iter()
                 .filter_map(|id| self.employees.get_key_value(id.as_str()))
                 .collect();
-            employees.push((chunk[0].clone(), enc(&(members, deadlines))));
+            enc_into(&mut buf, &(members, deadlines));
+            f(PartKind::Employees(chunk[0]), &buf);
         }
-        let global = enc(&GlobalRef {
-            overrides: &self.overrides,
-            day: self.day,
-            through_seq: self.through_seq,
-            plan: &self.plan,
-            rules: &self.rules,
-            market: &self.market,
-            periods: &self.periods,
-            shares_outstanding: self.shares_outstanding.map(Bytes),
-            skipped: &self.skipped,
-            capital_changes: &self.capital_changes,
-            closed: self.closed,
-            deadlines: global_deadlines,
-        });
-        EncodedParts {
-            global,
-            employees,
-            lots: self.lots.chunks(LOTS_PER_BLOCK).map(enc).collect(),
-            purchases: self.purchases.iter().map(enc).collect(),
-            dispositions: self
-                .dispositions
-                .chunks(DISPOSITIONS_PER_BLOCK)
-                .map(enc)
-                .collect(),
+        for block in self.lots.chunks(LOTS_PER_BLOCK) {
+            enc_into(&mut buf, block);
+            f(PartKind::Lots, &buf);
+        }
+        for p in &self.purchases {
+            enc_into(&mut buf, p);
+            f(PartKind::Purchase, &buf);
+        }
+        for block in self.dispositions.chunks(DISPOSITIONS_PER_BLOCK) {
+            enc_into(&mut buf, block);
+            f(PartKind::Dispositions, &buf);
         }
     }
 

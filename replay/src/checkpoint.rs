@@ -222,6 +222,24 @@ pub fn encode_parts(state: &State) -> (EncodedParts, PartList) {
     (parts, list)
 }
 
+/// The list naming a state's parts: what `encode_parts(state).1` gives, each part hashed as
+/// it is encoded into one buffer rather than all of them held (`verify`'s comparison).
+pub fn part_list(state: &State) -> PartList {
+    use espp_projections::parts::PartKind;
+    let mut list = PartList::default();
+    state.each_part(&mut |kind, bytes| {
+        let h = sha(bytes);
+        match kind {
+            PartKind::Global => list.global = h,
+            PartKind::Employees(first) => list.employees.push((first.clone(), h)),
+            PartKind::Lots => list.lots.push(h),
+            PartKind::Purchase => list.purchases.push(h),
+            PartKind::Dispositions => list.dispositions.push(h),
+        }
+    });
+    list
+}
+
 /// The whole state from its parts' bytes, each in [`PartList`] order: the global part, the
 /// employee blocks, the lot blocks, the purchases, the disposition blocks.
 pub fn decode_parts(list: &PartList, parts: &[Vec<u8>]) -> Result<State, CheckpointError> {

@@ -77,6 +77,9 @@ impl Ord for Keyed {
 }
 
 /// The streaming fold.
+/// What [`OrderedFold::push_observed`] hands each watched day's state to.
+pub type Observer<'a> = &'a mut dyn FnMut(Day, &State);
+
 #[derive(Debug)]
 pub struct OrderedFold {
     state: State,
@@ -143,6 +146,25 @@ impl OrderedFold {
         Ok(())
     }
 
+    /// [`OrderedFold::finish_snapshots`], handing each snapshot's state to `observe` in
+    /// place instead of keeping a copy (see [`OrderedFold::push_observed`]).
+    pub fn finish_observed(&mut self, observe: Observer<'_>) -> Result<(), FoldError> {
+        self.push_with(Vec::new(), None, &mut Some(&mut *observe))?;
+        while let Some(d) = self.watch.pop_front() {
+            observe(d, &self.state);
+        }
+        Ok(())
+    }
+
+    /// Calls `f` with the state [`OrderedFold::state_so_far`] gives, without copying the
+    /// state when no record waits (the usual case: a log appended in date order).
+    pub fn with_state_so_far<R>(&self, f: impl FnOnce(&State) -> R) -> Result<R, FoldError> {
+        if self.waiting.is_empty() {
+            return Ok(f(&self.state));
+        }
+        Ok(f(&self.state_so_far()?))
+    }
+
     /// The state if the records pushed so far were the whole log: a copy, with the records
     /// still waiting folded in `(date, seq)` order (no deadline applied). What a fold with
     /// `through_seq` at the last pushed record gives before it finishes.
@@ -159,10 +181,13 @@ impl OrderedFold {
         Ok(state)
     }
 
-    fn apply(&mut self, r: &Record) -> Result<(), FoldError> {
+    fn apply(&mut self, r: &Record, observe: &mut Option<Observer<'_>>) -> Result<(), FoldError> {
         while self.watch.front().is_some_and(|d| r.date > *d) {
             if let Some(d) = self.watch.pop_front() {
-                self.snapshots.push((d, self.state.clone()));
+                match observe {
+                    Some(f) => f(d, &self.state),
+                    None => self.snapshots.push((d, self.state.clone())),
+                }
             }
         }
         self.state.apply(r).map_err(|rejection| FoldError {
@@ -187,6 +212,30 @@ impl OrderedFold {
             .into_iter()
             .filter(|r| self.query.admits(r))
             .collect();
+        self.push_with(records, later_min_date, &mut None)
+    }
+
+    /// [`OrderedFold::push`], handing the state to `observe` wherever
+    /// [`OrderedFold::snapshot_before`] would keep a copy of it, and keeping none: `verify`
+    /// compares a purchase checkpoint with the state in place (a copy is the size of the
+    /// state: at 10M events, hundreds of MB).
+    pub fn push_observed(
+        &mut self,
+        records: Vec<Record>,
+        later_min_date: Option<Day>,
+        observe: Observer<'_>,
+    ) -> Result<(), FoldError> {
+        let mut records = records;
+        records.retain(|r| self.query.admits(r));
+        self.push_with(records, later_min_date, &mut Some(observe))
+    }
+
+    fn push_with(
+        &mut self,
+        records: Vec<Record>,
+        later_min_date: Option<Day>,
+        observe: &mut Option<Observer<'_>>,
+    ) -> Result<(), FoldError> {
         // The earliest day at or after each position: with nothing waiting, a record dated no
         // later than everything after it (here and to come) folds at once, without the heap.
         // In a log appended in date order, that is nearly every record.
@@ -199,7 +248,7 @@ impl OrderedFold {
             if self.split && self.wall.is_none_or(|w| r.date > w) {
                 self.beyond.push(r);
             } else if self.waiting.is_empty() && suffix_min[i + 1].is_none_or(|m| r.date <= m) {
-                self.apply(&r)?;
+                self.apply(&r, observe)?;
             } else {
                 self.waiting.push(Reverse(Keyed(r)));
             }
@@ -213,7 +262,7 @@ impl OrderedFold {
             let Some(Reverse(Keyed(r))) = self.waiting.pop() else {
                 break;
             };
-            self.apply(&r)?;
+            self.apply(&r, observe)?;
         }
         Ok(())
     }

@@ -147,8 +147,8 @@ fn a_deleted_last_chunk_is_found() {
         .stderr_has("missing");
 }
 
-/// `verify` hashes records of odd seq on the fold's thread, the others on the reader's
-/// (issue 15): whichever altered record comes first is the one named, with the records
+/// `verify` hashes a chunk's records on the fold's thread or on the reader's, whichever has
+/// time (issue 15): whichever altered record comes first is the one named, with the records
 /// intact before it, as the library's single-threaded `Ledger::verify` says.
 #[test]
 fn the_first_altered_record_is_named_whichever_thread_hashed_it() {
@@ -168,13 +168,59 @@ fn the_first_altered_record_is_named_whichever_thread_hashed_it() {
         wait_until_closed(&dir.db());
         let ledger =
             espp_engine::Ledger::open(&dir.db(), &espp_engine::Options::default()).expect("open");
-        let (all, folded) = ledger.verify_all().expect("verify_all");
         let one = ledger.verify().expect("verify");
-        assert!(folded.is_none());
         let p = |r: &espp_engine::VerifyReport| {
             format!("{:?} {} {}", r.problem, r.records, r.head_hash)
         };
-        assert_eq!(p(&all), p(&one));
+        // The reader hashing every record, the fold's thread hashing every one, and the two
+        // sharing them as they have time.
+        for on in HASH_ON {
+            let (all, folded) = ledger.verify_all_with(on).expect("verify_all");
+            assert!(folded.is_none());
+            assert_eq!(p(&all), p(&one), "{on:?}");
+        }
+    }
+}
+
+/// Altered records in two chunks, one hashed on each thread (`HashOn::Alternate`: the
+/// chunk at seq 1 on the fold's, at 5 on the reader's, at 8 on the fold's again), and in
+/// whichever way `verify` shares them: the first in the log is named.
+#[test]
+fn the_first_altered_record_is_named_across_chunks_hashed_on_either_thread() {
+    for (first, second) in [(3u64, 6u64), (6, 9), (2, 10)] {
+        let dir = Dir::new();
+        let hire = |i: usize| {
+            format!(
+                r#"{{"type":"employee_hired","date":"2026-01-05","employee":"E{i}","weekly_hours":"40","months_per_year":"12"}}"#
+            )
+        };
+        let mut plan = vec![
+            r#"{"type":"plan_adopted","date":"2026-01-02","rules":{"name":"tamper"}}"#.to_string(),
+        ];
+        plan.extend((0..3).map(hire));
+        dir.append(plan.join("\n")).expect_code(0);
+        dir.append((3..6).map(hire).collect::<Vec<_>>().join("\n"))
+            .expect_code(0);
+        dir.append((6..9).map(hire).collect::<Vec<_>>().join("\n"))
+            .expect_code(0);
+        dir.espp(&["verify"]).expect_code(0);
+        let forty = rust_decimal::Decimal::from(40).serialize();
+        let mut forty_one = forty;
+        forty_one[4] += 1;
+        // Chunks start at seq 1 (the plan and three hires), 5 and 8.
+        let at = |seq: u64| {
+            let first = [8, 5, 1].into_iter().find(|f| *f <= seq).unwrap_or(1);
+            (first, (seq - first) as usize)
+        };
+        for seq in [second, first] {
+            let (chunk, index) = at(seq);
+            patch_record(&dir.db(), chunk, index, &forty, &forty_one);
+        }
+        dir.espp(&["verify"])
+            .expect_code(4)
+            .stderr_has(&format!("at seq {first}: altered"))
+            .stderr_has(&format!("{} records intact", first - 1));
+        both_verifiers_agree(&dir.db());
     }
 }
 
@@ -238,16 +284,27 @@ fn ids(dir: &Dir) -> Vec<String> {
 }
 
 /// The library's two verifiers agree on the ledger: the single-threaded `Ledger::verify`
-/// and `verify`'s one pass with the fold (`Ledger::verify_all`).
+/// and `verify`'s one pass with the fold (`Ledger::verify_all`), whichever thread of the
+/// latter hashes the records (the reader all of them, the fold's thread all, or shared).
 fn both_verifiers_agree(db: &Path) {
     wait_until_closed(db);
     let ledger = espp_engine::Ledger::open(db, &espp_engine::Options::default()).expect("open");
-    let (all, _) = ledger.verify_all().expect("verify_all");
     let one = ledger.verify().expect("verify");
     let p =
         |r: &espp_engine::VerifyReport| format!("{:?} {} {}", r.problem, r.records, r.head_hash);
-    assert_eq!(p(&all), p(&one));
+    for on in HASH_ON {
+        let (all, _) = ledger.verify_all_with(on).expect("verify_all");
+        assert_eq!(p(&all), p(&one), "{on:?}");
+    }
 }
+
+/// Every way `verify_all` can share the hashing between its threads.
+const HASH_ON: [espp_engine::HashOn; 4] = [
+    espp_engine::HashOn::Reader,
+    espp_engine::HashOn::Fold,
+    espp_engine::HashOn::Alternate,
+    espp_engine::HashOn::Shared,
+];
 
 /// The id index, damaged behind the engine's back (issue 15: `verify` checks it with one scan
 /// of the index, looking records up one by one only when the scan disagrees): a missing
