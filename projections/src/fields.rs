@@ -129,6 +129,11 @@ impl EmployeeRow {
 #[derive(Debug, Clone, Copy)]
 pub struct EmployeeView(EmployeeRow);
 
+/// The decimal a field's text parses to, if any (what `diff` sums and subtracts).
+pub fn parsed(f: &Field) -> Option<Decimal> {
+    f.as_str().and_then(|t| std::str::FromStr::from_str(t).ok())
+}
+
 /// A decimal as `num::money` shows it, as the decimal that text parses to (the same value
 /// and scale: `Display` is exact).
 fn money_value(d: Decimal) -> Decimal {
@@ -203,10 +208,7 @@ impl EmployeeView {
             10 => Some(plain_value(e.shares_held)),
             // The rate, a day, a status: parse what is shown (a day or a status never
             // parses; kept exact rather than assumed).
-            _ => self
-                .field(i)
-                .as_str()
-                .and_then(|t| std::str::FromStr::from_str(t).ok()),
+            _ => parsed(&self.field(i)),
         }
     }
 }
@@ -253,6 +255,20 @@ impl<'a> PurchaseView<'a> {
         }
     }
 
+    /// Field `i` of [`PURCHASE_FIELDS`] as the decimal its text parses to (None when it is
+    /// no decimal), without formatting the decimals.
+    pub fn value(&self, i: usize) -> Option<Decimal> {
+        let p = self.0;
+        match i {
+            1 => Some(plain_value(p.fmv_grant)),
+            2 => Some(plain_value(p.fmv_purchase)),
+            // Shown by its exact `Display`: it parses back to itself.
+            5 => Some(p.price),
+            7 => Some(plain_value(p.shares)),
+            _ => parsed(&self.field(i)),
+        }
+    }
+
     /// Its allocations, in the projection's order.
     pub fn allocations(&self) -> impl Iterator<Item = AllocationView<'a>> + 'a {
         self.0.allocations.iter().map(AllocationView)
@@ -279,6 +295,19 @@ impl<'a> AllocationView<'a> {
             3 => dec(a.refunded),
             4 => dec(a.shares),
             _ => Raw::Null,
+        }
+    }
+
+    /// Field `i` of [`ALLOCATION_FIELDS`] as the decimal its text parses to (None when it
+    /// is no decimal), without formatting the decimals.
+    pub fn value(&self, i: usize) -> Option<Decimal> {
+        let a = self.0;
+        match i {
+            0 => Some(money_value(a.carried)),
+            1 => Some(money_value(a.cost)),
+            3 => Some(money_value(a.refunded)),
+            4 => Some(plain_value(a.shares)),
+            _ => parsed(&self.field(i)),
         }
     }
 

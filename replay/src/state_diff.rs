@@ -6,7 +6,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Write};
-use std::str::FromStr;
 
 use espp_projections::{
     AllocationView, EmployeeView, Field, ProjectionRows, PurchaseView, Raw, State,
@@ -87,15 +86,21 @@ pub struct StateDiff {
 }
 
 fn decimal(f: &Field) -> Option<Decimal> {
-    f.as_str().and_then(|s| Decimal::from_str(s).ok())
+    espp_projections::parsed_field(f)
 }
 
-fn change(base: Field, other: Field) -> Change {
-    let delta = match (decimal(&base), decimal(&other)) {
+/// A change of `base` to `other`, whose texts parse to `values` (if decimals).
+fn change_of(base: Field, other: Field, values: (Option<Decimal>, Option<Decimal>)) -> Change {
+    let delta = match values {
         (Some(a), Some(b)) => b.checked_sub(a).map(espp_projections::decimal_text),
         _ => None,
     };
     Change { base, other, delta }
+}
+
+fn change(base: Field, other: Field) -> Change {
+    let values = (decimal(&base), decimal(&other));
+    change_of(base, other, values)
 }
 
 /// One row of either fold read field by field: the names (in key order), each field
@@ -104,6 +109,8 @@ trait RowView {
     fn names(&self) -> &'static [&'static str];
     fn raw(&self, i: usize) -> Option<Raw<'_>>;
     fn field(&self, i: usize) -> Field;
+    /// The decimal field `i`'s text parses to, if any.
+    fn value(&self, i: usize) -> Option<Decimal>;
 }
 
 impl RowView for PurchaseView<'_> {
@@ -115,6 +122,9 @@ impl RowView for PurchaseView<'_> {
     }
     fn field(&self, i: usize) -> Field {
         PurchaseView::field(self, i)
+    }
+    fn value(&self, i: usize) -> Option<Decimal> {
+        PurchaseView::value(self, i)
     }
 }
 
@@ -128,6 +138,9 @@ impl RowView for AllocationView<'_> {
     fn field(&self, i: usize) -> Field {
         AllocationView::field(self, i)
     }
+    fn value(&self, i: usize) -> Option<Decimal> {
+        AllocationView::value(self, i)
+    }
 }
 
 impl RowView for EmployeeView {
@@ -139,6 +152,9 @@ impl RowView for EmployeeView {
     }
     fn field(&self, i: usize) -> Field {
         EmployeeView::field(self, i)
+    }
+    fn value(&self, i: usize) -> Option<Decimal> {
+        EmployeeView::value(self, i)
     }
 }
 
@@ -163,7 +179,7 @@ fn changed_fields(
                 }
                 let (x, y) = (b.field(i), o.field(i));
                 if x != y {
-                    out.push((*k, change(x, y)));
+                    out.push((*k, change_of(x, y, (b.value(i), o.value(i)))));
                 }
             }
         }
