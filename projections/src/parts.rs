@@ -219,6 +219,12 @@ impl State {
         }
         state.employees = map;
         state.deadlines = all_deadlines.into_iter().collect::<BTreeSet<_>>();
+        // Every block but the last is full: reserved once, not grown by doubling (a copy and
+        // fresh pages at each step: the lots are most of a state's bytes).
+        // Fallible: a count from a damaged list fails the decode below, not the allocator.
+        let _ = state
+            .lots
+            .try_reserve(counts.1.saturating_mul(LOTS_PER_BLOCK));
         for _ in 0..counts.1 {
             let b = parts.next().ok_or_else(missing)?;
             state.lots.extend(dec::<Vec<Lot>>(b.as_ref())?);

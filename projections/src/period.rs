@@ -44,8 +44,11 @@ pub(crate) struct Periods {
     /// periods it was computed from (periods are only ever added, never removed or moved:
     /// those two say whether it still holds). A cache, never stored.
     #[serde(skip)]
-    next_start_memo: Option<((Option<Day>, usize), Option<Day>)>,
+    next_start_memo: Option<NextStartMemo>,
 }
+
+/// `(opened_through, periods scheduled)` and the next start they gave.
+type NextStartMemo = ((Option<Day>, usize), Option<Day>);
 
 impl Periods {
     /// The open period.

@@ -41,6 +41,19 @@ impl Write for Hasher {
     }
 }
 
+/// Bytes kept as the blocks they were written in.
+struct Blocks(Vec<Vec<u8>>);
+
+impl Write for Blocks {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.push(buf.to_vec());
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Buffers small writes (the output may be unbuffered standard output; the hasher is faster
 /// fed in blocks).
 struct Buffered<'w, W: Write + ?Sized> {
@@ -266,7 +279,9 @@ impl State {
         };
         self.render_head(as_of, &mut w)?;
         w.finish()?;
-        let mut tail: Vec<u8> = Vec::new();
+        // The tail in blocks of ~64 KiB as the buffer fills (tens of megabytes: one growing
+        // buffer would be copied and faulted in again at each doubling).
+        let mut tail = Blocks(Vec::new());
         let mut w = Buffered {
             out: &mut tail,
             buf: Vec::with_capacity(1 << 17),
@@ -275,13 +290,17 @@ impl State {
         w.finish()?;
         let mut h = Sha256::new();
         h.update(&head);
-        h.update(&tail);
+        for b in &tail.0 {
+            h.update(b);
+        }
         let digest = hex::encode(h.finalize());
         out.write_all(&head)?;
         out.write_all(b",\"digest\":\"")?;
         out.write_all(digest.as_bytes())?;
         out.write_all(b"\"")?;
-        out.write_all(&tail)?;
+        for b in &tail.0 {
+            out.write_all(b)?;
+        }
         Ok(digest)
     }
 
