@@ -23,7 +23,7 @@ use espp_projections::parts::{EncodedParts, PartError};
 use espp_projections::State;
 use std::collections::HashSet;
 
-use espp_replay::checkpoint::{decode_parts, encode_parts, part_list, STATE_PIECE_BYTES};
+use espp_replay::checkpoint::{decode_part_stream, encode_parts, part_list, STATE_PIECE_BYTES};
 use espp_replay::{FoldError, Header, Kind, OrderedFold, Query, FOLD_VERSION};
 
 use super::{decode_chunk, rec_key, Hashed, Ledger, StoreError};
@@ -103,6 +103,30 @@ fn part_prefix(hash: &Hash) -> [u8; 33] {
     let mut k = [b'p'; 33];
     k[1..].copy_from_slice(&hash.0);
     k
+}
+
+/// A stored part's bytes: sled's buffer when it is one piece, else the pieces joined.
+enum PartBytes {
+    One(sled::IVec),
+    Many(Vec<u8>),
+}
+
+impl PartBytes {
+    fn into_vec(self) -> Vec<u8> {
+        match self {
+            PartBytes::One(v) => v.to_vec(),
+            PartBytes::Many(v) => v,
+        }
+    }
+}
+
+impl AsRef<[u8]> for PartBytes {
+    fn as_ref(&self) -> &[u8] {
+        match self {
+            PartBytes::One(v) => v,
+            PartBytes::Many(v) => v,
+        }
+    }
 }
 
 fn sha(bytes: &[u8]) -> Hash {
@@ -203,25 +227,41 @@ impl Ledger {
     }
 
     /// A stored part's bytes, its pieces put back together: None if it is missing, Err if
-    /// its bytes do not hash to its name (altered).
-    fn part(&self, hash: &Hash) -> Result<Option<Result<Vec<u8>, ()>>, StoreError> {
+    /// its bytes do not hash to its name (altered). A part of one piece (most: employee and
+    /// lot blocks are ~25-60 KB) is sled's own buffer, not a copy.
+    fn part(&self, hash: &Hash) -> Result<Option<Result<PartBytes, ()>>, StoreError> {
+        let mut one: Option<sled::IVec> = None;
         let mut out = Vec::new();
         let mut pieces = 0u32;
         for kv in self.checkpoints.scan_prefix(part_prefix(hash)) {
             let (k, v) = kv?;
             super::scanned(&self.checkpoints, &k);
-            out.extend_from_slice(&v);
+            match (pieces, one.take()) {
+                (0, _) => one = Some(v),
+                (_, first) => {
+                    if let Some(first) = first {
+                        out.extend_from_slice(&first);
+                    }
+                    out.extend_from_slice(&v);
+                }
+            }
             pieces += 1;
         }
-        if pieces == 0 {
-            return Ok(None);
-        }
-        Ok(Some(if sha(&out) == *hash { Ok(out) } else { Err(()) }))
+        let bytes = match (pieces, one) {
+            (0, _) => return Ok(None),
+            (_, Some(v)) => PartBytes::One(v),
+            (_, None) => PartBytes::Many(out),
+        };
+        Ok(Some(if sha(bytes.as_ref()) == *hash {
+            Ok(bytes)
+        } else {
+            Err(())
+        }))
     }
 
     /// Every part of checkpoint `h`, in its list's order (None if any is missing or
     /// altered).
-    fn state_parts(&self, h: &Header) -> Result<Option<Vec<Vec<u8>>>, StoreError> {
+    fn state_parts(&self, h: &Header) -> Result<Option<Vec<PartBytes>>, StoreError> {
         let mut out = Vec::new();
         for hash in h.parts.all() {
             match self.part(hash)? {
@@ -261,12 +301,34 @@ impl Ledger {
         Ok(())
     }
 
+    /// Checkpoint `h`'s whole state, each part decoded as it is read (the parts' bytes are
+    /// never all held: ~100 MB at 100,000 employees). None (and the checkpoint deleted) if
+    /// a part is missing, altered or undecodable.
     fn checkpoint_state(&self, h: &Header) -> Result<Option<State>, StoreError> {
-        let state = self
-            .state_parts(h)?
-            .and_then(|parts| decode_parts(&h.parts, &parts).ok());
+        let mut io: Option<StoreError> = None;
+        let mut unusable = false;
+        let parts = h.parts.all().map_while(|hash| match self.part(hash) {
+            Ok(Some(Ok(v))) => Some(v),
+            Ok(_) => {
+                unusable = true;
+                None
+            }
+            Err(e) => {
+                io = Some(e);
+                None
+            }
+        });
+        let state = decode_part_stream(
+            h.parts.employees.len(),
+            h.parts.lots.len(),
+            h.parts.purchases.len(),
+            parts,
+        );
+        if let Some(e) = io {
+            return Err(e);
+        }
         match state {
-            Some(s) => Ok(Some(s)),
+            Ok(s) if !unusable => Ok(Some(s)),
             _ => {
                 self.delete_checkpoint(h.seq)?;
                 self.remove_orphan_pieces()?;
@@ -282,7 +344,7 @@ impl Ledger {
         let mut io: Option<StoreError> = None;
         let mut read = |hash: &Hash| -> Result<Vec<u8>, PartError> {
             match self.part(hash) {
-                Ok(Some(Ok(v))) => Ok(v),
+                Ok(Some(Ok(v))) => Ok(v.into_vec()),
                 Ok(_) => Err(PartError("missing or altered".into())),
                 Err(e) => {
                     io = Some(e);
@@ -1163,7 +1225,14 @@ impl Ledger {
         fresh: &str,
     ) -> Result<(Option<String>, bool), StoreError> {
         Ok(
-            match self.state_parts(h)?.map(|v| decode_parts(&h.parts, &v)) {
+            match self.state_parts(h)?.map(|v| {
+                decode_part_stream(
+                    h.parts.employees.len(),
+                    h.parts.lots.len(),
+                    h.parts.purchases.len(),
+                    &v,
+                )
+            }) {
                 None => (
                     Some("its state is missing (ignored, will be rebuilt)".to_string()),
                     false,

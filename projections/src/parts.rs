@@ -215,30 +215,66 @@ impl State {
     /// The state put back together from its parts: `global`, then the employee blocks, lot
     /// blocks, purchases and disposition blocks, each in order.
     pub fn from_parts<'a>(
-        global: &[u8],
+        global: &'a [u8],
         employees: impl IntoIterator<Item = &'a [u8]>,
         lots: impl IntoIterator<Item = &'a [u8]>,
         purchases: impl IntoIterator<Item = &'a [u8]>,
         dispositions: impl IntoIterator<Item = &'a [u8]>,
     ) -> Result<State, PartError> {
-        let (mut state, deadlines) = State::from_global(global)?;
+        let employees: Vec<&[u8]> = employees.into_iter().collect();
+        let lots: Vec<&[u8]> = lots.into_iter().collect();
+        let purchases: Vec<&[u8]> = purchases.into_iter().collect();
+        State::from_part_stream(
+            (employees.len(), lots.len(), purchases.len()),
+            std::iter::once(global)
+                .chain(employees)
+                .chain(lots)
+                .chain(purchases)
+                .chain(dispositions),
+        )
+    }
+
+    /// [`State::from_parts`] from one stream of parts in that order, `counts` = (employee
+    /// blocks, lot blocks, purchases), the rest dispositions: each part is decoded as it
+    /// comes and can be dropped before the next is read (a whole checkpoint's bytes are
+    /// ~100 MB at 100,000 employees: never all held with the state they decode to).
+    pub fn from_part_stream(
+        counts: (usize, usize, usize),
+        parts: impl IntoIterator<Item = impl AsRef<[u8]>>,
+    ) -> Result<State, PartError> {
+        let mut parts = parts.into_iter();
+        let missing = || PartError("parts missing".into());
+        let global = parts.next().ok_or_else(missing)?;
+        let (mut state, deadlines) = State::from_global(global.as_ref())?;
+        drop(global);
         let mut all_deadlines: Vec<(Day, EmployeeId)> = deadlines;
         let mut map = BTreeMap::new();
-        for b in employees {
-            let (members, deadlines): Block = dec(b)?;
+        for _ in 0..counts.0 {
+            let b = parts.next().ok_or_else(missing)?;
+            let (members, deadlines): Block = dec(b.as_ref())?;
             map.extend(members);
             all_deadlines.extend(deadlines);
         }
         state.employees = map;
         state.deadlines = all_deadlines.into_iter().collect::<BTreeSet<_>>();
-        for b in lots {
-            state.lots.extend(dec::<Vec<Lot>>(b)?);
+        // Every block but the last is full: reserved once, not grown by doubling (a copy and
+        // fresh pages at each step: the lots are most of a state's bytes).
+        // Fallible: a count from a damaged list fails the decode below, not the allocator.
+        let _ = state
+            .lots
+            .try_reserve(counts.1.saturating_mul(LOTS_PER_BLOCK));
+        for _ in 0..counts.1 {
+            let b = parts.next().ok_or_else(missing)?;
+            state.lots.extend(dec::<Vec<Lot>>(b.as_ref())?);
         }
-        for b in purchases {
-            state.purchases.push(dec::<PurchaseDone>(b)?);
+        for _ in 0..counts.2 {
+            let b = parts.next().ok_or_else(missing)?;
+            state.purchases.push(dec::<PurchaseDone>(b.as_ref())?);
         }
-        for b in dispositions {
-            state.dispositions.extend(dec::<Vec<Disposition>>(b)?);
+        for b in parts {
+            state
+                .dispositions
+                .extend(dec::<Vec<Disposition>>(b.as_ref())?);
         }
         Ok(state)
     }

@@ -40,12 +40,33 @@ pub(crate) struct Periods {
     pub open: Option<Day>,
     /// The start of the latest period opened.
     pub opened_through: Option<Day>,
+    /// [`Periods::next_start`] as last computed, with `opened_through` and the number of
+    /// periods it was computed from (periods are only ever added, never removed or moved:
+    /// those two say whether it still holds). A cache, never stored.
+    #[serde(skip)]
+    next_start_memo: Option<NextStartMemo>,
 }
+
+/// `(opened_through, periods scheduled)` and the next start they gave.
+type NextStartMemo = ((Option<Day>, usize), Option<Day>);
 
 impl Periods {
     /// The open period.
     pub(crate) fn open_period(&self) -> Option<&Period> {
         self.open.and_then(|s| self.by_start.get(&s))
+    }
+
+    /// [`Periods::next_start`], looked up again only when a period was added or opened.
+    pub(crate) fn next_start_cached(&mut self) -> Option<Day> {
+        let inputs = (self.opened_through, self.by_start.len());
+        match self.next_start_memo {
+            Some((was, next)) if was == inputs => next,
+            _ => {
+                let next = self.next_start();
+                self.next_start_memo = Some((inputs, next));
+                next
+            }
+        }
     }
 
     /// The next period to open: the first that starts after the latest opened.

@@ -266,7 +266,11 @@ impl State {
         };
         self.render_head(as_of, &mut w)?;
         w.finish()?;
+        // Reserved once from an upper estimate of its size (tens of megabytes: grown by
+        // doubling it would be copied and faulted in again at each step; pages reserved but
+        // never written cost nothing).
         let mut tail: Vec<u8> = Vec::new();
+        let _ = tail.try_reserve(self.tail_estimate());
         let mut w = Buffered {
             out: &mut tail,
             buf: Vec::with_capacity(1 << 17),
@@ -283,6 +287,20 @@ impl State {
         out.write_all(b"\"")?;
         out.write_all(&tail)?;
         Ok(digest)
+    }
+
+    /// More than the bytes of the projection's tail, as a rule (an employee's object is
+    /// ~330 bytes, a lot's ~300, an allocation's ~120, a disposition's ~400).
+    fn tail_estimate(&self) -> usize {
+        let allocations: usize = self.purchases.iter().map(|p| p.allocations.len()).sum();
+        (1 << 16)
+            + self.employees.len() * 448
+            + self.lots.len() * 384
+            + allocations * 160
+            + self.purchases.len() * 320
+            + self.dispositions.len() * 512
+            + self.periods.by_start.len() * 256
+            + self.skipped.len() * 256
     }
 
     /// The digest of the projection with provenance `p`: the SHA-256 of its canonical JSON

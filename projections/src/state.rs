@@ -130,7 +130,15 @@ pub struct State {
     /// fold, never stored in a checkpoint, never part of a projection.
     #[serde(skip)]
     pub(crate) trace: Option<Box<Trace>>,
+    /// The plan's own next end as last computed, with what it was computed from (a cache:
+    /// the deadlines are looked at before every record; never stored).
+    #[serde(skip)]
+    pub(crate) plan_end_memo: Option<(PlanEndInputs, Option<(Day, PlanEnd)>)>,
 }
+
+/// What [`State::plan_deadline`] depends on: adopted, approved, ended, the term in years,
+/// the approval window in months.
+pub(crate) type PlanEndInputs = (Option<Day>, bool, bool, u32, u32);
 
 impl State {
     /// An empty state; `overrides` replaces rules for this fold only (compliance replays).
@@ -275,13 +283,13 @@ impl State {
     /// limits, then the open period's close, then the next period's opening.
     pub(crate) fn run_deadlines(&mut self, day: Day) {
         loop {
-            let plan_end = self.plan_deadline();
+            let plan_end = self.plan_deadline_cached();
             let employee_at = self.deadlines.first().map(|(d, _)| *d);
             let close_at = self.periods.open_period().and_then(|p| p.end.add_days(1));
             let open_at = if self.plan.ended.is_some() {
                 None
             } else {
-                self.periods.next_start()
+                self.periods.next_start_cached()
             };
             let due = |d: Option<Day>| d.filter(|d| *d <= day);
             let first = [plan_end.map(|p| p.0), employee_at, close_at, open_at]
@@ -346,6 +354,25 @@ impl State {
                         t.steps.insert(mark.min(t.steps.len()), step);
                     }
                 }
+            }
+        }
+    }
+
+    /// [`State::plan_deadline`], computed again only when what it depends on changed.
+    fn plan_deadline_cached(&mut self) -> Option<(Day, PlanEnd)> {
+        let inputs: PlanEndInputs = (
+            self.plan.adopted,
+            self.plan.approved.is_some(),
+            self.plan.ended.is_some(),
+            self.rules.term_years.get(),
+            self.rules.approval_window_months.get(),
+        );
+        match self.plan_end_memo {
+            Some((was, end)) if was == inputs => end,
+            _ => {
+                let end = self.plan_deadline();
+                self.plan_end_memo = Some((inputs, end));
+                end
             }
         }
     }

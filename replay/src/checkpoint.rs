@@ -257,7 +257,6 @@ fn decode_counted(
     p: usize,
     parts: &[Vec<u8>],
 ) -> Result<State, CheckpointError> {
-    let corrupt = |e: espp_projections::parts::PartError| CheckpointError::Corrupt(e.0);
     let enough = 1usize
         .checked_add(e)
         .and_then(|n| n.checked_add(l))
@@ -266,15 +265,19 @@ fn decode_counted(
     if !enough {
         return Err(CheckpointError::Corrupt("parts missing".into()));
     }
-    let slice = |a: usize, b: usize| parts[a..b].iter().map(|v| v.as_slice());
-    State::from_parts(
-        &parts[0],
-        slice(1, 1 + e),
-        slice(1 + e, 1 + e + l),
-        slice(1 + e + l, 1 + e + l + p),
-        slice(1 + e + l + p, parts.len()),
-    )
-    .map_err(corrupt)
+    decode_part_stream(e, l, p, parts)
+}
+
+/// The whole state from its parts' bytes as they come, in [`PartList`] order (`e` employee
+/// blocks, `l` lot blocks, `p` purchases, then the disposition blocks): each decoded as it
+/// is read (see [`State::from_part_stream`]).
+pub fn decode_part_stream(
+    e: usize,
+    l: usize,
+    p: usize,
+    parts: impl IntoIterator<Item = impl AsRef<[u8]>>,
+) -> Result<State, CheckpointError> {
+    State::from_part_stream((e, l, p), parts).map_err(|e| CheckpointError::Corrupt(e.0))
 }
 
 /// A whole state in one buffer: the format-version byte, then its parts and their counts

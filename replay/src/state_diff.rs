@@ -6,11 +6,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Write};
-use std::str::FromStr;
 
 use espp_projections::{
-    AllocationView, EmployeeView, Field, PurchaseView, Raw, State, ALLOCATION_FIELDS,
-    EMPLOYEE_FIELDS, PURCHASE_FIELDS,
+    AllocationView, EmployeeView, Field, ProjectionRows, PurchaseView, Raw, State,
+    ALLOCATION_FIELDS, EMPLOYEE_FIELDS, PURCHASE_FIELDS,
 };
 use rust_decimal::Decimal;
 use serde_json::{Map, Value};
@@ -87,15 +86,21 @@ pub struct StateDiff {
 }
 
 fn decimal(f: &Field) -> Option<Decimal> {
-    f.as_str().and_then(|s| Decimal::from_str(s).ok())
+    espp_projections::parsed_field(f)
 }
 
-fn change(base: Field, other: Field) -> Change {
-    let delta = match (decimal(&base), decimal(&other)) {
-        (Some(a), Some(b)) => b.checked_sub(a).map(|d| d.to_string()),
+/// A change of `base` to `other`, whose texts parse to `values` (if decimals).
+fn change_of(base: Field, other: Field, values: (Option<Decimal>, Option<Decimal>)) -> Change {
+    let delta = match values {
+        (Some(a), Some(b)) => b.checked_sub(a).map(espp_projections::decimal_text),
         _ => None,
     };
     Change { base, other, delta }
+}
+
+fn change(base: Field, other: Field) -> Change {
+    let values = (decimal(&base), decimal(&other));
+    change_of(base, other, values)
 }
 
 /// One row of either fold read field by field: the names (in key order), each field
@@ -104,6 +109,8 @@ trait RowView {
     fn names(&self) -> &'static [&'static str];
     fn raw(&self, i: usize) -> Option<Raw<'_>>;
     fn field(&self, i: usize) -> Field;
+    /// The decimal field `i`'s text parses to, if any.
+    fn value(&self, i: usize) -> Option<Decimal>;
 }
 
 impl RowView for PurchaseView<'_> {
@@ -115,6 +122,9 @@ impl RowView for PurchaseView<'_> {
     }
     fn field(&self, i: usize) -> Field {
         PurchaseView::field(self, i)
+    }
+    fn value(&self, i: usize) -> Option<Decimal> {
+        PurchaseView::value(self, i)
     }
 }
 
@@ -128,20 +138,23 @@ impl RowView for AllocationView<'_> {
     fn field(&self, i: usize) -> Field {
         AllocationView::field(self, i)
     }
+    fn value(&self, i: usize) -> Option<Decimal> {
+        AllocationView::value(self, i)
+    }
 }
 
-/// An employee's fields, formatted once (the totals need them all).
-struct Formatted([Field; 12]);
-
-impl RowView for Formatted {
+impl RowView for EmployeeView {
     fn names(&self) -> &'static [&'static str] {
         &EMPLOYEE_FIELDS
     }
-    fn raw(&self, _: usize) -> Option<Raw<'_>> {
-        None
+    fn raw(&self, i: usize) -> Option<Raw<'_>> {
+        Some(EmployeeView::raw(self, i))
     }
     fn field(&self, i: usize) -> Field {
-        self.0.get(i).cloned().unwrap_or(Field::Null)
+        EmployeeView::field(self, i)
+    }
+    fn value(&self, i: usize) -> Option<Decimal> {
+        EmployeeView::value(self, i)
     }
 }
 
@@ -166,7 +179,7 @@ fn changed_fields(
                 }
                 let (x, y) = (b.field(i), o.field(i));
                 if x != y {
-                    out.push((*k, change(x, y)));
+                    out.push((*k, change_of(x, y, (b.value(i), o.value(i)))));
                 }
             }
         }
@@ -203,23 +216,31 @@ trait Sink {
 }
 
 /// The rows of one period in one fold: its own (the last purchase of the period's) and
-/// each employee's allocation (the last one), keyed as the oracle keys them.
+/// each employee's allocation (the last one), in employee order, as the oracle keys them.
 fn period_rows<'a>(
     purchases: &[PurchaseView<'a>],
-) -> (
-    Option<PurchaseView<'a>>,
-    BTreeMap<&'a str, AllocationView<'a>>,
-) {
-    let mut allocations = BTreeMap::new();
-    for p in purchases {
-        for a in p.allocations() {
-            allocations.insert(a.employee(), a);
+) -> (Option<PurchaseView<'a>>, Vec<(&'a str, AllocationView<'a>)>) {
+    let mut rows: Vec<(&'a str, AllocationView<'a>)> = purchases
+        .iter()
+        .flat_map(|p| p.allocations().map(|a| (a.employee(), a)))
+        .collect();
+    // One purchase's allocations come in employee order already; otherwise sort (stably)
+    // and keep the last of each employee's.
+    if !rows.windows(2).all(|w| w[0].0 < w[1].0) {
+        rows.sort_by(|a, b| a.0.cmp(b.0));
+        let mut last: Vec<(&'a str, AllocationView<'a>)> = Vec::with_capacity(rows.len());
+        for r in rows {
+            match last.last_mut() {
+                Some(l) if l.0 == r.0 => *l = r,
+                _ => last.push(r),
+            }
         }
+        rows = last;
     }
-    (purchases.last().copied(), allocations)
+    (purchases.last().copied(), rows)
 }
 
-fn by_period(s: &State) -> BTreeMap<&str, Vec<PurchaseView<'_>>> {
+fn by_period(s: &impl ProjectionRows) -> BTreeMap<&str, Vec<PurchaseView<'_>>> {
     let mut out: BTreeMap<&str, Vec<PurchaseView<'_>>> = BTreeMap::new();
     for p in s.purchase_views() {
         out.entry(p.period()).or_default().push(p);
@@ -230,16 +251,17 @@ fn by_period(s: &State) -> BTreeMap<&str, Vec<PurchaseView<'_>>> {
 /// Compares the two folds row by row, handing each row that differs to `sink` in the
 /// output's order, and returns the totals that differ.
 fn walk(
-    base: &State,
-    other: &State,
+    base: &impl ProjectionRows,
+    other: &impl ProjectionRows,
     sink: &mut dyn Sink,
 ) -> io::Result<Vec<(&'static str, Change)>> {
-    let mut totals: BTreeMap<&'static str, (Decimal, Decimal)> = BTreeMap::new();
+    // The sums, by field index (`rate` is not summed): as the projection's texts parse.
+    let mut totals: [Option<(Decimal, Decimal)>; EMPLOYEE_FIELDS.len()] = Default::default();
+    let rate = EMPLOYEE_FIELDS.iter().position(|k| *k == "rate");
     let (mut be, mut oe) = (
         base.employee_views().peekable(),
         other.employee_views().peekable(),
     );
-    let format = |e: EmployeeView<'_>| Formatted(std::array::from_fn(|i| e.field(i)));
     loop {
         // A merge of the two id orders (both the projection's: byte order).
         let (b, o) = match (be.peek(), oe.peek()) {
@@ -250,17 +272,15 @@ fn walk(
             _ => (None, oe.next()),
         };
         let id = b.or(o).map(|(id, _)| id).unwrap_or_default();
-        let (b, o) = (b.map(|(_, e)| format(e)), o.map(|(_, e)| format(e)));
+        let (b, o) = (b.map(|(_, e)| e), o.map(|(_, e)| e));
         for (side, v) in [(0, &b), (1, &o)] {
-            for (k, x) in EMPLOYEE_FIELDS
-                .iter()
-                .zip(v.iter().flat_map(|f| f.0.iter()))
-            {
-                if *k == "rate" {
+            let Some(v) = v else { continue };
+            for (i, t) in totals.iter_mut().enumerate() {
+                if Some(i) == rate {
                     continue;
                 }
-                if let Some(d) = decimal(x) {
-                    let t = totals.entry(k).or_default();
+                if let Some(d) = v.value(i) {
+                    let t = t.get_or_insert_default();
                     let slot = if side == 0 { &mut t.0 } else { &mut t.1 };
                     *slot = slot.checked_add(d).unwrap_or(*slot);
                 }
@@ -324,8 +344,10 @@ fn walk(
             }
         }
     }
-    Ok(totals
-        .into_iter()
+    Ok(EMPLOYEE_FIELDS
+        .iter()
+        .zip(totals)
+        .filter_map(|(k, t)| t.map(|t| (*k, t)))
         .filter(|(_, (a, b))| a != b)
         .map(|(k, (a, b))| {
             (
@@ -370,7 +392,7 @@ impl Sink for Collect {
 /// The diff of two folds of the same log (`base` under its rules, `other` under others),
 /// with the digests of their projections. `skipped` rows have no [`SkippedRecord`] yet.
 pub fn diff_states(
-    base: &State,
+    base: &impl ProjectionRows,
     other: &State,
     base_digest: String,
     other_digest: String,
@@ -404,7 +426,30 @@ struct JsonSink<'s, 'w, W: Write> {
     w: &'w mut W,
     first: bool,
     other_digest: Option<OtherDigest<'s, 'w>>,
-    held: Vec<u8>,
+    held: Held,
+}
+
+/// Bytes held in blocks of a mebibyte (never copied to grow: the rows held at 100,000
+/// employees are tens of megabytes).
+#[derive(Default)]
+struct Held(Vec<Vec<u8>>);
+
+impl Write for Held {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        const BLOCK: usize = 1 << 20;
+        match self.0.last_mut() {
+            Some(b) if b.len() + buf.len() <= b.capacity() => b.extend_from_slice(buf),
+            _ => {
+                let mut b = Vec::with_capacity(BLOCK.max(buf.len()));
+                b.extend_from_slice(buf);
+                self.0.push(b);
+            }
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 impl<W: Write> JsonSink<'_, '_, W> {
@@ -424,8 +469,9 @@ impl<W: Write> JsonSink<'_, '_, W> {
         self.w.write_all(b"},\"other_digest\":")?;
         string(self.w, &digest)?;
         self.w.write_all(b",\"purchases\":[")?;
-        self.w.write_all(&self.held)?;
-        self.held = Vec::new();
+        for b in std::mem::take(&mut self.held.0) {
+            self.w.write_all(&b)?;
+        }
         Ok(())
     }
 }
@@ -448,7 +494,7 @@ impl<W: Write> Sink for JsonSink<'_, '_, W> {
         let comma = !std::mem::replace(&mut self.first, false);
         if self.other_digest.is_some() {
             if comma {
-                self.held.push(b',');
+                self.held.write_all(b",")?;
             }
             return purchase_json(&mut self.held, &p);
         }
@@ -463,7 +509,7 @@ impl<W: Write> Sink for JsonSink<'_, '_, W> {
 /// of [`StateDiff::write_json`] for [`diff_states`] with these `skipped` rows, without
 /// holding the rows (no newline).
 pub fn write_diff_json(
-    base: &State,
+    base: &impl ProjectionRows,
     other: &State,
     base_digest: &str,
     other_digest: &str,
@@ -483,7 +529,7 @@ pub fn write_diff_json(
 /// [`write_diff_json`] with the other projection's digest (as of `as_of`, with provenance
 /// `p`) hashed on a second thread while the rows are compared.
 pub fn write_diff_json_hashing_other(
-    base: &State,
+    base: &impl ProjectionRows,
     other: &State,
     base_digest: &str,
     as_of: Option<espp_events::Day>,
@@ -505,7 +551,7 @@ pub fn write_diff_json_hashing_other(
 }
 
 fn write_json<'s, 'w>(
-    base: &State,
+    base: &impl ProjectionRows,
     other: &State,
     base_digest: &str,
     other_digest: OtherDigest<'s, 'w>,
@@ -520,7 +566,7 @@ fn write_json<'s, 'w>(
         w: &mut w,
         first: true,
         other_digest: Some(other_digest),
-        held: Vec::new(),
+        held: Held::default(),
     };
     let totals = walk(base, other, &mut sink)?;
     sink.settle(true)?;
