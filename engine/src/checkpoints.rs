@@ -106,7 +106,7 @@ fn part_prefix(hash: &Hash) -> [u8; 33] {
 }
 
 /// A stored part's bytes: sled's buffer when it is one piece, else the pieces joined.
-enum PartBytes {
+pub(super) enum PartBytes {
     One(sled::IVec),
     Many(Vec<u8>),
 }
@@ -229,7 +229,7 @@ impl Ledger {
     /// A stored part's bytes, its pieces put back together: None if it is missing, Err if
     /// its bytes do not hash to its name (altered). A part of one piece (most: employee and
     /// lot blocks are ~25-60 KB) is sled's own buffer, not a copy.
-    fn part(&self, hash: &Hash) -> Result<Option<Result<PartBytes, ()>>, StoreError> {
+    pub(super) fn part(&self, hash: &Hash) -> Result<Option<Result<PartBytes, ()>>, StoreError> {
         let mut one: Option<sled::IVec> = None;
         let mut out = Vec::new();
         let mut pieces = 0u32;
@@ -401,10 +401,19 @@ impl Ledger {
     /// Takes the checkpoints the book calls for: one at the latest purchase (when the wall
     /// moved, or none exists for it), and a periodic one every `checkpoint_every` events.
     pub(super) fn take_checkpoints(&mut self, wall_moved: bool) -> Result<(), StoreError> {
+        if self.book.is_none() {
+            return Ok(());
+        }
+        let headers = self.checkpoint_headers()?;
+        let every = self.options.checkpoint_every;
+        let last = headers.iter().map(|h| h.seq).max().unwrap_or(0);
+        if every > 0 && self.head.seq >= last + every {
+            // A periodic checkpoint is due: it stores the whole state.
+            self.complete_book(&[])?;
+        }
         let Some(book) = &self.book else {
             return Ok(());
         };
-        let headers = self.checkpoint_headers()?;
         let mut wrote = false;
         // A partial book has no `closed` to write (and its wall did not move): the whole
         // book, loaded when the checkpoint is missing, writes it.
@@ -428,7 +437,6 @@ impl Ledger {
                 wrote = true;
             }
         }
-        let every = self.options.checkpoint_every;
         // Any checkpoint resets the cadence; and one seq holds one checkpoint (a purchase
         // checkpoint just written at the head is not overwritten by a periodic one).
         let last_periodic = headers
@@ -507,7 +515,7 @@ impl Ledger {
     /// every record of another employee: those are then not even decoded
     /// ([`super::chunk::decode_chunk_of`]).
     #[allow(clippy::too_many_arguments)]
-    fn stream_some(
+    pub(super) fn stream_some(
         &self,
         mut fold: OrderedFold,
         query: &Query,
@@ -718,23 +726,6 @@ impl Ledger {
             }
         }
         Ok(())
-    }
-
-    /// The acceptance book a process starts with: partial (the latest state, folded from the
-    /// nearest checkpoint, and the wall) when the latest purchase's checkpoint exists; else
-    /// whole ([`Ledger::load_book`]), so that `take_checkpoints` rebuilds it.
-    pub(super) fn load_acceptance_book(&self) -> Result<espp_replay::Book, StoreError> {
-        if let Some(wall) = self.wall {
-            let have = self
-                .checkpoint_headers()?
-                .iter()
-                .any(|h| h.kind == Kind::Purchase && h.wall == Some(wall));
-            if !have {
-                return self.load_book();
-            }
-        }
-        let current = self.fold(&Query::default(), &mut |_| {})?;
-        Ok(espp_replay::Book::partial(current, self.wall))
     }
 
     /// The acceptance book from the latest purchase checkpoint (or from scratch): the state

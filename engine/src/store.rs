@@ -41,6 +41,8 @@ use std::fs::{File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
 
 use espp_events::{Actor, Day, EventInput, Hash, Instant, Line, Record};
+#[path = "acceptance.rs"]
+mod acceptance;
 #[path = "checkpoints.rs"]
 mod checkpoints;
 pub use checkpoints::{CheckpointCheck, HashOn};
@@ -542,9 +544,17 @@ pub struct Ledger {
     /// Whether sled's files and the directories holding them were synced since the open
     /// (by the first `make_durable`).
     files_synced: bool,
+    /// Whether the ledger directory's entries that matter (`log/`, `head`) were durable at
+    /// the open: the head file existed, and its creation synced the directory after `log/`
+    /// was there (`HeadFile::create`). Then the first durable write need not sync that
+    /// directory again (issue 15: one fsync less per append process; `espp.lock`, the only
+    /// other entry, holds nothing).
+    dir_durable: bool,
     synced_blobs: BTreeSet<OsString>,
     head: Head,
     book: Option<Book>,
+    /// When `book` is lean (`acceptance.rs`): the checkpoint whose holdings it lacks.
+    lean: Option<espp_replay::Header>,
     /// The id index's runs (`idindex.rs`).
     ids: IdIndex,
     options: Options,
@@ -763,6 +773,7 @@ impl Ledger {
         let log_dir = path.join("log");
         remove_unfinished_snapshots(&log_dir)?;
         let head_file = HeadFile::open(path)?;
+        let dir_durable = head_file.is_some();
         let acked_seq = head_file.as_ref().map(|(_, a)| a.head.seq);
         let db = sled_config(&log_dir)?
             .cache_capacity(options.cache_bytes)
@@ -852,9 +863,11 @@ impl Ledger {
             damage: None,
             data_file,
             files_synced: false,
+            dir_durable,
             synced_blobs: BTreeSet::new(),
             head,
             book: None,
+            lean: None,
             ids,
             options: options.clone(),
             checkpoints,
@@ -1186,7 +1199,9 @@ impl Ledger {
             // anything written after it is.
             self.data_file.sync_all()?;
             sync_dir(&self.path.join("log"))?;
-            sync_dir(&self.path)?;
+            if !self.dir_durable {
+                sync_dir(&self.path)?;
+            }
             self.files_synced = true;
         }
         let blobs = self.blob_names()?;
@@ -1308,15 +1323,18 @@ impl Ledger {
     /// checkpoint, see `Book::partial`) when the latest purchase checkpoint exists, else whole
     /// (which rebuilds that checkpoint). A batch that needs the whole book loads it then.
     pub fn book(&mut self) -> Result<&Book, StoreError> {
-        if self.book.is_none() {
-            let book = self.load_acceptance_book()?;
-            self.book = Some(book);
-            self.take_checkpoints(false)?;
-        }
+        self.load_book_if_needed()?;
+        self.complete_book(&[])?;
         match &self.book {
             Some(b) => Ok(b),
             None => unreachable!("set above"),
         }
+    }
+
+    /// Whether the acceptance book is loaded and lean (the latest state without its
+    /// holdings, `acceptance.rs`): for tests and benchmarks.
+    pub fn book_is_lean(&self) -> bool {
+        self.lean.is_some()
     }
 
     /// Appends one batch atomically: all of it, durably, or nothing.
@@ -1363,6 +1381,7 @@ impl Ledger {
             Err(e) => {
                 // The book is ahead of the disk: fold it again from what is stored.
                 self.book = None;
+                self.lean = None;
                 results.into_iter().map(|r| r.and(Err(e.share()))).collect()
             }
         }
@@ -1376,6 +1395,7 @@ impl Ledger {
         let after = self.book()?.state().clone();
         // The book folded the batch in place: drop it, so nothing of the batch stays.
         self.book = None;
+        self.lean = None;
         let report = judged
             .results
             .into_iter()
@@ -1395,7 +1415,7 @@ impl Ledger {
         if let Some(e) = self.refusal() {
             return Err((e, n));
         }
-        if let Err(e) = self.book() {
+        if let Err(e) = self.load_book_if_needed() {
             return Err((e, n));
         }
         if let Err(e) = self.ensure_batch_index() {
@@ -1449,17 +1469,32 @@ impl Ledger {
                     Ok(b) => self.book = Some(b),
                     Err(e) => return Err((e, n)),
                 }
+            } else if self.lean.is_some()
+                && !plain
+                    .iter()
+                    .all(|r| espp_projections::parts::folds_without_holdings(&r.event))
+            {
+                if let Err(e) = self.complete_book(&accepted) {
+                    return Err((e, n));
+                }
             }
+            let was_lean = self.lean.is_some();
             let Some(book) = self.book.as_mut() else {
                 unreachable!("loaded above")
             };
             // The book folds in place and, on a refusal, stays as it was (a partial one is
             // spoiled: loaded whole again, with this group's accepted batches).
-            let outcome = book.apply(&plain);
+            let mut outcome = book.apply(&plain);
             if book.is_spoiled() {
                 match self.full_book(&accepted) {
                     Ok(b) => self.book = Some(b),
                     Err(e) => return Err((e, n)),
+                }
+                if was_lean {
+                    // A lean book's refusal is judged again on the whole book (`acceptance.rs`).
+                    if let Some(book) = self.book.as_mut() {
+                        outcome = book.apply(&plain);
+                    }
                 }
             }
             match outcome {
@@ -1503,7 +1538,9 @@ impl Ledger {
 
     /// The whole acceptance book (closed books and the tail) of what is stored, with the
     /// batches this group accepted so far folded in again.
-    fn full_book(&self, accepted: &[Accepted]) -> Result<Book, StoreError> {
+    fn full_book(&mut self, accepted: &[Accepted]) -> Result<Book, StoreError> {
+        // Whatever book this replaces, the whole one lacks nothing.
+        self.lean = None;
         let mut book = self.load_book()?;
         for a in accepted {
             book.apply(&a.records).map_err(|e| {

@@ -13,7 +13,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use espp_events::{Day, EmployeeId, Rules, RulesPatch};
+use espp_events::{Day, EmployeeId, Event, Rules, RulesPatch};
 use serde::{Deserialize, Serialize};
 
 use crate::employee::Employee;
@@ -319,8 +319,84 @@ impl State {
         Ok(state)
     }
 
+    /// Puts the holdings back into a state put together without them ([`State::from_parts`]
+    /// with no lot, purchase or disposition block: a *lean* state): the lot blocks, purchases
+    /// and disposition blocks of the checkpoint it came from, decoded. Only sound when every
+    /// record folded into the lean state since that checkpoint [`folds_without_holdings`]:
+    /// then its holdings are still the checkpoint's, byte for byte.
+    pub fn fill_holdings<'a>(
+        &mut self,
+        lots: impl IntoIterator<Item = &'a [u8]>,
+        purchases: impl IntoIterator<Item = &'a [u8]>,
+        dispositions: impl IntoIterator<Item = &'a [u8]>,
+    ) -> Result<(), PartError> {
+        let mut all_lots = Vec::new();
+        for b in lots {
+            all_lots.extend(dec::<Vec<Lot>>(b)?);
+        }
+        let mut all_purchases = Vec::new();
+        for b in purchases {
+            all_purchases.push(dec::<PurchaseDone>(b)?);
+        }
+        let mut all_dispositions = Vec::new();
+        for b in dispositions {
+            all_dispositions.extend(dec::<Vec<Disposition>>(b)?);
+        }
+        self.lots = all_lots;
+        self.purchases = all_purchases;
+        self.dispositions = all_dispositions;
+        Ok(())
+    }
+
     /// Whether employee `id` was ever hired.
     pub fn has_employee(&self, id: &str) -> bool {
         self.employees.contains_key(id)
+    }
+}
+
+/// Whether folding `event`, and the deadlines that run before it, never reads or changes
+/// the state's lots, purchases or dispositions (the holdings: the parts a lean state, see
+/// [`State::fill_holdings`], goes without). Decided by what each handler touches (issue 15:
+/// an append of a payday decodes only the global part and the employee blocks):
+///
+/// - The deadlines (a period's opening and close, windows' defaults, leaves' limits, the
+///   plan's term or approval lapse) change employees and the global part only; only the
+///   Board's termination certificates shares, and that is an event, not a deadline.
+/// - Not free: a purchase or a plan's termination (they make lots and purchases), a capital
+///   change (scales the lots), a dividend, a certificate request and a sale (read and change
+///   lots, sales add dispositions), an employee change (ineligibility certificates the whole
+///   shares held, §19(b)), a plan amendment (a change in control may execute a purchase).
+///   Refusals are no exception: the closed-books refusal names the last purchase's period,
+///   which a lean state does not know, so a lean state's refusal is re-judged on the whole
+///   state by its caller.
+pub fn folds_without_holdings(event: &Event) -> bool {
+    match event {
+        Event::PlanAdopted { .. }
+        | Event::StockholdersApproved { .. }
+        | Event::PeriodScheduled { .. }
+        | Event::MarketPrice { .. }
+        | Event::SharesOutstanding { .. }
+        | Event::EmployeeHired { .. }
+        | Event::OwnershipReported { .. }
+        | Event::Enrolled { .. }
+        | Event::RateChanged { .. }
+        | Event::Payroll { .. }
+        | Event::DeductionReversed { .. }
+        | Event::OtherPlanPurchase { .. }
+        | Event::DeductionsStopped { .. }
+        | Event::EmploymentEnded { .. }
+        | Event::LeaveStarted { .. }
+        | Event::LeaveEnded { .. }
+        | Event::CashPayment { .. }
+        | Event::Election { .. }
+        | Event::Died { .. } => true,
+        Event::Purchase { .. }
+        | Event::PlanTerminated { .. }
+        | Event::PlanAmended { .. }
+        | Event::CapitalChange { .. }
+        | Event::Dividend { .. }
+        | Event::CertificateRequested { .. }
+        | Event::SharesSold { .. }
+        | Event::EmployeeChanged { .. } => false,
     }
 }

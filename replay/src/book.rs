@@ -75,6 +75,17 @@ impl Book {
         }
     }
 
+    /// Puts the holdings back into a partial book whose state was put together without them
+    /// (a lean state: see [`State::fill_holdings`], which says when that is sound).
+    pub fn fill_holdings<'a>(
+        &mut self,
+        lots: impl IntoIterator<Item = &'a [u8]>,
+        purchases: impl IntoIterator<Item = &'a [u8]>,
+        dispositions: impl IntoIterator<Item = &'a [u8]>,
+    ) -> Result<(), espp_projections::parts::PartError> {
+        self.current.fill_holdings(lots, purchases, dispositions)
+    }
+
     /// Whether this book holds only the latest state (see [`Book::partial`]).
     pub fn is_partial(&self) -> bool {
         self.partial

@@ -100,6 +100,10 @@ fn append_inner(
     spin.finish_and_clear();
     match appended {
         Ok(report) => {
+            // The batch is durable and acknowledged: the process ends with the ledger, so
+            // sled is flushed and left unclosed (its close would only fsync its file again). A
+            // failure here loses nothing acknowledged; the drop then closes sled as usual.
+            let _ = ledger.leave();
             drop(ledger);
             if new_ledger {
                 eprintln!("espp: created a new ledger at {}", cli.db.display());

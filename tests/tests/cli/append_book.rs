@@ -150,3 +150,144 @@ fn appends_through_a_partial_book_fold_like_the_whole_log() {
     assert_eq!(book, scratch, "reopened");
     assert!(ledger.verify().expect("verify").problem.is_none());
 }
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read_dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+/// A process's acceptance book is lean (the latest state without lots, purchases and
+/// dispositions) when every record since its checkpoint and the batch fold without them;
+/// every batch judged that way — accepted, refused, or needing the holdings part-way
+/// through a group — gives what the whole book (checkpoints cleared: loaded from scratch)
+/// gives: the same result, word for word, and the same books.
+#[test]
+fn a_lean_book_judges_every_batch_as_the_whole_book_does() {
+    let dir = Dir::new();
+    let lean_db = dir.db();
+    let actor = Actor::new("payroll").expect("an actor");
+    let mut months: Vec<Vec<EventInput>> = Vec::new();
+    for e in espp_engine::demo::events(6, 11) {
+        match months.last_mut() {
+            Some(m)
+                if m.last()
+                    .is_some_and(|l| l.date.to_string()[..7] == e.date.to_string()[..7]) =>
+            {
+                m.push(e)
+            }
+            _ => months.push(vec![e]),
+        }
+    }
+    for month in months {
+        let mut ledger = open(&lean_db);
+        ledger
+            .append(batch(month, &actor), espp_engine::now())
+            .expect("a demo month");
+    }
+    let (employees, latest) = {
+        let mut ledger = open(&lean_db);
+        let state = ledger.book().expect("book").state();
+        let ids: Vec<String> = state.employee_ids().map(str::to_string).collect();
+        (ids, state.day().expect("a day"))
+    };
+    let mut n = 0u64;
+    let mut line = |day: espp_events::Day, body: &str| {
+        n += 1;
+        event(&format!(
+            r#"{{"id":"00000000-0000-4000-8000-{n:012}","date":"{day}",{body}}}"#
+        ))
+    };
+    let mut probes: Vec<Vec<Vec<EventInput>>> = Vec::new();
+    let mut day = latest;
+    let nobody = r#""type":"payroll","employee":"NOBODY","gross_pay":"1.00""#;
+    // First what folds without the holdings (lean books), refusals among them.
+    for who in &employees {
+        day = day.add_days(1).expect("a day");
+        let pay = format!(r#""type":"payroll","employee":"{who}","gross_pay":"3000.00""#);
+        probes.push(vec![vec![line(day, &pay)]]);
+        probes.push(vec![vec![line(day, &pay), line(day, nobody)]]);
+        probes.push(vec![
+            vec![line(day, &pay)],
+            vec![line(day, nobody)],
+            vec![line(day, &pay)],
+        ]);
+    }
+    // Then what needs them, alone or part-way through a group.
+    for (i, who) in employees.iter().enumerate() {
+        day = day.add_days(1).expect("a day");
+        let pay = format!(r#""type":"payroll","employee":"{who}","gross_pay":"3000.00""#);
+        let sale = format!(
+            r#""type":"shares_sold","employee":"{who}","shares":"{}","price":"20.00""#,
+            i + 1
+        );
+        let cert = format!(r#""type":"certificate_requested","employee":"{who}","shares":"1""#);
+        let changed =
+            format!(r#""type":"employee_changed","employee":"{who}","weekly_hours":"10""#);
+        probes.push(vec![vec![line(day, &pay), line(day, &sale)]]);
+        probes.push(vec![vec![line(day, &cert)]]);
+        probes.push(vec![
+            vec![line(day, &pay)],
+            vec![line(day, nobody)],
+            vec![line(day, &changed), line(day, &pay)],
+        ]);
+    }
+    // Refusals: an unknown employee, and the closed books (dated on a purchase's day).
+    day = day.add_days(1).expect("a day");
+    probes.push(vec![vec![line(day, nobody)]]);
+    let wall = open(&lean_db)
+        .book()
+        .expect("book")
+        .wall()
+        .expect("a purchase");
+    probes.push(vec![vec![line(
+        wall,
+        r#""type":"market_price","closes":["9.00"]"#,
+    )]]);
+
+    let whole_db = dir.path().join("whole");
+    let (mut lean_seen, mut refused, mut accepted) = (0, 0, 0);
+    for (p, groups) in probes.into_iter().enumerate() {
+        let _ = std::fs::remove_dir_all(&whole_db);
+        wait_until_closed(&lean_db);
+        copy_dir(&lean_db, &whole_db);
+        {
+            let whole = open(&whole_db);
+            whole.clear_checkpoints().expect("clear");
+        }
+        let now = espp_engine::now();
+        let mut results = Vec::new();
+        let mut books = Vec::new();
+        for (db, lean) in [(&lean_db, true), (&whole_db, false)] {
+            let mut ledger = open(db);
+            let batches: Vec<Batch> = groups.iter().map(|g| batch(g.clone(), &actor)).collect();
+            let got = ledger.append_group(batches, now);
+            if lean && got.iter().any(|r| r.is_ok()) && ledger.book_is_lean() {
+                lean_seen += 1;
+            }
+            results.push(format!("{got:?}"));
+            refused += got.iter().filter(|r| r.is_err()).count();
+            accepted += got.iter().filter(|r| r.is_ok()).count();
+            books.push(digests(&mut ledger));
+        }
+        assert_eq!(results[0], results[1], "probe {p}");
+        assert_eq!(books[0], books[1], "probe {p}");
+        assert_eq!(
+            books[0].0, books[0].1,
+            "probe {p}: the book and a fold from scratch"
+        );
+    }
+    // Both sides counted: halve.
+    assert!(lean_seen > 3, "{lean_seen} lean appends");
+    assert!(
+        refused / 2 > 5 && accepted / 2 > 10,
+        "{refused} refused, {accepted} accepted"
+    );
+}

@@ -1,0 +1,153 @@
+//! The acceptance book a process starts with, and the *lean* form of it an append of
+//! ordinary events gets (issue 15): the latest state put together from the nearest
+//! checkpoint's global part and employee blocks only, without its holdings (lots,
+//! purchases, dispositions: more than half of a checkpoint's bytes and of its decoding at
+//! 10,000 employees), as long as every record folded since that checkpoint, and every
+//! batch judged on it, folds without them (`espp_projections::parts::folds_without_holdings`).
+//!
+//! The holdings of such a state are still the checkpoint's, so they are filled in from its
+//! parts when something needs them ([`Ledger::complete_book`]): a batch with an event that
+//! reads them, a periodic checkpoint, a dry run's before and after, any caller of
+//! [`Ledger::book`]. A refusal found on a lean book is judged again on the whole book (the
+//! caller's part, in `judge`): a refusal's words may name what only the holdings know (the
+//! closed books' last purchase), and so every refusal is the whole book's, as before.
+
+use espp_events::Record;
+use espp_projections::parts::folds_without_holdings;
+use espp_projections::State;
+use espp_replay::{Book, Header, Kind, OrderedFold, Query};
+
+use super::{Accepted, Ledger, StoreError};
+
+impl Ledger {
+    /// The acceptance book a process starts with: partial (the latest state, folded from the
+    /// nearest checkpoint, and the wall) when the latest purchase's checkpoint exists — lean
+    /// when that state could be put together without its holdings, with the checkpoint
+    /// whose holdings it lacks; else whole ([`Ledger::load_book`]), so that
+    /// `take_checkpoints` rebuilds it.
+    pub(super) fn load_acceptance_book(&self) -> Result<(Book, Option<Header>), StoreError> {
+        if let Some(wall) = self.wall {
+            let have = self
+                .checkpoint_headers()?
+                .iter()
+                .any(|h| h.kind == Kind::Purchase && h.wall == Some(wall));
+            if !have {
+                return Ok((self.load_book()?, None));
+            }
+        }
+        if let Some((state, h)) = self.fold_lean()? {
+            return Ok((Book::partial(state, self.wall), Some(h)));
+        }
+        let current = self.fold(&Query::default(), &mut |_| {})?;
+        Ok((Book::partial(current, self.wall), None))
+    }
+
+    /// The latest state without its holdings, from the latest checkpoint that serves the
+    /// latest state, and that checkpoint: None (the caller folds the whole state) when there
+    /// is none, one of its global and employee parts is missing, altered or undecodable, a
+    /// record after it does not fold without holdings, or the fold from it fails (all of
+    /// which [`Ledger::fold`] deals with, as it always did).
+    fn fold_lean(&self) -> Result<Option<(State, Header)>, StoreError> {
+        let query = Query::default();
+        let Some(h) = self
+            .checkpoint_headers()?
+            .into_iter()
+            .rev()
+            .find(|h| h.serves(&query))
+        else {
+            return Ok(None);
+        };
+        let mut parts = Vec::with_capacity(1 + h.parts.employees.len());
+        for hash in std::iter::once(&h.parts.global).chain(h.parts.employees.iter().map(|e| &e.1)) {
+            match self.part(hash)? {
+                Some(Ok(bytes)) => parts.push(bytes),
+                _ => return Ok(None),
+            }
+        }
+        let Some((global, employees)) = parts.split_first() else {
+            return Ok(None);
+        };
+        let no_part = std::iter::empty::<&[u8]>;
+        let Ok(state) = State::from_parts(
+            global.as_ref(),
+            employees.iter().map(AsRef::as_ref),
+            no_part(),
+            no_part(),
+            no_part(),
+        ) else {
+            return Ok(None);
+        };
+        let mut free = true;
+        let mut keep = |r: &Record| {
+            free &= folds_without_holdings(&r.event);
+            true
+        };
+        let folded = self.stream_some(
+            OrderedFold::new(state, query.clone()),
+            &query,
+            h.seq,
+            &h.left_out,
+            &mut |_| {},
+            &mut keep,
+            None,
+        )?;
+        if !free {
+            return Ok(None);
+        }
+        match folded.and_then(OrderedFold::finish) {
+            Ok(state) => Ok(Some((state, h))),
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// Loads the acceptance book if it is not loaded yet (lean when it can be), and takes
+    /// the checkpoints it calls for.
+    pub(super) fn load_book_if_needed(&mut self) -> Result<(), StoreError> {
+        if self.book.is_none() {
+            let (book, lean) = self.load_acceptance_book()?;
+            self.book = Some(book);
+            self.lean = lean;
+            self.take_checkpoints(false)?;
+        }
+        Ok(())
+    }
+
+    /// Makes a lean book whole: its holdings filled in from the checkpoint it was put
+    /// together from. If those parts are gone or do not decode, the whole book is loaded
+    /// from the store instead, with `accepted` (this group's batches judged but not yet
+    /// stored) folded in again.
+    pub(super) fn complete_book(&mut self, accepted: &[Accepted]) -> Result<(), StoreError> {
+        let Some(h) = self.lean.take() else {
+            return Ok(());
+        };
+        let holdings = h
+            .parts
+            .lots
+            .iter()
+            .chain(&h.parts.purchases)
+            .chain(&h.parts.dispositions);
+        let mut bytes = Vec::new();
+        for hash in holdings {
+            match self.part(hash)? {
+                Some(Ok(b)) => bytes.push(b),
+                _ => break,
+            }
+        }
+        let (lots, purchases) = (h.parts.lots.len(), h.parts.purchases.len());
+        let whole = bytes.len() == lots + purchases + h.parts.dispositions.len();
+        let filled = whole
+            && self.book.as_mut().is_some_and(|book| {
+                let slices = |a: usize, b: usize| bytes[a..b].iter().map(AsRef::as_ref);
+                book.fill_holdings(
+                    slices(0, lots),
+                    slices(lots, lots + purchases),
+                    slices(lots + purchases, bytes.len()),
+                )
+                .is_ok()
+            });
+        if !filled {
+            self.book = Some(self.full_book(accepted)?);
+        }
+        Ok(())
+    }
+}
