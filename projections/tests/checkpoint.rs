@@ -17,6 +17,16 @@ fn blocks(v: &[Vec<u8>]) -> Vec<&[u8]> {
     v.iter().map(Vec::as_slice).collect()
 }
 
+/// A new state with `recs` folded in (a record refused after the plan's end skipped).
+fn fold_prefix(recs: &[espp_events::Record]) -> Result<State, TestCaseError> {
+    let mut state = State::new(None);
+    for r in recs {
+        common::apply_or_skip_after_end(&mut state, r)
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
+    }
+    Ok(state)
+}
+
 fn decode(bytes: &[u8]) -> State {
     let (s, read): (State, usize) =
         bincode::serde::decode_from_slice(bytes, bincode::config::standard()).unwrap();
@@ -51,10 +61,7 @@ proptest! {
         let lines = company.lines();
         let recs = common::records(&lines);
         let cut = cut % (recs.len() + 1);
-        let mut state = State::new(None);
-        for r in &recs[..cut] {
-            common::apply_or_skip_after_end(&mut state, r).map_err(|e| TestCaseError::fail(e.to_string()))?;
-        }
+        let mut state = fold_prefix(&recs[..cut])?;
         let bytes = encode(&state);
         let mut back = decode(&bytes);
         prop_assert_eq!(back.digest(), state.digest());
@@ -84,10 +91,7 @@ proptest! {
         let lines = company.lines();
         let recs = common::records(&lines);
         let cut = cut % (recs.len() + 1);
-        let mut state = State::new(None);
-        for r in &recs[..cut] {
-            common::apply_or_skip_after_end(&mut state, r).map_err(|e| TestCaseError::fail(e.to_string()))?;
-        }
+        let mut state = fold_prefix(&recs[..cut])?;
         let parts = state.to_parts();
         let mut lean = State::from_parts(
             &parts.global,

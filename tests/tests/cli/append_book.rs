@@ -46,12 +46,8 @@ fn digests(ledger: &mut Ledger) -> (String, String) {
     (book, scratch)
 }
 
-#[test]
-fn appends_through_a_partial_book_fold_like_the_whole_log() {
-    let dir = Dir::new();
-    let db = dir.db();
-    let actor = Actor::new("payroll").expect("an actor");
-    // The demo company a month at a time (purchases in some months).
+/// The demo company a month at a time (purchases in some months).
+fn demo_months() -> Vec<Vec<EventInput>> {
     let mut months: Vec<Vec<EventInput>> = Vec::new();
     for e in espp_engine::demo::events(6, 11) {
         match months.last_mut() {
@@ -64,6 +60,15 @@ fn appends_through_a_partial_book_fold_like_the_whole_log() {
             _ => months.push(vec![e]),
         }
     }
+    months
+}
+
+#[test]
+fn appends_through_a_partial_book_fold_like_the_whole_log() {
+    let dir = Dir::new();
+    let db = dir.db();
+    let actor = Actor::new("payroll").expect("an actor");
+    let months = demo_months();
     assert!(months.len() > 12, "{} months", months.len());
     let (mut partial, mut whole) = (0, 0);
     for (i, month) in months.into_iter().enumerate() {
@@ -174,18 +179,7 @@ fn a_lean_book_judges_every_batch_as_the_whole_book_does() {
     let dir = Dir::new();
     let lean_db = dir.db();
     let actor = Actor::new("payroll").expect("an actor");
-    let mut months: Vec<Vec<EventInput>> = Vec::new();
-    for e in espp_engine::demo::events(6, 11) {
-        match months.last_mut() {
-            Some(m)
-                if m.last()
-                    .is_some_and(|l| l.date.to_string()[..7] == e.date.to_string()[..7]) =>
-            {
-                m.push(e)
-            }
-            _ => months.push(vec![e]),
-        }
-    }
+    let months = demo_months();
     for month in months {
         let mut ledger = open(&lean_db);
         ledger
