@@ -15,6 +15,7 @@ pub use checkpoint::{CheckpointError, Header, Kind, PartList, FOLD_VERSION};
 pub use diff::diff;
 pub use fold::{fold_records, FoldError, OrderedFold, Query};
 pub use state_diff::{
-    diff_states, skipped_rows, write_diff_json, write_diff_json_hashing_other, Change,
-    EmployeeDiff, PurchaseDiff, SkippedRecord, SkippedRow, StateDiff,
+    diff_states, skipped_rows, write_diff_json, write_diff_json_hashing_other,
+    write_diff_json_hashing_other_holding, Change, EmployeeDiff, PurchaseDiff, SkippedRecord,
+    SkippedRow, StateDiff,
 };

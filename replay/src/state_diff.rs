@@ -427,12 +427,23 @@ struct JsonSink<'s, 'w, W: Write> {
     first: bool,
     other_digest: Option<OtherDigest<'s, 'w>>,
     held: Held,
+    /// Past this many bytes held, wait for the digest ([`HELD_MAX`] but in tests).
+    held_max: usize,
 }
 
 /// Bytes held in blocks of a mebibyte (never copied to grow: the rows held at 100,000
 /// employees are tens of megabytes).
 #[derive(Default)]
 struct Held(Vec<Vec<u8>>);
+
+/// At most this many bytes of purchase rows are held while the other digest is hashed.
+const HELD_MAX: usize = 8 << 20;
+
+impl Held {
+    fn len(&self) -> usize {
+        self.0.iter().map(Vec::len).sum()
+    }
+}
 
 impl Write for Held {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
@@ -491,6 +502,12 @@ impl<W: Write> Sink for JsonSink<'_, '_, W> {
     }
     fn purchase(&mut self, p: PurchaseDiff) -> io::Result<()> {
         self.settle(false)?;
+        // Held rows are bounded: past `held_max` bytes, wait for the digest and stream (at
+        // 100,000 employees under a price change every allocation differs, and holding
+        // them all took a diff past 1 GiB).
+        if self.held.len() >= self.held_max {
+            self.settle(true)?;
+        }
         let comma = !std::mem::replace(&mut self.first, false);
         if self.other_digest.is_some() {
             if comma {
@@ -520,7 +537,7 @@ pub fn write_diff_json(
         base,
         other,
         base_digest,
-        OtherDigest::Ready(other_digest),
+        (OtherDigest::Ready(other_digest), HELD_MAX),
         skipped,
         out,
     )
@@ -537,13 +554,36 @@ pub fn write_diff_json_hashing_other(
     skipped: &[SkippedRow],
     out: &mut impl Write,
 ) -> io::Result<()> {
+    write_diff_json_hashing_other_holding(
+        base,
+        other,
+        base_digest,
+        (as_of, p),
+        skipped,
+        HELD_MAX,
+        out,
+    )
+}
+
+/// [`write_diff_json_hashing_other`] holding at most `held_max` bytes of rows while the
+/// digest is hashed (tests: the bytes are the same whatever the bound).
+#[doc(hidden)]
+pub fn write_diff_json_hashing_other_holding(
+    base: &impl ProjectionRows,
+    other: &State,
+    base_digest: &str,
+    (as_of, p): (Option<espp_events::Day>, espp_projections::Provenance<'_>),
+    skipped: &[SkippedRow],
+    held_max: usize,
+    out: &mut impl Write,
+) -> io::Result<()> {
     std::thread::scope(|s| {
         let h = s.spawn(|| other.projection_digest(as_of, p));
         write_json(
             base,
             other,
             base_digest,
-            OtherDigest::Hashing(h),
+            (OtherDigest::Hashing(h), held_max),
             skipped,
             out,
         )
@@ -554,7 +594,7 @@ fn write_json<'s, 'w>(
     base: &impl ProjectionRows,
     other: &State,
     base_digest: &str,
-    other_digest: OtherDigest<'s, 'w>,
+    (other_digest, held_max): (OtherDigest<'s, 'w>, usize),
     skipped: &[SkippedRow],
     out: &mut impl Write,
 ) -> io::Result<()> {
@@ -567,6 +607,7 @@ fn write_json<'s, 'w>(
         first: true,
         other_digest: Some(other_digest),
         held: Held::default(),
+        held_max,
     };
     let totals = walk(base, other, &mut sink)?;
     sink.settle(true)?;
