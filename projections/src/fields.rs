@@ -151,64 +151,108 @@ fn plain_value(d: Decimal) -> Decimal {
     }
 }
 
-impl EmployeeView {
-    /// Field `i` of [`EMPLOYEE_FIELDS`] as the projection shows it.
-    pub fn field(&self, i: usize) -> Field {
-        let e = &self.0;
-        match i {
-            0 => s(money(e.balance)),
-            1 => s(money(e.contributed)),
-            2 => s(money(e.deficiency)),
-            3 => s(money(e.dividends_paid)),
-            4 => e.deadline.map_or(Field::Null, |d| s(d.to_string())),
-            5 => s(money(e.ordinary_income)),
-            6 => e.rate.map_or(Field::Null, |r| s(rate(r))),
-            7 => s(money(e.refunded)),
-            8 => s(money(e.refunded_to_estate)),
-            9 => s(plain(e.shares_certificated)),
-            10 => s(plain(e.shares_held)),
-            11 => s(e.status.as_str().to_string()),
-            _ => Field::Null,
+/// How the projection shows a decimal field (the `num` function it goes through).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shown {
+    /// `num::money`: two places.
+    Money,
+    /// `num::plain`: no trailing zeros.
+    Plain,
+    /// `num::rate`: two places, or more if the rate has more.
+    Rate,
+    /// Its exact `Display` (`num::text`).
+    Exact,
+}
+
+/// One field of a row, unformatted, with how it is shown: [`Cell::raw`], [`Cell::field`]
+/// and [`Cell::value`] are all read off it, so the three never disagree on which field is
+/// which.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cell<'a> {
+    /// A decimal and how it is shown.
+    Dec(Decimal, Shown),
+    /// A day.
+    Day(espp_events::Day),
+    /// A flag.
+    Bool(bool),
+    /// A text.
+    Str(&'a str),
+    /// Nothing (`null`).
+    Null,
+}
+
+impl<'a> Cell<'a> {
+    /// The unformatted value, cheap to compare.
+    pub fn raw(self) -> Raw<'a> {
+        match self {
+            Cell::Dec(d, _) => dec(d),
+            Cell::Day(d) => Raw::Day(d),
+            Cell::Bool(b) => Raw::Bool(b),
+            Cell::Str(t) => Raw::Str(t),
+            Cell::Null => Raw::Null,
         }
     }
 
-    /// Field `i` of [`EMPLOYEE_FIELDS`], unformatted.
-    pub fn raw(&self, i: usize) -> Raw<'static> {
-        let e = &self.0;
-        match i {
-            0 => dec(e.balance),
-            1 => dec(e.contributed),
-            2 => dec(e.deficiency),
-            3 => dec(e.dividends_paid),
-            4 => e.deadline.map_or(Raw::Null, Raw::Day),
-            5 => dec(e.ordinary_income),
-            6 => e.rate.map_or(Raw::Null, dec),
-            7 => dec(e.refunded),
-            8 => dec(e.refunded_to_estate),
-            9 => dec(e.shares_certificated),
-            10 => dec(e.shares_held),
-            11 => Raw::Str(e.status.as_str()),
-            _ => Raw::Null,
+    /// The value as the projection shows it.
+    pub fn field(self) -> Field {
+        match self {
+            Cell::Dec(d, Shown::Money) => s(money(d)),
+            Cell::Dec(d, Shown::Plain) => s(plain(d)),
+            Cell::Dec(d, Shown::Rate) => s(rate(d)),
+            Cell::Dec(d, Shown::Exact) => s(crate::num::text(d)),
+            Cell::Day(d) => s(d.to_string()),
+            Cell::Bool(b) => Field::Bool(b),
+            Cell::Str(t) => s(t.to_string()),
+            Cell::Null => Field::Null,
         }
     }
 
-    /// Field `i` of [`EMPLOYEE_FIELDS`] as the decimal its text parses to (None when it is
-    /// no decimal: null, a day, a status), without formatting it: what `diff` sums.
-    pub fn value(&self, i: usize) -> Option<Decimal> {
-        let e = &self.0;
-        match i {
-            0 => Some(money_value(e.balance)),
-            1 => Some(money_value(e.contributed)),
-            2 => Some(money_value(e.deficiency)),
-            3 => Some(money_value(e.dividends_paid)),
-            5 => Some(money_value(e.ordinary_income)),
-            7 => Some(money_value(e.refunded)),
-            8 => Some(money_value(e.refunded_to_estate)),
-            9 => Some(plain_value(e.shares_certificated)),
-            10 => Some(plain_value(e.shares_held)),
-            // The rate, a day, a status: parse what is shown (a day or a status never
+    /// The decimal the shown text parses to (None when it is no decimal), without
+    /// formatting where the value is known: what `diff` sums and subtracts.
+    pub fn value(self) -> Option<Decimal> {
+        match self {
+            Cell::Dec(d, Shown::Money) => Some(money_value(d)),
+            Cell::Dec(d, Shown::Plain) => Some(plain_value(d)),
+            // Shown by its exact `Display`: it parses back to itself.
+            Cell::Dec(d, Shown::Exact) => Some(d),
+            // The rate, a day, a text: parse what is shown (a day or a status never
             // parses; kept exact rather than assumed).
-            _ => parsed(&self.field(i)),
+            _ => parsed(&self.field()),
+        }
+    }
+}
+
+/// A row of the projection read field by field: its field names (in key order) and each
+/// field by index.
+pub trait RowView {
+    /// The fields' names, in key order.
+    fn names(&self) -> &'static [&'static str];
+    /// Field `i` of [`RowView::names`].
+    fn cell(&self, i: usize) -> Cell<'_>;
+}
+
+impl RowView for EmployeeView {
+    fn names(&self) -> &'static [&'static str] {
+        &EMPLOYEE_FIELDS
+    }
+    fn cell(&self, i: usize) -> Cell<'_> {
+        let e = &self.0;
+        let money = |d| Cell::Dec(d, Shown::Money);
+        let plain = |d| Cell::Dec(d, Shown::Plain);
+        match i {
+            0 => money(e.balance),
+            1 => money(e.contributed),
+            2 => money(e.deficiency),
+            3 => money(e.dividends_paid),
+            4 => e.deadline.map_or(Cell::Null, Cell::Day),
+            5 => money(e.ordinary_income),
+            6 => e.rate.map_or(Cell::Null, |r| Cell::Dec(r, Shown::Rate)),
+            7 => money(e.refunded),
+            8 => money(e.refunded_to_estate),
+            9 => plain(e.shares_certificated),
+            10 => plain(e.shares_held),
+            11 => Cell::Str(e.status.as_str()),
+            _ => Cell::Null,
         }
     }
 }
@@ -223,55 +267,29 @@ impl<'a> PurchaseView<'a> {
         self.0.period.as_str()
     }
 
-    /// Field `i` of [`PURCHASE_FIELDS`], unformatted.
-    pub fn raw(&self, i: usize) -> Raw<'a> {
-        let p = self.0;
-        match i {
-            0 => Raw::Day(p.date),
-            1 => dec(p.fmv_grant),
-            2 => dec(p.fmv_purchase),
-            3 => Raw::Day(p.grant_date),
-            4 => Raw::Str(p.period.as_str()),
-            5 => dec(p.price),
-            6 => Raw::Bool(p.prorated),
-            7 => dec(p.shares),
-            _ => Raw::Null,
-        }
-    }
-
-    /// Field `i` of [`PURCHASE_FIELDS`] as the projection shows it.
-    pub fn field(&self, i: usize) -> Field {
-        let p = self.0;
-        match i {
-            0 => s(p.date.to_string()),
-            1 => s(plain(p.fmv_grant)),
-            2 => s(plain(p.fmv_purchase)),
-            3 => s(p.grant_date.to_string()),
-            4 => s(p.period.as_str().to_string()),
-            5 => s(crate::num::text(p.price)),
-            6 => Field::Bool(p.prorated),
-            7 => s(plain(p.shares)),
-            _ => Field::Null,
-        }
-    }
-
-    /// Field `i` of [`PURCHASE_FIELDS`] as the decimal its text parses to (None when it is
-    /// no decimal), without formatting the decimals.
-    pub fn value(&self, i: usize) -> Option<Decimal> {
-        let p = self.0;
-        match i {
-            1 => Some(plain_value(p.fmv_grant)),
-            2 => Some(plain_value(p.fmv_purchase)),
-            // Shown by its exact `Display`: it parses back to itself.
-            5 => Some(p.price),
-            7 => Some(plain_value(p.shares)),
-            _ => parsed(&self.field(i)),
-        }
-    }
-
     /// Its allocations, in the projection's order.
     pub fn allocations(&self) -> impl Iterator<Item = AllocationView<'a>> + 'a {
         self.0.allocations.iter().map(AllocationView)
+    }
+}
+
+impl RowView for PurchaseView<'_> {
+    fn names(&self) -> &'static [&'static str] {
+        &PURCHASE_FIELDS
+    }
+    fn cell(&self, i: usize) -> Cell<'_> {
+        let p = self.0;
+        match i {
+            0 => Cell::Day(p.date),
+            1 => Cell::Dec(p.fmv_grant, Shown::Plain),
+            2 => Cell::Dec(p.fmv_purchase, Shown::Plain),
+            3 => Cell::Day(p.grant_date),
+            4 => Cell::Str(p.period.as_str()),
+            5 => Cell::Dec(p.price, Shown::Exact),
+            6 => Cell::Bool(p.prorated),
+            7 => Cell::Dec(p.shares, Shown::Plain),
+            _ => Cell::Null,
+        }
     }
 }
 
@@ -284,43 +302,21 @@ impl<'a> AllocationView<'a> {
     pub fn employee(&self) -> &'a str {
         self.0.employee.as_str()
     }
+}
 
-    /// Field `i` of [`ALLOCATION_FIELDS`], unformatted.
-    pub fn raw(&self, i: usize) -> Raw<'a> {
-        let a = self.0;
-        match i {
-            0 => dec(a.carried),
-            1 => dec(a.cost),
-            2 => Raw::Str(a.employee.as_str()),
-            3 => dec(a.refunded),
-            4 => dec(a.shares),
-            _ => Raw::Null,
-        }
+impl RowView for AllocationView<'_> {
+    fn names(&self) -> &'static [&'static str] {
+        &ALLOCATION_FIELDS
     }
-
-    /// Field `i` of [`ALLOCATION_FIELDS`] as the decimal its text parses to (None when it
-    /// is no decimal), without formatting the decimals.
-    pub fn value(&self, i: usize) -> Option<Decimal> {
+    fn cell(&self, i: usize) -> Cell<'_> {
         let a = self.0;
         match i {
-            0 => Some(money_value(a.carried)),
-            1 => Some(money_value(a.cost)),
-            3 => Some(money_value(a.refunded)),
-            4 => Some(plain_value(a.shares)),
-            _ => parsed(&self.field(i)),
-        }
-    }
-
-    /// Field `i` of [`ALLOCATION_FIELDS`] as the projection shows it.
-    pub fn field(&self, i: usize) -> Field {
-        let a = self.0;
-        match i {
-            0 => s(money(a.carried)),
-            1 => s(money(a.cost)),
-            2 => s(a.employee.as_str().to_string()),
-            3 => s(money(a.refunded)),
-            4 => s(plain(a.shares)),
-            _ => Field::Null,
+            0 => Cell::Dec(a.carried, Shown::Money),
+            1 => Cell::Dec(a.cost, Shown::Money),
+            2 => Cell::Str(a.employee.as_str()),
+            3 => Cell::Dec(a.refunded, Shown::Money),
+            4 => Cell::Dec(a.shares, Shown::Plain),
+            _ => Cell::Null,
         }
     }
 }

@@ -40,8 +40,8 @@ mod tax;
 pub use employee::Status;
 pub use explain::{PeriodInfo, Trace};
 pub use fields::{
-    parsed as parsed_field, AllocationView, EmployeeRow, EmployeeView, Field, ProjectionRows,
-    PurchaseView, Raw, Rows, ALLOCATION_FIELDS, EMPLOYEE_FIELDS, PURCHASE_FIELDS,
+    parsed as parsed_field, AllocationView, Cell, EmployeeRow, EmployeeView, Field, ProjectionRows,
+    PurchaseView, Raw, RowView, Rows, Shown, ALLOCATION_FIELDS, EMPLOYEE_FIELDS, PURCHASE_FIELDS,
 };
 pub use num::text as decimal_text;
 pub use output::{canonical_json, digest_of, with_provenance, Lookup};

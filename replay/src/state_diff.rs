@@ -8,8 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Write};
 
 use espp_projections::{
-    AllocationView, EmployeeView, Field, ProjectionRows, PurchaseView, Raw, State,
-    ALLOCATION_FIELDS, EMPLOYEE_FIELDS, PURCHASE_FIELDS,
+    AllocationView, Field, ProjectionRows, PurchaseView, RowView, State, EMPLOYEE_FIELDS,
 };
 use rust_decimal::Decimal;
 use serde_json::{Map, Value};
@@ -103,61 +102,6 @@ fn change(base: Field, other: Field) -> Change {
     change_of(base, other, values)
 }
 
-/// One row of either fold read field by field: the names (in key order), each field
-/// unformatted (None: compare the formatted fields) and formatted.
-trait RowView {
-    fn names(&self) -> &'static [&'static str];
-    fn raw(&self, i: usize) -> Option<Raw<'_>>;
-    fn field(&self, i: usize) -> Field;
-    /// The decimal field `i`'s text parses to, if any.
-    fn value(&self, i: usize) -> Option<Decimal>;
-}
-
-impl RowView for PurchaseView<'_> {
-    fn names(&self) -> &'static [&'static str] {
-        &PURCHASE_FIELDS
-    }
-    fn raw(&self, i: usize) -> Option<Raw<'_>> {
-        Some(PurchaseView::raw(self, i))
-    }
-    fn field(&self, i: usize) -> Field {
-        PurchaseView::field(self, i)
-    }
-    fn value(&self, i: usize) -> Option<Decimal> {
-        PurchaseView::value(self, i)
-    }
-}
-
-impl RowView for AllocationView<'_> {
-    fn names(&self) -> &'static [&'static str] {
-        &ALLOCATION_FIELDS
-    }
-    fn raw(&self, i: usize) -> Option<Raw<'_>> {
-        Some(AllocationView::raw(self, i))
-    }
-    fn field(&self, i: usize) -> Field {
-        AllocationView::field(self, i)
-    }
-    fn value(&self, i: usize) -> Option<Decimal> {
-        AllocationView::value(self, i)
-    }
-}
-
-impl RowView for EmployeeView {
-    fn names(&self) -> &'static [&'static str] {
-        &EMPLOYEE_FIELDS
-    }
-    fn raw(&self, i: usize) -> Option<Raw<'_>> {
-        Some(EmployeeView::raw(self, i))
-    }
-    fn field(&self, i: usize) -> Field {
-        EmployeeView::field(self, i)
-    }
-    fn value(&self, i: usize) -> Option<Decimal> {
-        EmployeeView::value(self, i)
-    }
-}
-
 /// The fields that differ between two rows (names of either; a missing one is null),
 /// formatting only those whose raw values differ.
 fn changed_fields(
@@ -172,14 +116,13 @@ fn changed_fields(
                 if skip.contains(k) {
                     continue;
                 }
-                if let (Some(x), Some(y)) = (b.raw(i), o.raw(i)) {
-                    if x == y {
-                        continue;
-                    }
+                let (x, y) = (b.cell(i), o.cell(i));
+                if x.raw() == y.raw() {
+                    continue;
                 }
-                let (x, y) = (b.field(i), o.field(i));
-                if x != y {
-                    out.push((*k, change_of(x, y, (b.value(i), o.value(i)))));
+                let (fx, fy) = (x.field(), y.field());
+                if fx != fy {
+                    out.push((*k, change_of(fx, fy, (x.value(), y.value()))));
                 }
             }
         }
@@ -190,8 +133,13 @@ fn changed_fields(
                 .flat_map(|r| r.names().iter().copied())
                 .collect();
             let get = |r: Option<&dyn RowView>, k: &str| {
-                r.and_then(|r| r.names().iter().position(|n| *n == k).map(|i| r.field(i)))
-                    .unwrap_or(Field::Null)
+                r.and_then(|r| {
+                    r.names()
+                        .iter()
+                        .position(|n| *n == k)
+                        .map(|i| r.cell(i).field())
+                })
+                .unwrap_or(Field::Null)
             };
             for k in names {
                 if skip.contains(&k) {
@@ -248,6 +196,24 @@ fn by_period(s: &impl ProjectionRows) -> BTreeMap<&str, Vec<PurchaseView<'_>>> {
     out
 }
 
+/// One step of a merge: the item of either side, or of both when their keys are equal.
+type Merged<K, A, B> = (Option<(K, A)>, Option<(K, B)>);
+
+/// The next step of a merge of two sequences in key order: the item of each side with the
+/// smallest key (both when both sides have it), None when both are done.
+fn merge_next<K: Ord, A, B>(
+    a: &mut std::iter::Peekable<impl Iterator<Item = (K, A)>>,
+    b: &mut std::iter::Peekable<impl Iterator<Item = (K, B)>>,
+) -> Option<Merged<K, A, B>> {
+    Some(match (a.peek(), b.peek()) {
+        (None, None) => return None,
+        (Some((x, _)), Some((y, _))) if x == y => (a.next(), b.next()),
+        (Some((x, _)), Some((y, _))) if x < y => (a.next(), None),
+        (Some(_), None) => (a.next(), None),
+        _ => (None, b.next()),
+    })
+}
+
 /// Compares the two folds row by row, handing each row that differs to `sink` in the
 /// output's order, and returns the totals that differ.
 fn walk(
@@ -262,15 +228,8 @@ fn walk(
         base.employee_views().peekable(),
         other.employee_views().peekable(),
     );
-    loop {
-        // A merge of the two id orders (both the projection's: byte order).
-        let (b, o) = match (be.peek(), oe.peek()) {
-            (None, None) => break,
-            (Some((x, _)), Some((y, _))) if x == y => (be.next(), oe.next()),
-            (Some((x, _)), Some((y, _))) if x < y => (be.next(), None),
-            (Some(_), None) => (be.next(), None),
-            _ => (None, oe.next()),
-        };
+    // A merge of the two id orders (both the projection's: byte order).
+    while let Some((b, o)) = merge_next(&mut be, &mut oe) {
         let id = b.or(o).map(|(id, _)| id).unwrap_or_default();
         let (b, o) = (b.map(|(_, e)| e), o.map(|(_, e)| e));
         for (side, v) in [(0, &b), (1, &o)] {
@@ -279,7 +238,7 @@ fn walk(
                 if Some(i) == rate {
                     continue;
                 }
-                if let Some(d) = v.value(i) {
+                if let Some(d) = v.cell(i).value() {
                     let t = t.get_or_insert_default();
                     let slot = if side == 0 { &mut t.0 } else { &mut t.1 };
                     *slot = slot.checked_add(d).unwrap_or(*slot);
@@ -321,14 +280,7 @@ fn walk(
             b_alloc.into_iter().peekable(),
             o_alloc.into_iter().peekable(),
         );
-        loop {
-            let (b, o) = match (bi.peek(), oi.peek()) {
-                (None, None) => break,
-                (Some((x, _)), Some((y, _))) if x == y => (bi.next(), oi.next()),
-                (Some((x, _)), Some((y, _))) if x < y => (bi.next(), None),
-                (Some(_), None) => (bi.next(), None),
-                _ => (None, oi.next()),
-            };
+        while let Some((b, o)) = merge_next(&mut bi, &mut oi) {
             let who = b.or(o).map(|(who, _)| who).unwrap_or_default();
             let fields = changed_fields(
                 b.as_ref().map(|(_, a)| a as &dyn RowView),

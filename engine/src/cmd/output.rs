@@ -65,28 +65,47 @@ pub fn print_diff(out: &mut impl Write, d: &Value) -> std::io::Result<()> {
         t.row(cells("TOTAL", f, c));
     }
     t.write(out)?;
-    let skipped: Vec<&Value> = d["skipped"].as_array().into_iter().flatten().collect();
-    if skipped.is_empty() {
+    let skipped = d["skipped"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| SKIPPED_COLUMNS.map(|k| s.get(k).map(text).unwrap_or_default()));
+    print_diff_tail(
+        out,
+        skipped,
+        &text(&d["base_digest"]),
+        &text(&d["other_digest"]),
+    )
+}
+
+/// The columns of a diff's table of skipped events (and their keys in its JSON).
+const SKIPPED_COLUMNS: [&str; 5] = ["seq", "date", "type", "employee", "reason"];
+
+/// The skipped events' table of a diff, then its two digests: the end of [`print_diff`]
+/// and [`print_state_diff`].
+fn print_diff_tail(
+    out: &mut impl Write,
+    skipped: impl Iterator<Item = [String; 5]>,
+    base_digest: &str,
+    other_digest: &str,
+) -> std::io::Result<()> {
+    let mut skipped = skipped.peekable();
+    if skipped.peek().is_none() {
         writeln!(out, "\nskipped under the other rules: none")?;
     } else {
         writeln!(
             out,
             "\nskipped under the other rules (left out of its fold, never rejected):"
         )?;
-        let mut t = Table::new(&["seq", "date", "type", "employee", "reason"]);
-        for s in skipped {
-            t.row(
-                ["seq", "date", "type", "employee", "reason"]
-                    .map(|k| s.get(k).map(text).unwrap_or_default()),
-            );
+        let mut t = Table::new(&SKIPPED_COLUMNS);
+        for row in skipped {
+            t.row(row);
         }
         t.write(out)?;
     }
     writeln!(
         out,
-        "\nbase digest  {}\nother digest {}",
-        text(&d["base_digest"]),
-        text(&d["other_digest"])
+        "\nbase digest  {base_digest}\nother digest {other_digest}"
     )
 }
 
@@ -132,40 +151,30 @@ pub fn print_state_diff(out: &mut impl Write, d: &espp_replay::StateDiff) -> std
         t.row(cells("TOTAL", f, c));
     }
     t.write(out)?;
-    if d.skipped.is_empty() {
-        writeln!(out, "\nskipped under the other rules: none")?;
-    } else {
-        writeln!(
-            out,
-            "\nskipped under the other rules (left out of its fold, never rejected):"
-        )?;
-        let mut t = Table::new(&["seq", "date", "type", "employee", "reason"]);
-        for s in &d.skipped {
-            let (date, event_type, employee) = match &s.record {
-                Some(r) => (
-                    printable(&r.date).into_owned(),
-                    printable(&r.event_type).into_owned(),
-                    r.employee
-                        .as_deref()
-                        .map_or_else(|| "-".into(), |e| printable(e).into_owned()),
-                ),
-                None => Default::default(),
-            };
-            t.row([
-                s.seq.to_string(),
-                date,
-                event_type,
-                employee,
-                printable(&s.reason).into_owned(),
-            ]);
-        }
-        t.write(out)?;
-    }
-    writeln!(
+    let skipped = d.skipped.iter().map(|s| {
+        let (date, event_type, employee) = match &s.record {
+            Some(r) => (
+                printable(&r.date).into_owned(),
+                printable(&r.event_type).into_owned(),
+                r.employee
+                    .as_deref()
+                    .map_or_else(|| "-".into(), |e| printable(e).into_owned()),
+            ),
+            None => Default::default(),
+        };
+        [
+            s.seq.to_string(),
+            date,
+            event_type,
+            employee,
+            printable(&s.reason).into_owned(),
+        ]
+    });
+    print_diff_tail(
         out,
-        "\nbase digest  {}\nother digest {}",
-        printable(&d.base_digest),
-        printable(&d.other_digest)
+        skipped,
+        &printable(&d.base_digest),
+        &printable(&d.other_digest),
     )
 }
 

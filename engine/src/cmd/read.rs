@@ -305,8 +305,6 @@ pub fn state(
     Ok(())
 }
 
-/// `espp state --employee`: the one-employee projection (JSON), or its facts (table), or the
-/// employee's row as `state --format csv` writes it.
 /// The projection's `known_at` and `head` (`known_at` as text, kept by the caller).
 fn provenance<'a>(
     known_at: &'a Option<String>,
@@ -318,6 +316,8 @@ fn provenance<'a>(
     }
 }
 
+/// `espp state --employee`: the one-employee projection (JSON), or its facts (table), or the
+/// employee's row as `state --format csv` writes it.
 fn write_employee(
     format: Format,
     state: &espp_projections::State,
