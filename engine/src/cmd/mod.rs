@@ -116,6 +116,7 @@ pub fn options(cli: &Cli) -> Options {
     Options {
         cache_bytes: cli.cache_mb.max(1) << 20,
         checkpoint_every: cli.checkpoint_every,
+        sled_flusher: true,
     }
 }
 
@@ -189,7 +190,12 @@ fn open_with(
     } else {
         (cli.db.clone(), None)
     };
-    let ledger = waiting(cli, || how(&path, &options(cli)))?;
+    // Nothing to clean, so no flusher and its fsyncs (see `Options::sled_flusher`).
+    let options = Options {
+        sled_flusher: false,
+        ..options(cli)
+    };
+    let ledger = waiting(cli, || how(&path, &options))?;
     Ok(Opened {
         ledger,
         _copy: copy,
