@@ -86,13 +86,11 @@ pub struct Options {
     pub checkpoint_every: u64,
     /// Whether sled's background flusher runs (every [`SLED_FLUSH_MS`]). It is the only
     /// thing that cleans sled's segments, so whatever appends needs it. But after every pass
-    /// it also fsyncs sled's data file, written to or not; and every open writes (sled 0.34
-    /// rewrites each free segment whole, 73 MB at 1M events, 142 MB at 10M). With the flusher
-    /// a read command fsynced those bytes while it ran (~100 fsyncs in a 50 ms
-    /// `state --employee`); without it the kernel writes them back in its own time. A read
-    /// command appends nothing, so it has nothing to clean: it runs without (`cmd::open`).
-    /// An open that repairs (removes what was never acknowledged) still makes that durable
-    /// itself, before it reads.
+    /// it also fsyncs sled's data file, written to or not: ~25 fsyncs in a 50 ms read
+    /// command at 1M events, and with an unpatched sled each fsync'd the free segments its
+    /// open had just rewritten (vendor/sled/PATCHES.md). A read command appends nothing, so
+    /// it has nothing to clean: it runs without (`cmd::open`). An open that repairs (removes
+    /// what was never acknowledged) still makes that durable itself, before it reads.
     pub sled_flusher: bool,
 }
 

@@ -38,6 +38,8 @@ mod hostile;
 mod life_events;
 #[path = "cli/purchase_cycle.rs"]
 mod purchase_cycle;
+#[path = "cli/quiet_reads.rs"]
+mod quiet_reads;
 #[path = "cli/read_only.rs"]
 mod read_only;
 #[path = "cli/replay.rs"]
