@@ -4,6 +4,7 @@
 //! This crate knows nothing of storage, the fold or the clock: it turns bytes and JSON into
 //! checked values and back, and refuses what can never be valid.
 
+mod canonical;
 pub mod catalogue;
 pub mod event;
 pub mod json;

@@ -684,12 +684,23 @@ impl Hash {
     }
 }
 
+impl Hash {
+    /// The 64 lowercase hex digits (what `Display` writes).
+    pub fn hex(&self) -> [u8; 64] {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [0u8; 64];
+        for (pair, b) in out.chunks_exact_mut(2).zip(self.0) {
+            pair[0] = DIGITS[usize::from(b >> 4)];
+            pair[1] = DIGITS[usize::from(b & 15)];
+        }
+        out
+    }
+}
+
 impl fmt::Display for Hash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut hex = [0u8; 64];
-        // 32 bytes always fit 64 hex digits, and hex digits are ASCII.
-        let _ = hex::encode_to_slice(self.0, &mut hex);
-        f.write_str(std::str::from_utf8(&hex).unwrap_or_default())
+        // Hex digits are ASCII.
+        f.write_str(std::str::from_utf8(&self.hex()).unwrap_or_default())
     }
 }
 
