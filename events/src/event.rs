@@ -67,7 +67,7 @@ choice!(
 
 /// Where `name` is in `list` (`list.len()` if it is not): for [`Event::type_index`], at
 /// compile time.
-const fn position(list: &[&str], name: &str) -> usize {
+pub(crate) const fn position(list: &[&str], name: &str) -> usize {
     let mut i = 0;
     while i < list.len() {
         let (a, b) = (list[i].as_bytes(), name.as_bytes());

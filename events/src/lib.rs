@@ -7,6 +7,7 @@
 mod canonical;
 pub mod catalogue;
 pub mod event;
+mod fast_part;
 pub mod json;
 pub mod record;
 pub mod rules;
@@ -17,8 +18,8 @@ pub use event::{
 };
 pub use json::{parse_line, EventInput, FieldError, Line};
 pub use record::{
-    decode, decode_part, encode, encode_content_into, encode_into, encode_part, peek_part_employee,
-    DecodeError, Envelope, Record, RECORD_FORMAT_VERSION,
+    decode, decode_dated_event, decode_part, encode, encode_content_into, encode_into, encode_part,
+    peek_part_employee, DecodeError, Envelope, Record, RECORD_FORMAT_VERSION,
 };
 pub use rules::{Count, Residual, Rules, RulesPatch};
 pub use value::{

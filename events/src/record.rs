@@ -181,6 +181,16 @@ pub fn decode_part<T: serde::de::DeserializeOwned>(
         .map_err(|e| DecodeError::Corrupt(e.to_string()))
 }
 
+/// Decodes a record's `(date, event)` part from the start of `bytes`, as
+/// [`decode_part`] does (the same value, length and errors), a payroll event by hand
+/// (`fast_part.rs`).
+pub fn decode_dated_event(bytes: &[u8]) -> Result<((Day, Event), usize), DecodeError> {
+    match crate::fast_part::payroll(bytes) {
+        Some(done) => Ok(done),
+        None => decode_part(bytes),
+    }
+}
+
 /// The employee of a `(date, event)` part written by [`encode_part`], read without decoding
 /// the event: `Ok(Some(id))` (the id's bytes) for an event of one employee, `Ok(None)` for an
 /// event of none (plan, market, purchase). Only the day's length, the variant's index and,

@@ -295,6 +295,10 @@ impl Day {
     pub fn days_from_ce(self) -> i32 {
         self.0.num_days_from_ce()
     }
+    /// The day numbered `n` from CE (as stored), if it is one.
+    pub fn from_days_from_ce(n: i32) -> Option<Day> {
+        NaiveDate::from_num_days_from_ce_opt(n).map(Day)
+    }
     /// `months` calendar months later, clamped to the month's end (Nov 30 + 3 = Feb 28).
     pub fn add_months(self, months: u32) -> Option<Day> {
         self.0
@@ -339,8 +343,7 @@ impl Serialize for Day {
 impl<'de> Deserialize<'de> for Day {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let n = i32::deserialize(d)?;
-        NaiveDate::from_num_days_from_ce_opt(n)
-            .map(Day)
+        Day::from_days_from_ce(n)
             .ok_or_else(|| D::Error::custom(format!("day number {n} is out of range")))
     }
 }
@@ -538,8 +541,12 @@ macro_rules! id_type {
         impl $name {
             /// Checked constructor.
             pub fn new(s: impl Into<String>) -> Result<Self, ValueError> {
-                let s = s.into();
-                check_id($kind, &s)?;
+                Self::from_checked(&s.into())
+            }
+            /// Checked constructor from a borrowed text (held inline up to 24 bytes: no
+            /// allocation, as when decoded).
+            pub(crate) fn from_checked(s: &str) -> Result<Self, ValueError> {
+                check_id($kind, s)?;
                 Ok(Self(CompactString::from(s)))
             }
             /// The id.
