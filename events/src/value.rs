@@ -475,14 +475,30 @@ pub(crate) fn write_decimal(d: Decimal, out: &mut Vec<u8>) {
         return;
     }
     let mut digits = [0u8; 40];
-    let mut n = d.mantissa().unsigned_abs();
     let mut len = 0;
-    loop {
-        digits[digits.len() - 1 - len] = b'0' + (n % 10) as u8;
-        n /= 10;
+    let mut put = |digit: u8| {
+        digits[digits.len() - 1 - len] = b'0' + digit;
         len += 1;
-        if n == 0 {
-            break;
+    };
+    let n = d.mantissa().unsigned_abs();
+    match u64::try_from(n) {
+        // Every amount of money: 64-bit division, not a call per digit into 128-bit division.
+        Ok(mut n) => loop {
+            put((n % 10) as u8);
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        },
+        Err(_) => {
+            let mut n = n;
+            loop {
+                put((n % 10) as u8);
+                n /= 10;
+                if n == 0 {
+                    break;
+                }
+            }
         }
     }
     let digits = &digits[digits.len() - len..];

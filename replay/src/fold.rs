@@ -262,7 +262,11 @@ impl OrderedFold {
             self.apply(r, observe)?;
         }
         let mut records = records;
-        for (i, r) in records.drain(kept..).enumerate().map(|(j, r)| (kept + j, r)) {
+        for (i, r) in records
+            .drain(kept..)
+            .enumerate()
+            .map(|(j, r)| (kept + j, r))
+        {
             if self.split && self.wall.is_none_or(|w| r.date > w) {
                 self.beyond.push(r);
             } else if self.waiting.is_empty() && suffix_min[i + 1].is_none_or(|m| r.date <= m) {
