@@ -15,7 +15,7 @@
 //! the same hashes, as version 1.
 
 use espp_events::{
-    decode, decode_part, encode_part, Actor, Day, DecodeError, Event, Hash, Instant, Record,
+    decode, decode_part, encode_part, Actor, DecodeError, Hash, Instant, Record,
     RECORD_FORMAT_VERSION,
 };
 
@@ -84,25 +84,54 @@ fn encode_chunk_v1(records: &[&Record]) -> Vec<u8> {
 /// Decodes a chunk stored under `r` + `first` seq: its records in order, each an error from
 /// the first damaged one on (then nothing after it).
 pub(super) fn decode_chunk(first: u64, value: &[u8]) -> Vec<Result<Record, StoreError>> {
+    let mut records = Vec::new();
+    let damage = decode_chunk_into(first, value, &mut records);
+    with_damage(records, damage)
+}
+
+/// Records, then the damage found after them, as one list of results.
+fn with_damage(
+    records: Vec<Record>,
+    damage: Option<StoreError>,
+) -> Vec<Result<Record, StoreError>> {
+    let mut out: Vec<Result<Record, StoreError>> = Vec::with_capacity(records.len() + 1);
+    out.extend(records.into_iter().map(Ok));
+    out.extend(damage.map(Err));
+    out
+}
+
+/// [`decode_chunk`] into `out` (the records that decode, in order, moved there once: `verify`
+/// reads every record through this), returning the first damaged record's error, if any:
+/// nothing after it is decoded.
+pub(super) fn decode_chunk_into(
+    first: u64,
+    value: &[u8],
+    out: &mut Vec<Record>,
+) -> Option<StoreError> {
     let damaged = |i: usize, message: String| StoreError::Damaged {
         seq: first + i as u64,
         message,
     };
     match value.first() {
         Some(1) => match chunk_v1_records(first, value) {
-            Err(e) => vec![Err(e)],
-            Ok(parts) => parts
-                .into_iter()
-                .enumerate()
-                .map(|(i, bytes)| decode(bytes).map_err(|e| damaged(i, e.to_string())))
-                .collect(),
+            Err(e) => Some(e),
+            Ok(parts) => {
+                out.reserve(parts.len());
+                for (i, bytes) in parts.into_iter().enumerate() {
+                    match decode(bytes) {
+                        Ok(r) => out.push(r),
+                        Err(e) => return Some(damaged(i, e.to_string())),
+                    }
+                }
+                None
+            }
         },
-        Some(2) => decode_v2(first, value),
-        Some(v) => vec![Err(damaged(
+        Some(2) => decode_v2_with(first, value, &|_| false, None, out),
+        Some(v) => Some(damaged(
             0,
             format!("chunk format version {v} is unknown to this build"),
-        ))],
-        None => vec![Err(damaged(0, "empty chunk".into()))],
+        )),
+        None => Some(damaged(0, "empty chunk".into())),
     }
 }
 
@@ -287,26 +316,30 @@ pub(super) fn decode_chunk_of(
         Some(2) => {
             let mut links = Vec::with_capacity(256);
             let skip = |part: &[u8]| matches!(espp_events::peek_part_employee(part), Ok(Some(e)) if e != employee.as_bytes());
-            let records = decode_v2_with(first, value, &skip, Some(&mut links));
-            (records, Some(links))
+            let mut records = Vec::new();
+            let damage = decode_v2_with(first, value, &skip, Some(&mut links), &mut records);
+            (with_damage(records, damage), Some(links))
         }
         _ => (decode_chunk(first, value), None),
     }
 }
 
 fn decode_v2(first: u64, value: &[u8]) -> Vec<Result<Record, StoreError>> {
-    decode_v2_with(first, value, &|_| false, None)
+    let mut records = Vec::new();
+    let damage = decode_v2_with(first, value, &|_| false, None, &mut records);
+    with_damage(records, damage)
 }
 
-/// Decodes a version 2 chunk's records, but not those whose `(date, event)` bytes `skip`
-/// says to leave (their links still go to `links`).
+/// Decodes a version 2 chunk's records into `out`, but not those whose `(date, event)` bytes
+/// `skip` says to leave (their links still go to `links`); returns the first damage found
+/// (nothing after it is decoded).
 fn decode_v2_with(
     first: u64,
     value: &[u8],
     skip: &dyn Fn(&[u8]) -> bool,
     mut links: Option<&mut Vec<Link>>,
-) -> Vec<Result<Record, StoreError>> {
-    let mut out = Vec::new();
+    out: &mut Vec<Record>,
+) -> Option<StoreError> {
     let mut r = Reader {
         bytes: value,
         pos: 1,
@@ -327,10 +360,10 @@ fn decode_v2_with(
     let (count, mut prev, at, actor) = match header {
         Ok(h) => h,
         Err(message) => {
-            return vec![Err(StoreError::Damaged {
+            return Some(StoreError::Damaged {
                 seq: first,
                 message: format!("the chunk's header is damaged: {message}"),
-            })]
+            })
         }
     };
     out.reserve(count.min(4096));
@@ -367,7 +400,10 @@ fn decode_v2_with(
                 return Ok(None);
             }
             let actor = own_actor.unwrap_or_else(|| actor.clone());
-            let (date, event): (Day, Event) = b.part()?;
+            let ((date, event), used) =
+                espp_events::decode_dated_event(body.get(b.pos..).unwrap_or_default())
+                    .map_err(|e| e.to_string())?;
+            b.pos += used;
             if b.pos != body.len() {
                 return Err(format!(
                     "{} trailing bytes after the record",
@@ -389,24 +425,20 @@ fn decode_v2_with(
             Ok(None) => {}
             Ok(Some(rec)) => {
                 prev = rec.hash;
-                out.push(Ok(rec));
+                out.push(rec);
             }
             Err(message) => {
-                out.push(Err(StoreError::Damaged {
+                return Some(StoreError::Damaged {
                     seq,
                     message: format!("record bytes do not decode: {message}"),
-                }));
-                return out;
+                });
             }
         }
     }
-    if r.pos != value.len() {
-        out.push(Err(StoreError::Damaged {
-            seq: first + count as u64,
-            message: "unexpected bytes after the chunk's last record".into(),
-        }));
-    }
-    out
+    (r.pos != value.len()).then(|| StoreError::Damaged {
+        seq: first + count as u64,
+        message: "unexpected bytes after the chunk's last record".into(),
+    })
 }
 
 #[cfg(test)]

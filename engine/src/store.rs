@@ -1961,23 +1961,20 @@ impl Ledger {
                     };
                     return stop(report, expected, 0, &seen);
                 }
-                let mut passed = Vec::new();
+                // The chunk's records, decoded in place (moved once: into this list, then to
+                // the fold), those from the first that fails a check on dropped.
+                let mut passed = Vec::with_capacity(CHUNK_RECORDS);
+                let damage = chunk::decode_chunk_into(key_seq, &v, &mut passed);
                 // The first problem in this chunk before any hash is checked, and its rank.
                 let mut found: Option<(Problem, u8)> = None;
-                for (i, r) in decode_chunk(&k, &v).into_iter().enumerate() {
+                let mut intact = passed.len();
+                for (i, r) in passed.iter().enumerate() {
                     let at = key_seq + i as u64;
-                    let r = match r {
-                        Ok(r) => r,
-                        Err(StoreError::Damaged { seq, message }) => {
-                            found = Some((Problem { seq, message }, 1));
-                            break;
-                        }
-                        Err(e) => return Err(e),
-                    };
                     if r.seq != at {
                         let message =
                             format!("out of place: the record stored here says seq {}", r.seq);
                         found = Some((Problem { seq: at, message }, 1));
+                        intact = i;
                         break;
                     }
                     if r.prev_hash != prev {
@@ -1987,13 +1984,23 @@ impl Ledger {
                             at - 1
                         );
                         found = Some((Problem { seq: at, message }, 1));
+                        intact = i;
                         break;
                     }
                     seen.add(&key, &r.id, at);
                     prev = r.hash;
                     expected = at + 1;
                     report.records += 1;
-                    passed.push(r);
+                }
+                passed.truncate(intact);
+                if found.is_none() {
+                    match damage {
+                        None => {}
+                        Some(StoreError::Damaged { seq, message }) => {
+                            found = Some((Problem { seq, message }, 1));
+                        }
+                        Some(e) => return Err(e),
+                    }
                 }
                 // The hashes: on the fold's thread if it takes the records at once, else here.
                 let back = if defer_hash {

@@ -65,6 +65,26 @@ choice!(
     ElectionChoice { MakeUp = "make_up", Reduce = "reduce", Withdraw = "withdraw" }
 );
 
+/// Where `name` is in `list` (`list.len()` if it is not): for [`Event::type_index`], at
+/// compile time.
+pub(crate) const fn position(list: &[&str], name: &str) -> usize {
+    let mut i = 0;
+    while i < list.len() {
+        let (a, b) = (list[i].as_bytes(), name.as_bytes());
+        if a.len() == b.len() {
+            let mut j = 0;
+            while j < a.len() && a[j] == b[j] {
+                j += 1;
+            }
+            if j == a.len() {
+                return i;
+            }
+        }
+        i += 1;
+    }
+    list.len()
+}
+
 macro_rules! define_events {
     ($(
         $(#[doc = $doc:literal])* $variant:ident = $type:literal {
@@ -103,6 +123,12 @@ macro_rules! define_events {
             /// The event's `type`.
             pub fn type_name(&self) -> &'static str {
                 match self { $( Event::$variant { .. } => $type, )* }
+            }
+
+            /// The event's place in [`Event::TYPES`] and [`Event::CATALOGUE`] (worked out
+            /// when compiling).
+            pub fn type_index(&self) -> usize {
+                match self { $( Event::$variant { .. } => const { position(Event::TYPES, $type) }, )* }
             }
 
             /// Reads the fields of an event of type `type_name`, consuming them from `f`.

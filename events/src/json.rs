@@ -232,10 +232,7 @@ impl JsonText for Instant {
 }
 impl JsonText for Hash {
     fn write_text(&self, out: &mut Vec<u8>) {
-        let mut hex = [0u8; 64];
-        // 32 bytes always fit 64 hex digits.
-        let _ = hex::encode_to_slice(self.0, &mut hex);
-        out.extend_from_slice(&hex);
+        out.extend_from_slice(&self.hex());
     }
     fn plain(&self) -> bool {
         true
@@ -254,10 +251,20 @@ impl JsonText for EmployeeId {
     fn write_text(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(self.as_str().as_bytes());
     }
+    /// Letters, digits, `-`, `_` and `.` only: every constructor and decoder checks
+    /// (`check_id`).
+    fn plain(&self) -> bool {
+        true
+    }
 }
 impl JsonText for PeriodId {
     fn write_text(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(self.as_str().as_bytes());
+    }
+    /// Letters, digits, `-`, `_` and `.` only: every constructor and decoder checks
+    /// (`check_id`).
+    fn plain(&self) -> bool {
+        true
     }
 }
 impl JsonText for Actor {
@@ -272,7 +279,7 @@ impl JsonText for String {
 }
 
 /// Appends `v`'s text as a JSON string, as `Value::String(v.to_string())` prints.
-fn write_json_text(out: &mut Vec<u8>, v: &dyn JsonText) {
+pub(crate) fn write_json_text(out: &mut Vec<u8>, v: &dyn JsonText) {
     let start = out.len();
     out.push(b'"');
     v.write_text(out);
@@ -886,61 +893,10 @@ impl Record {
     }
 
     /// Appends [`Record::canonical_json`]'s bytes to `out` without building any
-    /// `serde_json::Value` (issue 15: `verify` hashes every record): the event's fields and
-    /// the envelope's, sorted together by key, each written directly.
+    /// `serde_json::Value` (issue 15: `verify` hashes every record): the keys in their
+    /// type's fixed order, each value written directly (`canonical.rs`).
     pub fn write_canonical_json(&self, out: &mut Vec<u8>) {
-        /// The event's `type`, as the envelope writes it.
-        struct TypeName(&'static str);
-        impl WriteField for TypeName {
-            fn is_set(&self) -> bool {
-                true
-            }
-            fn put_json(&self, out: &mut Vec<u8>) {
-                write_json_str(out, self.0);
-            }
-        }
-        /// More keys than any event has (seven envelope keys and at most seven fields).
-        const MOST: usize = 24;
-        let type_name = TypeName(self.event.type_name());
-        let mut entries: [(&str, &dyn WriteField); MOST] = [("", &type_name); MOST];
-        entries[..7].copy_from_slice(&[
-            ("actor", &self.actor as &dyn WriteField),
-            ("date", &self.date),
-            ("id", &self.id),
-            ("prev_hash", &self.prev_hash),
-            ("recorded_at", &self.recorded_at),
-            ("seq", &self.seq),
-            ("type", &type_name),
-        ]);
-        let mut n = 7;
-        let mut overflow = false;
-        self.event.visit_fields(&mut |key, v| {
-            if !v.is_set() {
-                return;
-            }
-            match entries.get_mut(n) {
-                Some(e) => *e = (key, v),
-                None => overflow = true,
-            }
-            n += 1;
-        });
-        let entries = &mut entries[..n.min(MOST)];
-        entries.sort_unstable_by_key(|e| e.0);
-        if overflow || entries.windows(2).any(|w| w[0].0 == w[1].0) {
-            // An event field named like the envelope's would replace it: the old way.
-            out.extend_from_slice(self.canonical_json_via_value().as_bytes());
-            return;
-        }
-        out.push(b'{');
-        for (i, (key, v)) in entries.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            write_json_str(out, key);
-            out.push(b':');
-            v.put_json(out);
-        }
-        out.push(b'}');
+        crate::canonical::write(self, &self.prev_hash.hex(), out);
     }
 }
 

@@ -4,8 +4,10 @@
 //! This crate knows nothing of storage, the fold or the clock: it turns bytes and JSON into
 //! checked values and back, and refuses what can never be valid.
 
+mod canonical;
 pub mod catalogue;
 pub mod event;
+mod fast_part;
 pub mod json;
 pub mod record;
 pub mod rules;
@@ -16,8 +18,8 @@ pub use event::{
 };
 pub use json::{parse_line, EventInput, FieldError, Line};
 pub use record::{
-    decode, decode_part, encode, encode_content_into, encode_into, encode_part, peek_part_employee,
-    DecodeError, Envelope, Record, RECORD_FORMAT_VERSION,
+    decode, decode_dated_event, decode_part, encode, encode_content_into, encode_into, encode_part,
+    peek_part_employee, DecodeError, Envelope, Record, RECORD_FORMAT_VERSION,
 };
 pub use rules::{Count, Residual, Rules, RulesPatch};
 pub use value::{

@@ -295,6 +295,10 @@ impl Day {
     pub fn days_from_ce(self) -> i32 {
         self.0.num_days_from_ce()
     }
+    /// The day numbered `n` from CE (as stored), if it is one.
+    pub fn from_days_from_ce(n: i32) -> Option<Day> {
+        NaiveDate::from_num_days_from_ce_opt(n).map(Day)
+    }
     /// `months` calendar months later, clamped to the month's end (Nov 30 + 3 = Feb 28).
     pub fn add_months(self, months: u32) -> Option<Day> {
         self.0
@@ -339,8 +343,7 @@ impl Serialize for Day {
 impl<'de> Deserialize<'de> for Day {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let n = i32::deserialize(d)?;
-        NaiveDate::from_num_days_from_ce_opt(n)
-            .map(Day)
+        Day::from_days_from_ce(n)
             .ok_or_else(|| D::Error::custom(format!("day number {n} is out of range")))
     }
 }
@@ -472,14 +475,30 @@ pub(crate) fn write_decimal(d: Decimal, out: &mut Vec<u8>) {
         return;
     }
     let mut digits = [0u8; 40];
-    let mut n = d.mantissa().unsigned_abs();
     let mut len = 0;
-    loop {
-        digits[digits.len() - 1 - len] = b'0' + (n % 10) as u8;
-        n /= 10;
+    let mut put = |digit: u8| {
+        digits[digits.len() - 1 - len] = b'0' + digit;
         len += 1;
-        if n == 0 {
-            break;
+    };
+    let n = d.mantissa().unsigned_abs();
+    match u64::try_from(n) {
+        // Every amount of money: 64-bit division, not a call per digit into 128-bit division.
+        Ok(mut n) => loop {
+            put((n % 10) as u8);
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        },
+        Err(_) => {
+            let mut n = n;
+            loop {
+                put((n % 10) as u8);
+                n /= 10;
+                if n == 0 {
+                    break;
+                }
+            }
         }
     }
     let digits = &digits[digits.len() - len..];
@@ -538,8 +557,12 @@ macro_rules! id_type {
         impl $name {
             /// Checked constructor.
             pub fn new(s: impl Into<String>) -> Result<Self, ValueError> {
-                let s = s.into();
-                check_id($kind, &s)?;
+                Self::from_checked(&s.into())
+            }
+            /// Checked constructor from a borrowed text (held inline up to 24 bytes: no
+            /// allocation, as when decoded).
+            pub(crate) fn from_checked(s: &str) -> Result<Self, ValueError> {
+                check_id($kind, s)?;
                 Ok(Self(CompactString::from(s)))
             }
             /// The id.
@@ -684,12 +707,23 @@ impl Hash {
     }
 }
 
+impl Hash {
+    /// The 64 lowercase hex digits (what `Display` writes).
+    pub fn hex(&self) -> [u8; 64] {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [0u8; 64];
+        for (pair, b) in out.chunks_exact_mut(2).zip(self.0) {
+            pair[0] = DIGITS[usize::from(b >> 4)];
+            pair[1] = DIGITS[usize::from(b & 15)];
+        }
+        out
+    }
+}
+
 impl fmt::Display for Hash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut hex = [0u8; 64];
-        // 32 bytes always fit 64 hex digits, and hex digits are ASCII.
-        let _ = hex::encode_to_slice(self.0, &mut hex);
-        f.write_str(std::str::from_utf8(&hex).unwrap_or_default())
+        // Hex digits are ASCII.
+        f.write_str(std::str::from_utf8(&self.hex()).unwrap_or_default())
     }
 }
 

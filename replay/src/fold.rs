@@ -147,13 +147,14 @@ impl OrderedFold {
     }
 
     /// [`OrderedFold::finish_snapshots`], handing each snapshot's state to `observe` in
-    /// place instead of keeping a copy (see [`OrderedFold::push_observed`]).
-    pub fn finish_observed(&mut self, observe: Observer<'_>) -> Result<(), FoldError> {
+    /// place instead of keeping a copy (see [`OrderedFold::push_observed`]), but for the days
+    /// no record came after: those are returned, in order, and their state is the one the
+    /// fold holds now, which [`OrderedFold::finish`] returns unchanged when the query has no
+    /// `as_of` (`verify` compares them with it while the projection's digest is rendered on
+    /// the other core).
+    pub fn finish_observed(&mut self, observe: Observer<'_>) -> Result<Vec<Day>, FoldError> {
         self.push_with(Vec::new(), None, &mut Some(&mut *observe))?;
-        while let Some(d) = self.watch.pop_front() {
-            observe(d, &self.state);
-        }
-        Ok(())
+        Ok(self.watch.drain(..).collect())
     }
 
     /// Calls `f` with the state [`OrderedFold::state_so_far`] gives, without copying the
@@ -244,7 +245,28 @@ impl OrderedFold {
             let d = records[i].date;
             suffix_min[i] = Some(suffix_min[i + 1].map_or(d, |m| m.min(d)));
         }
-        for (i, r) in records.into_iter().enumerate() {
+        // The records that fold at once are folded where they lie (a record is a few hundred
+        // bytes: not moved out of the list one by one), up to the first one that must be kept
+        // (set aside, or to wait); that one and those after it are moved.
+        let ready = |fold: &Self, i: usize, r: &Record| {
+            !(fold.split && fold.wall.is_none_or(|w| r.date > w))
+                && fold.waiting.is_empty()
+                && suffix_min[i + 1].is_none_or(|m| r.date <= m)
+        };
+        let mut kept = records.len();
+        for (i, r) in records.iter().enumerate() {
+            if !ready(self, i, r) {
+                kept = i;
+                break;
+            }
+            self.apply(r, observe)?;
+        }
+        let mut records = records;
+        for (i, r) in records
+            .drain(kept..)
+            .enumerate()
+            .map(|(j, r)| (kept + j, r))
+        {
             if self.split && self.wall.is_none_or(|w| r.date > w) {
                 self.beyond.push(r);
             } else if self.waiting.is_empty() && suffix_min[i + 1].is_none_or(|m| r.date <= m) {
