@@ -31,7 +31,7 @@ use super::{decode_chunk, rec_key, Ledger, StoreError};
 /// links to the one before (and to the chunk read just before, when that one precedes it
 /// directly), and the next chunk starts right after it (or, for the last, it ends at the
 /// head). So a record or chunk missing, misplaced or spliced in is damage, not a quiet gap.
-fn check_links(
+pub(super) fn check_links(
     seq: u64,
     records: impl IntoIterator<Item = super::chunk::Link>,
     next_chunk: Option<u64>,
@@ -188,7 +188,7 @@ impl Ledger {
 
     /// A stored part's bytes, its pieces put back together: None if it is missing, Err if
     /// its bytes do not hash to its name (altered).
-    fn part(&self, hash: &Hash) -> Result<Option<Result<Vec<u8>, ()>>, StoreError> {
+    pub(super) fn part(&self, hash: &Hash) -> Result<Option<Result<Vec<u8>, ()>>, StoreError> {
         let mut out = Vec::new();
         let mut pieces = 0u32;
         for v in self.checkpoints.scan_prefix(part_prefix(hash)).values() {
