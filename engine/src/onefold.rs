@@ -1,8 +1,8 @@
 //! `explain` from the employee index (issue 15): one employee's trail folded from the
 //! records of that employee and of no employee only ([`espp_replay::fold_one_traced`]):
 //! the employee's read from the chunks that the employee index (`whoindex.rs`) says hold
-//! them, the global ones from their copies, each purchase's every-account sums from the
-//! latest checkpoint's purchase parts. The whole fold (`cmd/explain.rs`) stays for what
+//! them, the global ones from their copies, each purchase's every-account sums from its
+//! part in its own checkpoint. The whole fold (`cmd/explain.rs`) stays for what
 //! this cannot serve, and gives the same bytes.
 
 use espp_events::{Day, Record};
@@ -40,12 +40,14 @@ impl Ledger {
             records.insert(r.seq, r);
         }
         let records: Vec<Record> = records.into_values().collect();
-        // Every purchase the query folds is in the latest checkpoint (or its part list is
-        // too short, and the path does not serve).
-        let latest = headers.iter().max_by_key(|h| h.seq);
-        let mut purchases = |i: usize| -> Option<Vec<u8>> {
-            let hash = latest?.parts.purchases.get(i)?;
-            match self.part(hash) {
+        // Each purchase's part as its own checkpoint (walled on its day) holds it: its
+        // shares as bought, before any later capital change restated them.
+        let mut purchases = |i: usize, day: Day| -> Option<Vec<u8>> {
+            let h = headers
+                .iter()
+                .filter(|h| h.kind == Kind::Purchase && h.wall == Some(day))
+                .min_by_key(|h| h.seq)?;
+            match self.part(h.parts.purchases.get(i)?) {
                 Ok(Some(Ok(bytes))) => Some(bytes),
                 _ => None,
             }

@@ -5,9 +5,10 @@
 //!
 //! The accounts fold apart (the one-employee path of `state --employee` rests on the same
 //! fact) except at a purchase, whose §13 sums run over every account. Those sums are taken
-//! from the purchase's stored checkpoint part (every purchase checkpoint is kept): the
-//! shares it bought for all. Only a purchase not prorated can be served so (there, what all
+//! from the purchase's stored part in its own checkpoint (every purchase checkpoint is
+//! kept): the shares it bought for all, as bought. Only a purchase not prorated can be served so (there, what all
 //! wanted is what all bought); a prorated one, a termination (which can execute a purchase),
+//! a capital change after a purchase (it sums every account's lots into the plan's shares),
 //! a purchase whose part is missing or does not match, and anything under other rules or
 //! another transaction time are left to the whole fold (`None`).
 
@@ -30,16 +31,18 @@ pub struct Reach {
 }
 
 /// Folds `records` (in seq order; those of other employees are dropped) for `employee`
-/// with `trace`, each purchase's every-account sums taken from `purchases` (the encoded
-/// purchase parts of a checkpoint holding at least every purchase the query folds, in
-/// order), then reaching `reach`. None when the path cannot serve (see the module's
+/// with `trace`, each purchase's every-account sums taken from `purchases(i, day)`: the
+/// encoded part of the `i`-th purchase (in fold order), dated `day`, as its own checkpoint
+/// (the state through that day) holds it — a later capital change (§25) restates every
+/// stored purchase's shares in today's shares, and the purchase summed them as they were.
+/// Then reaches `reach`. None when the path cannot serve (see the module's
 /// documentation); Err when the records do not fold.
 pub fn fold_one_traced(
     records: Vec<Record>,
     employee: &str,
     query: &Query,
     trace: Trace,
-    purchases: &mut dyn FnMut(usize) -> Option<Vec<u8>>,
+    purchases: &mut dyn FnMut(usize, Day) -> Option<Vec<u8>>,
     reach: Reach,
 ) -> Result<Option<State>, FoldError> {
     if query.rules.is_some() || query.known_at.is_some() || query.through_seq.is_some() {
@@ -65,9 +68,18 @@ pub fn fold_one_traced(
         })
         .collect();
     bought.sort();
+    // A capital change after a purchase sums every account's lots into the plan's shares
+    // bought (§25): not one account's.
+    let first_purchase = bought.first().map(|(d, s, _)| (*d, *s));
+    if records.iter().any(|r| {
+        matches!(r.event, Event::CapitalChange { .. })
+            && first_purchase.is_some_and(|p| (r.date, r.seq) > p)
+    }) {
+        return Ok(None);
+    }
     let mut outside = BTreeMap::new();
     for (i, (date, _, period)) in bought.into_iter().enumerate() {
-        let Some(t) = purchases(i).and_then(|bytes| purchase_totals(&bytes).ok()) else {
+        let Some(t) = purchases(i, date).and_then(|bytes| purchase_totals(&bytes).ok()) else {
             return Ok(None);
         };
         if t.prorated || t.period != period || t.date != date {

@@ -224,8 +224,8 @@ proptest! {
     /// that one, each purchase's every-account sums from the stored purchase parts, reaching
     /// the whole fold's day and seq) gives what the traced fold of the whole log gives —
     /// the trail, the account, the periods and the highest seq — for every employee, as of
-    /// any day; and it serves every query but those with a prorated purchase or a
-    /// termination.
+    /// any day; and it serves every query but those with a prorated purchase, a
+    /// termination or a capital change.
     #[test]
     fn one_employee_trail_is_the_whole_folds(
         company in history::company(),
@@ -240,15 +240,20 @@ proptest! {
             as_of: as_of_at.and_then(|i| records[i % n].date.add_days(shift)),
             ..Query::default()
         };
-        // The latest checkpoint's purchase parts.
+        // Each purchase's part as its own checkpoint holds it (the state through its day).
         let latest = fold_records(records.clone(), Query::default()).unwrap();
         let (parts, _) = espp_replay::checkpoint::encode_parts(&latest);
         let prorated = parts.purchases.iter().any(|p| {
             espp_projections::parts::purchase_totals(p).unwrap().prorated
         });
+        let own_part = |i: usize, day: espp_events::Day| {
+            let through = Query { as_of: Some(day), ..Query::default() };
+            let state = fold_records(records.clone(), through).ok()?;
+            espp_replay::checkpoint::encode_parts(&state).0.purchases.get(i).cloned()
+        };
         let terminated = records
             .iter()
-            .any(|r| matches!(r.event, Event::PlanTerminated { .. }) && query.admits(r));
+            .any(|r| matches!(r.event, Event::PlanTerminated { .. } | Event::CapitalChange { .. }) && query.admits(r));
         let admitted: Vec<&Record> = records.iter().filter(|r| query.admits(r)).collect();
         let reach = espp_replay::Reach {
             day: match query.as_of {
@@ -267,7 +272,7 @@ proptest! {
                 &id,
                 &query,
                 trace,
-                &mut |i| parts.purchases.get(i).cloned(),
+                &mut |i, day| own_part(i, day),
                 reach,
             )
             .unwrap();
