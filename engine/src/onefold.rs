@@ -56,6 +56,67 @@ impl Ledger {
         Ok(fold_one_traced(records, id, query, trace, &mut purchases, reach).unwrap_or(None))
     }
 
+    /// [`Ledger::fold_employee`] from the employee index (issue 15): from the nearest
+    /// checkpoint that serves the query, the employee's parts, then only the employee's
+    /// records after it (read from the chunks holding them) and the copies of the global
+    /// ones, not every chunk after it. None when the index or the query does not allow it
+    /// (no checkpoint serves, transaction time or rules, a purchase or termination to fold,
+    /// a record dated before the checkpoint's day): then the caller reads the log.
+    pub(super) fn fold_employee_indexed(
+        &self,
+        query: &Query,
+        id: &str,
+    ) -> Result<Option<State>, StoreError> {
+        if query.rules.is_some() || query.known_at.is_some() || query.through_seq.is_some() {
+            return Ok(None);
+        }
+        let headers = self.checkpoint_headers()?;
+        // The nearest checkpoint that serves, or (none does) the log's start.
+        let h = headers.iter().rev().find(|h| h.serves(query));
+        let (h_seq, left_out) = h.map_or((0, &[][..]), |h| (h.seq, &h.left_out[..]));
+        let reach = self.reach(query, &headers)?;
+        let left: std::collections::BTreeSet<u64> = left_out.iter().copied().collect();
+        let after = |seq: u64| (seq > h_seq || left.contains(&seq)) && seq <= reach.seq;
+        let from = left.first().copied().unwrap_or(h_seq + 1).min(h_seq + 1);
+        let (Some(mut seqs), Some(globals)) =
+            (self.who_seqs(id)?, self.global_records_from(from, reach.seq)?)
+        else {
+            return Ok(None);
+        };
+        seqs.retain(|s| after(*s));
+        let mut records: std::collections::BTreeMap<u64, Record> = globals
+            .into_iter()
+            .filter(|r| after(r.seq))
+            .map(|r| (r.seq, r))
+            .collect();
+        for r in self.records_of_at(id, &seqs)? {
+            if after(r.seq) {
+                records.insert(r.seq, r);
+            }
+        }
+        let records: Vec<Record> = records
+            .into_values()
+            .filter(|r| query.admits(r) && r.event.employee().is_none_or(|e| e.as_str() == id))
+            .collect();
+        if records.iter().any(super::checkpoints::needs_everyone) {
+            return Ok(None);
+        }
+        let state = match h {
+            None => State::new(None),
+            Some(h) => match self.employee_checkpoint_state(h, id)? {
+                Some(state) => state,
+                None => return Ok(None),
+            },
+        };
+        let mut fold = espp_replay::OrderedFold::new(state, query.clone());
+        // A record dated before the checkpoint's day, or anything else refused: the log's
+        // own path decides.
+        if fold.push(records, None).is_err() {
+            return Ok(None);
+        }
+        Ok(fold.finish_through(reach.day).ok())
+    }
+
     /// The records of `employee` and of no employee in the chunks holding `seqs` (sorted),
     /// in seq order: one chunk read for each run of seqs it holds, its links checked as
     /// [`Ledger::records_from`] checks them.

@@ -122,14 +122,24 @@ impl Ledger {
     /// the copies are not complete or one is not the record it claims to be (then the
     /// caller reads the log).
     pub(super) fn global_records(&self, through: u64) -> Result<Option<Vec<Record>>, StoreError> {
+        self.global_records_from(0, through)
+    }
+
+    /// [`Ledger::global_records`] from seq `from` on.
+    pub(super) fn global_records_from(
+        &self,
+        from: u64,
+        through: u64,
+    ) -> Result<Option<Vec<Record>>, StoreError> {
         if !self.who.complete {
             return Ok(None);
         }
         let mut out = Vec::new();
-        for kv in self
-            .db
-            .range(global_key(0)..=global_key(through.min(self.head.seq)))
-        {
+        let through = through.min(self.head.seq);
+        if from > through {
+            return Ok(Some(out));
+        }
+        for kv in self.db.range(global_key(from)..=global_key(through)) {
             let (k, v) = kv?;
             let seq = super::be_u64(&k[1..]).unwrap_or(0);
             match espp_events::decode(&v) {
