@@ -260,7 +260,11 @@ impl Ledger {
     /// Checkpoint `h`'s state as employee `id` sees it ([`State::for_employee`]): the
     /// global part, the employee's block and its lots' blocks only. None (and the checkpoint
     /// deleted) if one of them is missing, altered or undecodable.
-    pub(super) fn employee_checkpoint_state(&self, h: &Header, id: &str) -> Result<Option<State>, StoreError> {
+    pub(super) fn employee_checkpoint_state(
+        &self,
+        h: &Header,
+        id: &str,
+    ) -> Result<Option<State>, StoreError> {
         let mut io: Option<StoreError> = None;
         let mut read = |hash: &Hash| -> Result<Vec<u8>, PartError> {
             match self.part(hash) {

@@ -78,9 +78,10 @@ impl Ledger {
         let left: std::collections::BTreeSet<u64> = left_out.iter().copied().collect();
         let after = |seq: u64| (seq > h_seq || left.contains(&seq)) && seq <= reach.seq;
         let from = left.first().copied().unwrap_or(h_seq + 1).min(h_seq + 1);
-        let (Some(mut seqs), Some(globals)) =
-            (self.who_seqs(id)?, self.global_records_from(from, reach.seq)?)
-        else {
+        let (Some(mut seqs), Some(globals)) = (
+            self.who_seqs(id)?,
+            self.global_records_from(from, reach.seq)?,
+        ) else {
             return Ok(None);
         };
         seqs.retain(|s| after(*s));
