@@ -7,6 +7,8 @@
 //! |---|---|
 //! | `r` + first seq (u64 big-endian) | a chunk (`chunk.rs`): version 2 stores each record without what the chunk implies (seq, `prev_hash`) or shares (`recorded_at`, `actor`); version 1 (ledgers written before it) whole records |
 //! | `k` + run, `j` + run + block | the id index (`idindex.rs`): sorted runs of (event id, seq) |
+//! | `w` + run, `v` + run + block; `m` + `who` | the employee index (`whoindex.rs`): sorted runs of (employee, seq); the mark that it holds every record |
+//! | `g` + seq | a copy of a record of no employee (`whoindex.rs`) |
 //! | `i` + event id (16 bytes) | seq (u64 big-endian): the id index of ledgers written before runs, folded into runs by their next append |
 //! | `c` + first seq | the chunk's earliest and latest day (two `i32` LE days from CE) |
 //! | `m` + `head` | last seq (u64 big-endian) + its hash (32 bytes) |
@@ -55,6 +57,11 @@ use chunk::encode_chunk;
 mod idindex;
 use headfile::{Acked, HeadFile, Sync};
 use idindex::IdIndex;
+#[path = "onefold.rs"]
+mod onefold;
+#[path = "whoindex.rs"]
+mod whoindex;
+use whoindex::WhoIndex;
 #[cfg(test)]
 #[path = "reconcile_tests.rs"]
 mod reconcile_tests;
@@ -557,6 +564,8 @@ pub struct Ledger {
     lean: Option<espp_replay::Header>,
     /// The id index's runs (`idindex.rs`).
     ids: IdIndex,
+    /// The employee index (`whoindex.rs`).
+    who: WhoIndex,
     options: Options,
     /// Checkpoints: a separate tree, a cache beside the log.
     checkpoints: sled::Tree,
@@ -831,6 +840,7 @@ impl Ledger {
         };
         let checkpoints = db.open_tree("checkpoints")?;
         let ids = IdIndex::load(&db)?;
+        let who = WhoIndex::load(&db)?;
         // The acknowledged head: from the head file, or (a ledger made before it existed, or
         // a new one) from sled's head, recorded in a new head file without a word.
         let (head_file, acked) = match head_file {
@@ -869,6 +879,7 @@ impl Ledger {
             book: None,
             lean: None,
             ids,
+            who,
             options: options.clone(),
             checkpoints,
             wall,
@@ -1068,6 +1079,13 @@ impl Ledger {
         {
             batch.remove(k?);
         }
+        for k in self
+            .db
+            .range(whoindex::global_key(after)..=whoindex::global_key(u64::MAX))
+            .keys()
+        {
+            batch.remove(k?);
+        }
         // Ids of records that were never acknowledged: a full pass over the index, since ids
         // given in the input are in no order. Only after a failed or interrupted write.
         for kv in self.db.scan_prefix([IDX]) {
@@ -1077,7 +1095,11 @@ impl Ledger {
             }
         }
         batch.insert(HEAD_KEY, acked.head.encode());
-        if let Err(e) = self.ids.roll_back(&self.db, a) {
+        if let Err(e) = self
+            .ids
+            .roll_back(&self.db, a)
+            .and_then(|()| self.who.runs.roll_back(&self.db, a))
+        {
             self.db.fail();
             return Err(e);
         }
@@ -1373,7 +1395,10 @@ impl Ledger {
                 // Checkpoints are a cache: failing to take one loses no data (but sled is
                 // not to be trusted with a flush on drop after a failed write). Merging the
                 // id index's runs changes no answer either way.
-                if self.take_checkpoints(moved).is_err() || self.ids.compact(&self.db).is_err() {
+                if self.take_checkpoints(moved).is_err()
+                    || self.ids.compact(&self.db).is_err()
+                    || self.who.runs.compact(&self.db).is_err()
+                {
                     self.db.fail();
                 }
                 results
@@ -1428,6 +1453,11 @@ impl Ledger {
                 self.db.fail();
                 return Err((e, n));
             }
+        }
+        // A ledger written before the employee index: built from the log (once).
+        if let Err(e) = self.ensure_who_index() {
+            self.db.fail();
+            return Err((e, n));
         }
         let mut head = self.head;
         let mut accepted: Vec<Accepted> = Vec::new();
@@ -1771,6 +1801,14 @@ impl Ledger {
             Ok(run) => run,
             Err(e) => return Err(self.write_failed(e)),
         };
+        let who_entries = records.iter().map(|r| whoindex::entry(r)).collect();
+        for (k, v) in records.iter().filter_map(|r| whoindex::global_copy(r)) {
+            batch.insert(&k[..], v);
+        }
+        let who_run = match self.who.runs.add_run(&self.db, &mut batch, who_entries) {
+            Ok(run) => run,
+            Err(e) => return Err(self.write_failed(e)),
+        };
         for a in accepted {
             match (a.fingerprint, a.records.first(), a.records.last()) {
                 // A batch of bare events: one recording instant, its fingerprint known.
@@ -1804,6 +1842,7 @@ impl Ledger {
             return Err(self.write_failed(e));
         }
         self.ids.commit(run);
+        self.who.runs.commit(who_run);
         // Acknowledged once the head file says so: a crash before this leaves a whole batch
         // that the next open keeps (it chains from the recorded head).
         let acked = Acked {
