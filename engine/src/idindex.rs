@@ -36,50 +36,6 @@ const RUN_META: u8 = b'k';
 const RUN_BLOCK: u8 = b'j';
 /// The per-event index of ledgers written before runs.
 pub(super) const LEGACY: u8 = b'i';
-
-/// The key prefixes of one index of runs: the id index's, or the employee index's
-/// (`whoindex.rs`), which has no legacy keys.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Keys {
-    meta: u8,
-    block: u8,
-    legacy: Option<u8>,
-    /// What damage messages call it.
-    name: &'static str,
-}
-
-/// The id index's keys.
-pub(super) const ID_KEYS: Keys = Keys {
-    meta: RUN_META,
-    block: RUN_BLOCK,
-    legacy: Some(LEGACY),
-    name: "id index",
-};
-
-impl Keys {
-    /// Keys of another index of runs (`meta` and `block` unused by anything else).
-    pub(super) const fn runs_only(meta: u8, block: u8, name: &'static str) -> Keys {
-        Keys {
-            meta,
-            block,
-            legacy: None,
-            name,
-        }
-    }
-
-    fn meta_key(&self, no: u64) -> [u8; 9] {
-        let mut k = [self.meta; 9];
-        k[1..].copy_from_slice(&no.to_be_bytes());
-        k
-    }
-
-    fn block_key(&self, no: u64, block: u32) -> [u8; 13] {
-        let mut k = [self.block; 13];
-        k[1..9].copy_from_slice(&no.to_be_bytes());
-        k[9..].copy_from_slice(&block.to_be_bytes());
-        k
-    }
-}
 /// Entries per block: 24 KiB, well under sled's blob threshold.
 pub const BLOCK_ENTRIES: usize = 1024;
 const ENTRY: usize = 24;
@@ -161,6 +117,19 @@ impl Run {
     }
 }
 
+fn meta_key(no: u64) -> [u8; 9] {
+    let mut k = [RUN_META; 9];
+    k[1..].copy_from_slice(&no.to_be_bytes());
+    k
+}
+
+fn block_key(no: u64, block: u32) -> [u8; 13] {
+    let mut k = [RUN_BLOCK; 13];
+    k[1..9].copy_from_slice(&no.to_be_bytes());
+    k[9..].copy_from_slice(&block.to_be_bytes());
+    k
+}
+
 fn damaged(message: String) -> StoreError {
     StoreError::Damaged { seq: 0, message }
 }
@@ -208,7 +177,6 @@ fn entries_of(
 /// [`BLOCKS_PER_BATCH`] blocks handed to `emit`, the meta with the last of them. Returns the
 /// run and the last batch (not yet applied), so the caller can add to it.
 struct RunWriter {
-    keys: Keys,
     run: Run,
     block: Vec<u8>,
     batch: sled::Batch,
@@ -217,17 +185,13 @@ struct RunWriter {
 }
 
 impl RunWriter {
-    fn new(db: &sled::Tree, keys: Keys, no: u64) -> Result<RunWriter, StoreError> {
+    fn new(db: &sled::Tree, no: u64) -> Result<RunWriter, StoreError> {
         let mut batch = sled::Batch::default();
         // Blocks a crash left without a meta under this number.
-        for k in db
-            .range(keys.block_key(no, 0)..=keys.block_key(no, u32::MAX))
-            .keys()
-        {
+        for k in db.range(block_key(no, 0)..=block_key(no, u32::MAX)).keys() {
             batch.remove(k?);
         }
         Ok(RunWriter {
-            keys,
             run: Run {
                 no,
                 count: 0,
@@ -247,8 +211,7 @@ impl RunWriter {
     fn push(&mut self, db: &sled::Tree, id: Id, seq: u64) -> Result<(), StoreError> {
         if self.last.is_some_and(|l| l >= id) {
             return Err(damaged(format!(
-                "the {} holds {} twice or out of order",
-                self.keys.name,
+                "the id index holds {} twice or out of order",
                 Uuid::from_bytes(id)
             )));
         }
@@ -273,10 +236,8 @@ impl RunWriter {
             return Ok(());
         }
         let n = self.run.fences.len() as u32 - 1;
-        self.batch.insert(
-            &self.keys.block_key(self.run.no, n),
-            std::mem::take(&mut self.block),
-        );
+        self.batch
+            .insert(&block_key(self.run.no, n), std::mem::take(&mut self.block));
         self.block = Vec::with_capacity(BLOCK_ENTRIES * ENTRY);
         self.in_batch += 1;
         if self.in_batch == BLOCKS_PER_BATCH {
@@ -292,8 +253,7 @@ impl RunWriter {
         if self.run.count == 0 {
             return Ok((self.batch, None));
         }
-        self.batch
-            .insert(&self.keys.meta_key(self.run.no), self.run.encode());
+        self.batch.insert(&meta_key(self.run.no), self.run.encode());
         Ok((self.batch, Some(self.run)))
     }
 }
@@ -301,7 +261,6 @@ impl RunWriter {
 /// The id index of an open ledger: its runs' metas, and a few recently read blocks.
 #[derive(Debug)]
 pub(super) struct IdIndex {
-    keys: Keys,
     /// Oldest first.
     runs: Vec<Run>,
     /// Whether `i` keys (the index of ledgers written before runs) may remain.
@@ -317,29 +276,22 @@ pub(super) struct PendingRun(Option<Run>);
 impl IdIndex {
     /// Reads the runs' metas.
     pub(super) fn load(db: &sled::Tree) -> Result<IdIndex, StoreError> {
-        IdIndex::load_keys(db, ID_KEYS)
-    }
-
-    /// Reads the metas of the runs under `keys`.
-    pub(super) fn load_keys(db: &sled::Tree, keys: Keys) -> Result<IdIndex, StoreError> {
         let mut runs = Vec::new();
-        for kv in db.scan_prefix([keys.meta]) {
+        for kv in db.scan_prefix([RUN_META]) {
             let (k, v) = kv?;
             let no = k
                 .get(1..9)
                 .and_then(|b| b.try_into().ok())
                 .map(u64::from_be_bytes)
                 .unwrap_or(0);
-            runs.push(Run::decode(no, &v).ok_or_else(|| {
-                damaged(format!("the {}'s run {no} has a malformed meta", keys.name))
-            })?);
+            runs.push(
+                Run::decode(no, &v).ok_or_else(|| {
+                    damaged(format!("the id index's run {no} has a malformed meta"))
+                })?,
+            );
         }
-        let legacy = match keys.legacy {
-            Some(l) => db.scan_prefix([l]).next().transpose()?.is_some(),
-            None => false,
-        };
+        let legacy = db.scan_prefix([LEGACY]).next().transpose()?.is_some();
         Ok(IdIndex {
-            keys,
             runs,
             legacy,
             cache: Mutex::new(Vec::new()),
@@ -361,12 +313,9 @@ impl IdIndex {
             cache.push(hit);
             return Ok(v);
         }
-        let v = db.get(self.keys.block_key(no, block))?.ok_or_else(|| {
-            damaged(format!(
-                "the {}'s run {no} lacks its block {block}",
-                self.keys.name
-            ))
-        })?;
+        let v = db
+            .get(block_key(no, block))?
+            .ok_or_else(|| damaged(format!("the id index's run {no} lacks its block {block}")))?;
         if cache.len() == CACHED_BLOCKS {
             cache.remove(0);
         }
@@ -414,69 +363,6 @@ impl IdIndex {
         Ok(None)
     }
 
-    /// The seqs of every entry whose id lies in `lo..=hi`, in no particular order: in each
-    /// run whose range meets it, the blocks whose fences say they may hold such ids.
-    pub(super) fn range(&self, db: &sled::Tree, lo: &Id, hi: &Id) -> Result<Vec<u64>, StoreError> {
-        let mut out = Vec::new();
-        for run in &self.runs {
-            let Some(first) = run.fences.first() else {
-                continue;
-            };
-            if hi < first || *lo > run.last_id {
-                continue;
-            }
-            let from = run.fences.partition_point(|f| f <= lo).saturating_sub(1);
-            for b in from..run.fences.len() {
-                if run.fences[b] > *hi {
-                    break;
-                }
-                let v = self.block(db, run.no, b as u32)?;
-                for (id, seq) in entries_of(run.no, b as u32, &v)? {
-                    if id >= *lo && id <= *hi {
-                        out.push(seq);
-                    }
-                }
-            }
-        }
-        Ok(out)
-    }
-
-    /// Removes every run (the employee index rebuilt from the log).
-    pub(super) fn clear(&mut self, db: &sled::Tree) -> Result<(), StoreError> {
-        let mut batch = sled::Batch::default();
-        for k in db.scan_prefix([self.keys.meta]).keys() {
-            batch.remove(k?);
-        }
-        for k in db.scan_prefix([self.keys.block]).keys() {
-            batch.remove(k?);
-        }
-        db.apply_batch(batch)?;
-        self.runs.clear();
-        self.cache
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clear();
-        Ok(())
-    }
-
-    /// Writes sorted-or-not `entries` as one run in several sled batches (blocks first, the
-    /// meta last): the employee index built from an existing log.
-    pub(super) fn write_run(
-        &mut self,
-        db: &sled::Tree,
-        mut entries: Vec<(Id, u64)>,
-    ) -> Result<(), StoreError> {
-        entries.sort_unstable_by_key(|e| e.0);
-        let mut w = RunWriter::new(db, self.keys, self.next_no())?;
-        for (id, seq) in entries {
-            w.push(db, id, seq)?;
-        }
-        let (batch, run) = w.finish(db)?;
-        db.apply_batch(batch)?;
-        self.runs.extend(run);
-        Ok(())
-    }
-
     /// Writes the entries of an append's records as a new run into `batch` (the append's
     /// own, so the run is as durable as the records). `entries` need not be sorted; ids are
     /// distinct.
@@ -491,10 +377,7 @@ impl IdIndex {
         }
         entries.sort_unstable_by_key(|e| e.0);
         let no = self.next_no();
-        for k in db
-            .range(self.keys.block_key(no, 0)..=self.keys.block_key(no, u32::MAX))
-            .keys()
-        {
+        for k in db.range(block_key(no, 0)..=block_key(no, u32::MAX)).keys() {
             batch.remove(k?);
         }
         let mut run = Run {
@@ -512,9 +395,9 @@ impl IdIndex {
                 v.extend_from_slice(id);
                 v.extend_from_slice(&seq.to_le_bytes());
             }
-            batch.insert(&self.keys.block_key(no, b as u32), v);
+            batch.insert(&block_key(no, b as u32), v);
         }
-        batch.insert(&self.keys.meta_key(no), run.encode());
+        batch.insert(&meta_key(no), run.encode());
         Ok(PendingRun(Some(run)))
     }
 
@@ -548,11 +431,8 @@ impl IdIndex {
             Vec::with_capacity(old.iter().map(|r| r.count as usize).sum());
         for run in &old {
             for b in 0..run.fences.len() as u32 {
-                let v = db.get(self.keys.block_key(run.no, b))?.ok_or_else(|| {
-                    damaged(format!(
-                        "the {}'s run {} lacks its block {b}",
-                        self.keys.name, run.no
-                    ))
+                let v = db.get(block_key(run.no, b))?.ok_or_else(|| {
+                    damaged(format!("the id index's run {} lacks its block {b}", run.no))
                 })?;
                 all.extend(entries_of(run.no, b, &v)?);
             }
@@ -561,16 +441,16 @@ impl IdIndex {
             all.retain(|e| e.1 <= a);
         }
         all.sort_unstable_by_key(|e| e.0);
-        let mut w = RunWriter::new(db, self.keys, self.next_no())?;
+        let mut w = RunWriter::new(db, self.next_no())?;
         for (id, seq) in all {
             w.push(db, id, seq)?;
         }
         let (mut batch, run) = w.finish(db)?;
         // The new run appears as the old ones go, their blocks with them.
         for r in &old {
-            batch.remove(&self.keys.meta_key(r.no));
+            batch.remove(&meta_key(r.no));
             for b in 0..r.fences.len() as u32 {
-                batch.remove(&self.keys.block_key(r.no, b));
+                batch.remove(&block_key(r.no, b));
             }
         }
         db.apply_batch(batch)?;
@@ -595,9 +475,9 @@ impl IdIndex {
         for run in beyond {
             if run.min_seq > a {
                 let mut batch = sled::Batch::default();
-                batch.remove(&self.keys.meta_key(run.no));
+                batch.remove(&meta_key(run.no));
                 for b in 0..run.fences.len() as u32 {
-                    batch.remove(&self.keys.block_key(run.no, b));
+                    batch.remove(&block_key(run.no, b));
                 }
                 db.apply_batch(batch)?;
                 self.runs.retain(|r| r.no != run.no);
@@ -622,7 +502,7 @@ impl IdIndex {
     /// Sled writes only: the next durable append makes them durable.
     pub(super) fn upgrade(&mut self, db: &sled::Tree) -> Result<(), StoreError> {
         while self.legacy {
-            let mut w = RunWriter::new(db, self.keys, self.next_no())?;
+            let mut w = RunWriter::new(db, self.next_no())?;
             let mut keys = Vec::new();
             for kv in db.scan_prefix([LEGACY]).take(LEGACY_STEP) {
                 let (k, v) = kv?;
@@ -652,15 +532,12 @@ impl IdIndex {
         let runs = self.runs.iter().flat_map(move |run| {
             (0..run.fences.len() as u32).flat_map(move |b| {
                 let block = db
-                    .get(self.keys.block_key(run.no, b))
-                    .inspect(|_| super::scanned(db, &self.keys.block_key(run.no, b)))
+                    .get(block_key(run.no, b))
+                    .inspect(|_| super::scanned(db, &block_key(run.no, b)))
                     .map_err(StoreError::from)
                     .and_then(|v| {
                         v.ok_or_else(|| {
-                            damaged(format!(
-                                "the {}'s run {} lacks its block {b}",
-                                self.keys.name, run.no
-                            ))
+                            damaged(format!("the id index's run {} lacks its block {b}", run.no))
                         })
                     });
                 let items: Vec<Result<(Uuid, u64), StoreError>> = match block {

@@ -7,7 +7,7 @@
 //! |---|---|
 //! | `r` + first seq (u64 big-endian) | a chunk (`chunk.rs`): version 2 stores each record without what the chunk implies (seq, `prev_hash`) or shares (`recorded_at`, `actor`); version 1 (ledgers written before it) whole records |
 //! | `k` + run, `j` + run + block | the id index (`idindex.rs`): sorted runs of (event id, seq) |
-//! | `w` + run, `v` + run + block; `m` + `who` | the employee index (`whoindex.rs`): sorted runs of (employee, seq); the mark that it holds every record |
+//! | `w` + run, `v` + run + block; `m` + `who` | the employee index (`whoindex.rs`, `whoruns.rs`): sorted runs of (employee, seq) in compact blocks; the mark: through which seq it holds every record |
 //! | `g` + seq | a copy of a record of no employee (`whoindex.rs`) |
 //! | `i` + event id (16 bytes) | seq (u64 big-endian): the id index of ledgers written before runs, folded into runs by their next append |
 //! | `c` + first seq | the chunk's earliest and latest day (two `i32` LE days from CE) |
@@ -59,12 +59,22 @@ use headfile::{Acked, HeadFile, Sync};
 use idindex::IdIndex;
 #[path = "onefold.rs"]
 mod onefold;
+#[path = "whocheck.rs"]
+mod whocheck;
 #[path = "whoindex.rs"]
 mod whoindex;
+#[path = "whoruns.rs"]
+mod whoruns;
 use whoindex::WhoIndex;
+/// The employee index's block encoding (tests that damage the index behind the engine).
+#[doc(hidden)]
+pub use whoruns::{decode_block as who_decode_block, encode_block as who_encode_block};
 #[cfg(test)]
 #[path = "reconcile_tests.rs"]
 mod reconcile_tests;
+#[cfg(test)]
+#[path = "who_tests.rs"]
+mod who_tests;
 
 use espp_replay::{Book, BookRejection};
 use uuid::Uuid;
@@ -1079,13 +1089,6 @@ impl Ledger {
         {
             batch.remove(k?);
         }
-        for k in self
-            .db
-            .range(whoindex::global_key(after)..=whoindex::global_key(u64::MAX))
-            .keys()
-        {
-            batch.remove(k?);
-        }
         // Ids of records that were never acknowledged: a full pass over the index, since ids
         // given in the input are in no order. Only after a failed or interrupted write.
         for kv in self.db.scan_prefix([IDX]) {
@@ -1098,7 +1101,7 @@ impl Ledger {
         if let Err(e) = self
             .ids
             .roll_back(&self.db, a)
-            .and_then(|()| self.who.runs.roll_back(&self.db, a))
+            .and_then(|()| self.roll_back_who(&mut batch, a))
         {
             self.db.fail();
             return Err(e);
@@ -1801,11 +1804,7 @@ impl Ledger {
             Ok(run) => run,
             Err(e) => return Err(self.write_failed(e)),
         };
-        let who_entries = records.iter().map(|r| whoindex::entry(r)).collect();
-        for (k, v) in records.iter().filter_map(|r| whoindex::global_copy(r)) {
-            batch.insert(&k[..], v);
-        }
-        let who_run = match self.who.runs.add_run(&self.db, &mut batch, who_entries) {
+        let who_run = match self.write_who(&mut batch, &records, head.seq) {
             Ok(run) => run,
             Err(e) => return Err(self.write_failed(e)),
         };
@@ -1842,7 +1841,7 @@ impl Ledger {
             return Err(self.write_failed(e));
         }
         self.ids.commit(run);
-        self.who.runs.commit(who_run);
+        self.commit_who(who_run, head.seq);
         // Acknowledged once the head file says so: a crash before this leaves a whole batch
         // that the next open keeps (it chains from the recorded head).
         let acked = Acked {
@@ -1937,6 +1936,10 @@ impl Ledger {
         // The records' (id, seq), to be compared with the id index's in one scan of it.
         let key = IndexDigest::key();
         let mut seen = IndexDigest::default();
+        // The same for the employee index and the copies of the records of no employee
+        // (`whocheck.rs`), while the index serves.
+        let who_checked = self.who_checked();
+        let mut who_seen = whocheck::WhoDigest::default();
         let problem = |seq: u64, message: String| Some(Problem { seq, message });
         // A problem (found by check `rank`) before the record `expected` passed, unless a
         // record that passed has a wrong index entry: that one comes first, as when every
@@ -1956,6 +1959,7 @@ impl Ledger {
         // The index's side of the comparison, read meanwhile on a thread of its own.
         std::thread::scope(|scope| {
             let index = scope.spawn(|| self.index_digest(&key, u64::MAX));
+            let who_index = who_checked.then(|| scope.spawn(|| self.who_stored_digest(&key)));
             for kv in self
                 .db
                 .range(rec_key(0).to_vec()..rec_key(u64::MAX).to_vec())
@@ -2016,6 +2020,9 @@ impl Ledger {
                         break;
                     }
                     seen.add(&key, &r.id, at);
+                    if who_checked {
+                        who_seen.add_record(&key, &r);
+                    }
                     prev = r.hash;
                     expected = at + 1;
                     report.records += 1;
@@ -2091,6 +2098,16 @@ impl Ledger {
                     ),
                 );
                 return Ok((report, None));
+            }
+            // The employee index and the copies: the first record whose entry or copy is
+            // wrong, named as a wrong id index entry is.
+            if let Some(t) = who_index {
+                let stored = t.join().unwrap_or_else(|p| std::panic::resume_unwind(p))?;
+                if let Some(p) = self.who_problem(&who_seen, stored, expected)? {
+                    report.records = p.seq - 1;
+                    report.problem = Some(p);
+                    return Ok((report, Some(3)));
+                }
             }
             if index.entries != report.records {
                 report.problem = problem(

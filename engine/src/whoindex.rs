@@ -1,36 +1,44 @@
-//! The employee index (issue 15): which seqs hold each employee's records, and which hold
+//! The employee index (issue 15): which seqs hold each employee's records, and copies of
 //! the records of no employee (prices, purchases, plan events), so that a query about one
-//! employee (`explain`, `state --employee`) reads only the chunks holding those, not the log.
+//! employee (`explain`, `state --employee`, `statement`) reads only the chunks holding
+//! those, not the log.
 //!
-//! It is an index of runs like the id index (`idindex.rs`, the same code: one run per append
-//! in the append's own atomic batch, merged when there are many), under keys `w` + run (meta)
-//! and `v` + run + block. An entry's 16-byte key is a tag byte (0: no employee, 1: an
-//! employee), seven bytes of the employee id's FNV-1a hash (zero for no employee), and the
-//! seq (big-endian); its value is the seq. Two employees whose hashes collide only cost
-//! each other's chunks a read: the records read are filtered by the employee itself.
+//! The index is sorted runs of (who, seq) entries (`whoruns.rs`: one run per append in the
+//! append's own atomic batch, merged by level), where `who` is 32 bits of a hash of the
+//! employee id ([`who`]). Two employees whose `who` collide (about one pair in 100,000
+//! employees) only cost each other's chunks a read: the records read are filtered by the
+//! employee itself. Records of no employee have no entry: their copies stand for them.
 //!
-//! The records of no employee are also copied whole under `g` + seq (their versioned
-//! encoding, `espp_events::encode_into`), written in the append's batch: a few a payday, but
-//! each in a chunk of its own batch, and sled reads a chunk's whole leaf (~16 chunks) —
-//! read from the log they were half of a one-employee query's reads. A copy is used only if
-//! it hashes to its own hash at its own seq, and `verify` compares every copy with the log.
+//! The records of no employee are copied whole under `g` + seq (their versioned encoding,
+//! `espp_events::encode_into`), written in the append's batch: a few a payday, but each in
+//! a chunk of its own batch, and sled reads a chunk's whole leaf (~16 chunks) — read from
+//! the log they were half of a one-employee query's reads. A copy is used only if it hashes
+//! to its own hash at its own seq, and `verify` compares every copy with the log.
 //!
-//! `m` + `who` (a version byte) is present once the index and the copies hold every record:
-//! a ledger written before them gets them on its next append, built from the log in one
-//! pass ([`Ledger::ensure_who_index`]). Without it, readers fold as before.
+//! `m` + `who` (the mark: a version byte and a seq, u64 BE) says through which seq the index
+//! and the copies hold every record; each append's batch moves it to its new head. The index
+//! serves only while the mark is the head: a ledger written before the index (or appended
+//! to by a build that does not keep it) has no mark or an older one, and its readers fold as
+//! before; its next append builds the index from the log ([`Ledger::ensure_who_index`]), in
+//! bounded memory. `verify` checks the index and the copies against the log
+//! (`whocheck.rs`).
 
 use espp_events::Record;
 
-use super::idindex::{IdIndex, Keys};
+use super::whoruns::{Entry, PendingRun, Runs};
 use super::{Ledger, StoreError};
 
-/// The employee index's keys.
-pub(super) const WHO_KEYS: Keys = Keys::runs_only(b'w', b'v', "employee index");
-/// Present once the employee index holds every record of the log.
-const COMPLETE_KEY: &[u8] = b"mwho";
-const COMPLETE_VERSION: u8 = 1;
+/// The mark: through which seq the index holds every record.
+const MARK_KEY: &[u8] = b"mwho";
+/// Version 1 was the first index (branch `explain2`, 24-byte entries): rebuilt.
+const MARK_VERSION: u8 = 2;
 /// The prefix of the copies of the records of no employee.
-const GLOBAL: u8 = b'g';
+pub(super) const GLOBAL: u8 = b'g';
+/// Entries the upgrade sorts in memory at a time (16 bytes each: 16 MiB): each fills a run,
+/// and the runs are merged into one at the end.
+const UPGRADE_ENTRIES: usize = 1 << 20;
+/// Copies the upgrade writes per sled batch.
+const UPGRADE_COPIES: usize = 4096;
 
 /// The key of the copy of global record `seq`.
 pub(super) fn global_key(seq: u64) -> [u8; 9] {
@@ -49,69 +57,77 @@ pub(super) fn global_copy(r: &Record) -> Option<([u8; 9], Vec<u8>)> {
     Some((global_key(r.seq), v))
 }
 
-type Id = [u8; 16];
-
-/// The tag and hash part of an entry's key: who a record is about.
-fn who(employee: Option<&str>) -> [u8; 8] {
-    let mut k = [0u8; 8];
-    if let Some(e) = employee {
-        // FNV-1a, 64 bits: stored, so it must never change.
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for b in e.as_bytes() {
-            h ^= u64::from(*b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-        k[0] = 1;
-        k[1..].copy_from_slice(&h.to_be_bytes()[..7]);
+/// An employee's `who`: the 64-bit FNV-1a hash of its id, folded to 32 bits. Stored: it
+/// must never change.
+pub(super) fn who(employee: &str) -> u32 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in employee.as_bytes() {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
     }
-    k
+    (h >> 32) as u32 ^ h as u32
 }
 
-/// A record's entry key.
-pub(super) fn entry(r: &Record) -> (Id, u64) {
-    let mut k = [0u8; 16];
-    k[..8].copy_from_slice(&who(r.event.employee().map(|e| e.as_str())));
-    k[8..].copy_from_slice(&r.seq.to_be_bytes());
-    (k, r.seq)
+/// A record's entry, if it is an employee's.
+pub(super) fn entry(r: &Record) -> Option<Entry> {
+    r.event.employee().map(|e| (who(e.as_str()), r.seq))
 }
 
-/// The least and greatest keys of `employee`'s entries (or of no employee's).
-fn bounds(employee: Option<&str>) -> (Id, Id) {
-    let w = who(employee);
-    let (mut lo, mut hi) = ([0u8; 16], [0xffu8; 16]);
-    lo[..8].copy_from_slice(&w);
-    hi[..8].copy_from_slice(&w);
-    (lo, hi)
+fn mark(seq: u64) -> [u8; 9] {
+    let mut v = [MARK_VERSION; 9];
+    v[1..].copy_from_slice(&seq.to_be_bytes());
+    v
 }
 
 /// The employee index of an open ledger.
 #[derive(Debug)]
 pub(super) struct WhoIndex {
-    pub(super) runs: IdIndex,
-    /// Whether it holds every record (`m` + `who`).
-    pub(super) complete: bool,
+    pub(super) runs: Runs,
+    /// Through which seq it holds every record (the mark), if it has a mark of this version.
+    through: Option<u64>,
+    /// A run's meta found malformed on opening (then the index is not used; `verify` names
+    /// it, the next append rebuilds it).
+    pub(super) damage: Option<String>,
 }
 
 impl WhoIndex {
     pub(super) fn load(db: &sled::Tree) -> Result<WhoIndex, StoreError> {
+        let through = db.get(MARK_KEY)?.and_then(|v| {
+            (v.len() == 9 && v[0] == MARK_VERSION).then(|| super::be_u64(&v[1..]).unwrap_or(0))
+        });
+        // Runs of another version's mark are not read: the next append clears them.
+        let (runs, damage) = match through {
+            None => (Runs::default(), None),
+            Some(_) => match Runs::load(db)? {
+                Ok(runs) => (runs, None),
+                Err(m) => (Runs::default(), Some(m)),
+            },
+        };
+        let through = through.filter(|_| damage.is_none());
         Ok(WhoIndex {
-            runs: IdIndex::load_keys(db, WHO_KEYS)?,
-            complete: db
-                .get(COMPLETE_KEY)?
-                .is_some_and(|v| v.first() == Some(&COMPLETE_VERSION)),
+            runs,
+            through,
+            damage,
         })
     }
 }
 
 impl Ledger {
-    /// The seqs of the records of `employee`, ascending (a hash collision may add another
-    /// employee's); None when the index does not hold every record.
+    /// Whether the employee index and the copies hold every record of the log.
+    pub(super) fn who_complete(&self) -> bool {
+        self.who.through == Some(self.head.seq)
+    }
+
+    /// The seqs of the records of `employee`, ascending (a `who` collision may add another
+    /// employee's); None when the index does not hold every record, or a block of it that
+    /// may hold some is missing or malformed (then the caller reads the log).
     pub fn who_seqs(&self, employee: &str) -> Result<Option<Vec<u64>>, StoreError> {
-        if !self.who.complete {
+        if !self.who_complete() {
             return Ok(None);
         }
-        let (lo, hi) = bounds(Some(employee));
-        let mut seqs = self.who.runs.range(&self.db, &lo, &hi)?;
+        let Some(mut seqs) = self.who.runs.seqs_of(&self.db, who(employee))? else {
+            return Ok(None);
+        };
         seqs.retain(|s| *s <= self.head.seq);
         seqs.sort_unstable();
         seqs.dedup();
@@ -131,7 +147,7 @@ impl Ledger {
         from: u64,
         through: u64,
     ) -> Result<Option<Vec<Record>>, StoreError> {
-        if !self.who.complete {
+        if !self.who_complete() {
             return Ok(None);
         }
         let mut out = Vec::new();
@@ -156,33 +172,128 @@ impl Ledger {
         Ok(Some(out))
     }
 
+    /// Writes the index's part of an append into its batch: the records' run, the copies of
+    /// the records of no employee, the mark moved to `head`. Nothing when the index is not
+    /// complete (the append that finds it so builds it first: [`Ledger::ensure_who_index`]).
+    pub(super) fn write_who(
+        &self,
+        batch: &mut sled::Batch,
+        records: &[&Record],
+        head: u64,
+    ) -> Result<PendingRun, StoreError> {
+        if !self.who_complete() {
+            return Ok(self.who.runs.nothing());
+        }
+        for (k, v) in records.iter().filter_map(|r| global_copy(r)) {
+            batch.insert(&k[..], v);
+        }
+        batch.insert(MARK_KEY, &mark(head)[..]);
+        let entries = records.iter().filter_map(|r| entry(r)).collect();
+        self.who.runs.add_run(&self.db, batch, entries)
+    }
+
+    /// Takes an append's run into the index once its batch is applied, the mark with it.
+    pub(super) fn commit_who(&mut self, run: PendingRun, head: u64) {
+        if self.who_complete() {
+            self.who.runs.commit(run);
+            self.who.through = Some(head);
+        }
+    }
+
+    /// Removes the index's entries and copies after `a` (records never acknowledged) and
+    /// moves a mark beyond it back to `a` in `batch` (the roll-back's own).
+    pub(super) fn roll_back_who(
+        &mut self,
+        batch: &mut sled::Batch,
+        a: u64,
+    ) -> Result<(), StoreError> {
+        for k in self
+            .db
+            .range(global_key(a.saturating_add(1))..=global_key(u64::MAX))
+            .keys()
+        {
+            batch.remove(k?);
+        }
+        self.who.runs.roll_back(&self.db, a)?;
+        if self.who.through.is_some_and(|t| t > a) {
+            batch.insert(MARK_KEY, &mark(a)[..]);
+            self.who.through = Some(a);
+        }
+        Ok(())
+    }
+
     /// Builds the employee index from the log when it does not hold every record (a ledger
-    /// written before it): one pass over the records, one run. Sled writes only, like the
-    /// id index's upgrade: the next durable append makes them durable; until the mark is
+    /// written before it): one pass over the records, sorting at most [`UPGRADE_ENTRIES`]
+    /// entries at a time into a run each, then one streaming merge of those runs into one
+    /// (never merged again). Memory is bounded whatever the log's length: the entries being
+    /// sorted, one block of each run while merging, a batch of copies. Sled writes only, like
+    /// the id index's upgrade: the next durable append makes them durable; until the mark is
     /// written, readers do without the index.
     pub(super) fn ensure_who_index(&mut self) -> Result<(), StoreError> {
-        if self.who.complete {
+        self.ensure_who_index_with(UPGRADE_ENTRIES)
+    }
+
+    /// [`Ledger::ensure_who_index`] sorting at most `bound` entries at a time (tests use a
+    /// few, to build and merge many runs).
+    pub(super) fn ensure_who_index_with(&mut self, bound: usize) -> Result<(), StoreError> {
+        let bound = bound.max(1);
+        if self.who_complete() {
             return Ok(());
         }
+        self.who.through = None;
+        self.db.remove(MARK_KEY)?;
         self.who.runs.clear(&self.db)?;
         let mut old = sled::Batch::default();
         for k in self.db.scan_prefix([GLOBAL]).keys() {
             old.remove(k?);
         }
         self.db.apply_batch(old)?;
-        let mut entries = Vec::with_capacity(self.head.seq as usize);
+        let mut entries: Vec<Entry> = Vec::with_capacity(bound.min(self.head.seq as usize));
+        // Out of `self` while the log is read (put back below).
+        let mut runs = std::mem::take(&mut self.who.runs);
         let mut copies = sled::Batch::default();
+        let mut in_copies = 0;
         for r in self.records() {
             let r = r?;
-            entries.push(entry(&r));
-            if let Some((k, v)) = global_copy(&r) {
+            if let Some(e) = entry(&r) {
+                entries.push(e);
+                if entries.len() == bound {
+                    write_upgrade_run(&mut runs, &self.db, &mut entries)?;
+                }
+            } else if let Some((k, v)) = global_copy(&r) {
                 copies.insert(&k[..], v);
+                in_copies += 1;
+                if in_copies == UPGRADE_COPIES {
+                    self.db.apply_batch(std::mem::take(&mut copies))?;
+                    in_copies = 0;
+                }
             }
         }
         self.db.apply_batch(copies)?;
-        self.who.runs.write_run(&self.db, entries)?;
-        self.db.insert(COMPLETE_KEY, &[COMPLETE_VERSION])?;
-        self.who.complete = true;
+        write_upgrade_run(&mut runs, &self.db, &mut entries)?;
+        drop(entries);
+        runs.merge_all(&self.db)?;
+        self.who.runs = runs;
+        self.db.insert(MARK_KEY, &mark(self.head.seq)[..])?;
+        self.who.through = Some(self.head.seq);
+        self.who.damage = None;
         Ok(())
     }
+}
+
+/// Sorts `entries` and writes them as one run of the upgrade, emptying them.
+fn write_upgrade_run(
+    runs: &mut Runs,
+    db: &sled::Tree,
+    entries: &mut Vec<Entry>,
+) -> Result<(), StoreError> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    entries.sort_unstable();
+    let mut w = runs.start_run(db)?;
+    for e in entries.drain(..) {
+        w.push(db, e)?;
+    }
+    runs.finish_run(db, w)
 }
