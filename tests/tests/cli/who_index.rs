@@ -6,10 +6,13 @@
 
 use crate::util::{with_sled, Dir};
 
+/// A block's entries: (who, seq).
+type Entries = Vec<(u32, u64)>;
+
 /// The employee index's blocks (`v` + run + block), edited in place: `edit` gets each
 /// block's (who, seq) entries and may change, remove or add some; the block is written back
 /// sorted.
-fn edit_index(sled: &sled::Db, edit: &mut dyn FnMut(&mut Vec<(u32, u64)>)) {
+fn edit_index(sled: &sled::Db, edit: &mut dyn FnMut(&mut Entries)) {
     let blocks: Vec<(sled::IVec, sled::IVec)> = sled
         .scan_prefix([b'v'])
         .map(|kv| kv.expect("read"))
