@@ -65,6 +65,8 @@ mod whocheck;
 mod whoindex;
 #[path = "whoruns.rs"]
 mod whoruns;
+#[path = "whospill.rs"]
+mod whospill;
 use whoindex::WhoIndex;
 /// The employee index's block encoding (tests that damage the index behind the engine).
 #[doc(hidden)]
@@ -1443,6 +1445,12 @@ impl Ledger {
         if let Some(e) = self.refusal() {
             return Err((e, n));
         }
+        // A ledger written before the employee index: built from the log (once), before the
+        // book is loaded (their memory does not add up).
+        if let Err(e) = self.ensure_who_index() {
+            self.db.fail();
+            return Err((e, n));
+        }
         if let Err(e) = self.load_book_if_needed() {
             return Err((e, n));
         }
@@ -1456,11 +1464,6 @@ impl Ledger {
                 self.db.fail();
                 return Err((e, n));
             }
-        }
-        // A ledger written before the employee index: built from the log (once).
-        if let Err(e) = self.ensure_who_index() {
-            self.db.fail();
-            return Err((e, n));
         }
         let mut head = self.head;
         let mut accepted: Vec<Accepted> = Vec::new();

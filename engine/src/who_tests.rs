@@ -198,14 +198,19 @@ fn the_upgrade_builds_in_bounded_runs_what_the_appends_wrote() {
         vec![1, 17, 33, 44]
     );
     assert!(ledger.verify().expect("verify").problem.is_none());
-    // Without its mark the index does not serve; built again 3 entries at a time (14 runs,
-    // merged into one), it holds the same.
+    // Without its mark the index does not serve; built again 3 entries at a time (13 runs
+    // spilled to a file, and the last in memory, merged into one), it holds the same.
     ledger.db.remove(b"mwho").expect("remove the mark");
     ledger.who = super::WhoIndex::load(&ledger.db).expect("load");
     assert_eq!(ledger.who_seqs("E1").expect("read"), None);
     assert_eq!(ledger.global_records(u64::MAX).expect("read"), None);
+    std::fs::write(dir.path().join("who-upgrade.tmp"), b"left by a crash").expect("write");
     ledger.ensure_who_index_with(3).expect("upgrade");
     assert_eq!(ledger.who.runs.runs().len(), 1);
+    assert!(
+        !dir.path().join("who-upgrade.tmp").exists(),
+        "the spill file is removed"
+    );
     assert_eq!(seqs_by_employee(&ledger), written);
     let again = ledger
         .global_records(u64::MAX)

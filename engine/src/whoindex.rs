@@ -25,7 +25,8 @@
 
 use espp_events::Record;
 
-use super::whoruns::{Entry, PendingRun, Runs};
+use super::whoruns::{Entry, PendingRun, Runs, Source};
+use super::whospill::Spill;
 use super::{Ledger, StoreError};
 
 /// The mark: through which seq the index holds every record.
@@ -224,11 +225,13 @@ impl Ledger {
 
     /// Builds the employee index from the log when it does not hold every record (a ledger
     /// written before it): one pass over the records, sorting at most [`UPGRADE_ENTRIES`]
-    /// entries at a time into a run each, then one streaming merge of those runs into one
-    /// (never merged again). Memory is bounded whatever the log's length: the entries being
-    /// sorted, one block of each run while merging, a batch of copies. Sled writes only, like
-    /// the id index's upgrade: the next durable append makes them durable; until the mark is
-    /// written, readers do without the index.
+    /// entries at a time into a run spilled to a file (`whospill.rs`), then one streaming
+    /// merge of those runs and the last (in memory) into the one run the index keeps (never
+    /// merged again). Memory is bounded whatever the log's length: the entries being sorted,
+    /// one block of each run while merging, a batch of copies. Sled writes only, like the id
+    /// index's upgrade: the next durable append makes them durable; until the mark is
+    /// written, readers do without the index. Run before the append loads its book, so that
+    /// the two do not add up in memory.
     pub(super) fn ensure_who_index(&mut self) -> Result<(), StoreError> {
         self.ensure_who_index_with(UPGRADE_ENTRIES)
     }
@@ -249,8 +252,8 @@ impl Ledger {
         }
         self.db.apply_batch(old)?;
         let mut entries: Vec<Entry> = Vec::with_capacity(bound.min(self.head.seq as usize));
-        // Out of `self` while the log is read (put back below).
-        let mut runs = std::mem::take(&mut self.who.runs);
+        let mut spill: Option<Spill> = None;
+        Spill::remove_stale(&self.path)?;
         let mut copies = sled::Batch::default();
         let mut in_copies = 0;
         for r in self.records() {
@@ -258,7 +261,11 @@ impl Ledger {
             if let Some(e) = entry(&r) {
                 entries.push(e);
                 if entries.len() == bound {
-                    write_upgrade_run(&mut runs, &self.db, &mut entries)?;
+                    let s = match spill.as_mut() {
+                        Some(s) => s,
+                        None => spill.insert(Spill::create(&self.path)?),
+                    };
+                    s.write_run(&mut entries)?;
                 }
             } else if let Some((k, v)) = global_copy(&r) {
                 copies.insert(&k[..], v);
@@ -270,30 +277,24 @@ impl Ledger {
             }
         }
         self.db.apply_batch(copies)?;
-        write_upgrade_run(&mut runs, &self.db, &mut entries)?;
-        drop(entries);
-        runs.merge_all(&self.db)?;
-        self.who.runs = runs;
+        // The runs spilled and the last one (in memory), merged into one run in sled.
+        entries.sort_unstable();
+        let last = entries.into_iter();
+        match spill {
+            None => self.who.runs.add_merged(&self.db, vec![Box::new(last)])?,
+            Some(mut s) => {
+                let mut sources: Vec<Box<dyn Source + '_>> = Vec::new();
+                for c in s.sources()? {
+                    sources.push(Box::new(c));
+                }
+                sources.push(Box::new(last));
+                self.who.runs.add_merged(&self.db, sources)?;
+                s.remove()?;
+            }
+        }
         self.db.insert(MARK_KEY, &mark(self.head.seq)[..])?;
         self.who.through = Some(self.head.seq);
         self.who.damage = None;
         Ok(())
     }
-}
-
-/// Sorts `entries` and writes them as one run of the upgrade, emptying them.
-fn write_upgrade_run(
-    runs: &mut Runs,
-    db: &sled::Tree,
-    entries: &mut Vec<Entry>,
-) -> Result<(), StoreError> {
-    if entries.is_empty() {
-        return Ok(());
-    }
-    entries.sort_unstable();
-    let mut w = runs.start_run(db)?;
-    for e in entries.drain(..) {
-        w.push(db, e)?;
-    }
-    runs.finish_run(db, w)
 }

@@ -230,6 +230,12 @@ fn read_block(
         .ok_or_else(|| format!("the employee index's run {} block {b} is malformed", run.no)))
 }
 
+/// Sorted entries read one at a time: a run in sled, or a run the upgrade spilled to a
+/// file (`whospill.rs`).
+pub(super) trait Source {
+    fn next_entry(&mut self, db: &sled::Tree) -> Result<Option<Entry>, StoreError>;
+}
+
 /// A run's entries in order, one block in memory at a time.
 struct Cursor {
     run: Run,
@@ -245,8 +251,10 @@ impl Cursor {
             entries: Vec::new().into_iter(),
         }
     }
+}
 
-    fn next(&mut self, db: &sled::Tree) -> Result<Option<Entry>, StoreError> {
+impl Source for Cursor {
+    fn next_entry(&mut self, db: &sled::Tree) -> Result<Option<Entry>, StoreError> {
         loop {
             if let Some(e) = self.entries.next() {
                 return Ok(Some(e));
@@ -504,23 +512,12 @@ impl Runs {
         level: u8,
         keep_upto: Option<u64>,
     ) -> Result<(), StoreError> {
-        let mut cursors: Vec<Cursor> = old.iter().cloned().map(Cursor::new).collect();
-        let mut heap = BinaryHeap::with_capacity(cursors.len());
-        for (i, c) in cursors.iter_mut().enumerate() {
-            if let Some(e) = c.next(db)? {
-                heap.push(Reverse((e, i)));
-            }
-        }
-        let mut w = Writer::new(db, self.next_no(), level, true, sled::Batch::default())?;
-        while let Some(Reverse((e, i))) = heap.pop() {
-            if keep_upto.is_none_or(|a| e.1 <= a) {
-                w.push(db, e)?;
-            }
-            if let Some(next) = cursors[i].next(db)? {
-                heap.push(Reverse((next, i)));
-            }
-        }
-        let (mut batch, run) = w.finish(db)?;
+        let sources: Vec<Box<dyn Source>> = old
+            .iter()
+            .cloned()
+            .map(|r| Box::new(Cursor::new(r)) as Box<dyn Source>)
+            .collect();
+        let (mut batch, run) = self.write_merged(db, sources, level, keep_upto)?;
         // The new run appears as the old ones go, their blocks with them.
         for r in &old {
             batch.remove(&meta_key(r.no));
@@ -535,28 +532,44 @@ impl Runs {
         Ok(())
     }
 
-    /// A writer of a new run of level 0 whose full batches are applied as they fill (the
-    /// upgrade's sorted runs); [`Runs::finish_run`] ends it.
-    pub(super) fn start_run(&self, db: &sled::Tree) -> Result<Writer, StoreError> {
-        Writer::new(db, self.next_no(), 0, true, sled::Batch::default())
+    /// Writes the merge of `sources` (each sorted) as a new run of level `level`: its full
+    /// batches applied, the last one (with the meta) returned with the run.
+    fn write_merged(
+        &self,
+        db: &sled::Tree,
+        mut sources: Vec<Box<dyn Source + '_>>,
+        level: u8,
+        keep_upto: Option<u64>,
+    ) -> Result<(sled::Batch, Option<Run>), StoreError> {
+        let mut heap = BinaryHeap::with_capacity(sources.len());
+        for (i, c) in sources.iter_mut().enumerate() {
+            if let Some(e) = c.next_entry(db)? {
+                heap.push(Reverse((e, i)));
+            }
+        }
+        let mut w = Writer::new(db, self.next_no(), level, true, sled::Batch::default())?;
+        while let Some(Reverse((e, i))) = heap.pop() {
+            if keep_upto.is_none_or(|a| e.1 <= a) {
+                w.push(db, e)?;
+            }
+            if let Some(next) = sources[i].next_entry(db)? {
+                heap.push(Reverse((next, i)));
+            }
+        }
+        w.finish(db)
     }
 
-    /// Applies the last batch of a run started by [`Runs::start_run`] and takes it in.
-    pub(super) fn finish_run(&mut self, db: &sled::Tree, w: Writer) -> Result<(), StoreError> {
-        let (batch, run) = w.finish(db)?;
+    /// Adds one run of level [`UPGRADED`] (never merged) holding the merge of `sources`
+    /// (the upgrade's sorted runs, see `whospill.rs`).
+    pub(super) fn add_merged(
+        &mut self,
+        db: &sled::Tree,
+        sources: Vec<Box<dyn Source + '_>>,
+    ) -> Result<(), StoreError> {
+        let (batch, run) = self.write_merged(db, sources, UPGRADED, None)?;
         db.apply_batch(batch)?;
         self.runs.extend(run);
         Ok(())
-    }
-
-    /// Merges every run into one of level [`UPGRADED`] (the upgrade's last step).
-    pub(super) fn merge_all(&mut self, db: &sled::Tree) -> Result<(), StoreError> {
-        let all = self.runs.clone();
-        match all.as_slice() {
-            [] => Ok(()),
-            [one] if one.level == UPGRADED => Ok(()),
-            _ => self.merge(db, all, UPGRADED, None),
-        }
     }
 
     /// Removes the entries of seqs after `a` (records never acknowledged), writing sled only.
