@@ -2,7 +2,7 @@
 //! (`whoindex.rs`) against the log, in its one streaming pass: as the reader passes each
 //! record, it adds what the index must hold for it (its employee's `who` at its seq, or a
 //! copy hashing to the record's hash at its seq) to an order-independent keyed digest, the
-//! one the id index is checked with ([`IndexDigest`]); a thread of its own meanwhile adds
+//! one the id index is checked with ([`IndexDigest`], a count and a wrapping sum of keyed hashes); a thread of its own meanwhile adds
 //! what the index and the copies do hold. The digests are kept per bucket of 65,536 seqs
 //! (~160 buckets at 10M events), so that when they disagree only the first bucket that
 //! differs is read again, record by record, to name the first record whose entry or copy is
@@ -12,7 +12,6 @@
 //! one that does not is not read by anything, and the next append rebuilds it.
 
 use espp_events::{Hash, Record};
-use uuid::Uuid;
 
 use super::whoindex::{global_key, who, GLOBAL};
 use super::whoruns::Runs;
@@ -20,23 +19,32 @@ use super::{be_u64, IndexDigest, IndexKey, Ledger, Problem, StoreError};
 
 const BUCKET_BITS: u32 = 16;
 
-/// What the index holds, or must hold, at one seq, as an id for [`IndexDigest`]: an
-/// employee's entry (tag 1 + its `who`), a copy (tag 2 + its hash's first 15 bytes), or a
-/// copy that is not a record of no employee hashing to itself at its seq (tag 3).
-fn entry_fact(who: u32) -> Uuid {
-    let mut b = [0u8; 16];
-    b[0] = 1;
-    b[1..5].copy_from_slice(&who.to_be_bytes());
-    Uuid::from_bytes(b)
+/// What the index holds, or must hold, at one seq, as a number: an employee's entry (tag 1
+/// and its `who`), a copy (tag 2 and its hash's first 7 bytes), or a copy that is not a
+/// record of no employee hashing to itself at its seq (tag 3).
+fn entry_fact(who: u32) -> u64 {
+    1 << 56 | u64::from(who)
 }
 
-fn copy_fact(hash: &Hash) -> Uuid {
-    let mut b = [2u8; 16];
-    b[1..].copy_from_slice(&hash.0[..15]);
-    Uuid::from_bytes(b)
+fn copy_fact(hash: &Hash) -> u64 {
+    let mut b = [2u8; 8];
+    b[1..].copy_from_slice(&hash.0[..7]);
+    u64::from_be_bytes(b)
 }
 
-const BAD_COPY: Uuid = Uuid::from_bytes([3; 16]);
+const BAD_COPY: u64 = 3 << 56;
+
+/// The keyed hash of one (fact, seq): one SipHash of the two numbers (the id index's digest
+/// hashes twice, for 128 bits, over a 16-byte id; here 64 bits and half the work: a
+/// disagreement still goes unnoticed with a chance of 2^-64 per bucket, and verify hashes
+/// every record's fact once on each side).
+fn fact_hash(key: &IndexKey, fact: u64, seq: u64) -> u64 {
+    use std::hash::{BuildHasher as _, Hasher as _};
+    let mut h = key[0].build_hasher();
+    h.write_u64(fact);
+    h.write_u64(seq);
+    h.finish()
+}
 
 /// Per bucket of seqs, a digest of (seq, fact) pairs.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -45,19 +53,21 @@ pub(super) struct WhoDigest {
 }
 
 impl WhoDigest {
-    fn add(&mut self, key: &IndexKey, fact: &Uuid, seq: u64) {
+    fn add(&mut self, key: &IndexKey, fact: u64, seq: u64) {
         let b = (seq >> BUCKET_BITS) as usize;
         if self.buckets.len() <= b {
             self.buckets.resize(b + 1, IndexDigest::default());
         }
-        self.buckets[b].add(key, fact, seq);
+        let d = &mut self.buckets[b];
+        d.entries += 1;
+        d.sum = d.sum.wrapping_add(u128::from(fact_hash(key, fact, seq)));
     }
 
     /// What the index and the copies must hold for `r`.
     pub(super) fn add_record(&mut self, key: &IndexKey, r: &Record) {
         match r.event.employee() {
-            Some(e) => self.add(key, &entry_fact(who(e.as_str())), r.seq),
-            None => self.add(key, &copy_fact(&r.hash), r.seq),
+            Some(e) => self.add(key, entry_fact(who(e.as_str())), r.seq),
+            None => self.add(key, copy_fact(&r.hash), r.seq),
         }
     }
 
@@ -104,7 +114,7 @@ impl Ledger {
             Runs::each_block(&self.db, run, &mut |block| match block {
                 Ok(entries) => {
                     for (w, seq) in entries {
-                        d.add(key, &entry_fact(w), seq);
+                        d.add(key, entry_fact(w), seq);
                     }
                 }
                 Err(m) => {
@@ -124,8 +134,8 @@ impl Ledger {
                 ));
             };
             match copy_of(seq, &v) {
-                Some(h) => d.add(key, &copy_fact(&h), seq),
-                None => d.add(key, &BAD_COPY, seq),
+                Some(h) => d.add(key, copy_fact(&h), seq),
+                None => d.add(key, BAD_COPY, seq),
             }
         }
         Ok(Ok(d))
