@@ -796,17 +796,16 @@ impl Ledger {
     /// folded. A purchase (or a termination) among them needs every account: then, and
     /// under `--rules`, the whole state is folded ([`Ledger::fold`]).
     pub fn fold_employee(&self, query: &Query, id: &str) -> Result<State, StoreError> {
+        let headers = match query.rules {
+            None => self.checkpoint_headers()?,
+            Some(_) => Vec::new(),
+        };
         // The employee's records and the global ones only, where the employee index allows.
-        if let Some(state) = self.fold_employee_indexed(query, id)? {
+        if let Some(state) = self.fold_employee_indexed(query, id, &headers)? {
             return Ok(state);
         }
         if query.rules.is_none() {
-            for h in self
-                .checkpoint_headers()?
-                .into_iter()
-                .rev()
-                .filter(|h| h.serves(query))
-            {
+            for h in headers.into_iter().rev().filter(|h| h.serves(query)) {
                 let Some(state) = self.employee_checkpoint_state(&h, id)? else {
                     continue;
                 };

@@ -61,20 +61,27 @@ impl Ledger {
     /// records after it (read from the chunks holding them) and the copies of the global
     /// ones, not every chunk after it. None when the index or the query does not allow it
     /// (no checkpoint serves, transaction time or rules, a purchase or termination to fold,
-    /// a record dated before the checkpoint's day): then the caller reads the log.
+    /// a record dated before the checkpoint's day, two chunks or less after the checkpoint):
+    /// then the caller reads the log. `headers`: the checkpoints' (the caller's, read once).
     pub(super) fn fold_employee_indexed(
         &self,
         query: &Query,
         id: &str,
+        headers: &[Header],
     ) -> Result<Option<State>, StoreError> {
         if query.rules.is_some() || query.known_at.is_some() || query.through_seq.is_some() {
             return Ok(None);
         }
-        let headers = self.checkpoint_headers()?;
         // The nearest checkpoint that serves, or (none does) the log's start.
         let h = headers.iter().rev().find(|h| h.serves(query));
         let (h_seq, left_out) = h.map_or((0, &[][..]), |h| (h.seq, &h.left_out[..]));
-        let reach = self.reach(query, &headers)?;
+        // Two chunks or less after the checkpoint: reading them costs less than the index's
+        // runs and what the whole fold reaches (`statement` right after a purchase: 7 M
+        // instructions more at 1M, callgrind).
+        if h.is_some() && self.head.seq.saturating_sub(h_seq) <= 2 * super::CHUNK_RECORDS as u64 {
+            return Ok(None);
+        }
+        let reach = self.reach(query, headers)?;
         let left: std::collections::BTreeSet<u64> = left_out.iter().copied().collect();
         let after = |seq: u64| (seq > h_seq || left.contains(&seq)) && seq <= reach.seq;
         let from = left.first().copied().unwrap_or(h_seq + 1).min(h_seq + 1);
