@@ -33,7 +33,7 @@ use super::{decode_chunk, rec_key, Hashed, Ledger, StoreError};
 /// links to the one before (and to the chunk read just before, when that one precedes it
 /// directly), and the next chunk starts right after it (or, for the last, it ends at the
 /// head). So a record or chunk missing, misplaced or spliced in is damage, not a quiet gap.
-fn check_links(
+pub(super) fn check_links(
     seq: u64,
     records: impl IntoIterator<Item = super::chunk::Link>,
     next_chunk: Option<u64>,
@@ -112,7 +112,7 @@ pub(super) enum PartBytes {
 }
 
 impl PartBytes {
-    fn into_vec(self) -> Vec<u8> {
+    pub(super) fn into_vec(self) -> Vec<u8> {
         match self {
             PartBytes::One(v) => v.to_vec(),
             PartBytes::Many(v) => v,
@@ -136,7 +136,7 @@ fn sha(bytes: &[u8]) -> Hash {
 
 /// Whether a record needs every employee's account to fold: a purchase (allocation under
 /// the caps), and a termination (which can execute the open period's purchase).
-fn needs_everyone(r: &Record) -> bool {
+pub(super) fn needs_everyone(r: &Record) -> bool {
     matches!(
         r.event,
         espp_events::Event::Purchase { .. } | espp_events::Event::PlanTerminated { .. }
@@ -340,7 +340,11 @@ impl Ledger {
     /// Checkpoint `h`'s state as employee `id` sees it ([`State::for_employee`]): the
     /// global part, the employee's block and its lots' blocks only. None (and the checkpoint
     /// deleted) if one of them is missing, altered or undecodable.
-    fn employee_checkpoint_state(&self, h: &Header, id: &str) -> Result<Option<State>, StoreError> {
+    pub(super) fn employee_checkpoint_state(
+        &self,
+        h: &Header,
+        id: &str,
+    ) -> Result<Option<State>, StoreError> {
         let mut io: Option<StoreError> = None;
         let mut read = |hash: &Hash| -> Result<Vec<u8>, PartError> {
             match self.part(hash) {
@@ -792,13 +796,16 @@ impl Ledger {
     /// folded. A purchase (or a termination) among them needs every account: then, and
     /// under `--rules`, the whole state is folded ([`Ledger::fold`]).
     pub fn fold_employee(&self, query: &Query, id: &str) -> Result<State, StoreError> {
+        let headers = match query.rules {
+            None => self.checkpoint_headers()?,
+            Some(_) => Vec::new(),
+        };
+        // The employee's records and the global ones only, where the employee index allows.
+        if let Some(state) = self.fold_employee_indexed(query, id, &headers)? {
+            return Ok(state);
+        }
         if query.rules.is_none() {
-            for h in self
-                .checkpoint_headers()?
-                .into_iter()
-                .rev()
-                .filter(|h| h.serves(query))
-            {
+            for h in headers.into_iter().rev().filter(|h| h.serves(query)) {
                 let Some(state) = self.employee_checkpoint_state(&h, id)? else {
                     continue;
                 };

@@ -7,6 +7,8 @@
 //! |---|---|
 //! | `r` + first seq (u64 big-endian) | a chunk (`chunk.rs`): version 2 stores each record without what the chunk implies (seq, `prev_hash`) or shares (`recorded_at`, `actor`); version 1 (ledgers written before it) whole records |
 //! | `k` + run, `j` + run + block | the id index (`idindex.rs`): sorted runs of (event id, seq) |
+//! | `w` + run, `v` + run + block; `m` + `who` | the employee index (`whoindex.rs`, `whoruns.rs`): sorted runs of (employee, seq) in compact blocks; the mark: through which seq it holds every record |
+//! | `g` + seq | a copy of a record of no employee (`whoindex.rs`) |
 //! | `i` + event id (16 bytes) | seq (u64 big-endian): the id index of ledgers written before runs, folded into runs by their next append |
 //! | `c` + first seq | the chunk's earliest and latest day (two `i32` LE days from CE) |
 //! | `m` + `head` | last seq (u64 big-endian) + its hash (32 bytes) |
@@ -55,9 +57,26 @@ use chunk::encode_chunk;
 mod idindex;
 use headfile::{Acked, HeadFile, Sync};
 use idindex::IdIndex;
+#[path = "onefold.rs"]
+mod onefold;
+#[path = "whocheck.rs"]
+mod whocheck;
+#[path = "whoindex.rs"]
+mod whoindex;
+#[path = "whoruns.rs"]
+mod whoruns;
+#[path = "whospill.rs"]
+mod whospill;
+use whoindex::WhoIndex;
+/// The employee index's block encoding (tests that damage the index behind the engine).
+#[doc(hidden)]
+pub use whoruns::{decode_block as who_decode_block, encode_block as who_encode_block};
 #[cfg(test)]
 #[path = "reconcile_tests.rs"]
 mod reconcile_tests;
+#[cfg(test)]
+#[path = "who_tests.rs"]
+mod who_tests;
 
 use espp_replay::{Book, BookRejection};
 use uuid::Uuid;
@@ -566,6 +585,8 @@ pub struct Ledger {
     lean: Option<espp_replay::Header>,
     /// The id index's runs (`idindex.rs`).
     ids: IdIndex,
+    /// The employee index (`whoindex.rs`).
+    who: WhoIndex,
     options: Options,
     /// Checkpoints: a separate tree, a cache beside the log.
     checkpoints: sled::Tree,
@@ -844,6 +865,7 @@ impl Ledger {
         };
         let checkpoints = db.open_tree("checkpoints")?;
         let ids = IdIndex::load(&db)?;
+        let who = WhoIndex::load(&db)?;
         // The acknowledged head: from the head file, or (a ledger made before it existed, or
         // a new one) from sled's head, recorded in a new head file without a word.
         let (head_file, acked) = match head_file {
@@ -882,6 +904,7 @@ impl Ledger {
             book: None,
             lean: None,
             ids,
+            who,
             options: options.clone(),
             checkpoints,
             wall,
@@ -1090,7 +1113,11 @@ impl Ledger {
             }
         }
         batch.insert(HEAD_KEY, acked.head.encode());
-        if let Err(e) = self.ids.roll_back(&self.db, a) {
+        if let Err(e) = self
+            .ids
+            .roll_back(&self.db, a)
+            .and_then(|()| self.roll_back_who(&mut batch, a))
+        {
             self.db.fail();
             return Err(e);
         }
@@ -1386,7 +1413,10 @@ impl Ledger {
                 // Checkpoints are a cache: failing to take one loses no data (but sled is
                 // not to be trusted with a flush on drop after a failed write). Merging the
                 // id index's runs changes no answer either way.
-                if self.take_checkpoints(moved).is_err() || self.ids.compact(&self.db).is_err() {
+                if self.take_checkpoints(moved).is_err()
+                    || self.ids.compact(&self.db).is_err()
+                    || self.who.runs.compact(&self.db).is_err()
+                {
                     self.db.fail();
                 }
                 results
@@ -1426,6 +1456,12 @@ impl Ledger {
     fn judge(&mut self, batches: Vec<Batch>, now: Instant) -> Result<Judged, (StoreError, usize)> {
         let n = batches.len();
         if let Some(e) = self.refusal() {
+            return Err((e, n));
+        }
+        // A ledger written before the employee index: built from the log (once), before the
+        // book is loaded (their memory does not add up).
+        if let Err(e) = self.ensure_who_index() {
+            self.db.fail();
             return Err((e, n));
         }
         if let Err(e) = self.load_book_if_needed() {
@@ -1784,6 +1820,10 @@ impl Ledger {
             Ok(run) => run,
             Err(e) => return Err(self.write_failed(e)),
         };
+        let who_run = match self.write_who(&mut batch, &records, head.seq) {
+            Ok(run) => run,
+            Err(e) => return Err(self.write_failed(e)),
+        };
         for a in accepted {
             match (a.fingerprint, a.records.first(), a.records.last()) {
                 // A batch of bare events: one recording instant, its fingerprint known.
@@ -1817,6 +1857,7 @@ impl Ledger {
             return Err(self.write_failed(e));
         }
         self.ids.commit(run);
+        self.commit_who(who_run, head.seq);
         // Acknowledged once the head file says so: a crash before this leaves a whole batch
         // that the next open keeps (it chains from the recorded head).
         let acked = Acked {
@@ -1911,6 +1952,10 @@ impl Ledger {
         // The records' (id, seq), to be compared with the id index's in one scan of it.
         let key = IndexDigest::key();
         let mut seen = IndexDigest::default();
+        // The same for the employee index and the copies of the records of no employee
+        // (`whocheck.rs`), while the index serves.
+        let who_checked = self.who_checked();
+        let mut who_seen = whocheck::WhoDigest::default();
         let problem = |seq: u64, message: String| Some(Problem { seq, message });
         // A problem (found by check `rank`) before the record `expected` passed, unless a
         // record that passed has a wrong index entry: that one comes first, as when every
@@ -1930,6 +1975,7 @@ impl Ledger {
         // The index's side of the comparison, read meanwhile on a thread of its own.
         std::thread::scope(|scope| {
             let index = scope.spawn(|| self.index_digest(&key, u64::MAX));
+            let who_index = who_checked.then(|| scope.spawn(|| self.who_stored_digest(&key)));
             for kv in self
                 .db
                 .range(rec_key(0).to_vec()..rec_key(u64::MAX).to_vec())
@@ -1988,6 +2034,9 @@ impl Ledger {
                         break;
                     }
                     seen.add(&key, &r.id, at);
+                    if who_checked {
+                        who_seen.add_record(&key, &r);
+                    }
                     prev = r.hash;
                     expected = at + 1;
                     report.records += 1;
@@ -2072,6 +2121,16 @@ impl Ledger {
                     ),
                 );
                 return Ok((report, None));
+            }
+            // The employee index and the copies: the first record whose entry or copy is
+            // wrong, named as a wrong id index entry is.
+            if let Some(t) = who_index {
+                let stored = t.join().unwrap_or_else(|p| std::panic::resume_unwind(p))?;
+                if let Some(p) = self.who_problem(&who_seen, stored, expected)? {
+                    report.records = p.seq - 1;
+                    report.problem = Some(p);
+                    return Ok((report, Some(3)));
+                }
             }
             if index.entries != report.records {
                 report.problem = problem(

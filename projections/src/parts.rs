@@ -84,6 +84,52 @@ struct Global {
 
 type Block = (Vec<(EmployeeId, Employee)>, Vec<(Day, EmployeeId)>);
 
+/// The head of a stored purchase part: what a one-employee fold takes from it (the fields
+/// of [`PurchaseDone`] before its allocations, in its order).
+#[derive(Deserialize)]
+struct PurchaseHead {
+    period: espp_events::PeriodId,
+    date: Day,
+    _grant_date: Day,
+    #[serde(with = "crate::ser::dec")]
+    _fmv_grant: rust_decimal::Decimal,
+    #[serde(with = "crate::ser::dec")]
+    _fmv_purchase: rust_decimal::Decimal,
+    #[serde(with = "crate::ser::dec")]
+    _price: rust_decimal::Decimal,
+    #[serde(with = "crate::ser::dec")]
+    shares: rust_decimal::Decimal,
+    prorated: bool,
+}
+
+/// A purchase as every account took part in it: what a one-employee fold needs of the
+/// others (`State::set_outside_purchases`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PurchaseTotals {
+    /// The period bought.
+    pub period: String,
+    /// The purchase's day.
+    pub date: Day,
+    /// The shares bought for every account.
+    pub shares: rust_decimal::Decimal,
+    /// Whether §13 prorated it.
+    pub prorated: bool,
+}
+
+/// The totals of a stored purchase part (one of [`EncodedParts::purchases`]), decoding
+/// only its head, not its allocations.
+pub fn purchase_totals(bytes: &[u8]) -> Result<PurchaseTotals, PartError> {
+    let (h, _) =
+        bincode::serde::decode_from_slice::<PurchaseHead, _>(bytes, bincode::config::standard())
+            .map_err(|e| PartError(e.to_string()))?;
+    Ok(PurchaseTotals {
+        period: h.period.to_string(),
+        date: h.date,
+        shares: h.shares,
+        prorated: h.prorated,
+    })
+}
+
 /// Why parts do not make a state.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("checkpoint part does not decode: {0}")]

@@ -381,6 +381,15 @@ impl State {
         for w in &wants {
             total_wanted = num::add(total_wanted, w.capped, "the shares wanted")?;
         }
+        // A one-employee fold takes every account's sum from the purchase's stored part (a
+        // purchase not prorated: every account bought what it wanted).
+        let outside = self
+            .outside
+            .as_ref()
+            .and_then(|o| o.get(period_id.as_str()).copied());
+        if let Some(all) = outside {
+            total_wanted = all;
+        }
         let prorated = total_wanted > left;
         let mut total = Decimal::ZERO;
         for w in &mut wants {
@@ -390,6 +399,9 @@ impl State {
                     num::max_units(scaled, total_wanted, dp, "the participation adjustment")?;
             }
             total = num::add(total, w.shares, "the shares bought")?;
+        }
+        if let Some(all) = outside {
+            total = all;
         }
         // The plan ends when this purchase leaves no shares in the reserve (§24), and with it
         // everyone's participation. It is not exhausted while shares are left: a §13

@@ -134,6 +134,13 @@ pub struct State {
     /// the deadlines are looked at before every record; never stored).
     #[serde(skip)]
     pub(crate) plan_end_memo: Option<(PlanEndInputs, Option<(Day, PlanEnd)>)>,
+    /// A one-employee fold's purchases (`explain`, issue 15): for each period, the shares
+    /// its purchase bought for every account, read from the purchase's checkpoint part. The
+    /// purchase then takes the plan-wide sums of §13 from here, the state holding one account
+    /// (only for a purchase not prorated, where what all wanted is what all bought). None on
+    /// every other fold; never stored.
+    #[serde(skip)]
+    pub(crate) outside: Option<BTreeMap<String, Decimal>>,
 }
 
 /// What [`State::plan_deadline`] depends on: adopted, approved, ended, the term in years,
@@ -163,6 +170,18 @@ impl State {
     /// The highest seq folded (0 before any).
     pub fn through_seq(&self) -> u64 {
         self.through_seq
+    }
+
+    /// A one-employee fold's purchases (see the field `outside`): `bought` maps a period
+    /// to the shares its purchase (not prorated) bought for every account.
+    pub fn set_outside_purchases(&mut self, bought: BTreeMap<String, Decimal>) {
+        self.outside = Some(bought);
+    }
+
+    /// A fold that left out records another fold would have folded (one employee's) says
+    /// the seq that fold reached, `seq`, as its own highest.
+    pub fn reach_seq(&mut self, seq: u64) {
+        self.through_seq = self.through_seq.max(seq);
     }
 
     /// The last purchase's day: nothing may be dated on or before it (closed books).

@@ -204,3 +204,90 @@ proptest! {
         }
     }
 }
+
+/// The traced fold `explain` runs over the whole log (the reference): from the start, every
+/// record, the trace the fold fills in.
+fn traced_whole(records: &[Record], query: &Query, id: &str) -> espp_projections::State {
+    let trace = espp_projections::Trace::employee(espp_events::EmployeeId::new(id).unwrap());
+    let mut fold = OrderedFold::new(
+        espp_projections::State::with_trace(None, trace),
+        query.clone(),
+    );
+    fold.push(records.to_vec(), None).unwrap();
+    fold.finish().unwrap()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// `explain`'s one-employee fold (`fold_one_traced`: the records of no employee or of
+    /// that one, each purchase's every-account sums from the stored purchase parts, reaching
+    /// the whole fold's day and seq) gives what the traced fold of the whole log gives —
+    /// the trail, the account, the periods and the highest seq — for every employee, as of
+    /// any day; and it serves every query but those with a prorated purchase, a
+    /// termination or a capital change.
+    #[test]
+    fn one_employee_trail_is_the_whole_folds(
+        company in history::company(),
+        as_of_at in prop::option::of(0usize..5000),
+        shift in -3i64..4,
+    ) {
+        use espp_events::Event;
+        let records = accepted(common::records(&company.lines()));
+        let n = records.len();
+        prop_assume!(n > 0);
+        let query = Query {
+            as_of: as_of_at.and_then(|i| records[i % n].date.add_days(shift)),
+            ..Query::default()
+        };
+        // Each purchase's part as its own checkpoint holds it (the state through its day).
+        let latest = fold_records(records.clone(), Query::default()).unwrap();
+        let (parts, _) = espp_replay::checkpoint::encode_parts(&latest);
+        let prorated = parts.purchases.iter().any(|p| {
+            espp_projections::parts::purchase_totals(p).unwrap().prorated
+        });
+        let own_part = |i: usize, day: espp_events::Day| {
+            let through = Query { as_of: Some(day), ..Query::default() };
+            let state = fold_records(records.clone(), through).ok()?;
+            espp_replay::checkpoint::encode_parts(&state).0.purchases.get(i).cloned()
+        };
+        let terminated = records
+            .iter()
+            .any(|r| matches!(r.event, Event::PlanTerminated { .. } | Event::CapitalChange { .. }) && query.admits(r));
+        let admitted: Vec<&Record> = records.iter().filter(|r| query.admits(r)).collect();
+        let reach = espp_replay::Reach {
+            day: match query.as_of {
+                Some(_) => None,
+                None => admitted.iter().map(|r| r.date).max(),
+            },
+            seq: admitted.iter().map(|r| r.seq).max().unwrap_or(0),
+        };
+        let mut ids: Vec<String> = latest.employee_ids().map(str::to_string).collect();
+        ids.push("never-hired".into());
+        for id in ids {
+            let reference = traced_whole(&records, &query, &id);
+            let trace = espp_projections::Trace::employee(espp_events::EmployeeId::new(&id).unwrap());
+            let one = espp_replay::fold_one_traced(
+                records.clone(),
+                &id,
+                &query,
+                trace,
+                &mut |i, day| own_part(i, day),
+                reach,
+            )
+            .unwrap();
+            let Some(one) = one else {
+                prop_assert!(prorated || terminated, "{} not served", id);
+                continue;
+            };
+            prop_assert_eq!(one.explanation(None), reference.explanation(None), "{}", id);
+            prop_assert_eq!(one.through_seq(), reference.through_seq());
+            prop_assert_eq!(one.day(), reference.day());
+            prop_assert_eq!(one.period_infos(), reference.period_infos());
+            for p in reference.period_infos() {
+                let between = Some((p.start, p.end));
+                prop_assert_eq!(one.explanation(between), reference.explanation(between));
+            }
+        }
+    }
+}

@@ -56,5 +56,7 @@ mod tax;
 mod upgrade;
 #[path = "cli/usage.rs"]
 mod usage;
+#[path = "cli/who_index.rs"]
+mod who_index;
 #[path = "cli/wording.rs"]
 mod wording;

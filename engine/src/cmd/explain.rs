@@ -1,7 +1,9 @@
 //! Asking the ledger why (issue 14): `explain` (one employee's derivation trail) and
 //! `purchase --preview` (the purchase as if it executed now, nothing appended). Both fold
 //! the log from its start with a trace the fold itself fills in, so every figure shown is
-//! the one the fold computed, never a second implementation of a rule.
+//! the one the fold computed, never a second implementation of a rule. `explain` folds only
+//! the employee's records and the global ones where the employee index allows
+//! (`Ledger::fold_traced_employee`).
 
 use std::io::Write;
 use std::str::FromStr;
@@ -80,7 +82,13 @@ pub fn explain(
         as_of,
         ..Query::default()
     };
-    let state = traced_fold(&ledger, Trace::employee(id), query, Vec::new())?;
+    // From the employee index, the employee's records and the global ones only, where the
+    // ledger allows (issue 15); else the whole log, with the same trace and the same bytes.
+    let state =
+        match ledger.fold_traced_employee(&query, Trace::employee(id.clone()), id.as_str())? {
+            Some(state) => state,
+            None => traced_fold(&ledger, Trace::employee(id), query, Vec::new())?,
+        };
     drop(ledger);
     let between = match period {
         Some(p) => {

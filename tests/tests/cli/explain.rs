@@ -273,3 +273,88 @@ fn explain_folds_a_backdated_payroll_from_a_later_chunk_in_date_order() {
     // 35000.00 from January, then 10% of 2000.00 and of 1000.00.
     assert_eq!(e["now"]["balance"], "35300.00");
 }
+
+/// Issue 15: `explain` from the employee index (the employee's records, the copies of the
+/// global ones and the purchases' stored sums) prints byte for byte what the traced fold
+/// of the whole log prints — JSON and table, latest and as of each purchase's day,
+/// with `--period`, for employees of the demo and one never hired. A ledger without the
+/// index's mark (written before it) is folded whole, and its next append builds the index.
+#[test]
+fn explain_from_the_employee_index_is_the_whole_folds_byte_for_byte() {
+    let dir = Dir::new();
+    dir.espp(&["demo"]).expect_code(0);
+    let state = dir.json(&["state"]);
+    let mut ids: Vec<String> = state["employees"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .step_by(12)
+        .cloned()
+        .collect();
+    ids.push("nobody".into());
+    let mut days: Vec<Option<String>> = vec![None, Some("2026-01-01".into())];
+    // Each purchase's day (the purchase folded, nothing after it).
+    for p in state["periods"].as_array().unwrap() {
+        if let Some(d) = p["purchase_date"].as_str() {
+            let day = espp_events::Day::parse(d).unwrap();
+            days.push(Some(day.to_string()));
+        }
+    }
+    assert!(ids.len() > 3 && days.len() > 4, "{ids:?} {days:?}");
+    let outputs = |dir: &Dir| -> Vec<(String, Vec<u8>, i32)> {
+        let mut out = Vec::new();
+        for id in &ids {
+            for (i, day) in days.iter().enumerate() {
+                let mut args = vec!["--format", "json", "explain", id.as_str()];
+                if let Some(d) = day {
+                    args.extend(["--as-of", d.as_str()]);
+                }
+                if i == 0 {
+                    args[1] = "table";
+                } else if i == 2 {
+                    args.extend(["--period", "2026H1"]);
+                }
+                let r = dir.espp(&args);
+                out.push((args.join(" "), r.stdout_bytes.clone(), r.code));
+            }
+        }
+        out
+    };
+    let fast = outputs(&dir);
+    assert!(fast.iter().filter(|(_, _, code)| *code == 0).count() > ids.len() * 2);
+    crate::util::with_sled(&dir.db(), |db| {
+        assert!(db.remove(b"mwho").unwrap().is_some(), "the index's mark");
+    });
+    let whole = outputs(&dir);
+    for (f, w) in fast.iter().zip(&whole) {
+        assert_eq!(f.2, w.2, "{}", f.0);
+        assert!(
+            f.1 == w.1,
+            "{}:\n{}\n---\n{}",
+            f.0,
+            String::from_utf8_lossy(&f.1),
+            String::from_utf8_lossy(&w.1)
+        );
+    }
+    dir.append_future(r#"{"type":"market_price","date":"2028-01-04","closes":["30.00"]}"#)
+        .expect_code(0);
+    crate::util::with_sled(&dir.db(), |db| {
+        assert!(db.get(b"mwho").unwrap().is_some(), "rebuilt by the append");
+    });
+    // As of a day before it, the same answer but for the head (now from the index).
+    let id = ids[0].as_str();
+    let without_head = |bytes: &[u8]| {
+        let mut v: Value = serde_json::from_slice(bytes).unwrap();
+        let m = v.as_object_mut().unwrap();
+        m.remove("head_seq");
+        m.remove("head_hash");
+        v
+    };
+    let again = dir.espp(&["--format", "json", "explain", id, "--as-of", "2026-01-01"]);
+    assert_eq!(
+        without_head(&again.stdout_bytes),
+        without_head(&whole[1].1),
+        "{}",
+        whole[1].0
+    );
+}
