@@ -2035,7 +2035,7 @@ impl Ledger {
                     }
                     seen.add(&key, &r.id, at);
                     if who_checked {
-                        who_seen.add_record(&key, &r);
+                        who_seen.add_record(&key, r);
                     }
                     prev = r.hash;
                     expected = at + 1;
