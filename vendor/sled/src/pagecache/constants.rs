@@ -25,7 +25,10 @@ pub(crate) const COUNTER_PID: PageId = 1;
 pub(crate) const BATCH_MANIFEST_PID: PageId = PageId::max_value() - 666;
 
 pub(crate) const PAGE_CONSOLIDATION_THRESHOLD: usize = 10;
-pub(crate) const SEGMENT_CLEANUP_THRESHOLD: usize = 50;
+// espp-ledger patch: 65 (sled 0.34.7: 50). A segment is cleaned once at most this share of
+// it is live; at 50 a ledger of short `espp append` processes settled near 2.3 times its live
+// bytes (330 B/event at 10M events), at 65 it is 304 B/event, for ~4% of a payday append.
+pub(crate) const SEGMENT_CLEANUP_THRESHOLD: usize = 65;
 
 // Allows for around 1 trillion items to be stored
 // 2^37 * (assuming 50% node fill, 8 items per leaf)
