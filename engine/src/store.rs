@@ -84,6 +84,10 @@ pub struct Options {
     /// A periodic checkpoint is taken when this many events have been appended since the
     /// last one (0: none; checkpoints at purchases are always taken).
     pub checkpoint_every: u64,
+    /// A lean acceptance book writes an accounts checkpoint once this many events per
+    /// employee were appended since the latest checkpoint (0: never; see
+    /// `Ledger::take_checkpoints`).
+    pub accounts_checkpoint_after: u64,
 }
 
 impl Default for Options {
@@ -91,6 +95,7 @@ impl Default for Options {
         Options {
             cache_bytes: 64 << 20,
             checkpoint_every: 1_000_000,
+            accounts_checkpoint_after: 2,
         }
     }
 }

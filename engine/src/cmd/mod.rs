@@ -116,6 +116,7 @@ pub fn options(cli: &Cli) -> Options {
     Options {
         cache_bytes: cli.cache_mb.max(1) << 20,
         checkpoint_every: cli.checkpoint_every,
+        accounts_checkpoint_after: cli.accounts_checkpoint_after,
     }
 }
 
