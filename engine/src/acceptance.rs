@@ -13,7 +13,7 @@
 //! closed books' last purchase), and so every refusal is the whole book's, as before.
 
 use espp_events::Record;
-use espp_projections::parts::{folds_without_holdings, EmployeeBlocks};
+use espp_projections::parts::folds_without_holdings;
 use espp_projections::State;
 use espp_replay::{Book, Header, Kind, OrderedFold, Query};
 
@@ -57,27 +57,24 @@ impl Ledger {
         else {
             return Ok(None);
         };
-        let Some(global) = self.part(&h.parts.global)?.and_then(Result::ok) else {
+        let mut parts = Vec::with_capacity(1 + h.parts.employees.len());
+        for hash in std::iter::once(&h.parts.global).chain(h.parts.employees.iter().map(|e| &e.1)) {
+            match self.part(hash)? {
+                Some(Ok(bytes)) => parts.push(bytes),
+                _ => return Ok(None),
+            }
+        }
+        let Some((global, employees)) = parts.split_first() else {
             return Ok(None);
         };
-        // The employee blocks are read and decoded in two runs, the second on another
-        // thread (most of the book's loading at 10,000 employees and more; each run's
-        // parts are dropped as they are decoded). The same state either way.
-        let blocks = &h.parts.employees;
-        let (first, second) = blocks.split_at(blocks.len() / 2);
-        let (first, second) = std::thread::scope(|s| {
-            let other = s.spawn(|| self.employee_blocks(second));
-            let mine = self.employee_blocks(first);
-            let theirs = match other.join() {
-                Ok(r) => r,
-                Err(panic) => std::panic::resume_unwind(panic),
-            };
-            (mine, theirs)
-        });
-        let (Some(first), Some(second)) = (first?, second?) else {
-            return Ok(None);
-        };
-        let Ok(state) = State::from_accounts(global.as_ref(), [first, second]) else {
+        let no_part = std::iter::empty::<&[u8]>;
+        let Ok(state) = State::from_parts(
+            global.as_ref(),
+            employees.iter().map(AsRef::as_ref),
+            no_part(),
+            no_part(),
+            no_part(),
+        ) else {
             return Ok(None);
         };
         let mut free = true;
@@ -101,22 +98,6 @@ impl Ledger {
             Ok(state) => Ok(Some((state, h))),
             Err(_) => Ok(None),
         }
-    }
-
-    /// The employee blocks named `blocks`, read and decoded in order: None if one is
-    /// missing, altered or undecodable.
-    fn employee_blocks(
-        &self,
-        blocks: &[(espp_events::EmployeeId, espp_events::Hash)],
-    ) -> Result<Option<EmployeeBlocks>, StoreError> {
-        let mut out = EmployeeBlocks::with_capacity(blocks.len());
-        for (_, hash) in blocks {
-            match self.part(hash)? {
-                Some(Ok(bytes)) if out.push(bytes.as_ref()).is_ok() => {}
-                _ => return Ok(None),
-            }
-        }
-        Ok(Some(out))
     }
 
     /// Loads the acceptance book an append needs (lean when it can be) ahead of the append,

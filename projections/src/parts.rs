@@ -84,32 +84,6 @@ struct Global {
 
 type Block = (Vec<(EmployeeId, Employee)>, Vec<(Day, EmployeeId)>);
 
-/// Consecutive employee blocks, decoded ([`State::from_accounts`]).
-#[derive(Debug, Default)]
-pub struct EmployeeBlocks {
-    members: Vec<(EmployeeId, Employee)>,
-    deadlines: Vec<(Day, EmployeeId)>,
-}
-
-impl EmployeeBlocks {
-    /// Room for `blocks` blocks.
-    pub fn with_capacity(blocks: usize) -> Self {
-        EmployeeBlocks {
-            // Bounded: a count from a damaged list fails a decode, not the allocator.
-            members: Vec::with_capacity(blocks.saturating_mul(EMPLOYEES_PER_BLOCK).min(1 << 20)),
-            deadlines: Vec::new(),
-        }
-    }
-
-    /// Decodes the next block's bytes onto the end.
-    pub fn push(&mut self, bytes: &[u8]) -> Result<(), PartError> {
-        let (members, deadlines): Block = dec(bytes)?;
-        self.members.extend(members);
-        self.deadlines.extend(deadlines);
-        Ok(())
-    }
-}
-
 /// Why parts do not make a state.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("checkpoint part does not decode: {0}")]
@@ -281,12 +255,16 @@ impl State {
         let global = parts.next().ok_or_else(missing)?;
         let (mut state, deadlines) = State::from_global(global.as_ref())?;
         drop(global);
-        let mut blocks = EmployeeBlocks::with_capacity(counts.0);
+        let mut all_deadlines: Vec<(Day, EmployeeId)> = deadlines;
+        let mut map = BTreeMap::new();
         for _ in 0..counts.0 {
             let b = parts.next().ok_or_else(missing)?;
-            blocks.push(b.as_ref())?;
+            let (members, deadlines): Block = dec(b.as_ref())?;
+            map.extend(members);
+            all_deadlines.extend(deadlines);
         }
-        state.set_employees(deadlines, [blocks]);
+        state.employees = map;
+        state.deadlines = all_deadlines.into_iter().collect::<BTreeSet<_>>();
         // Every block but the last is full: reserved once, not grown by doubling (a copy and
         // fresh pages at each step: the lots are most of a state's bytes).
         // Fallible: a count from a damaged list fails the decode below, not the allocator.
@@ -307,38 +285,6 @@ impl State {
                 .extend(dec::<Vec<Disposition>>(b.as_ref())?);
         }
         Ok(state)
-    }
-
-    /// A lean state (see [`State::fill_holdings`]) from its global part and its employee
-    /// blocks decoded in runs ([`EmployeeBlocks`], in id order: the first run's blocks, then
-    /// the second's…): the state [`State::from_parts`] gives of the same parts without
-    /// holdings. The runs can be decoded on several threads.
-    pub fn from_accounts(
-        global: &[u8],
-        runs: impl IntoIterator<Item = EmployeeBlocks>,
-    ) -> Result<State, PartError> {
-        let (mut state, deadlines) = State::from_global(global)?;
-        state.set_employees(deadlines, runs);
-        Ok(state)
-    }
-
-    fn set_employees(
-        &mut self,
-        mut deadlines: Vec<(Day, EmployeeId)>,
-        runs: impl IntoIterator<Item = EmployeeBlocks>,
-    ) {
-        let mut runs = runs.into_iter();
-        let mut members = runs.next().unwrap_or_default();
-        for run in runs {
-            members.members.extend(run.members);
-            members.deadlines.extend(run.deadlines);
-        }
-        deadlines.extend(members.deadlines);
-        // Built in one go: the blocks come in id order, so the map is built from a sorted
-        // run (no search and no node split per employee; equal keys keep the last, as
-        // inserting one by one would).
-        self.employees = members.members.into_iter().collect::<BTreeMap<_, _>>();
-        self.deadlines = deadlines.into_iter().collect::<BTreeSet<_>>();
     }
 
     /// The state as far as employee `id` sees it, from the global part, the employee's
