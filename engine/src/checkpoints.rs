@@ -427,15 +427,13 @@ impl Ledger {
         let headers = self.checkpoint_headers()?;
         let every = self.options.checkpoint_every;
         let last = headers.iter().map(|h| h.seq).max().unwrap_or(0);
-        let accounts_due = self.lean.as_ref().is_some_and(|h| {
-            let per = self.options.accounts_checkpoint_after;
-            let employees = (h.parts.employees.len() as u64)
-                .saturating_mul(espp_projections::parts::EMPLOYEES_PER_BLOCK as u64)
-                .max(1);
-            per > 0 && self.head.seq >= last.saturating_add(per.saturating_mul(employees))
-        });
         let Some(book) = &self.book else {
             return Ok(());
+        };
+        let per = self.options.accounts_checkpoint_after;
+        let accounts_due = self.lean.is_some() && per > 0 && {
+            let employees = (book.state().employee_ids().count() as u64).max(1);
+            self.head.seq >= last.saturating_add(per.saturating_mul(employees))
         };
         let mut wrote = false;
         let mut scan_orphans = false;
