@@ -414,8 +414,10 @@ impl Ledger {
     /// `verify` compares it with a fold from scratch, and deleting it changes no answer. Its
     /// cost grows with the employees (~380 bytes each encoded, hashed and written), what it
     /// saves with the records it spares the next process: hence a threshold per employee
-    /// (at 2, a payday of one event per employee writes one every other payday, and no
-    /// process refolds more than about one payday). Only the latest periodic checkpoint is
+    /// (at 3, a payday of one event per employee writes one every third payday, and no
+    /// process refolds more than about two paydays: measured against 2 and 4 in
+    /// BENCHMARKS.md, writing one, ~3.8 MB at 10,000 employees, costs more CPU than
+    /// refolding a payday). Only the latest periodic checkpoint is
     /// kept, so its predecessor's parts that no other checkpoint names are removed: by name,
     /// not by scanning every stored part as [`Ledger::remove_orphan_pieces`] does (that
     /// reads all of them; the next purchase checkpoint's scan still removes what a process

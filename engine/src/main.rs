@@ -21,7 +21,7 @@ macro_rules! after_help {
              purchases) [env: ESPP_CHECKPOINT_EVERY] [default: 1000000]\n",
             "  --accounts-checkpoint-after <N>  Checkpoint the accounts once N events per \
              employee were appended since the last checkpoint (0: never) \
-             [env: ESPP_ACCOUNTS_CHECKPOINT_AFTER] [default: 2]\n\n",
+             [env: ESPP_ACCOUNTS_CHECKPOINT_AFTER] [default: 3]\n\n",
             after_help!($($example),+)
         )
     };
@@ -88,7 +88,7 @@ struct Cli {
         long,
         global = true,
         env = "ESPP_ACCOUNTS_CHECKPOINT_AFTER",
-        default_value_t = 2,
+        default_value_t = 3,
         hide = true
     )]
     accounts_checkpoint_after: u64,

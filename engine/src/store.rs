@@ -95,7 +95,7 @@ impl Default for Options {
         Options {
             cache_bytes: 64 << 20,
             checkpoint_every: 1_000_000,
-            accounts_checkpoint_after: 2,
+            accounts_checkpoint_after: 3,
         }
     }
 }
