@@ -100,18 +100,6 @@ impl Ledger {
         }
     }
 
-    /// Loads the acceptance book an append needs (lean when it can be) ahead of the append,
-    /// so that a caller can do it while it reads its input (`espp append` does, issue 15).
-    /// The append would load it first thing anyway: this changes no answer, and an error
-    /// here is the one the append would give.
-    pub fn load_acceptance(&mut self) -> Result<(), StoreError> {
-        if let Some(e) = self.refusal() {
-            return Err(e);
-        }
-        // As `append` passes it on (a group's one failure, shared by its batches).
-        self.load_book_if_needed().map_err(|e| e.share())
-    }
-
     /// Loads the acceptance book if it is not loaded yet (lean when it can be), and takes
     /// the checkpoints it calls for.
     pub(super) fn load_book_if_needed(&mut self) -> Result<(), StoreError> {

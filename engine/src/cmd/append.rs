@@ -66,32 +66,10 @@ fn append_inner(
     out: &mut impl Write,
 ) -> Result<(), Failure> {
     let recorded_at = now();
-    // An existing, writable ledger is opened and its acceptance book loaded on a second
-    // thread while the input is read and parsed (issue 15: a payday's 10,000 lines take
-    // about as long to parse as sled takes to open). Every refusal keeps its precedence:
-    // the input's own come first, as when the ledger was opened only after them (the
-    // ledger opened early is then closed unused), then opening's (busy, damaged). Not with
-    // `--wait` (a bad input must not wait for the lock), `--dry-run` or a new ledger.
-    let early = !guards.dry_run && !new_ledger && cli.wait.is_none() && !super::read_only(&cli.db);
-    let (parsed, opened) = std::thread::scope(|s| {
-        let opening = early.then(|| {
-            s.spawn(|| {
-                let mut ledger = Ledger::open_or_create(&cli.db, &options(cli))?;
-                let loaded = ledger.load_acceptance();
-                Ok::<_, StoreError>((ledger, loaded))
-            })
-        });
-        let parsed = match kind {
-            Some(kind) => read_csv(kind, file),
-            None => read_lines_listing(file),
-        };
-        let opened = opening.map(|h| match h.join() {
-            Ok(r) => r,
-            Err(panic) => std::panic::resume_unwind(panic),
-        });
-        (parsed, opened)
-    });
-    let (lines, mut refusals) = parsed?;
+    let (lines, mut refusals) = match kind {
+        Some(kind) => read_csv(kind, file)?,
+        None => read_lines_listing(file)?,
+    };
     let batch = Batch {
         lines,
         actor: actor(cli)?,
@@ -116,16 +94,9 @@ fn append_inner(
         ));
     }
     let dir_existed = cli.db.exists();
-    let (mut ledger, loaded) = match opened {
-        Some(opened) => opened?,
-        None => (
-            super::waiting(cli, || Ledger::open_or_create(&cli.db, &options(cli)))?,
-            Ok(()),
-        ),
-    };
+    let mut ledger = super::waiting(cli, || Ledger::open_or_create(&cli.db, &options(cli)))?;
     let spin = super::spinner(&format!("appending {} line(s)", batch.lines.len()));
-    // Loading the book is the append's first step: its failure is the append's.
-    let appended = loaded.and_then(|()| ledger.append(batch, recorded_at));
+    let appended = ledger.append(batch, recorded_at);
     spin.finish_and_clear();
     match appended {
         Ok(report) => {
