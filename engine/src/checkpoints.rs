@@ -23,7 +23,9 @@ use espp_projections::parts::{EncodedParts, PartError};
 use espp_projections::State;
 use std::collections::HashSet;
 
-use espp_replay::checkpoint::{decode_part_stream, encode_parts, part_list, STATE_PIECE_BYTES};
+use espp_replay::checkpoint::{
+    decode_part_stream, encode_lean_parts, encode_parts, part_list, STATE_PIECE_BYTES,
+};
 use espp_replay::{FoldError, Header, Kind, OrderedFold, Query, FOLD_VERSION};
 
 use super::{decode_chunk, rec_key, Hashed, Ledger, StoreError};
@@ -403,7 +405,27 @@ impl Ledger {
     }
 
     /// Takes the checkpoints the book calls for: one at the latest purchase (when the wall
-    /// moved, or none exists for it), and a periodic one every `checkpoint_every` events.
+    /// moved, or none exists for it), and a periodic one every `checkpoint_every` events —
+    /// or, when the book is lean, once `accounts_checkpoint_after` events per employee were
+    /// appended since the latest checkpoint (an *accounts checkpoint*, below).
+    ///
+    /// An accounts checkpoint (issue 15: a payday `append` refolded every record since the
+    /// last purchase's checkpoint, ~30% of its CPU mid-period) is a periodic checkpoint of a
+    /// lean book: only its global part and employee blocks are encoded and stored, and its
+    /// holdings are named by the checkpoint the lean book came from (they are that one's,
+    /// byte for byte: [`espp_replay::checkpoint::encode_lean_parts`]). It is an ordinary
+    /// periodic checkpoint in every other way: the next process's lean book starts from it,
+    /// `verify` compares it with a fold from scratch, and deleting it changes no answer. Its
+    /// cost grows with the employees (~380 bytes each encoded, hashed and written), what it
+    /// saves with the records it spares the next process: hence a threshold per employee
+    /// (at 3, a payday of one event per employee writes one every third payday, and no
+    /// process refolds more than about two paydays: measured against 2 and 4 in
+    /// BENCHMARKS.md, writing one, ~3.8 MB at 10,000 employees, costs more CPU than
+    /// refolding a payday). Only the latest periodic checkpoint is
+    /// kept, so its predecessor's parts that no other checkpoint names are removed: by name,
+    /// not by scanning every stored part as [`Ledger::remove_orphan_pieces`] does (that
+    /// reads all of them; the next purchase checkpoint's scan still removes what a process
+    /// killed mid-write left).
     pub(super) fn take_checkpoints(&mut self, wall_moved: bool) -> Result<(), StoreError> {
         if self.book.is_none() {
             return Ok(());
@@ -411,14 +433,16 @@ impl Ledger {
         let headers = self.checkpoint_headers()?;
         let every = self.options.checkpoint_every;
         let last = headers.iter().map(|h| h.seq).max().unwrap_or(0);
-        if every > 0 && self.head.seq >= last + every {
-            // A periodic checkpoint is due: it stores the whole state.
-            self.complete_book(&[])?;
-        }
         let Some(book) = &self.book else {
             return Ok(());
         };
+        let per = self.options.accounts_checkpoint_after;
+        let accounts_due = self.lean.is_some() && per > 0 && {
+            let employees = (book.state().employee_ids().count() as u64).max(1);
+            self.head.seq >= last.saturating_add(per.saturating_mul(employees))
+        };
         let mut wrote = false;
+        let mut scan_orphans = false;
         // A partial book has no `closed` to write (and its wall did not move): the whole
         // book, loaded when the checkpoint is missing, writes it.
         if let Some(wall) = book.wall().filter(|_| !book.is_partial()) {
@@ -439,6 +463,7 @@ impl Ledger {
                 );
                 self.put_checkpoint(&header, parts)?;
                 wrote = true;
+                scan_orphans = true;
             }
         }
         // Any checkpoint resets the cadence; and one seq holds one checkpoint (a purchase
@@ -449,8 +474,15 @@ impl Ledger {
             .chain(wrote.then_some(self.head.seq))
             .max()
             .unwrap_or(0);
-        if every > 0 && self.head.seq >= last_periodic + every {
-            let (parts, list) = encode_parts(book.state());
+        let periodic_due = every > 0 && self.head.seq >= last_periodic + every;
+        if (periodic_due || accounts_due) && !wrote {
+            // A lean book's periodic checkpoint is an accounts checkpoint (its holdings need
+            // not be filled in: they are its checkpoint's); a whole one stores every part.
+            let (parts, list) = match &self.lean {
+                Some(base) => encode_lean_parts(book.state(), &base.parts),
+                None => encode_parts(book.state()),
+            };
+            scan_orphans |= self.lean.is_none();
             let header = Header::new(
                 self.head.seq,
                 self.head.hash,
@@ -464,14 +496,43 @@ impl Ledger {
             self.put_checkpoint(&header, parts)?;
             wrote = true;
             // Retention (see the module's documentation): one periodic checkpoint.
-            for h in headers.iter().filter(|h| h.kind == Kind::Periodic) {
+            let (gone, kept): (Vec<&Header>, Vec<&Header>) = headers
+                .iter()
+                .filter(|h| h.seq != header.seq)
+                .partition(|h| h.kind == Kind::Periodic);
+            for h in &gone {
                 self.delete_checkpoint(h.seq)?;
+            }
+            if !scan_orphans {
+                self.remove_parts_of(&gone, kept.into_iter().chain([&header]))?;
             }
         }
         if wrote {
-            self.remove_orphan_pieces()?;
+            if scan_orphans {
+                self.remove_orphan_pieces()?;
+            }
             // A cache: flushed, not fsynced; a lost checkpoint is rebuilt.
             self.track(self.checkpoints.flush())?;
+        }
+        Ok(())
+    }
+
+    /// Removes the parts of the checkpoints `gone` (deleted) that none of `kept` names.
+    fn remove_parts_of<'a>(
+        &self,
+        gone: &[&Header],
+        kept: impl IntoIterator<Item = &'a Header>,
+    ) -> Result<(), StoreError> {
+        let named: HashSet<&Hash> = kept.into_iter().flat_map(|h| h.parts.all()).collect();
+        let unnamed: HashSet<&Hash> = gone
+            .iter()
+            .flat_map(|h| h.parts.all())
+            .filter(|hash| !named.contains(hash))
+            .collect();
+        for hash in unnamed {
+            for k in self.checkpoints.scan_prefix(part_prefix(hash)).keys() {
+                self.track(self.checkpoints.remove(k?))?;
+            }
         }
         Ok(())
     }

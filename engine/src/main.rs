@@ -18,7 +18,10 @@ macro_rules! after_help {
             "  --actor <ACTOR>         Who appends, recorded on every event [env: ESPP_ACTOR] \
              [default: the OS user]\n",
             "  --checkpoint-every <N>  Take a checkpoint every N appended events (0: only at \
-             purchases) [env: ESPP_CHECKPOINT_EVERY] [default: 1000000]\n\n",
+             purchases) [env: ESPP_CHECKPOINT_EVERY] [default: 1000000]\n",
+            "  --accounts-checkpoint-after <N>  Checkpoint the accounts once N events per \
+             employee were appended since the last checkpoint (0: never) \
+             [env: ESPP_ACCOUNTS_CHECKPOINT_AFTER] [default: 3]\n\n",
             after_help!($($example),+)
         )
     };
@@ -78,6 +81,17 @@ struct Cli {
         hide = true
     )]
     checkpoint_every: u64,
+    /// Checkpoint the accounts (a lean acceptance book's global part and employee blocks)
+    /// once N events per employee were appended since the last checkpoint (0: never).
+    /// Described only where events are appended.
+    #[arg(
+        long,
+        global = true,
+        env = "ESPP_ACCOUNTS_CHECKPOINT_AFTER",
+        default_value_t = 3,
+        hide = true
+    )]
+    accounts_checkpoint_after: u64,
     /// Wait for a ledger another process holds, up to SECONDS (without a value: as long as
     /// it takes), instead of exiting busy (3) at once.
     #[arg(long, env = "ESPP_WAIT", value_name = "SECONDS", num_args = 0..=1,

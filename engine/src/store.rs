@@ -111,6 +111,10 @@ pub struct Options {
     /// it has nothing to clean: it runs without (`cmd::open`). An open that repairs (removes
     /// what was never acknowledged) still makes that durable itself, before it reads.
     pub sled_flusher: bool,
+    /// A lean acceptance book writes an accounts checkpoint once this many events per
+    /// employee were appended since the latest checkpoint (0: never; see
+    /// `Ledger::take_checkpoints`).
+    pub accounts_checkpoint_after: u64,
 }
 
 impl Default for Options {
@@ -119,6 +123,7 @@ impl Default for Options {
             cache_bytes: 64 << 20,
             checkpoint_every: 1_000_000,
             sled_flusher: true,
+            accounts_checkpoint_after: 3,
         }
     }
 }

@@ -186,6 +186,25 @@ impl State {
     /// disposition blocks): the bytes [`State::to_parts`] holds, without holding them all
     /// (`verify` hashes each as it comes, issue 15).
     pub fn each_part(&self, f: &mut dyn FnMut(PartKind<'_>, &[u8])) {
+        let mut buf = self.each_account_part(f);
+        for block in self.lots.chunks(LOTS_PER_BLOCK) {
+            enc_into(&mut buf, block);
+            f(PartKind::Lots, &buf);
+        }
+        for p in &self.purchases {
+            enc_into(&mut buf, p);
+            f(PartKind::Purchase, &buf);
+        }
+        for block in self.dispositions.chunks(DISPOSITIONS_PER_BLOCK) {
+            enc_into(&mut buf, block);
+            f(PartKind::Dispositions, &buf);
+        }
+    }
+
+    /// The first parts of [`State::each_part`] only: the global part and the employee
+    /// blocks, the accounts (all a *lean* state has, see [`State::fill_holdings`]: its
+    /// holdings are named by the checkpoint it came from). Gives back the buffer used.
+    pub fn each_account_part(&self, f: &mut dyn FnMut(PartKind<'_>, &[u8])) -> Vec<u8> {
         let ids: Vec<&EmployeeId> = self.employees.keys().collect();
         let firsts: Vec<&EmployeeId> = ids.chunks(EMPLOYEES_PER_BLOCK).map(|c| c[0]).collect();
         let mut block_deadlines: Vec<Vec<&(Day, EmployeeId)>> = vec![Vec::new(); firsts.len()];
@@ -225,18 +244,7 @@ impl State {
             enc_into(&mut buf, &(members, deadlines));
             f(PartKind::Employees(chunk[0]), &buf);
         }
-        for block in self.lots.chunks(LOTS_PER_BLOCK) {
-            enc_into(&mut buf, block);
-            f(PartKind::Lots, &buf);
-        }
-        for p in &self.purchases {
-            enc_into(&mut buf, p);
-            f(PartKind::Purchase, &buf);
-        }
-        for block in self.dispositions.chunks(DISPOSITIONS_PER_BLOCK) {
-            enc_into(&mut buf, block);
-            f(PartKind::Dispositions, &buf);
-        }
+        buf
     }
 
     fn from_global(bytes: &[u8]) -> Result<(State, Vec<(Day, EmployeeId)>), PartError> {

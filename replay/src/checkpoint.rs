@@ -222,6 +222,36 @@ pub fn encode_parts(state: &State) -> (EncodedParts, PartList) {
     (parts, list)
 }
 
+/// A *lean* state's parts (see `State::fill_holdings`): its global part and employee
+/// blocks encoded, and the list naming them with the holdings of `holdings_of`, the part
+/// list of the checkpoint the lean state was put together from. Sound only where the lean
+/// state is (every record folded since that checkpoint folds without holdings): then its
+/// holdings are that checkpoint's, byte for byte, and the list is the one
+/// [`encode_parts`] would give of the whole state (`verify` compares them so). The
+/// holdings' parts are stored already: the returned parts hold none.
+pub fn encode_lean_parts(state: &State, holdings_of: &PartList) -> (EncodedParts, PartList) {
+    use espp_projections::parts::PartKind;
+    let mut parts = EncodedParts::default();
+    let mut list = PartList {
+        lots: holdings_of.lots.clone(),
+        purchases: holdings_of.purchases.clone(),
+        dispositions: holdings_of.dispositions.clone(),
+        ..PartList::default()
+    };
+    state.each_account_part(&mut |kind, bytes| match kind {
+        PartKind::Global => {
+            list.global = sha(bytes);
+            parts.global = bytes.to_vec();
+        }
+        PartKind::Employees(first) => {
+            list.employees.push((first.clone(), sha(bytes)));
+            parts.employees.push((first.clone(), bytes.to_vec()));
+        }
+        PartKind::Lots | PartKind::Purchase | PartKind::Dispositions => {}
+    });
+    (parts, list)
+}
+
 /// The list naming a state's parts: what `encode_parts(state).1` gives, each part hashed as
 /// it is encoded into one buffer rather than all of them held (`verify`'s comparison).
 pub fn part_list(state: &State) -> PartList {

@@ -6,6 +6,8 @@
 #[path = "cli/util.rs"]
 mod util;
 
+#[path = "cli/accounts_checkpoint.rs"]
+mod accounts_checkpoint;
 #[path = "cli/append_book.rs"]
 mod append_book;
 #[path = "cli/bad_input.rs"]

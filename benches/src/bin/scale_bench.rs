@@ -9,6 +9,9 @@
 //! existing `--db` is reused, not rebuilt; delete it to measure the appends again).
 //! `--one-append` also appends the whole company in one `espp append` process into a fresh
 //! ledger beside `--db` (the memory of a 10^6-event append), then deletes that ledger.
+//! `--write-batches DIR` only writes the company's batches as `DIR/NNN.jsonl` (000 the setup,
+//! then one a payday, as the build appends them) and exits: for measuring one append at a
+//! chosen point of the build.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -25,6 +28,7 @@ struct Args {
     runs: usize,
     espp: PathBuf,
     one_append: bool,
+    write_batches: Option<PathBuf>,
 }
 
 fn args() -> Args {
@@ -39,6 +43,7 @@ fn args() -> Args {
         runs: 3,
         espp,
         one_append: false,
+        write_batches: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -50,6 +55,7 @@ fn args() -> Args {
             "--runs" => a.runs = value().parse().unwrap_or_else(|e| panic!("{e}")),
             "--espp" => a.espp = PathBuf::from(value()),
             "--one-append" => a.one_append = true,
+            "--write-batches" => a.write_batches = Some(PathBuf::from(value())),
             other => panic!("unknown argument {other}"),
         }
     }
@@ -64,13 +70,15 @@ struct Run {
     peak_mb: f64,
     ok: bool,
     stdout_bytes: u64,
+    /// User + system CPU seconds (`wait4`'s `ru_utime` + `ru_stime`).
+    cpu: f64,
 }
 
 /// Waits for `pid` with `wait4`, returning (exited with 0, peak RSS in KiB). The only
 /// `unsafe` of the workspace outside its crates' `forbid`: std's `Child::wait` gives no
 /// resource usage, and `wait4` is the one call that gives a single child's `ru_maxrss`.
 #[allow(unsafe_code)]
-fn wait4(pid: u32) -> (bool, i64) {
+fn wait4(pid: u32) -> (bool, i64, f64) {
     let mut status: libc::c_int = 0;
     // SAFETY: a zeroed rusage is a valid value of this plain C struct.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
@@ -78,7 +86,12 @@ fn wait4(pid: u32) -> (bool, i64) {
     let r = unsafe { libc::wait4(pid as libc::pid_t, &mut status, 0, &mut usage) };
     assert!(r == pid as libc::pid_t, "wait4 failed");
     let ok = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
-    (ok, usage.ru_maxrss)
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    (
+        ok,
+        usage.ru_maxrss,
+        secs(usage.ru_utime) + secs(usage.ru_stime),
+    )
 }
 
 /// Runs `espp --db DB ARGS…` (standard output counted and dropped, unless `keep`).
@@ -103,7 +116,7 @@ fn espp(a: &Args, args: &[&str], stdin: Option<&Path>) -> Run {
         s
     });
     let stdout_bytes = std::io::copy(&mut out, &mut std::io::sink()).unwrap_or(0);
-    let (ok, kib) = wait4(child.id());
+    let (ok, kib, cpu) = wait4(child.id());
     let secs = t.elapsed().as_secs_f64();
     let errs = errs.join().unwrap_or_default();
     if !ok {
@@ -117,6 +130,7 @@ fn espp(a: &Args, args: &[&str], stdin: Option<&Path>) -> Run {
         peak_mb: kib as f64 * 1024.0 / 1e6,
         ok,
         stdout_bytes,
+        cpu,
     }
 }
 
@@ -249,6 +263,7 @@ fn one_append(a: &Args, company: &Company, events: u64) {
     let fresh = Args {
         db: db.clone(),
         espp: a.espp.clone(),
+        write_batches: None,
         ..*a
     };
     let f = file.to_string_lossy().to_string();
@@ -273,6 +288,16 @@ fn main() {
         years: a.years,
         seed: 2026,
     };
+    if let Some(dir) = &a.write_batches {
+        std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("{e}"));
+        for (i, batch) in company.batches().enumerate() {
+            let mut text = String::with_capacity(batch.len() * 120);
+            jsonl(&batch, &mut text);
+            std::fs::write(dir.join(format!("{i:03}.jsonl")), text)
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        return;
+    }
     let built = if a.db.exists() {
         eprintln!("reusing {}", a.db.display());
         None
@@ -331,17 +356,20 @@ fn main() {
                 peak_mb: r.peak_mb,
                 ok: r.ok,
                 stdout_bytes: 0,
+                cpu: r.cpu,
             })
             .collect();
         row(
             "`espp append` of one payday",
             &runs,
             &format!(
-                "{:.0} events/s median over {} paydays (last ten: {:.0}/s; first: {:.0}/s)",
+                "{:.0} events/s median over {} paydays (last ten: {:.0}/s; first: {:.0}/s); \
+                 CPU (user+sys) median {:.3} s",
                 median(rates.clone()),
                 rates.len(),
                 median(last10),
-                rates.first().copied().unwrap_or(f64::NAN)
+                rates.first().copied().unwrap_or(f64::NAN),
+                median(runs.iter().map(|r| r.cpu).collect())
             ),
         );
     }

@@ -117,6 +117,7 @@ pub fn options(cli: &Cli) -> Options {
         cache_bytes: cli.cache_mb.max(1) << 20,
         checkpoint_every: cli.checkpoint_every,
         sled_flusher: true,
+        accounts_checkpoint_after: cli.accounts_checkpoint_after,
     }
 }
 

@@ -30,14 +30,14 @@ fn event(text: &str) -> EventInput {
 
 /// The book's digest and a fold's from scratch, which must agree.
 /// A batch of `events` as the payroll feed sends them (the demo's years run past today).
-fn batch(events: Vec<EventInput>, actor: &Actor) -> Batch {
+pub(crate) fn batch(events: Vec<EventInput>, actor: &Actor) -> Batch {
     Batch {
         allow_future: true,
         ..Batch::of_events(events, actor.clone())
     }
 }
 
-fn digests(ledger: &mut Ledger) -> (String, String) {
+pub(crate) fn digests(ledger: &mut Ledger) -> (String, String) {
     let book = ledger.book().expect("book").state().digest();
     let scratch = ledger
         .fold_uncached(&Query::default(), &mut |_| {})
@@ -47,7 +47,7 @@ fn digests(ledger: &mut Ledger) -> (String, String) {
 }
 
 /// The demo company a month at a time (purchases in some months).
-fn demo_months() -> Vec<Vec<EventInput>> {
+pub(crate) fn demo_months() -> Vec<Vec<EventInput>> {
     let mut months: Vec<Vec<EventInput>> = Vec::new();
     for e in espp_engine::demo::events(6, 11) {
         match months.last_mut() {

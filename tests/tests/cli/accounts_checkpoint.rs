@@ -1,0 +1,140 @@
+//! Accounts checkpoints (`Ledger::take_checkpoints`, issue 15): a lean acceptance book
+//! writes a periodic checkpoint of its global part and employee blocks once enough events
+//! per employee were appended, naming the holdings of the checkpoint it came from. It is a
+//! cache like any checkpoint: the next process starts from it, a fold from it is the fold
+//! from scratch, `verify` finds it agreeing, its predecessor's parts go with it, and
+//! deleting every checkpoint changes no answer.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use espp_engine::{Ledger, Options};
+use espp_events::{Actor, Hash};
+use espp_replay::{Kind, Query};
+
+use crate::append_book::{batch, demo_months, digests};
+use crate::util::{wait_until_closed, Dir};
+
+fn open(db: &Path, accounts_checkpoint_after: u64) -> Ledger {
+    wait_until_closed(db);
+    let options = Options {
+        checkpoint_every: 0,
+        accounts_checkpoint_after,
+        ..Options::default()
+    };
+    Ledger::open_or_create(db, &options).unwrap_or_else(|e| panic!("open: {e}"))
+}
+
+/// The parts stored (by the hash in their keys) and the parts the headers name.
+fn stored_and_named(ledger: &Ledger) -> (HashSet<Hash>, HashSet<Hash>) {
+    let tree = ledger.sled().open_tree("checkpoints").expect("tree");
+    let stored = tree
+        .scan_prefix([b'p'])
+        .keys()
+        .map(|k| {
+            let k = k.expect("key");
+            Hash(<[u8; 32]>::try_from(&k[1..33]).expect("a part key"))
+        })
+        .collect();
+    let named = ledger
+        .checkpoint_headers()
+        .expect("headers")
+        .iter()
+        .flat_map(|h| h.parts.all().copied().collect::<Vec<_>>())
+        .collect();
+    (stored, named)
+}
+
+#[test]
+fn an_accounts_checkpoint_is_a_cache_the_next_append_starts_from() {
+    let dir = Dir::new();
+    let db = dir.db();
+    let actor = Actor::new("payroll").expect("an actor");
+    let mut written = 0;
+    for (i, month) in demo_months().into_iter().enumerate() {
+        let mut ledger = open(&db, 1);
+        let before = ledger.checkpoint_headers().expect("headers");
+        ledger
+            .append(batch(month, &actor), espp_engine::now())
+            .unwrap_or_else(|e| panic!("month {i}: {e}"));
+        let lean = ledger.book_is_lean();
+        let after = ledger.checkpoint_headers().expect("headers");
+        let periodic: Vec<_> = after.iter().filter(|h| h.kind == Kind::Periodic).collect();
+        assert!(
+            periodic.len() <= 1,
+            "month {i}: one periodic checkpoint is kept"
+        );
+        let head = ledger.head_seq();
+        if let Some(newest) = after
+            .last()
+            .filter(|h| lean && h.kind == Kind::Periodic && h.seq == head)
+        {
+            written += 1;
+            // Its holdings are those of the checkpoint the lean book came from (the latest
+            // before this append: a purchase's or the previous accounts checkpoint).
+            let base = before.last().expect("a lean book comes from a checkpoint");
+            assert_eq!(newest.parts.lots, base.parts.lots, "month {i}");
+            assert_eq!(newest.parts.purchases, base.parts.purchases, "month {i}");
+            assert_eq!(
+                newest.parts.dispositions, base.parts.dispositions,
+                "month {i}"
+            );
+        }
+        // Every stored part is named by a checkpoint, and every named part is stored.
+        let (stored, named) = stored_and_named(&ledger);
+        assert_eq!(stored, named, "month {i}");
+        let (book, scratch) = digests(&mut ledger);
+        assert_eq!(book, scratch, "month {i}");
+        drop(ledger);
+
+        // The next process: a fold of the latest state starts from the newest checkpoint,
+        // and gives what a fold from scratch gives.
+        let ledger = open(&db, 1);
+        let from_checkpoint = ledger
+            .fold(&Query::default(), &mut |_| {})
+            .expect("fold")
+            .digest();
+        assert_eq!(from_checkpoint, scratch, "month {i}: from the checkpoint");
+    }
+    assert!(written > 3, "{written} accounts checkpoints");
+
+    // Off (0): no periodic checkpoint at the head after a lean append.
+    let mut ledger = open(&db, 0);
+    let day = ledger.book().expect("book").state().day().expect("a day");
+    drop(ledger);
+    let mut ledger = open(&db, 0);
+    let later = day.add_days(3).expect("a day");
+    let price = espp_events::parse_line(&format!(
+        r#"{{"type":"market_price","date":"{later}","closes":["16.50"]}}"#
+    ));
+    let Ok(espp_events::Line::Bare(price)) = price else {
+        panic!("a price line")
+    };
+    ledger
+        .append(batch(vec![price], &actor), espp_engine::now())
+        .expect("a price");
+    let head = ledger.head_seq();
+    assert!(ledger
+        .checkpoint_headers()
+        .expect("headers")
+        .iter()
+        .all(|h| h.seq != head));
+    drop(ledger);
+
+    // `verify` compares every checkpoint with a fold from scratch: all agree.
+    let ledger = open(&db, 1);
+    let (report, folded) = ledger.verify_all().expect("verify");
+    assert!(report.problem.is_none(), "{:?}", report.problem);
+    let (digest, checks) = folded.expect("folded");
+    assert!(
+        checks.iter().any(|c| c.kind == Kind::Periodic),
+        "{checks:?}"
+    );
+    assert!(checks.iter().all(|c| c.problem.is_none()), "{checks:?}");
+    // A cache: without any checkpoint, the same answers.
+    let with = ledger.fold(&Query::default(), &mut |_| {}).expect("fold");
+    ledger.clear_checkpoints().expect("clear");
+    let without = ledger.fold(&Query::default(), &mut |_| {}).expect("fold");
+    assert_eq!(with.digest(), without.digest());
+    assert_eq!(with.digest(), digest);
+}
