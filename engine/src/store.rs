@@ -8,7 +8,7 @@
 //! | `r` + first seq (u64 big-endian) | a chunk (`chunk.rs`): version 2 stores each record without what the chunk implies (seq, `prev_hash`) or shares (`recorded_at`, `actor`); version 1 (ledgers written before it) whole records |
 //! | `k` + run, `j` + run + block | the id index (`idindex.rs`): sorted runs of (event id, seq) |
 //! | `w` + run, `v` + run + block; `m` + `who` | the employee index (`whoindex.rs`, `whoruns.rs`): sorted runs of (employee, seq) in compact blocks; the mark: through which seq it holds every record |
-//! | `g` + seq | a copy of a record of no employee (`whoindex.rs`) |
+//! | `x` + seq | a copy of a record of no employee (`whoindex.rs`; keyed after `r` on purpose) |
 //! | `i` + event id (16 bytes) | seq (u64 big-endian): the id index of ledgers written before runs, folded into runs by their next append |
 //! | `c` + first seq | the chunk's earliest and latest day (two `i32` LE days from CE) |
 //! | `m` + `head` | last seq (u64 big-endian) + its hash (32 bytes) |

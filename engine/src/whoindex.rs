@@ -9,7 +9,7 @@
 //! employees) only cost each other's chunks a read: the records read are filtered by the
 //! employee itself. Records of no employee have no entry: their copies stand for them.
 //!
-//! The records of no employee are copied whole under `g` + seq (their versioned encoding,
+//! The records of no employee are copied whole under `x` + seq (their versioned encoding,
 //! `espp_events::encode_into`), written in the append's batch: a few a payday, but each in
 //! a chunk of its own batch, and sled reads a chunk's whole leaf (~16 chunks) — read from
 //! the log they were half of a one-employee query's reads. A copy is used only if it hashes
@@ -31,10 +31,18 @@ use super::{Ledger, StoreError};
 
 /// The mark: through which seq the index holds every record.
 const MARK_KEY: &[u8] = b"mwho";
-/// Version 1 was the first index (branch `explain2`, 24-byte entries): rebuilt.
-const MARK_VERSION: u8 = 2;
-/// The prefix of the copies of the records of no employee.
-pub(super) const GLOBAL: u8 = b'g';
+/// Version 1 was the first index (branch `explain2`, 24-byte entries), version 2 kept the
+/// copies under [`FORMER_GLOBAL`]: both are rebuilt.
+const MARK_VERSION: u8 = 3;
+/// Where version 2 kept the copies (see [`GLOBAL`]); removed by the rebuild.
+const FORMER_GLOBAL: u8 = b'g';
+/// The prefix of the copies of the records of no employee: after the chunks' `r`, on
+/// purpose. sled applies a batch in key order (vendor/sled, patch 5), so an append whose chunk cannot be written (a
+/// full disk: a big chunk's blob file is where it fails) fails before it writes the copies;
+/// keyed before the chunks (`g`, as first written), a failed append of big market prices
+/// first filled what was left of sled's data file with copies of records never stored, and
+/// the small appends after it found no room (test `full_disk`).
+pub(super) const GLOBAL: u8 = b'x';
 /// Entries the upgrade sorts in memory at a time (16 bytes each: 16 MiB): each fills a run,
 /// and the runs are merged into one at the end.
 const UPGRADE_ENTRIES: usize = 1 << 20;
@@ -247,8 +255,10 @@ impl Ledger {
         self.db.remove(MARK_KEY)?;
         self.who.runs.clear(&self.db)?;
         let mut old = sled::Batch::default();
-        for k in self.db.scan_prefix([GLOBAL]).keys() {
-            old.remove(k?);
+        for prefix in [GLOBAL, FORMER_GLOBAL] {
+            for k in self.db.scan_prefix([prefix]).keys() {
+                old.remove(k?);
+            }
         }
         self.db.apply_batch(old)?;
         let mut entries: Vec<Entry> = Vec::with_capacity(bound.min(self.head.seq as usize));

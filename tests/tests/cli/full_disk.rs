@@ -118,6 +118,14 @@ fn a_failed_append_exits_5_at_once_and_leaves_nothing() {
     assert!(run.stdout.is_empty(), "it printed {:?}", run.stdout);
     assert!(took < Duration::from_secs(30), "the failure took {took:?}");
 
+    // It failed where its first chunk was written, before it filled sled's data file (with
+    // the copies of its records, say): what is left of the disk is left.
+    let data = std::fs::metadata(dir.db().join("log").join("db")).expect("sled's data file");
+    assert!(
+        data.len() < LIMIT,
+        "the failed append filled sled's data file to {} bytes",
+        data.len()
+    );
     // Nothing of the batch is visible, to any command.
     assert_eq!(dir.export(), before, "the failed batch is visible");
     dir.espp(&["verify"]).expect_code(0);

@@ -100,7 +100,7 @@ fn a_damaged_employee_index_or_copy_is_named() {
         ),
         (
             |sled| {
-                let mut k = vec![b'g'];
+                let mut k = vec![b'x'];
                 k.extend_from_slice(&13u64.to_be_bytes());
                 sled.remove(k).expect("remove").expect("the copy of seq 13");
             },
@@ -110,7 +110,7 @@ fn a_damaged_employee_index_or_copy_is_named() {
         (
             |sled| {
                 let key = |s: u64| {
-                    let mut k = vec![b'g'];
+                    let mut k = vec![b'x'];
                     k.extend_from_slice(&s.to_be_bytes());
                     k
                 };

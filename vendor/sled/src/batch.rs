@@ -1,11 +1,9 @@
 #![allow(unused_results)]
 
-#[cfg(not(feature = "testing"))]
-use std::collections::HashMap as Map;
-
-// we avoid HashMap while testing because
-// it makes tests non-deterministic
-#[cfg(feature = "testing")]
+// espp-ledger patch: a batch is applied in key order in every build (sled 0.34.7 used a
+// HashMap outside its own tests, so the order differed from one process to the next). An
+// append's batch then writes its chunks (`r`) before the copies keyed after them (`x`): on a
+// full disk it fails at the chunk, not after filling the data file with copies.
 use std::collections::BTreeMap as Map;
 
 use super::*;
