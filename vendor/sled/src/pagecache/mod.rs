@@ -67,6 +67,89 @@ pub(crate) fn pwrite_all_unless_equal(
     Ok(false)
 }
 
+/// espp-ledger patch: makes the free segment at `offset` (`len` bytes) hold only the marker
+/// byte, as sled 0.34.7 did by writing it whole on every open. The marker is 0, and a hole in
+/// a file reads as zeros: so a segment that is a hole already is left alone (one `lseek`
+/// with `SEEK_DATA` says so, reading nothing), and one that is not is made a hole
+/// (`fallocate` with `FALLOC_FL_PUNCH_HOLE`, keeping the file's size) — the file then holds
+/// exactly the bytes sled's write would have left, in no blocks at all. A segment reaching
+/// past the file's end, a filesystem without holes, or another platform: as before
+/// ([`pwrite_all_unless_equal`]). Every open after the first costs one call per free
+/// segment, where it read (patch 1) or wrote (sled) every byte of them: ~1 GB at 10M events
+/// once segments are cleaned at 65% (patch 3).
+pub(crate) fn mark_free_segment(
+    file: &std::fs::File,
+    marker: &[u8],
+    offset: LogOffset,
+) -> std::io::Result<()> {
+    debug_assert!(marker.iter().all(|b| *b == 0));
+    if hole(file, offset, marker.len()) == Some(true) {
+        return Ok(());
+    }
+    if punch_hole(file, offset, marker.len()) {
+        return Ok(());
+    }
+    pwrite_all_unless_equal(file, marker, offset).map(|_| ())
+}
+
+/// Whether `len` bytes at `offset`, all inside the file, are a hole; None if unknown.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+fn hole(file: &std::fs::File, offset: LogOffset, len: usize) -> Option<bool> {
+    use std::os::unix::io::AsRawFd;
+    let end = offset.checked_add(u64::try_from(len).ok()?)?;
+    if end > file.metadata().ok()?.len() {
+        return None;
+    }
+    let at = libc::off_t::try_from(offset).ok()?;
+    // SAFETY: a plain system call on an open descriptor; no memory is passed.
+    let data = unsafe { libc::lseek(file.as_raw_fd(), at, libc::SEEK_DATA) };
+    if data < 0 {
+        // ENXIO: no data at or after `offset` (inside the file: all hole).
+        return (std::io::Error::last_os_error().raw_os_error() == Some(libc::ENXIO))
+            .then_some(true);
+    }
+    Some(u64::try_from(data).ok()? >= end)
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn hole(_file: &std::fs::File, _offset: LogOffset, _len: usize) -> Option<bool> {
+    None
+}
+
+/// Makes `len` bytes at `offset`, all inside the file, a hole (they then read as zeros);
+/// false if it did not.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+fn punch_hole(file: &std::fs::File, offset: LogOffset, len: usize) -> bool {
+    use std::os::unix::io::AsRawFd;
+    let end = match offset.checked_add(len as u64) {
+        Some(end) => end,
+        None => return false,
+    };
+    if file.metadata().map(|m| end > m.len()).unwrap_or(true) {
+        return false;
+    }
+    let (Ok(at), Ok(n)) = (libc::off_t::try_from(offset), libc::off_t::try_from(len)) else {
+        return false;
+    };
+    // SAFETY: a plain system call on an open descriptor; no memory is passed.
+    let r = unsafe {
+        libc::fallocate(
+            file.as_raw_fd(),
+            libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
+            at,
+            n,
+        )
+    };
+    r == 0
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn punch_hole(_file: &std::fs::File, _offset: LogOffset, _len: usize) -> bool {
+    false
+}
+
 /// espp-ledger patch: reads into `buf` at `offset` what the page cache holds there, without
 /// waiting for the disk (`preadv2` with `RWF_NOWAIT`): the bytes read, or None (not cached,
 /// an error, or not Linux with glibc).

@@ -633,13 +633,13 @@ impl SegmentAccountant {
         }
 
         // espp-ledger patch: the marker is made once, and a segment that holds only the
-        // marker already (zeroed by an earlier open) is not written again
-        // (`pwrite_all_unless_equal`).
+        // marker already (a hole, made by an earlier open) is not written again
+        // (`mark_free_segment`).
         let marker = vec![MessageKind::Corrupted.into(); self.config.segment_size];
         for segment_base in to_free {
             self.free_segment(segment_base)?;
             io_fail!(self.config, "zero garbage segment SA");
-            pwrite_all_unless_equal(&self.config.file, &marker, segment_base)?;
+            mark_free_segment(&self.config.file, &marker, segment_base)?;
         }
 
         // we want to complete all truncations because
