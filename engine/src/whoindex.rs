@@ -37,11 +37,12 @@ const MARK_VERSION: u8 = 3;
 /// Where version 2 kept the copies (see [`GLOBAL`]); removed by the rebuild.
 const FORMER_GLOBAL: u8 = b'g';
 /// The prefix of the copies of the records of no employee: after the chunks' `r`, on
-/// purpose. sled applies a batch in key order (vendor/sled, patch 5), so an append whose chunk cannot be written (a
-/// full disk: a big chunk's blob file is where it fails) fails before it writes the copies;
-/// keyed before the chunks (`g`, as first written), a failed append of big market prices
-/// first filled what was left of sled's data file with copies of records never stored, and
-/// the small appends after it found no room (test `full_disk`).
+/// purpose. sled applies a batch in key order (vendor/sled, patch 4), so an append whose
+/// chunk cannot be written (a full disk: a big chunk's blob file is where it fails) fails
+/// before it writes the copies; keyed before the chunks (`g`, as first written), a failed
+/// append of big market prices first filled what was left of sled's data file with copies
+/// of records never stored, and the small appends after it found no room (test
+/// `full_disk`).
 pub(super) const GLOBAL: u8 = b'x';
 /// Entries the upgrade sorts in memory at a time (16 bytes each: 16 MiB): each fills a run,
 /// and the runs are merged into one at the end.

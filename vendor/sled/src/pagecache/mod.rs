@@ -75,7 +75,7 @@ pub(crate) fn pwrite_all_unless_equal(
 /// exactly the bytes sled's write would have left, in no blocks at all. A segment reaching
 /// past the file's end, a filesystem without holes, or another platform: as before
 /// ([`pwrite_all_unless_equal`]). Every open after the first costs one call per free
-/// segment, where it read (patch 1) or wrote (sled) every byte of them: ~1 GB at 10M events
+/// segment, where it read (this patch's first form) or wrote (sled) every byte of them: ~1 GB at 10M events
 /// once segments are cleaned at 65% (patch 3).
 pub(crate) fn mark_free_segment(
     file: &std::fs::File,
