@@ -1,0 +1,745 @@
+//! Appending: judging a group of batches against the book and the stored ids, then
+//! writing the accepted records durably in one write (group commit), and the dry run.
+
+use super::*;
+
+/// What an append did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AppendReport {
+    /// Seqs of the stored records, first and last (none if nothing was new).
+    pub stored: Option<(u64, u64)>,
+    /// Lines skipped because their id was stored already with identical content: (line, id, seq).
+    pub skipped: Vec<(usize, Uuid, u64)>,
+}
+
+impl AppendReport {
+    /// How many records were stored.
+    pub fn stored_count(&self) -> u64 {
+        self.stored.map_or(0, |(a, b)| b - a + 1)
+    }
+}
+
+/// A batch to append: numbered input lines, all bare events or all exported records.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    /// (1-based line number, parsed line).
+    pub lines: Vec<(usize, Line)>,
+    /// Who appends.
+    pub actor: Actor,
+    /// Accept events dated more than [`FUTURE_LIMIT_DAYS`](crate::guards::FUTURE_LIMIT_DAYS)
+    /// after their recording day (`--allow-future`).
+    pub allow_future: bool,
+    /// Store the batch even if an equal one is stored already (`--again`).
+    pub again: bool,
+}
+
+impl Batch {
+    /// A batch of numbered lines, with every guard on.
+    pub fn new(lines: Vec<(usize, Line)>, actor: Actor) -> Self {
+        Batch {
+            lines,
+            actor,
+            allow_future: false,
+            again: false,
+        }
+    }
+
+    /// A batch of bare events, numbered from 1, with every guard on.
+    pub fn of_events(events: Vec<EventInput>, actor: Actor) -> Self {
+        Batch::new(
+            events
+                .into_iter()
+                .map(Line::Bare)
+                .enumerate()
+                .map(|(i, l)| (i + 1, l))
+                .collect(),
+            actor,
+        )
+    }
+
+    /// Lines dated too far ahead of their recording day (`now` for bare events, their own
+    /// `recorded_at` for exported records), unless the batch allows the future.
+    pub fn future_refusals(&self, now: Instant) -> crate::guards::Refusals {
+        let mut refusals = crate::guards::Refusals::new();
+        if self.allow_future {
+            return refusals;
+        }
+        for (line, l) in &self.lines {
+            let (date, recorded_at) = match l {
+                Line::Bare(e) => (e.date, now),
+                Line::Enveloped(r) => (r.date, r.recorded_at),
+            };
+            if let Some(message) = crate::guards::too_far_ahead(date, recorded_at) {
+                refusals.push(*line, message);
+            }
+        }
+        refusals
+    }
+
+    /// The fingerprint of the batch's content when every line is a bare event without id —
+    /// the batches the guard against a repeated file judges (lines with ids have the id
+    /// rules). Computed once per batch: it is also what the batch index stores for it.
+    fn content_fingerprint(&self) -> Option<[u8; 32]> {
+        let mut f = crate::guards::Fingerprint::new();
+        for (_, l) in &self.lines {
+            match l {
+                Line::Bare(e) if e.id.is_none() => f.add(e.date, &e.event),
+                _ => return None,
+            }
+        }
+        Some(f.finish())
+    }
+}
+
+/// A stored batch, as its fingerprint entry records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct StoredBatch {
+    first_seq: u64,
+    last_seq: u64,
+    recorded_at: Instant,
+}
+
+impl StoredBatch {
+    fn encode(&self) -> [u8; 24] {
+        let mut v = [0u8; 24];
+        v[..8].copy_from_slice(&self.first_seq.to_be_bytes());
+        v[8..16].copy_from_slice(&self.last_seq.to_be_bytes());
+        v[16..].copy_from_slice(&self.recorded_at.nanos().to_be_bytes());
+        v
+    }
+
+    fn decode(v: &[u8]) -> Option<StoredBatch> {
+        let nanos = i64::from_be_bytes(v.get(16..24)?.try_into().ok()?);
+        Some(StoredBatch {
+            first_seq: be_u64(v.get(..8)?)?,
+            last_seq: be_u64(v.get(8..16)?)?,
+            recorded_at: Instant::from_datetime(chrono::DateTime::from_timestamp_nanos(nanos))?,
+        })
+    }
+}
+
+pub(super) fn batch_key(fingerprint: &[u8; 32]) -> [u8; 33] {
+    let mut k = [BATCH; 33];
+    k[1..].copy_from_slice(fingerprint);
+    k
+}
+
+/// The fingerprint entries of stored records: one per run of records that share a
+/// `recorded_at` (what one append stored, INTERCHANGE.md). Records come in seq order.
+pub(super) fn batch_entries<'a>(
+    records: impl IntoIterator<Item = &'a Record>,
+) -> Vec<([u8; 33], StoredBatch)> {
+    let mut out = Vec::new();
+    let mut run: Option<(crate::guards::Fingerprint, StoredBatch)> = None;
+    let close = |run: Option<(crate::guards::Fingerprint, StoredBatch)>, out: &mut Vec<_>| {
+        if let Some((f, b)) = run {
+            out.push((batch_key(&f.finish()), b));
+        }
+    };
+    for r in records {
+        match &mut run {
+            Some((f, b)) if b.recorded_at == r.recorded_at => {
+                f.add(r.date, &r.event);
+                b.last_seq = r.seq;
+            }
+            _ => {
+                close(run.take(), &mut out);
+                let mut f = crate::guards::Fingerprint::new();
+                f.add(r.date, &r.event);
+                run = Some((
+                    f,
+                    StoredBatch {
+                        first_seq: r.seq,
+                        last_seq: r.seq,
+                        recorded_at: r.recorded_at,
+                    },
+                ));
+            }
+        }
+    }
+    close(run, &mut out);
+    out
+}
+
+/// What a dry run found: the report the append would give and the books before and after.
+#[derive(Debug)]
+pub struct DryRun {
+    /// What the append would store and skip.
+    pub report: AppendReport,
+    /// The acceptance book's state before the batch.
+    pub before: espp_projections::State,
+    /// Its state with the batch folded in.
+    pub after: espp_projections::State,
+}
+
+/// The outcome of judging a group of batches: each one's result, the accepted records, and
+/// the head after them.
+pub(super) struct Judged {
+    results: Vec<Result<AppendReport, StoreError>>,
+    accepted: Vec<Accepted>,
+    head: Head,
+}
+
+/// What the earlier batches of a group commit accepted, for the id and repeat checks of the
+/// later ones.
+#[derive(Clone, Copy)]
+pub(super) struct Group<'a> {
+    ids: &'a HashMap<Uuid, (usize, usize)>,
+    accepted: &'a [Accepted],
+    batches: &'a HashMap<[u8; 32], StoredBatch>,
+}
+
+/// A batch's records that fold, and its content fingerprint if it was computed already.
+pub(super) struct Accepted {
+    records: Vec<Record>,
+    fingerprint: Option<[u8; 32]>,
+}
+
+impl Ledger {
+    /// Appends one batch atomically: all of it, durably, or nothing.
+    pub fn append(&mut self, batch: Batch, now: Instant) -> Result<AppendReport, StoreError> {
+        self.append_group(vec![batch], now)
+            .pop()
+            .unwrap_or_else(|| Err(StoreError::Io("no result".into())))
+    }
+
+    /// Appends several independent batches with one durable write (group commit). Each batch
+    /// is atomic on its own: a refused one leaves the others untouched. The results are in
+    /// the batches' order; an I/O failure fails them all.
+    pub fn append_group(
+        &mut self,
+        batches: Vec<Batch>,
+        now: Instant,
+    ) -> Vec<Result<AppendReport, StoreError>> {
+        let judged = match self.judge(batches, now) {
+            Ok(j) => j,
+            Err((e, n)) => return (0..n).map(|_| Err(e.share())).collect(),
+        };
+        let Judged {
+            results,
+            accepted,
+            head,
+        } = judged;
+        if accepted.is_empty() {
+            return results;
+        }
+        let wall = self.book.as_ref().and_then(Book::wall);
+        match self.write(&accepted, head, wall) {
+            Ok(()) => {
+                self.head = head;
+                let moved = wall != self.wall;
+                self.wall = wall;
+                // Checkpoints are a cache: failing to take one loses no data (but sled is
+                // not to be trusted with a flush on drop after a failed write). Merging the
+                // id index's runs changes no answer either way.
+                if self.take_checkpoints(moved).is_err()
+                    || self.ids.compact(&self.db).is_err()
+                    || self.who.runs.compact(&self.db).is_err()
+                {
+                    self.db.fail();
+                }
+                results
+            }
+            Err(e) => {
+                // The book is ahead of the disk: fold it again from what is stored.
+                self.book = None;
+                self.lean = None;
+                results.into_iter().map(|r| r.and(Err(e.share()))).collect()
+            }
+        }
+    }
+
+    /// Judges and folds one batch exactly as [`Ledger::append`] would, and writes nothing:
+    /// the report it would give and the book's state before and after (`--dry-run`).
+    pub fn append_dry_run(&mut self, batch: Batch, now: Instant) -> Result<DryRun, StoreError> {
+        let before = self.book()?.state().clone();
+        let judged = self.judge(vec![batch], now).map_err(|(e, _)| e)?;
+        let after = self.book()?.state().clone();
+        // The book folded the batch in place: drop it, so nothing of the batch stays.
+        self.book = None;
+        self.lean = None;
+        let report = judged
+            .results
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| Err(StoreError::Io("no result".into())))?;
+        Ok(DryRun {
+            report,
+            before,
+            after,
+        })
+    }
+
+    /// Prepares each batch and folds it into the book (which stays as it was for a refused
+    /// one). On a failure before any batch could be judged, the error and the batch count.
+    fn judge(&mut self, batches: Vec<Batch>, now: Instant) -> Result<Judged, (StoreError, usize)> {
+        let n = batches.len();
+        if let Some(e) = self.refusal() {
+            return Err((e, n));
+        }
+        // A ledger written before the employee index: built from the log (once), before the
+        // book is loaded (their memory does not add up).
+        if let Err(e) = self.ensure_who_index() {
+            self.db.fail();
+            return Err((e, n));
+        }
+        if let Err(e) = self.load_book_if_needed() {
+            return Err((e, n));
+        }
+        if let Err(e) = self.ensure_batch_index() {
+            return Err((e, n));
+        }
+        if self.ids.has_legacy() {
+            // A ledger written before the index had runs: fold its per-event keys into runs
+            // (once; the next durable write makes it durable).
+            if let Err(e) = self.ids.upgrade(&self.db) {
+                self.db.fail();
+                return Err((e, n));
+            }
+        }
+        let mut head = self.head;
+        let mut accepted: Vec<Accepted> = Vec::new();
+        // The ids of earlier batches of this group: (batch in `accepted`, place in it). Kept
+        // only while more batches follow.
+        let mut group_ids: HashMap<Uuid, (usize, usize)> = HashMap::new();
+        let mut group_batches: HashMap<[u8; 32], StoredBatch> = HashMap::new();
+        let mut results: Vec<Result<AppendReport, StoreError>> = Vec::with_capacity(n);
+        for (b, batch) in batches.into_iter().enumerate() {
+            let fingerprint = batch.content_fingerprint();
+            let group = Group {
+                ids: &group_ids,
+                accepted: &accepted,
+                batches: &group_batches,
+            };
+            let prepared = self.prepare(batch, fingerprint, head, now, group);
+            let (records, report) = match prepared {
+                Ok(p) => p,
+                Err(e) => {
+                    results.push(Err(e));
+                    continue;
+                }
+            };
+            let Some(last) = records.last().map(|(_, r)| Head {
+                seq: r.seq,
+                hash: r.hash,
+                max_recorded_at: records
+                    .iter()
+                    .map(|(_, r)| r.recorded_at)
+                    .chain(head.max_recorded_at)
+                    .max(),
+            }) else {
+                results.push(Ok(report));
+                continue;
+            };
+            let (lines, plain): (Vec<usize>, Vec<Record>) = records.into_iter().unzip();
+            if self.book.as_ref().is_none_or(|b| b.needs_full(&plain)) {
+                match self.full_book(&accepted) {
+                    Ok(b) => self.book = Some(b),
+                    Err(e) => return Err((e, n)),
+                }
+            } else if self.lean.is_some()
+                && !plain
+                    .iter()
+                    .all(|r| espp_projections::parts::folds_without_holdings(&r.event))
+            {
+                if let Err(e) = self.complete_book(&accepted) {
+                    return Err((e, n));
+                }
+            }
+            let was_lean = self.lean.is_some();
+            let Some(book) = self.book.as_mut() else {
+                unreachable!("loaded above")
+            };
+            // The book folds in place and, on a refusal, stays as it was (a partial one is
+            // spoiled: loaded whole again, with this group's accepted batches).
+            let mut outcome = book.apply(&plain);
+            if book.is_spoiled() {
+                match self.full_book(&accepted) {
+                    Ok(b) => self.book = Some(b),
+                    Err(e) => return Err((e, n)),
+                }
+                if was_lean {
+                    // A lean book's refusal is judged again on the whole book (`acceptance.rs`).
+                    if let Some(book) = self.book.as_mut() {
+                        outcome = book.apply(&plain);
+                    }
+                }
+            }
+            match outcome {
+                Ok(()) => {
+                    head = last;
+                    if b + 1 < n {
+                        for (i, r) in plain.iter().enumerate() {
+                            group_ids.insert(r.id, (accepted.len(), i));
+                        }
+                    }
+                    if let (Some(f), Some((a, b))) = (fingerprint, report.stored) {
+                        group_batches.insert(
+                            f,
+                            StoredBatch {
+                                first_seq: a,
+                                last_seq: b,
+                                recorded_at: now,
+                            },
+                        );
+                    }
+                    accepted.push(Accepted {
+                        records: plain,
+                        fingerprint,
+                    });
+                    results.push(Ok(report));
+                }
+                Err(BookRejection { index, rejection }) => {
+                    results.push(Err(StoreError::Rejected {
+                        line: lines[index],
+                        rejection,
+                    }));
+                }
+            }
+        }
+        Ok(Judged {
+            results,
+            accepted,
+            head,
+        })
+    }
+
+    /// The whole acceptance book (closed books and the tail) of what is stored, with the
+    /// batches this group accepted so far folded in again.
+    pub(super) fn full_book(&mut self, accepted: &[Accepted]) -> Result<Book, StoreError> {
+        // Whatever book this replaces, the whole one lacks nothing.
+        self.lean = None;
+        let mut book = self.load_book()?;
+        for a in accepted {
+            book.apply(&a.records).map_err(|e| {
+                StoreError::Io(format!(
+                    "an accepted batch no longer folds into the whole book: {e}"
+                ))
+            })?;
+        }
+        Ok(book)
+    }
+
+    /// Builds the batch-fingerprint index from the log if this ledger predates it (one scan,
+    /// once; atomic with its completion mark, so an interrupted build starts again).
+    fn ensure_batch_index(&mut self) -> Result<(), StoreError> {
+        if self.db.get(BATCHES_KEY)?.is_some() {
+            return Ok(());
+        }
+        let mut batch = sled::Batch::default();
+        let mut run: Vec<Record> = Vec::new();
+        for r in self.records() {
+            let r = r?;
+            if run.last().is_some_and(|l| l.recorded_at != r.recorded_at) {
+                for (k, b) in batch_entries(&run) {
+                    batch.insert(&k[..], &b.encode()[..]);
+                }
+                run.clear();
+            }
+            run.push(r);
+        }
+        for (k, b) in batch_entries(&run) {
+            batch.insert(&k[..], &b.encode()[..]);
+        }
+        batch.insert(BATCHES_KEY, &[BATCH_INDEX_VERSION]);
+        self.db.apply_batch(batch)?;
+        Ok(())
+    }
+
+    /// The stored batch with this fingerprint, if any.
+    fn stored_batch(&self, fingerprint: &[u8; 32]) -> Result<Option<StoredBatch>, StoreError> {
+        // An entry past the acknowledged head belongs to records that open removed as never
+        // acknowledged (a crash between sled's write and the head file's): not stored.
+        Ok(self
+            .db
+            .get(batch_key(fingerprint))?
+            .and_then(|v| StoredBatch::decode(&v))
+            .filter(|b| b.last_seq <= self.head.seq))
+    }
+
+    /// Turns a batch's lines into chained records after `head`, skipping ids already stored
+    /// with identical content. Returns (line, record) pairs and the report to give.
+    fn prepare(
+        &self,
+        batch: Batch,
+        fingerprint: Option<[u8; 32]>,
+        head: Head,
+        now: Instant,
+        group: Group<'_>,
+    ) -> Result<(Vec<(usize, Record)>, AppendReport), StoreError> {
+        let Some(&(first_line, ref first)) = batch.lines.first() else {
+            return Err(StoreError::Input {
+                line: 1,
+                message: "no events to append (the input is empty)".into(),
+            });
+        };
+        let enveloped = matches!(first, Line::Enveloped(_));
+        if let Some((line, _)) = batch
+            .lines
+            .iter()
+            .find(|(_, l)| matches!(l, Line::Enveloped(_)) != enveloped)
+        {
+            let (with, without) = if enveloped {
+                (first_line, *line)
+            } else {
+                (*line, first_line)
+            };
+            return Err(StoreError::Input {
+                line: *line,
+                message: format!(
+                    "the file mixes exported records (with envelopes, like line {with}) and bare events (like line {without}); append them separately"
+                ),
+            });
+        }
+        let future = batch.future_refusals(now);
+        if !future.is_empty() {
+            return Err(StoreError::Lines(future));
+        }
+        if let Some(f) = fingerprint.filter(|_| !batch.again) {
+            let stored = match group.batches.get(&f) {
+                Some(b) => Some(*b),
+                None => self.stored_batch(&f)?,
+            };
+            if let Some(b) = stored {
+                return Err(StoreError::Repeated {
+                    first_seq: b.first_seq,
+                    last_seq: b.last_seq,
+                    recorded_at: b.recorded_at,
+                    events: batch.lines.len() as u64,
+                });
+            }
+        }
+        let mut report = AppendReport::default();
+        let mut out: Vec<(usize, Record)> = Vec::new();
+        let mut batch_ids: HashMap<Uuid, usize> = HashMap::new();
+        let mut next = head;
+        for (line, item) in batch.lines {
+            let id = match &item {
+                Line::Bare(e) => e.id,
+                Line::Enveloped(r) => Some(r.id),
+            };
+            if let Some(id) = id {
+                let in_group = group
+                    .ids
+                    .get(&id)
+                    .and_then(|&(b, i)| group.accepted.get(b)?.records.get(i));
+                let stored = match in_group {
+                    Some(r) => Some(r.clone()),
+                    None => match self.stored_seq_of(&id)? {
+                        Some(seq) => {
+                            Some(self.record(seq)?.ok_or_else(|| StoreError::Damaged {
+                                seq,
+                                message: format!(
+                                    "the id index names seq {seq} for {id}, which is missing"
+                                ),
+                            })?)
+                        }
+                        None => None,
+                    },
+                };
+                if let Some(stored) = stored {
+                    let same = match &item {
+                        Line::Bare(e) => e.date == stored.date && e.event == stored.event,
+                        Line::Enveloped(r) => *r == stored,
+                    };
+                    if !same {
+                        return Err(StoreError::Conflict {
+                            line,
+                            id,
+                            seq: stored.seq,
+                        });
+                    }
+                    report.skipped.push((line, id, stored.seq));
+                    continue;
+                }
+                if let Some(&idx) = batch_ids.get(&id) {
+                    let earlier = &out[idx].1;
+                    let same = match &item {
+                        Line::Bare(e) => e.date == earlier.date && e.event == earlier.event,
+                        Line::Enveloped(r) => r == earlier,
+                    };
+                    if !same {
+                        return Err(StoreError::ConflictInInput {
+                            line,
+                            id,
+                            earlier: out[idx].0,
+                        });
+                    }
+                    report.skipped.push((line, id, earlier.seq));
+                    continue;
+                }
+            }
+            let record = match item {
+                Line::Bare(e) => {
+                    let id = e.id.unwrap_or_else(|| new_id(&self.id_context, now));
+                    Record::chain(
+                        next.seq + 1,
+                        id,
+                        e.date,
+                        now,
+                        batch.actor.clone(),
+                        next.hash,
+                        e.event,
+                    )
+                }
+                Line::Enveloped(r) => {
+                    let expected = next.seq + 1;
+                    if r.seq != expected {
+                        return Err(StoreError::Input {
+                            line,
+                            message: format!("field `seq`: seq {} does not continue this ledger (its next seq is {expected})", r.seq),
+                        });
+                    }
+                    if r.prev_hash != next.hash {
+                        return Err(StoreError::Input {
+                            line,
+                            message: format!("field `prev_hash`: seq {} does not link to this ledger's last hash {}", r.seq, next.hash),
+                        });
+                    }
+                    if r.compute_hash() != r.hash {
+                        return Err(StoreError::Input {
+                            line,
+                            message: format!("field `hash`: seq {} was altered: its content hashes to {}, not {}", r.seq, r.compute_hash(), r.hash),
+                        });
+                    }
+                    r
+                }
+            };
+            next = Head {
+                seq: record.seq,
+                hash: record.hash,
+                max_recorded_at: next.max_recorded_at,
+            };
+            batch_ids.insert(record.id, out.len());
+            out.push((line, record));
+        }
+        if let Some((a, b)) = out.first().zip(out.last()) {
+            report.stored = Some((a.1.seq, b.1.seq));
+        }
+        Ok((out, report))
+    }
+
+    /// One atomic sled batch for every accepted record, then durability.
+    fn write(
+        &mut self,
+        accepted: &[Accepted],
+        head: Head,
+        wall: Option<Day>,
+    ) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        // The group's batches have consecutive seqs and go in one atomic `apply_batch`, so
+        // they share chunks: 256 single-event batches make one chunk, not 256.
+        let records: Vec<&Record> = accepted.iter().flat_map(|a| &a.records).collect();
+        for chunk in records.chunks(CHUNK_RECORDS) {
+            batch.insert(&rec_key(chunk[0].seq), encode_chunk(chunk));
+            batch.insert(&summary_key(chunk[0].seq), &encode_summary(chunk));
+        }
+        let entries = records.iter().map(|r| (*r.id.as_bytes(), r.seq)).collect();
+        let run = match self.ids.add_run(&self.db, &mut batch, entries) {
+            Ok(run) => run,
+            Err(e) => return Err(self.write_failed(e)),
+        };
+        let who_run = match self.write_who(&mut batch, &records, head.seq) {
+            Ok(run) => run,
+            Err(e) => return Err(self.write_failed(e)),
+        };
+        for a in accepted {
+            match (a.fingerprint, a.records.first(), a.records.last()) {
+                // A batch of bare events: one recording instant, its fingerprint known.
+                (Some(f), Some(first), Some(last)) => {
+                    let b = StoredBatch {
+                        first_seq: first.seq,
+                        last_seq: last.seq,
+                        recorded_at: first.recorded_at,
+                    };
+                    batch.insert(&batch_key(&f)[..], &b.encode()[..]);
+                }
+                _ => {
+                    for (k, b) in batch_entries(&a.records) {
+                        batch.insert(&k[..], &b.encode()[..]);
+                    }
+                }
+            }
+        }
+        batch.insert(HEAD_KEY, head.encode());
+        if wall != self.wall {
+            if let Some(w) = wall {
+                batch.insert(WALL_KEY, &w.days_from_ce().to_le_bytes());
+            }
+        }
+        let stored = self
+            .db
+            .apply_batch(batch)
+            .map_err(StoreError::from)
+            .and_then(|()| self.make_durable());
+        if let Err(e) = stored {
+            return Err(self.write_failed(e));
+        }
+        self.ids.commit(run);
+        self.commit_who(who_run, head.seq);
+        // Acknowledged once the head file says so: a crash before this leaves a whole batch
+        // that the next open keeps (it chains from the recorded head).
+        let acked = Acked {
+            head,
+            wall,
+            failed_after: false,
+        };
+        if let Err(e) = self.record_head(&acked, Sync::Soon) {
+            return Err(StoreError::Io(format!(
+                "the batch reached the log, but recording its acknowledgement in {} failed ({}): it is not acknowledged, and the next open keeps it only if it is there whole",
+                self.path.join(headfile::FILE_NAME).display(),
+                match e {
+                    StoreError::Io(m) => m,
+                    other => other.to_string(),
+                }
+            )));
+        }
+        Ok(())
+    }
+
+    /// After sled or the fsyncs failed on an append: marks the ledger failed (no flush on
+    /// drop, no further appends), records in the head file that the append failed (so the
+    /// next open removes whatever sled wrote of it, even a whole batch), and says so.
+    fn write_failed(&mut self, e: StoreError) -> StoreError {
+        self.db.fail();
+        let cause = match e {
+            StoreError::Io(m) => m,
+            other => other.to_string(),
+        };
+        let void = Acked {
+            head: self.head,
+            wall: self.wall,
+            failed_after: true,
+        };
+        let when = if cause.starts_with("no space") {
+            "once space is freed"
+        } else {
+            "once the cause is removed"
+        };
+        match self.head_file.as_mut().map(|f| f.write(&void, Sync::Now)) {
+            Some(Ok(())) => StoreError::Io(format!(
+                "{cause}; the append was not stored: nothing of it will be visible (what reached sled's files is removed when the ledger is next opened), and the ledger is usable again {when} (seq {} is the last stored)",
+                self.head.seq
+            )),
+            _ => StoreError::Io(format!(
+                "{cause}; the append was not acknowledged (and recording that failed too): the next open keeps it only if it reached the log whole; the ledger is usable again {when}"
+            )),
+        }
+    }
+}
+
+/// A time-ordered (v7) id from the append's instant: the id index then grows at its end.
+///
+/// The context adds a counter within a millisecond, so a batch's ids are strictly increasing
+/// too: every id-index insert then lands at the right edge of sled's tree.
+pub(super) fn new_id(context: &std::sync::Mutex<uuid::ContextV7>, now: Instant) -> Uuid {
+    // A poisoned lock only means another append panicked; the counter is still good.
+    let context = context
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let context = &*context;
+    let nanos = now.nanos();
+    let secs = nanos.div_euclid(1_000_000_000) as u64;
+    let sub = nanos.rem_euclid(1_000_000_000) as u32;
+    Uuid::new_v7(uuid::Timestamp::from_unix(context, secs, sub))
+}
