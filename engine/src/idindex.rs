@@ -30,10 +30,13 @@ use std::sync::Mutex;
 
 use uuid::Uuid;
 
+use super::runkeys::{swap_runs, BlockBatch, RunKeys, RunMeta};
 use super::StoreError;
 
-const RUN_META: u8 = b'k';
-const RUN_BLOCK: u8 = b'j';
+const KEYS: RunKeys = RunKeys {
+    meta: b'k',
+    block: b'j',
+};
 /// The per-event index of ledgers written before runs.
 pub(super) const LEGACY: u8 = b'i';
 /// Entries per block: 24 KiB, well under sled's blob threshold.
@@ -62,6 +65,15 @@ struct Run {
     last_id: Id,
     /// The first id of each block.
     fences: Vec<Id>,
+}
+
+impl RunMeta for Run {
+    fn no(&self) -> u64 {
+        self.no
+    }
+    fn blocks(&self) -> u32 {
+        self.fences.len() as u32
+    }
 }
 
 impl Run {
@@ -117,19 +129,6 @@ impl Run {
     }
 }
 
-fn meta_key(no: u64) -> [u8; 9] {
-    let mut k = [RUN_META; 9];
-    k[1..].copy_from_slice(&no.to_be_bytes());
-    k
-}
-
-fn block_key(no: u64, block: u32) -> [u8; 13] {
-    let mut k = [RUN_BLOCK; 13];
-    k[1..9].copy_from_slice(&no.to_be_bytes());
-    k[9..].copy_from_slice(&block.to_be_bytes());
-    k
-}
-
 fn damaged(message: String) -> StoreError {
     StoreError::Damaged { seq: 0, message }
 }
@@ -179,18 +178,13 @@ fn entries_of(
 struct RunWriter {
     run: Run,
     block: Vec<u8>,
-    batch: sled::Batch,
-    in_batch: usize,
+    out: BlockBatch,
     last: Option<Id>,
 }
 
 impl RunWriter {
     fn new(db: &sled::Tree, no: u64) -> Result<RunWriter, StoreError> {
-        let mut batch = sled::Batch::default();
-        // Blocks a crash left without a meta under this number.
-        for k in db.range(block_key(no, 0)..=block_key(no, u32::MAX)).keys() {
-            batch.remove(k?);
-        }
+        let out = BlockBatch::new(db, KEYS, no, Some(BLOCKS_PER_BATCH), sled::Batch::default())?;
         Ok(RunWriter {
             run: Run {
                 no,
@@ -201,8 +195,7 @@ impl RunWriter {
                 fences: Vec::new(),
             },
             block: Vec::with_capacity(BLOCK_ENTRIES * ENTRY),
-            batch,
-            in_batch: 0,
+            out,
             last: None,
         })
     }
@@ -235,26 +228,16 @@ impl RunWriter {
         if self.block.is_empty() {
             return Ok(());
         }
-        let n = self.run.fences.len() as u32 - 1;
-        self.batch
-            .insert(&block_key(self.run.no, n), std::mem::take(&mut self.block));
-        self.block = Vec::with_capacity(BLOCK_ENTRIES * ENTRY);
-        self.in_batch += 1;
-        if self.in_batch == BLOCKS_PER_BATCH {
-            db.apply_batch(std::mem::take(&mut self.batch))?;
-            self.in_batch = 0;
-        }
-        Ok(())
+        debug_assert_eq!(self.out.blocks() as usize + 1, self.run.fences.len());
+        let block = std::mem::replace(&mut self.block, Vec::with_capacity(BLOCK_ENTRIES * ENTRY));
+        self.out.put(db, block)
     }
 
     /// The last batch with the run's meta in it (an empty run has none), and the run.
     fn finish(mut self, db: &sled::Tree) -> Result<(sled::Batch, Option<Run>), StoreError> {
         self.end_block(db)?;
-        if self.run.count == 0 {
-            return Ok((self.batch, None));
-        }
-        self.batch.insert(&meta_key(self.run.no), self.run.encode());
-        Ok((self.batch, Some(self.run)))
+        let run = (self.run.count > 0).then_some(self.run);
+        Ok((self.out.finish(run.as_ref().map(Run::encode)), run))
     }
 }
 
@@ -277,7 +260,7 @@ impl IdIndex {
     /// Reads the runs' metas.
     pub(super) fn load(db: &sled::Tree) -> Result<IdIndex, StoreError> {
         let mut runs = Vec::new();
-        for kv in db.scan_prefix([RUN_META]) {
+        for kv in db.scan_prefix([KEYS.meta]) {
             let (k, v) = kv?;
             let no = k
                 .get(1..9)
@@ -314,7 +297,7 @@ impl IdIndex {
             return Ok(v);
         }
         let v = db
-            .get(block_key(no, block))?
+            .get(KEYS.block(no, block))?
             .ok_or_else(|| damaged(format!("the id index's run {no} lacks its block {block}")))?;
         if cache.len() == CACHED_BLOCKS {
             cache.remove(0);
@@ -377,9 +360,7 @@ impl IdIndex {
         }
         entries.sort_unstable_by_key(|e| e.0);
         let no = self.next_no();
-        for k in db.range(block_key(no, 0)..=block_key(no, u32::MAX)).keys() {
-            batch.remove(k?);
-        }
+        let mut out = BlockBatch::new(db, KEYS, no, None, std::mem::take(batch))?;
         let mut run = Run {
             no,
             count: entries.len() as u64,
@@ -388,16 +369,16 @@ impl IdIndex {
             last_id: entries.last().map_or([0; 16], |e| e.0),
             fences: Vec::new(),
         };
-        for (b, block) in entries.chunks(BLOCK_ENTRIES).enumerate() {
+        for block in entries.chunks(BLOCK_ENTRIES) {
             run.fences.push(block[0].0);
             let mut v = Vec::with_capacity(block.len() * ENTRY);
             for (id, seq) in block {
                 v.extend_from_slice(id);
                 v.extend_from_slice(&seq.to_le_bytes());
             }
-            batch.insert(&block_key(no, b as u32), v);
+            out.put(db, v)?;
         }
-        batch.insert(&meta_key(no), run.encode());
+        *batch = out.finish(Some(run.encode()));
         Ok(PendingRun(Some(run)))
     }
 
@@ -431,7 +412,7 @@ impl IdIndex {
             Vec::with_capacity(old.iter().map(|r| r.count as usize).sum());
         for run in &old {
             for b in 0..run.fences.len() as u32 {
-                let v = db.get(block_key(run.no, b))?.ok_or_else(|| {
+                let v = db.get(KEYS.block(run.no, b))?.ok_or_else(|| {
                     damaged(format!("the id index's run {} lacks its block {b}", run.no))
                 })?;
                 all.extend(entries_of(run.no, b, &v)?);
@@ -445,18 +426,8 @@ impl IdIndex {
         for (id, seq) in all {
             w.push(db, id, seq)?;
         }
-        let (mut batch, run) = w.finish(db)?;
-        // The new run appears as the old ones go, their blocks with them.
-        for r in &old {
-            batch.remove(&meta_key(r.no));
-            for b in 0..r.fences.len() as u32 {
-                batch.remove(&block_key(r.no, b));
-            }
-        }
-        db.apply_batch(batch)?;
-        let gone: Vec<u64> = old.iter().map(|r| r.no).collect();
-        self.runs.retain(|r| !gone.contains(&r.no));
-        self.runs.extend(run);
+        let (batch, run) = w.finish(db)?;
+        swap_runs(db, KEYS, &mut self.runs, batch, &old, run)?;
         self.cache
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -474,13 +445,14 @@ impl IdIndex {
             .collect();
         for run in beyond {
             if run.min_seq > a {
-                let mut batch = sled::Batch::default();
-                batch.remove(&meta_key(run.no));
-                for b in 0..run.fences.len() as u32 {
-                    batch.remove(&block_key(run.no, b));
-                }
-                db.apply_batch(batch)?;
-                self.runs.retain(|r| r.no != run.no);
+                swap_runs(
+                    db,
+                    KEYS,
+                    &mut self.runs,
+                    sled::Batch::default(),
+                    &[run],
+                    None,
+                )?;
             } else {
                 self.replace(db, vec![run], Some(a))?;
             }
@@ -532,8 +504,8 @@ impl IdIndex {
         let runs = self.runs.iter().flat_map(move |run| {
             (0..run.fences.len() as u32).flat_map(move |b| {
                 let block = db
-                    .get(block_key(run.no, b))
-                    .inspect(|_| super::scanned(db, &block_key(run.no, b)))
+                    .get(KEYS.block(run.no, b))
+                    .inspect(|_| super::scanned(db, &KEYS.block(run.no, b)))
                     .map_err(StoreError::from)
                     .and_then(|v| {
                         v.ok_or_else(|| {
@@ -663,7 +635,7 @@ mod tests {
         check(&index, &db, &all);
         // No block of a merged-away run is left.
         let live: usize = index.runs.iter().map(|r| r.fences.len()).sum();
-        assert_eq!(db.scan_prefix([RUN_BLOCK]).count(), live);
+        assert_eq!(db.scan_prefix([KEYS.block]).count(), live);
     }
 
     #[test]

@@ -61,6 +61,8 @@ use idindex::IdIndex;
 mod append;
 #[path = "onefold.rs"]
 mod onefold;
+#[path = "runkeys.rs"]
+mod runkeys;
 #[path = "whocheck.rs"]
 mod whocheck;
 #[path = "whoindex.rs"]

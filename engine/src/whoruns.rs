@@ -37,10 +37,13 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
+use super::runkeys::{swap_runs, BlockBatch, RunKeys, RunMeta};
 use super::StoreError;
 
-const META: u8 = b'w';
-const BLOCK: u8 = b'v';
+const KEYS: RunKeys = RunKeys {
+    meta: b'w',
+    block: b'v',
+};
 const META_VERSION: u8 = 2;
 const META_FIXED: usize = 1 + 1 + 8 + 8 + 8 + 4;
 /// Entries per block: ~14 KiB in an append's run, ~5 KiB in a merged one (sled's leaves
@@ -131,19 +134,6 @@ pub fn decode_block(v: &[u8]) -> Option<Vec<Entry>> {
     (!out.is_empty()).then_some(out)
 }
 
-fn meta_key(no: u64) -> [u8; 9] {
-    let mut k = [META; 9];
-    k[1..].copy_from_slice(&no.to_be_bytes());
-    k
-}
-
-fn block_key(no: u64, block: u32) -> [u8; 13] {
-    let mut k = [BLOCK; 13];
-    k[1..9].copy_from_slice(&no.to_be_bytes());
-    k[9..].copy_from_slice(&block.to_be_bytes());
-    k
-}
-
 /// One run: what its meta key says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Run {
@@ -155,6 +145,15 @@ pub(super) struct Run {
     last_who: u32,
     /// The first `who` of each block.
     fences: Vec<u32>,
+}
+
+impl RunMeta for Run {
+    fn no(&self) -> u64 {
+        self.no
+    }
+    fn blocks(&self) -> u32 {
+        self.fences.len() as u32
+    }
 }
 
 impl Run {
@@ -197,10 +196,6 @@ impl Run {
         (blocks == run.fences.len() as u64 && blocks > 0).then_some(run)
     }
 
-    fn blocks(&self) -> u32 {
-        self.fences.len() as u32
-    }
-
     /// The blocks that may hold `who`'s entries (a group may go on in the next block).
     fn blocks_of(&self, who: u32) -> std::ops::Range<u32> {
         if self.fences.first().is_none_or(|f| who < *f) || who > self.last_who {
@@ -218,7 +213,7 @@ fn read_block(
     run: &Run,
     b: u32,
 ) -> Result<Result<Vec<Entry>, String>, StoreError> {
-    let key = block_key(run.no, b);
+    let key = KEYS.block(run.no, b);
     let Some(v) = db.get(key)? else {
         return Ok(Err(format!(
             "the employee index's run {} lacks its block {b}",
@@ -276,9 +271,7 @@ pub(super) struct Writer {
     run: Run,
     block: Vec<Entry>,
     last: Option<Entry>,
-    batch: sled::Batch,
-    in_batch: usize,
-    apply: bool,
+    out: BlockBatch,
 }
 
 impl Writer {
@@ -288,12 +281,9 @@ impl Writer {
         no: u64,
         level: u8,
         apply: bool,
-        mut batch: sled::Batch,
+        batch: sled::Batch,
     ) -> Result<Writer, StoreError> {
-        // Blocks a crash left without a meta under this number.
-        for k in db.range(block_key(no, 0)..=block_key(no, u32::MAX)).keys() {
-            batch.remove(k?);
-        }
+        let out = BlockBatch::new(db, KEYS, no, apply.then_some(BLOCKS_PER_BATCH), batch)?;
         Ok(Writer {
             run: Run {
                 no,
@@ -306,9 +296,7 @@ impl Writer {
             },
             block: Vec::with_capacity(BLOCK_ENTRIES),
             last: None,
-            batch,
-            in_batch: 0,
-            apply,
+            out,
         })
     }
 
@@ -339,26 +327,17 @@ impl Writer {
         if self.block.is_empty() {
             return Ok(());
         }
-        let n = self.run.blocks() - 1;
-        self.batch
-            .insert(&block_key(self.run.no, n), encode_block(&self.block));
+        debug_assert_eq!(self.out.blocks() + 1, self.run.blocks());
+        self.out.put(db, encode_block(&self.block))?;
         self.block.clear();
-        self.in_batch += 1;
-        if self.apply && self.in_batch == BLOCKS_PER_BATCH {
-            db.apply_batch(std::mem::take(&mut self.batch))?;
-            self.in_batch = 0;
-        }
         Ok(())
     }
 
     /// The last batch with the run's meta in it (an empty run has none), and the run.
     fn finish(mut self, db: &sled::Tree) -> Result<(sled::Batch, Option<Run>), StoreError> {
         self.end_block(db)?;
-        if self.run.count == 0 {
-            return Ok((self.batch, None));
-        }
-        self.batch.insert(&meta_key(self.run.no), self.run.encode());
-        Ok((self.batch, Some(self.run)))
+        let run = (self.run.count > 0).then_some(self.run);
+        Ok((self.out.finish(run.as_ref().map(Run::encode)), run))
     }
 }
 
@@ -377,7 +356,7 @@ impl Runs {
     /// Reads the runs' metas: Err(message) if one is malformed.
     pub(super) fn load(db: &sled::Tree) -> Result<Result<Runs, String>, StoreError> {
         let mut runs = Vec::new();
-        for kv in db.scan_prefix([META]) {
+        for kv in db.scan_prefix([KEYS.meta]) {
             let (k, v) = kv?;
             let no = super::be_u64(&k[1..]).unwrap_or(0);
             match Run::decode(no, &v) {
@@ -411,7 +390,7 @@ impl Runs {
         let mut out = Vec::new();
         for run in &self.runs {
             for b in run.blocks_of(who) {
-                let key = block_key(run.no, b);
+                let key = KEYS.block(run.no, b);
                 let Some(entries) = db.get(key)?.and_then(|v| decode_block(&v)) else {
                     return Ok(None);
                 };
@@ -436,7 +415,7 @@ impl Runs {
 
     /// Removes every run (keys under `w` and `v`, whatever their format).
     pub(super) fn clear(&mut self, db: &sled::Tree) -> Result<(), StoreError> {
-        for prefix in [META, BLOCK] {
+        for prefix in [KEYS.meta, KEYS.block] {
             let mut batch = sled::Batch::default();
             let mut n = 0;
             for k in db.scan_prefix([prefix]).keys() {
@@ -517,19 +496,8 @@ impl Runs {
             .cloned()
             .map(|r| Box::new(Cursor::new(r)) as Box<dyn Source>)
             .collect();
-        let (mut batch, run) = self.write_merged(db, sources, level, keep_upto)?;
-        // The new run appears as the old ones go, their blocks with them.
-        for r in &old {
-            batch.remove(&meta_key(r.no));
-            for b in 0..r.blocks() {
-                batch.remove(&block_key(r.no, b));
-            }
-        }
-        db.apply_batch(batch)?;
-        let gone: Vec<u64> = old.iter().map(|r| r.no).collect();
-        self.runs.retain(|r| !gone.contains(&r.no));
-        self.runs.extend(run);
-        Ok(())
+        let (batch, run) = self.write_merged(db, sources, level, keep_upto)?;
+        swap_runs(db, KEYS, &mut self.runs, batch, &old, run)
     }
 
     /// Writes the merge of `sources` (each sorted) as a new run of level `level`: its full
@@ -582,13 +550,14 @@ impl Runs {
             .collect();
         for run in beyond {
             if run.min_seq > a {
-                let mut batch = sled::Batch::default();
-                batch.remove(&meta_key(run.no));
-                for b in 0..run.blocks() {
-                    batch.remove(&block_key(run.no, b));
-                }
-                db.apply_batch(batch)?;
-                self.runs.retain(|r| r.no != run.no);
+                swap_runs(
+                    db,
+                    KEYS,
+                    &mut self.runs,
+                    sled::Batch::default(),
+                    &[run],
+                    None,
+                )?;
             } else {
                 let level = run.level;
                 self.merge(db, vec![run], level, Some(a))?;
