@@ -30,7 +30,7 @@ use std::sync::Mutex;
 
 use uuid::Uuid;
 
-use super::runkeys::{swap_runs, BlockBatch, RunKeys, RunMeta};
+use super::runkeys::{remove_runs, run_meta, runs_beyond, swap_runs, BlockBatch, RunKeys};
 use super::StoreError;
 
 const KEYS: RunKeys = RunKeys {
@@ -67,14 +67,7 @@ struct Run {
     fences: Vec<Id>,
 }
 
-impl RunMeta for Run {
-    fn no(&self) -> u64 {
-        self.no
-    }
-    fn blocks(&self) -> u32 {
-        self.fences.len() as u32
-    }
-}
+run_meta!(Run);
 
 impl Run {
     fn encode(&self) -> Vec<u8> {
@@ -437,25 +430,10 @@ impl IdIndex {
 
     /// Removes the entries of seqs after `a` (records never acknowledged), writing sled only.
     pub(super) fn roll_back(&mut self, db: &sled::Tree, a: u64) -> Result<(), StoreError> {
-        let beyond: Vec<Run> = self
-            .runs
-            .iter()
-            .filter(|r| r.max_seq > a)
-            .cloned()
-            .collect();
-        for run in beyond {
-            if run.min_seq > a {
-                swap_runs(
-                    db,
-                    KEYS,
-                    &mut self.runs,
-                    sled::Batch::default(),
-                    &[run],
-                    None,
-                )?;
-            } else {
-                self.replace(db, vec![run], Some(a))?;
-            }
+        let (gone, straddling) = runs_beyond(&self.runs, a);
+        remove_runs(db, KEYS, &mut self.runs, &gone)?;
+        for run in straddling {
+            self.replace(db, vec![run], Some(a))?;
         }
         self.cache
             .lock()

@@ -106,9 +106,39 @@ impl BlockBatch {
 }
 
 /// What the shared steps need to know of a run's meta.
-pub(super) trait RunMeta {
+pub(super) trait RunMeta: Clone {
     fn no(&self) -> u64;
     fn blocks(&self) -> u32;
+    /// The least and the greatest seq of its entries.
+    fn seqs(&self) -> (u64, u64);
+}
+
+/// Implements [`RunMeta`] for a run's meta type with fields `no`, `fences` (one per block),
+/// `min_seq` and `max_seq`, as both indexes' are.
+macro_rules! run_meta {
+    ($t:ty) => {
+        impl super::runkeys::RunMeta for $t {
+            fn no(&self) -> u64 {
+                self.no
+            }
+            fn blocks(&self) -> u32 {
+                self.fences.len() as u32
+            }
+            fn seqs(&self) -> (u64, u64) {
+                (self.min_seq, self.max_seq)
+            }
+        }
+    };
+}
+pub(super) use run_meta;
+
+/// For a roll-back to seq `a`: the runs that hold only seqs after it (to remove whole) and
+/// those that hold seqs on both sides (to write again without the later ones).
+pub(super) fn runs_beyond<R: RunMeta>(runs: &[R], a: u64) -> (Vec<R>, Vec<R>) {
+    runs.iter()
+        .filter(|r| r.seqs().1 > a)
+        .cloned()
+        .partition(|r| r.seqs().0 > a)
 }
 
 /// Applies `batch`, which writes `new` (if any entries were left for it), with the removal
@@ -129,4 +159,15 @@ pub(super) fn swap_runs<R: RunMeta>(
     runs.retain(|r| !old.iter().any(|o| o.no() == r.no()));
     runs.extend(new);
     Ok(())
+}
+
+/// Removes the runs `gone` (their metas and blocks, in one atomic batch) from sled and from
+/// `runs`.
+pub(super) fn remove_runs<R: RunMeta>(
+    db: &sled::Tree,
+    keys: RunKeys,
+    runs: &mut Vec<R>,
+    gone: &[R],
+) -> Result<(), StoreError> {
+    swap_runs(db, keys, runs, sled::Batch::default(), gone, None)
 }

@@ -37,7 +37,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use super::runkeys::{swap_runs, BlockBatch, RunKeys, RunMeta};
+use super::runkeys::{remove_runs, run_meta, runs_beyond, swap_runs, BlockBatch, RunKeys, RunMeta};
 use super::StoreError;
 
 const KEYS: RunKeys = RunKeys {
@@ -147,14 +147,7 @@ pub(super) struct Run {
     fences: Vec<u32>,
 }
 
-impl RunMeta for Run {
-    fn no(&self) -> u64 {
-        self.no
-    }
-    fn blocks(&self) -> u32 {
-        self.fences.len() as u32
-    }
-}
+run_meta!(Run);
 
 impl Run {
     fn encode(&self) -> Vec<u8> {
@@ -542,26 +535,11 @@ impl Runs {
 
     /// Removes the entries of seqs after `a` (records never acknowledged), writing sled only.
     pub(super) fn roll_back(&mut self, db: &sled::Tree, a: u64) -> Result<(), StoreError> {
-        let beyond: Vec<Run> = self
-            .runs
-            .iter()
-            .filter(|r| r.max_seq > a)
-            .cloned()
-            .collect();
-        for run in beyond {
-            if run.min_seq > a {
-                swap_runs(
-                    db,
-                    KEYS,
-                    &mut self.runs,
-                    sled::Batch::default(),
-                    &[run],
-                    None,
-                )?;
-            } else {
-                let level = run.level;
-                self.merge(db, vec![run], level, Some(a))?;
-            }
+        let (gone, straddling) = runs_beyond(&self.runs, a);
+        remove_runs(db, KEYS, &mut self.runs, &gone)?;
+        for run in straddling {
+            let level = run.level;
+            self.merge(db, vec![run], level, Some(a))?;
         }
         Ok(())
     }
