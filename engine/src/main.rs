@@ -288,6 +288,11 @@ enum Command {
         /// A JSON file of partial rules overriding the log's for this fold.
         #[arg(long)]
         rules: Option<PathBuf>,
+        /// Records per block of the fold's day summary (`cmd/replay.rs`). Hidden: for tests,
+        /// which use small blocks.
+        #[arg(long, hide = true, env = "ESPP_REPLAY_BLOCK", default_value_t = cmd::replay::BLOCK as u64,
+              value_parser = clap::value_parser!(u64).range(1..))]
+        block_records: u64,
     },
     /// Why the ledger says what it says about one employee: every event that touched the
     /// employee with its effect, each eligibility verdict, each election window, and each
@@ -647,7 +652,15 @@ fn run(cli: &Cli) -> Result<(), Failure> {
             from_export,
             when,
             rules,
-        } => read::replay(cli, from_export, when, rules.as_deref(), &mut out)?,
+            block_records,
+        } => cmd::replay::replay(
+            cli,
+            from_export,
+            when,
+            rules.as_deref(),
+            usize::try_from(*block_records).unwrap_or(usize::MAX),
+            &mut out,
+        )?,
         Command::Diff { rules, as_of, .. } => read::diff(cli, rules, as_of.as_deref(), &mut out)?,
         Command::Explain {
             employee,

@@ -9,6 +9,7 @@ pub mod docs;
 pub mod explain;
 pub mod output;
 pub mod read;
+pub mod replay;
 pub mod tax;
 
 use std::path::Path;

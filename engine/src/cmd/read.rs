@@ -1,10 +1,10 @@
-//! The read commands: export, verify, log, state, statement, tax rows, replay and diff. None
-//! of them appends anything.
+//! The read commands: export, verify, log, state, statement, tax rows and diff (replay of an
+//! export: `replay.rs`). None of them appends anything.
 
 use std::io::Write;
 use std::path::Path;
 
-use espp_events::{Line, Record};
+use espp_events::Record;
 use serde_json::Value;
 
 use super::output::{self, print_projection, print_rows, print_statements};
@@ -370,7 +370,7 @@ fn write_employee(
 
 /// The projection JSON and a newline, as `print_projection` writes it for `--format json`,
 /// written straight from the state (`State::write_projection`).
-fn write_projection_json(
+pub(super) fn write_projection_json(
     state: &espp_projections::State,
     query: &espp_replay::Query,
     head: Option<(u64, String)>,
@@ -380,27 +380,6 @@ fn write_projection_json(
     let provenance = provenance(&known_at, &head);
     state.write_projection(query.as_of, provenance, out)?;
     writeln!(out)?;
-    Ok(())
-}
-
-/// `espp replay --from-export`: an auditor's fold of an exported file.
-pub fn replay(
-    cli: &Cli,
-    from_export: &Path,
-    when: &When,
-    rules: Option<&Path>,
-    out: &mut impl Write,
-) -> Result<(), Failure> {
-    let query = when.query(rules)?;
-    let records = read_export(from_export)?;
-    let head = super::head_seen_in(&records, &query);
-    let state = espp_replay::fold_records(records, query.clone())
-        .map_err(|e| Failure::new(exit::REFUSED, format!("{}: {e}", from_export.display())))?;
-    if cli.format == Format::Json {
-        return write_projection_json(&state, &query, head, out);
-    }
-    let projection = super::projection_of(&state, &query, head);
-    print_projection(out, cli.format, &projection, state.day())?;
     Ok(())
 }
 
@@ -509,29 +488,4 @@ fn skipped_records(
         }
     }
     Ok(found)
-}
-
-/// Reads an export and checks its hash chain; a break is damage (exit 4) naming the seq.
-fn read_export(path: &Path) -> Result<Vec<Record>, Failure> {
-    let lines = super::append::read_lines(path)?;
-    let mut prev = espp_events::Hash::ZERO;
-    let mut out = Vec::with_capacity(lines.len());
-    for (line, l) in lines {
-        let Line::Enveloped(r) = l else {
-            return Err(Failure::new(
-                exit::REFUSED,
-                format!("line {line}: not an exported record (no envelope)"),
-            ));
-        };
-        let expected = out.len() as u64 + 1;
-        if r.seq != expected || r.prev_hash != prev || r.compute_hash() != r.hash {
-            return Err(Failure::new(
-                exit::DAMAGED,
-                format!("line {line}: seq {} is missing, altered or out of place (expected seq {expected} after hash {prev})", r.seq),
-            ));
-        }
-        prev = r.hash;
-        out.push(r);
-    }
-    Ok(out)
 }
