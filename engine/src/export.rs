@@ -25,6 +25,8 @@ pub struct Exported {
 pub fn write_jsonl(ledger: &Ledger, out: &mut dyn Write) -> std::io::Result<Exported> {
     let mut prev = Hash::ZERO;
     let mut expected = 1u64;
+    // One line's bytes, written directly (no `serde_json::Value` per record: issue 15).
+    let mut line: Vec<u8> = Vec::with_capacity(512);
     let mut found: Option<(u64, String)> = None;
     let mut other: Option<StoreError> = None;
     for r in ledger.records() {
@@ -64,7 +66,10 @@ pub fn write_jsonl(ledger: &Ledger, out: &mut dyn Write) -> std::io::Result<Expo
             found = Some((expected, message));
             break;
         }
-        writeln!(out, "{}", r.to_json())?;
+        line.clear();
+        r.write_exported_json(&mut line);
+        line.push(b'\n');
+        out.write_all(&line)?;
         prev = r.hash;
         expected += 1;
     }

@@ -26,6 +26,8 @@ const MOST_FIELDS: usize = 16;
 enum Slot {
     Actor,
     Date,
+    /// `hash`: written only for the exported line, never into the hash's own input.
+    Hash,
     Id,
     PrevHash,
     RecordedAt,
@@ -54,6 +56,7 @@ fn plans() -> &'static [Plan] {
                 let mut keys: Vec<(&str, Slot)> = vec![
                     ("actor", Slot::Actor),
                     ("date", Slot::Date),
+                    ("hash", Slot::Hash),
                     ("id", Slot::Id),
                     ("prev_hash", Slot::PrevHash),
                     ("recorded_at", Slot::RecordedAt),
@@ -155,8 +158,14 @@ fn write_instant(out: &mut Vec<u8>, at: Instant) {
 }
 
 /// Appends `r`'s canonical JSON to `out`; `prev_hex` is `r.prev_hash` in lowercase hex (the
-/// hash's input starts with it too: encoded once).
-pub(crate) fn write(r: &Record, prev_hex: &[u8; 64], out: &mut Vec<u8>) {
+/// hash's input starts with it too: encoded once). With `hash_hex` (`r.hash` in hex), the
+/// exported line's object instead: the same with `hash` in its place (`espp export`).
+pub(crate) fn write(
+    r: &Record,
+    prev_hex: &[u8; 64],
+    hash_hex: Option<&[u8; 64]>,
+    out: &mut Vec<u8>,
+) {
     if let Event::Payroll {
         employee,
         gross_pay,
@@ -173,6 +182,11 @@ pub(crate) fn write(r: &Record, prev_hex: &[u8; 64], out: &mut Vec<u8>) {
         employee.write_json(out);
         out.extend_from_slice(b",\"gross_pay\":");
         gross_pay.write_json(out);
+        if let Some(hash) = hash_hex {
+            out.extend_from_slice(b",\"hash\":\"");
+            out.extend_from_slice(hash);
+            out.push(b'"');
+        }
         out.extend_from_slice(b",\"id\":");
         quoted(out, |out| r.id.write_text(out));
         out.extend_from_slice(b",\"prev_hash\":\"");
@@ -194,7 +208,11 @@ pub(crate) fn write(r: &Record, prev_hex: &[u8; 64], out: &mut Vec<u8>) {
         n += 1;
     });
     let Some(plan) = plan.filter(|_| n <= MOST_FIELDS) else {
-        out.extend_from_slice(r.canonical_json_via_value().as_bytes());
+        let text = match hash_hex {
+            Some(_) => r.to_json().to_string(),
+            None => r.canonical_json_via_value(),
+        };
+        out.extend_from_slice(text.as_bytes());
         return;
     };
     out.reserve(320);
@@ -206,6 +224,7 @@ pub(crate) fn write(r: &Record, prev_hex: &[u8; 64], out: &mut Vec<u8>) {
                 Some(v) if v.is_set() => Some(v),
                 _ => continue,
             },
+            Slot::Hash if hash_hex.is_none() => continue,
             _ => None,
         };
         if !first {
@@ -216,6 +235,11 @@ pub(crate) fn write(r: &Record, prev_hex: &[u8; 64], out: &mut Vec<u8>) {
         match slot {
             Slot::Actor => write_json_text(out, &r.actor),
             Slot::Date => write_day(out, r.date),
+            Slot::Hash => {
+                if let Some(hash) = hash_hex {
+                    quoted(out, |out| out.extend_from_slice(hash));
+                }
+            }
             Slot::Id => quoted(out, |out| r.id.write_text(out)),
             Slot::PrevHash => quoted(out, |out| out.extend_from_slice(prev_hex)),
             Slot::RecordedAt => write_instant(out, r.recorded_at),
@@ -240,7 +264,7 @@ mod tests {
         let plans = plans();
         for (i, spec) in Event::CATALOGUE.iter().enumerate() {
             let plan = plans[i].as_ref().expect("every type is written directly");
-            assert_eq!(plan.len(), 7 + spec.fields.len(), "{}", spec.type_name);
+            assert_eq!(plan.len(), 8 + spec.fields.len(), "{}", spec.type_name);
             assert_eq!(Event::TYPES[i], spec.type_name);
         }
     }

@@ -896,7 +896,13 @@ impl Record {
     /// `serde_json::Value` (issue 15: `verify` hashes every record): the keys in their
     /// type's fixed order, each value written directly (`canonical.rs`).
     pub fn write_canonical_json(&self, out: &mut Vec<u8>) {
-        crate::canonical::write(self, &self.prev_hash.hex(), out);
+        crate::canonical::write(self, &self.prev_hash.hex(), None, out);
+    }
+
+    /// Appends the exported line's bytes (`to_json()` printed, without its newline) to
+    /// `out` the same way: `espp export` writes every record.
+    pub fn write_exported_json(&self, out: &mut Vec<u8>) {
+        crate::canonical::write(self, &self.prev_hash.hex(), Some(&self.hash.hex()), out);
     }
 }
 

@@ -106,7 +106,7 @@ impl Record {
             input.clear();
             input.extend_from_slice(&prev);
             input.push(b'\n');
-            crate::canonical::write(self, &prev, input);
+            crate::canonical::write(self, &prev, None, input);
             Hash(Sha256::digest(&*input).into())
         };
         INPUT.with(|input| match input.try_borrow_mut() {

@@ -2,7 +2,8 @@
 //! hash chain covers) against the first one, through a `serde_json::Value` of the whole record
 //! (`Record::canonical_json_via_value`, kept as the oracle): the same bytes for random events
 //! of every type of the catalogue — decimals at every scale, strings that need escaping,
-//! optional fields present and absent, nested rules — and random envelopes.
+//! optional fields present and absent, nested rules — and random envelopes; and the exported
+//! line written the same way (`Record::write_exported_json`) against `to_json()` printed.
 
 use std::cell::RefCell;
 
@@ -227,6 +228,15 @@ fn direct_canonical_json_is_the_value_rendering() {
             let mut hasher = <sha2::Sha256 as sha2::Digest>::new();
             sha2::Digest::update(&mut hasher, format!("{}\n{direct}", r.prev_hash));
             prop_assert_eq!(r.hash.0, <[u8; 32]>::from(sha2::Digest::finalize(hasher)));
+            // The exported line, written the same way, is the exported object printed.
+            let mut exported = Vec::new();
+            r.write_exported_json(&mut exported);
+            prop_assert_eq!(
+                String::from_utf8(exported).unwrap_or_default(),
+                r.to_json().to_string(),
+                "{}",
+                text
+            );
             checked.borrow_mut()[i] += 1;
         }
         Ok(())

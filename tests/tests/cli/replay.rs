@@ -327,7 +327,11 @@ fn an_export_replayed_in_blocks_folds_back_dated_records_in_day_order() {
             .concat();
             assert_eq!(other.json(&args), want, "blocks of {block}, {query:?}");
         }
-        let args = [&["replay", "--from-export", "-", "--format", "json"][..], query].concat();
+        let args = [
+            &["replay", "--from-export", "-", "--format", "json"][..],
+            query,
+        ]
+        .concat();
         let piped = crate::util::run_espp(other.path(), None, &args, Some(&bytes));
         piped.expect_code(0);
         assert_eq!(
