@@ -398,8 +398,13 @@ pub fn print_log(
 ) -> Result<(), Failure> {
     match format {
         Format::Json => {
+            // Each line written directly, as `export` writes it.
+            let mut line = Vec::with_capacity(512);
             for r in records {
-                writeln!(out, "{}", r?.to_json())?;
+                line.clear();
+                r?.write_exported_json(&mut line);
+                line.push(b'\n');
+                out.write_all(&line)?;
             }
         }
         Format::Csv => {
