@@ -60,9 +60,8 @@ fn fold_twice(
     query: &Query,
     block_records: usize,
 ) -> Result<(espp_projections::State, Option<(u64, String)>), Failure> {
-    // First pass: the chain, each block's earliest day, and the head the query sees.
+    // First pass: the chain and each block's earliest day.
     let mut earliest: Vec<Day> = Vec::new();
-    let mut head = None;
     let mut chain = Chain::new();
     for (i, r) in chain.records(lines(file)?).enumerate() {
         let r = r?;
@@ -70,11 +69,6 @@ fn fold_twice(
             earliest.push(r.date);
         } else if let Some(e) = earliest.last_mut() {
             *e = (*e).min(r.date);
-        }
-        if query.through_seq.is_none_or(|n| r.seq <= n)
-            && query.known_at.is_none_or(|t| r.recorded_at <= t)
-        {
-            head = Some((r.seq, r.hash.to_string()));
         }
     }
     let first_head = chain.prev;
@@ -84,7 +78,8 @@ fn fold_twice(
         let next = earliest[b + 1];
         later[b] = Some(later[b + 1].map_or(next, |l| l.min(next)));
     }
-    // Second pass: the fold, a block at a time.
+    // Second pass: the lines read, parsed and chained a block at a time on a thread of their
+    // own, a block or two ahead of the fold on this one.
     let changed = || {
         Failure::new(
             exit::REFUSED,
@@ -94,33 +89,58 @@ fn fold_twice(
             ),
         )
     };
+    let lines = lines(file)?;
     let mut fold = OrderedFold::from_start(query.clone());
-    let mut chain = Chain::new();
-    let mut block = Vec::with_capacity(block_records.min(BLOCK));
-    let mut b = 0usize;
-    let mut records = chain.records(lines(file)?);
-    loop {
-        let next = records.next().transpose()?;
-        if let Some(r) = next {
-            block.push(r);
-            if block.len() < block_records {
-                continue;
+    let mut head = None;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<Record>, Failure>>(2);
+    let (blocks, last) = std::thread::scope(|s| {
+        let reader = s.spawn(move || {
+            let mut chain = Chain::new();
+            let mut block = Vec::with_capacity(block_records.min(BLOCK));
+            for r in chain.records(lines) {
+                let full = match r {
+                    Ok(r) => {
+                        block.push(r);
+                        block.len() == block_records
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        return None;
+                    }
+                };
+                // The fold gone (it failed): nothing more to read.
+                if full && tx.send(Ok(std::mem::take(&mut block))).is_err() {
+                    return None;
+                }
             }
+            if !block.is_empty() && tx.send(Ok(block)).is_err() {
+                return None;
+            }
+            Some(chain.prev)
+        });
+        let mut b = 0usize;
+        for block in rx {
+            let block = block?;
+            let least = block.iter().map(|r| r.date).min();
+            if least != earliest.get(b).copied() {
+                return Err(changed());
+            }
+            if let Some(r) = block.iter().rev().find(|r| {
+                query.through_seq.is_none_or(|n| r.seq <= n)
+                    && query.known_at.is_none_or(|t| r.recorded_at <= t)
+            }) {
+                head = Some((r.seq, r.hash.to_string()));
+            }
+            let bound = later.get(b).copied().flatten();
+            fold.push(block, bound).map_err(|e| fold_failure(file, e))?;
+            b += 1;
         }
-        if block.is_empty() {
-            break;
-        }
-        let least = block.iter().map(|r| r.date).min();
-        if least != earliest.get(b).copied() {
-            return Err(changed());
-        }
-        let bound = later.get(b).copied().flatten();
-        fold.push(std::mem::take(&mut block), bound)
-            .map_err(|e| fold_failure(file, e))?;
-        b += 1;
-    }
-    drop(records);
-    if b != earliest.len() || chain.prev != first_head {
+        let last = reader
+            .join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e));
+        Ok((b, last))
+    })?;
+    if blocks != earliest.len() || last != Some(first_head) {
         return Err(changed());
     }
     let state = fold.finish().map_err(|e| fold_failure(file, e))?;
@@ -141,7 +161,9 @@ fn fold_failure(file: &Path, e: espp_replay::FoldError) -> Failure {
 }
 
 /// The numbered lines of a file.
-fn lines(file: &Path) -> Result<impl Iterator<Item = Result<(usize, Line), Failure>>, Failure> {
+fn lines(
+    file: &Path,
+) -> Result<impl Iterator<Item = Result<(usize, Line), Failure>> + Send, Failure> {
     Ok(super::append::read_lines(file)?.into_iter().map(Ok))
 }
 
