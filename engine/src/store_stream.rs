@@ -5,10 +5,10 @@
 //! How it stays atomic:
 //! - Each piece (up to [`StreamOptions::piece_lines`] lines) is prepared and folded as a
 //!   batch of its own on top of the pieces before it, then written: chunks, day summaries,
-//!   its id-index and employee-index runs (one sled batch, flushed so that sled's write
-//!   queue does not grow, not fsynced). Sled's head key, the wall, the batch-fingerprint
-//!   entries and the head file are written only with the last piece, which is then made
-//!   durable and acknowledged (the head file) like any append.
+//!   its id-index and employee-index runs, in one sled batch, not fsynced (sled's queue of
+//!   log buffers is flushed before the next piece goes in, so that it stays short). Sled's
+//!   head key, the wall, the batch-fingerprint entries and the head file are written only
+//!   with the last piece, which is then made durable and acknowledged like any append.
 //! - A piece written before the end is never acknowledged: sled's head key still names the
 //!   previous head, so the open's reconciliation (`store_open.rs`) cannot take what lies
 //!   beyond it for "one whole batch chaining from it" (that needs sled's head beyond the
@@ -332,12 +332,16 @@ impl Ledger {
             Ok(runs) => runs,
             Err(e) => return Err(self.stream_write_failed(s, e)),
         };
+        // sled writes its log buffers on its threads (each write waits for the disk); a
+        // flush waits for them. Waiting for the previous piece's here, before this one goes
+        // in, bounds sled's queue of buffers to about a piece while the writes overlap the
+        // judging of the next piece (a flush after each write made the stream wait for
+        // the disk at every piece).
+        let flushed = self.db.flush().map(drop);
         // Before the write: one that fails may have left part of it in sled.
         s.written = true;
-        let applied = self
-            .db
-            .apply_batch(batch)
-            .and_then(|()| self.db.flush().map(drop))
+        let applied = flushed
+            .and_then(|()| self.db.apply_batch(batch))
             .map_err(StoreError::from);
         if let Err(e) = applied {
             return Err(self.stream_write_failed(s, e));
