@@ -290,3 +290,58 @@ fn a_stream_killed_midway_leaves_the_previous_head() {
         assert_eq!(dir.export(), before, "round {round}");
     }
 }
+
+/// In one process (a library caller): a refused stream rolls its pieces back and the same
+/// `Ledger` takes the next one right after the head it had, its indexes intact.
+#[test]
+fn a_ledger_takes_a_stream_after_refusing_one() {
+    use espp_engine::{now, StreamLine, StreamOptions};
+    use espp_events::{parse_line, Actor};
+
+    let dir = Dir::new();
+    let lines = demo_lines();
+    let (first, rest) = lines.split_at(100);
+    dir.append_future(first.join("\n")).expect_code(0);
+    wait_until_closed(&dir.db());
+    let items = |bad_last: bool| {
+        let n = rest.len();
+        rest.iter()
+            .enumerate()
+            .map(move |(i, text)| {
+                let text = if bad_last && i + 1 == n {
+                    r#"{"type":"market_price","date":"2026-01-05","closes":["1.00"]}"#
+                } else {
+                    text.as_str()
+                };
+                Ok(StreamLine::Line(i + 1, parse_line(text).expect("an event")))
+            })
+            .collect::<Vec<_>>()
+    };
+    let options = StreamOptions {
+        actor: Actor::new("stream-test").expect("an actor"),
+        allow_future: true,
+        again: false,
+        piece_lines: 64,
+    };
+    let mut ledger = Ledger::open(&dir.db(), &Options::default()).expect("open");
+    let mut pieces = 0;
+    let refused = ledger.append_stream(items(true).into_iter(), &options, now(), &mut |_| {
+        pieces += 1
+    });
+    assert!(
+        matches!(refused, Err(espp_engine::StoreError::Rejected { line, .. }) if line == rest.len()),
+        "{refused:?}"
+    );
+    assert!(
+        pieces > 3,
+        "only {pieces} pieces were written before the refusal"
+    );
+    assert_eq!(ledger.head_seq(), 100);
+    let report = ledger
+        .append_stream(items(false).into_iter(), &options, now(), &mut |_| {})
+        .expect("the whole file is taken");
+    assert_eq!(report.stored, Some((101, 100 + rest.len() as u64)));
+    let verified = ledger.verify().expect("verify runs");
+    assert!(verified.problem.is_none(), "{:?}", verified.problem);
+    assert_eq!(verified.records, 100 + rest.len() as u64);
+}
