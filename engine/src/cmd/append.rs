@@ -103,6 +103,20 @@ fn append_inner(
     if guards.dry_run {
         return dry_run(cli, batch, recorded_at, new_ledger, out);
     }
+    let piece = usize::try_from(guards.piece_lines).unwrap_or(usize::MAX);
+    if batch.lines.len() > piece {
+        // A CSV import longer than a piece: its rows are read whole (the CSV reader checks
+        // duplicate business keys across the file), its records, book and writes stream.
+        let rows = batch.lines.into_iter().map(|(n, l)| StreamLine::Line(n, l));
+        return append_streamed(
+            cli,
+            rows.collect(),
+            JsonLines::empty(),
+            guards,
+            new_ledger,
+            out,
+        );
+    }
     let count = batch.lines.len();
     write_to_ledger(
         cli,
@@ -430,6 +444,15 @@ struct JsonLines<R> {
     raw: Vec<u8>,
     line: usize,
     done: bool,
+}
+
+impl JsonLines<Box<dyn BufRead>> {
+    /// No lines at all.
+    fn empty() -> Self {
+        let mut lines = JsonLines::new(Box::new(std::io::empty()) as Box<dyn BufRead>);
+        lines.done = true;
+        lines
+    }
 }
 
 impl<R: BufRead> JsonLines<R> {

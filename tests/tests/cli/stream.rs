@@ -345,3 +345,46 @@ fn a_ledger_takes_a_stream_after_refusing_one() {
     assert!(verified.problem.is_none(), "{:?}", verified.problem);
     assert_eq!(verified.records, 100 + rest.len() as u64);
 }
+
+/// A CSV import longer than a piece streams too: the same state as one batch, and importing
+/// it again stores nothing.
+#[test]
+fn a_long_csv_import_streams() {
+    let dir = Dir::new();
+    let plan = r#"{"type":"plan_adopted","date":"2026-01-02","rules":{"name":"stream csv"}}"#;
+    let mut csv = String::from("date,close\n");
+    for i in 0..200 {
+        let (month, day) = (1 + i / 28, 1 + i % 28);
+        csv.push_str(&format!(
+            "2026-{month:02}-{day:02},{}.{:02}\n",
+            10 + i % 7,
+            i % 100
+        ));
+    }
+    let prices = dir.file("prices.csv", csv);
+    let prices = prices.to_str().expect("UTF-8");
+    let streamed = dir.path().join("streamed");
+    let whole = dir.path().join("whole");
+    for db in [&streamed, &whole] {
+        dir.append_at(db, plan).expect_code(0);
+    }
+    dir.espp_at(
+        &streamed,
+        &["import", "prices", "--piece-lines", "16", prices],
+    )
+    .expect_code(0)
+    .stdout_has("stored 200 event(s), seq 2-201");
+    dir.espp_at(&whole, &["import", "prices", prices])
+        .expect_code(0)
+        .stdout_has("stored 200 event(s), seq 2-201");
+    assert_eq!(state_body(&dir, &streamed), state_body(&dir, &whole));
+    let before = dir.export_at(&streamed);
+    dir.espp_at(
+        &streamed,
+        &["import", "prices", "--piece-lines", "16", prices],
+    )
+    .expect_code(0)
+    .stdout_has("nothing new");
+    assert_eq!(dir.export_at(&streamed), before);
+    dir.espp_at(&streamed, &["verify"]).expect_code(0);
+}
