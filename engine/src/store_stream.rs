@@ -237,7 +237,10 @@ impl Ledger {
             .take()
             .filter(|_| !options.again && s.lines > 0)
         {
-            Some(f) => self.stored_batch_through(&f.finish(), s.acked.head.seq)?,
+            Some(f) => match self.stored_batch_through(&f.finish(), s.acked.head.seq) {
+                Ok(b) => b,
+                Err(e) => return Err(self.abandon_stream(&mut s, e)),
+            },
             None => None,
         };
         let refusal = if !s.refusals.is_empty() {
