@@ -71,6 +71,8 @@ mod whoruns;
 mod whospill;
 use append::Accepted;
 pub use append::{AppendReport, Batch, DryRun};
+#[path = "store_batches.rs"]
+mod batches;
 #[path = "store_open.rs"]
 mod open;
 #[path = "store_stream.rs"]

@@ -47,7 +47,7 @@
 //! run of records of one `recorded_at` (exported records), and the line numbers where
 //! line and seq stop moving together (blank or skipped lines).
 
-use super::append::BatchRuns;
+use super::batches::BatchRuns;
 use super::*;
 
 /// Lines per piece unless told otherwise: 64 chunks of records.
