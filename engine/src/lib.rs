@@ -12,7 +12,7 @@ pub mod writer;
 
 pub use store::{
     AppendReport, Batch, CheckpointCheck, DryRun, HashOn, Ledger, Options, Problem, StoreError,
-    VerifyReport, CHUNK_RECORDS,
+    StreamLine, StreamOptions, VerifyReport, CHUNK_RECORDS, PIECE_LINES,
 };
 pub use writer::{GroupCommitter, WriterThread};
 

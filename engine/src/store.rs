@@ -73,10 +73,15 @@ mod whoruns;
 mod whospill;
 use append::Accepted;
 pub use append::{AppendReport, Batch, DryRun};
+#[path = "store_batches.rs"]
+mod batches;
 #[path = "store_open.rs"]
 mod open;
+#[path = "store_stream.rs"]
+mod stream;
 #[path = "store_verify.rs"]
 mod verify;
+pub use stream::{StreamLine, StreamOptions, PIECE_LINES};
 pub(crate) use verify::Hashed;
 use verify::{IndexDigest, IndexKey};
 pub use verify::{Problem, VerifyReport};

@@ -1,6 +1,7 @@
 //! Appending: judging a group of batches against the book and the stored ids, then
 //! writing the accepted records durably in one write (group commit), and the dry run.
 
+use super::batches::{batch_entries, batch_key, StoredBatch};
 use super::*;
 
 /// What an append did.
@@ -89,76 +90,6 @@ impl Batch {
         }
         Some(f.finish())
     }
-}
-
-/// A stored batch, as its fingerprint entry records it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct StoredBatch {
-    first_seq: u64,
-    last_seq: u64,
-    recorded_at: Instant,
-}
-
-impl StoredBatch {
-    fn encode(&self) -> [u8; 24] {
-        let mut v = [0u8; 24];
-        v[..8].copy_from_slice(&self.first_seq.to_be_bytes());
-        v[8..16].copy_from_slice(&self.last_seq.to_be_bytes());
-        v[16..].copy_from_slice(&self.recorded_at.nanos().to_be_bytes());
-        v
-    }
-
-    fn decode(v: &[u8]) -> Option<StoredBatch> {
-        let nanos = i64::from_be_bytes(v.get(16..24)?.try_into().ok()?);
-        Some(StoredBatch {
-            first_seq: be_u64(v.get(..8)?)?,
-            last_seq: be_u64(v.get(8..16)?)?,
-            recorded_at: Instant::from_datetime(chrono::DateTime::from_timestamp_nanos(nanos))?,
-        })
-    }
-}
-
-pub(super) fn batch_key(fingerprint: &[u8; 32]) -> [u8; 33] {
-    let mut k = [BATCH; 33];
-    k[1..].copy_from_slice(fingerprint);
-    k
-}
-
-/// The fingerprint entries of stored records: one per run of records that share a
-/// `recorded_at` (what one append stored, INTERCHANGE.md). Records come in seq order.
-pub(super) fn batch_entries<'a>(
-    records: impl IntoIterator<Item = &'a Record>,
-) -> Vec<([u8; 33], StoredBatch)> {
-    let mut out = Vec::new();
-    let mut run: Option<(crate::guards::Fingerprint, StoredBatch)> = None;
-    let close = |run: Option<(crate::guards::Fingerprint, StoredBatch)>, out: &mut Vec<_>| {
-        if let Some((f, b)) = run {
-            out.push((batch_key(&f.finish()), b));
-        }
-    };
-    for r in records {
-        match &mut run {
-            Some((f, b)) if b.recorded_at == r.recorded_at => {
-                f.add(r.date, &r.event);
-                b.last_seq = r.seq;
-            }
-            _ => {
-                close(run.take(), &mut out);
-                let mut f = crate::guards::Fingerprint::new();
-                f.add(r.date, &r.event);
-                run = Some((
-                    f,
-                    StoredBatch {
-                        first_seq: r.seq,
-                        last_seq: r.seq,
-                        recorded_at: r.recorded_at,
-                    },
-                ));
-            }
-        }
-    }
-    close(run, &mut out);
-    out
 }
 
 /// What a dry run found: the report the append would give and the books before and after.
@@ -274,28 +205,8 @@ impl Ledger {
     /// one). On a failure before any batch could be judged, the error and the batch count.
     fn judge(&mut self, batches: Vec<Batch>, now: Instant) -> Result<Judged, (StoreError, usize)> {
         let n = batches.len();
-        if let Some(e) = self.refusal() {
+        if let Err(e) = self.ready_to_append() {
             return Err((e, n));
-        }
-        // A ledger written before the employee index: built from the log (once), before the
-        // book is loaded (their memory does not add up).
-        if let Err(e) = self.ensure_who_index() {
-            self.db.fail();
-            return Err((e, n));
-        }
-        if let Err(e) = self.load_book_if_needed() {
-            return Err((e, n));
-        }
-        if let Err(e) = self.ensure_batch_index() {
-            return Err((e, n));
-        }
-        if self.ids.has_legacy() {
-            // A ledger written before the index had runs: fold its per-event keys into runs
-            // (once; the next durable write makes it durable).
-            if let Err(e) = self.ids.upgrade(&self.db) {
-                self.db.fail();
-                return Err((e, n));
-            }
         }
         let mut head = self.head;
         let mut accepted: Vec<Accepted> = Vec::new();
@@ -332,39 +243,10 @@ impl Ledger {
                 continue;
             };
             let (lines, plain): (Vec<usize>, Vec<Record>) = records.into_iter().unzip();
-            if self.book.as_ref().is_none_or(|b| b.needs_full(&plain)) {
-                match self.full_book(&accepted) {
-                    Ok(b) => self.book = Some(b),
-                    Err(e) => return Err((e, n)),
-                }
-            } else if self.lean.is_some()
-                && !plain
-                    .iter()
-                    .all(|r| espp_projections::parts::folds_without_holdings(&r.event))
-            {
-                if let Err(e) = self.complete_book(&accepted) {
-                    return Err((e, n));
-                }
-            }
-            let was_lean = self.lean.is_some();
-            let Some(book) = self.book.as_mut() else {
-                unreachable!("loaded above")
+            let outcome = match self.fold_batch(&plain, &accepted) {
+                Ok(o) => o,
+                Err(e) => return Err((e, n)),
             };
-            // The book folds in place and, on a refusal, stays as it was (a partial one is
-            // spoiled: loaded whole again, with this group's accepted batches).
-            let mut outcome = book.apply(&plain);
-            if book.is_spoiled() {
-                match self.full_book(&accepted) {
-                    Ok(b) => self.book = Some(b),
-                    Err(e) => return Err((e, n)),
-                }
-                if was_lean {
-                    // A lean book's refusal is judged again on the whole book (`acceptance.rs`).
-                    if let Some(book) = self.book.as_mut() {
-                        outcome = book.apply(&plain);
-                    }
-                }
-            }
             match outcome {
                 Ok(()) => {
                     head = last;
@@ -404,6 +286,67 @@ impl Ledger {
         })
     }
 
+    /// What every append does before judging anything: refuses on a damaged or failed
+    /// ledger, builds the indexes a ledger written before them lacks, loads the book.
+    pub(super) fn ready_to_append(&mut self) -> Result<(), StoreError> {
+        if let Some(e) = self.refusal() {
+            return Err(e);
+        }
+        // A ledger written before the employee index: built from the log (once), before the
+        // book is loaded (their memory does not add up).
+        if let Err(e) = self.ensure_who_index() {
+            self.db.fail();
+            return Err(e);
+        }
+        self.load_book_if_needed()?;
+        self.ensure_batch_index()?;
+        if self.ids.has_legacy() {
+            // A ledger written before the index had runs: fold its per-event keys into runs
+            // (once; the next durable write makes it durable).
+            if let Err(e) = self.ids.upgrade(&self.db) {
+                self.db.fail();
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Folds one batch's records into the book, loading or completing it first when the
+    /// batch needs that (`accepted`: this group's batches judged but not stored, which a
+    /// book loaded from the store lacks). A refusal leaves the book as it was.
+    pub(super) fn fold_batch(
+        &mut self,
+        plain: &[Record],
+        accepted: &[Accepted],
+    ) -> Result<Result<(), BookRejection>, StoreError> {
+        if self.book.as_ref().is_none_or(|b| b.needs_full(plain)) {
+            self.book = Some(self.full_book(accepted)?);
+        } else if self.lean.is_some()
+            && !plain
+                .iter()
+                .all(|r| espp_projections::parts::folds_without_holdings(&r.event))
+        {
+            self.complete_book(accepted)?;
+        }
+        let was_lean = self.lean.is_some();
+        let Some(book) = self.book.as_mut() else {
+            unreachable!("loaded above")
+        };
+        // The book folds in place and, on a refusal, stays as it was (a partial one is
+        // spoiled: loaded whole again, with this group's accepted batches).
+        let mut outcome = book.apply(plain);
+        if book.is_spoiled() {
+            self.book = Some(self.full_book(accepted)?);
+            if was_lean {
+                // A lean book's refusal is judged again on the whole book (`acceptance.rs`).
+                if let Some(book) = self.book.as_mut() {
+                    outcome = book.apply(plain);
+                }
+            }
+        }
+        Ok(outcome)
+    }
+
     /// The whole acceptance book (closed books and the tail) of what is stored, with the
     /// batches this group accepted so far folded in again.
     pub(super) fn full_book(&mut self, accepted: &[Accepted]) -> Result<Book, StoreError> {
@@ -420,46 +363,26 @@ impl Ledger {
         Ok(book)
     }
 
-    /// Builds the batch-fingerprint index from the log if this ledger predates it (one scan,
-    /// once; atomic with its completion mark, so an interrupted build starts again).
-    fn ensure_batch_index(&mut self) -> Result<(), StoreError> {
-        if self.db.get(BATCHES_KEY)?.is_some() {
-            return Ok(());
-        }
-        let mut batch = sled::Batch::default();
-        let mut run: Vec<Record> = Vec::new();
-        for r in self.records() {
-            let r = r?;
-            if run.last().is_some_and(|l| l.recorded_at != r.recorded_at) {
-                for (k, b) in batch_entries(&run) {
-                    batch.insert(&k[..], &b.encode()[..]);
-                }
-                run.clear();
-            }
-            run.push(r);
-        }
-        for (k, b) in batch_entries(&run) {
-            batch.insert(&k[..], &b.encode()[..]);
-        }
-        batch.insert(BATCHES_KEY, &[BATCH_INDEX_VERSION]);
-        self.db.apply_batch(batch)?;
-        Ok(())
-    }
-
-    /// The stored batch with this fingerprint, if any.
-    fn stored_batch(&self, fingerprint: &[u8; 32]) -> Result<Option<StoredBatch>, StoreError> {
-        // An entry past the acknowledged head belongs to records that open removed as never
-        // acknowledged (a crash between sled's write and the head file's): not stored.
-        Ok(self
-            .db
-            .get(batch_key(fingerprint))?
-            .and_then(|v| StoredBatch::decode(&v))
-            .filter(|b| b.last_seq <= self.head.seq))
+    /// [`Ledger::prepare`] for a batch that is no group's (a piece of a streamed append,
+    /// whose repeat check is the whole stream's).
+    pub(super) fn prepare_alone(
+        &self,
+        batch: Batch,
+        head: Head,
+        now: Instant,
+    ) -> Result<(Vec<(usize, Record)>, AppendReport), StoreError> {
+        let (ids, batches) = (HashMap::new(), HashMap::new());
+        let group = Group {
+            ids: &ids,
+            accepted: &[],
+            batches: &batches,
+        };
+        self.prepare(batch, None, head, now, group)
     }
 
     /// Turns a batch's lines into chained records after `head`, skipping ids already stored
     /// with identical content. Returns (line, record) pairs and the report to give.
-    fn prepare(
+    pub(super) fn prepare(
         &self,
         batch: Batch,
         fingerprint: Option<[u8; 32]>,
@@ -630,17 +553,8 @@ impl Ledger {
         // The group's batches have consecutive seqs and go in one atomic `apply_batch`, so
         // they share chunks: 256 single-event batches make one chunk, not 256.
         let records: Vec<&Record> = accepted.iter().flat_map(|a| &a.records).collect();
-        for chunk in records.chunks(CHUNK_RECORDS) {
-            batch.insert(&rec_key(chunk[0].seq), encode_chunk(chunk));
-            batch.insert(&summary_key(chunk[0].seq), &encode_summary(chunk));
-        }
-        let entries = records.iter().map(|r| (*r.id.as_bytes(), r.seq)).collect();
-        let run = match self.ids.add_run(&self.db, &mut batch, entries) {
-            Ok(run) => run,
-            Err(e) => return Err(self.write_failed(e)),
-        };
-        let who_run = match self.write_who(&mut batch, &records, head.seq) {
-            Ok(run) => run,
+        let (run, who_run) = match self.stage_records(&mut batch, &records, head.seq) {
+            Ok(runs) => runs,
             Err(e) => return Err(self.write_failed(e)),
         };
         for a in accepted {
@@ -677,8 +591,13 @@ impl Ledger {
         }
         self.ids.commit(run);
         self.commit_who(who_run, head.seq);
-        // Acknowledged once the head file says so: a crash before this leaves a whole batch
-        // that the next open keeps (it chains from the recorded head).
+        self.acknowledge(head, wall)
+    }
+
+    /// Records `head` and `wall` in the head file after their write is durable: the append
+    /// is acknowledged once the head file says so. A crash before this leaves a whole batch
+    /// that the next open keeps (it chains from the recorded head).
+    pub(super) fn acknowledge(&mut self, head: Head, wall: Option<Day>) -> Result<(), StoreError> {
         let acked = Acked {
             head,
             wall,
@@ -697,10 +616,29 @@ impl Ledger {
         Ok(())
     }
 
+    /// Puts `records` (consecutive, in seq order) in `batch`: their chunks and day summaries,
+    /// their id-index run and their employee-index run (with the index's mark at
+    /// `who_head`). The runs are taken into the indexes once the batch is applied.
+    pub(super) fn stage_records(
+        &self,
+        batch: &mut sled::Batch,
+        records: &[&Record],
+        who_head: u64,
+    ) -> Result<(idindex::PendingRun, whoruns::PendingRun), StoreError> {
+        for chunk in records.chunks(CHUNK_RECORDS) {
+            batch.insert(&rec_key(chunk[0].seq), encode_chunk(chunk));
+            batch.insert(&summary_key(chunk[0].seq), &encode_summary(chunk));
+        }
+        let entries = records.iter().map(|r| (*r.id.as_bytes(), r.seq)).collect();
+        let run = self.ids.add_run(&self.db, batch, entries)?;
+        let who_run = self.write_who(batch, records, who_head)?;
+        Ok((run, who_run))
+    }
+
     /// After sled or the fsyncs failed on an append: marks the ledger failed (no flush on
     /// drop, no further appends), records in the head file that the append failed (so the
     /// next open removes whatever sled wrote of it, even a whole batch), and says so.
-    fn write_failed(&mut self, e: StoreError) -> StoreError {
+    pub(super) fn write_failed(&mut self, e: StoreError) -> StoreError {
         self.db.fail();
         let cause = match e {
             StoreError::Io(m) => m,

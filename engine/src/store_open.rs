@@ -339,7 +339,7 @@ impl Ledger {
 
     /// Removes everything sled holds beyond the acknowledged head and sets its head and wall
     /// back, durably; then records the head as clean.
-    fn roll_back_to(&mut self, acked: &Acked) -> Result<(), StoreError> {
+    pub(super) fn roll_back_to(&mut self, acked: &Acked) -> Result<(), StoreError> {
         let a = acked.head.seq;
         let after = a.saturating_add(1);
         let mut batch = sled::Batch::default();

@@ -50,6 +50,8 @@ mod replay;
 mod round_trip;
 #[path = "cli/scale.rs"]
 mod scale;
+#[path = "cli/stream.rs"]
+mod stream;
 #[path = "cli/tamper.rs"]
 mod tamper;
 #[path = "cli/tax.rs"]

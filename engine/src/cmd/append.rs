@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::Datelike;
 use espp_engine::guards::Refusals;
-use espp_engine::{now, Batch, Ledger, StoreError};
+use espp_engine::{now, Batch, Ledger, StoreError, StreamLine, StreamOptions};
 use espp_events::{parse_line, Actor, Line};
 use serde_json::Value;
 
@@ -36,6 +36,12 @@ pub struct Guards {
     /// stored already.
     #[arg(long)]
     pub again: bool,
+    /// Lines of a JSON Lines input judged and written at a time: a longer file is appended
+    /// as a stream of pieces in bounded memory, still acknowledged once, all or nothing
+    /// (`store_stream.rs`). Hidden: for tests, which use small pieces.
+    #[arg(long, hide = true, env = "ESPP_PIECE_LINES", default_value_t = espp_engine::PIECE_LINES as u64,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub piece_lines: u64,
 }
 
 /// `espp append FILE` and `espp import KIND FILE`.
@@ -68,7 +74,20 @@ fn append_inner(
     let recorded_at = now();
     let (lines, mut refusals) = match kind {
         Some(kind) => read_csv(kind, file)?,
-        None => read_lines_listing(file)?,
+        None => {
+            // Up to a piece of lines is read first: a file that fits is one batch, as it
+            // always was (and a dry run reads it all); a longer one streams.
+            let mut input = JsonLines::new(open_input(file)?);
+            let piece = usize::try_from(guards.piece_lines).unwrap_or(usize::MAX);
+            let mut first = Vec::new();
+            for item in input.by_ref() {
+                first.push(item?);
+                if first.len() > piece && !guards.dry_run {
+                    return append_streamed(cli, first, input, guards, new_ledger, out);
+                }
+            }
+            collect_lines(file, first)?
+        }
     };
     let batch = Batch {
         lines,
@@ -84,6 +103,42 @@ fn append_inner(
     if guards.dry_run {
         return dry_run(cli, batch, recorded_at, new_ledger, out);
     }
+    let piece = usize::try_from(guards.piece_lines).unwrap_or(usize::MAX);
+    if batch.lines.len() > piece {
+        // A CSV import longer than a piece: its rows are read whole (the CSV reader checks
+        // duplicate business keys across the file), its records, book and writes stream.
+        let rows = batch.lines.into_iter().map(|(n, l)| StreamLine::Line(n, l));
+        return append_streamed(
+            cli,
+            rows.collect(),
+            JsonLines::empty(),
+            guards,
+            new_ledger,
+            out,
+        );
+    }
+    let count = batch.lines.len();
+    write_to_ledger(
+        cli,
+        new_ledger,
+        out,
+        &format!("appending {count} line(s)"),
+        |ledger, _| ledger.append(batch, recorded_at),
+    )
+}
+
+/// Opens the ledger for writing (creating it if new), runs `append` on it with a spinner
+/// showing `message`, and reports the outcome; a refused first batch removes the new ledger.
+fn write_to_ledger(
+    cli: &Cli,
+    new_ledger: bool,
+    out: &mut impl Write,
+    message: &str,
+    append: impl FnOnce(
+        &mut Ledger,
+        &indicatif::ProgressBar,
+    ) -> Result<espp_engine::AppendReport, StoreError>,
+) -> Result<(), Failure> {
     if super::read_only(&cli.db) {
         return Err(Failure::new(
             exit::STORAGE,
@@ -95,8 +150,8 @@ fn append_inner(
     }
     let dir_existed = cli.db.exists();
     let mut ledger = super::waiting(cli, || Ledger::open_or_create(&cli.db, &options(cli)))?;
-    let spin = super::spinner(&format!("appending {} line(s)", batch.lines.len()));
-    let appended = ledger.append(batch, recorded_at);
+    let spin = super::spinner(message);
+    let appended = append(&mut ledger, &spin);
     spin.finish_and_clear();
     match appended {
         Ok(report) => {
@@ -119,6 +174,36 @@ fn append_inner(
             Err(e.into())
         }
     }
+}
+
+/// A JSON Lines input longer than a piece: appended as a stream (`Ledger::append_stream`),
+/// `first` being the items read already and `rest` what follows.
+fn append_streamed(
+    cli: &Cli,
+    first: Vec<StreamLine>,
+    rest: JsonLines<Box<dyn BufRead>>,
+    guards: Guards,
+    new_ledger: bool,
+    out: &mut impl Write,
+) -> Result<(), Failure> {
+    let recorded_at = now();
+    let options = StreamOptions {
+        actor: actor(cli)?,
+        allow_future: guards.allow_future,
+        again: guards.again,
+        piece_lines: usize::try_from(guards.piece_lines).unwrap_or(usize::MAX),
+    };
+    let input =
+        first.into_iter().map(Ok).chain(rest.map(|item| {
+            item.map_err(|e| StoreError::Io(format!("reading the input failed: {e}")))
+        }));
+    write_to_ledger(cli, new_ledger, out, "appending", |ledger, spin| {
+        ledger.append_stream(input, &options, recorded_at, &mut |n| {
+            spin.set_message(format!(
+                "appending: {n} record(s) written, not yet acknowledged"
+            ))
+        })
+    })
 }
 
 /// Removes what opening a new ledger created, after its first batch was refused: the whole
@@ -294,19 +379,31 @@ pub fn read_lines(file: &Path) -> Result<Vec<(usize, Line)>, Failure> {
     Ok(lines)
 }
 
-/// Reads a JSON Lines file into numbered, parsed lines, streaming; blank lines are skipped, a
-/// UTF-8 byte-order mark before the first line is ignored, and every line refused on its own
-/// (not UTF-8, longer than [`MAX_LINE_BYTES`], not a valid event) is listed.
+/// A JSON Lines file (or `-`, standard input) to read.
+fn open_input(file: &Path) -> Result<Box<dyn BufRead>, Failure> {
+    if file.as_os_str() == "-" {
+        return Ok(Box::new(std::io::BufReader::new(std::io::stdin())));
+    }
+    let f = std::fs::File::open(file)
+        .map_err(|e| Failure::new(exit::USAGE, format!("cannot read {}: {e}", file.display())))?;
+    Ok(Box::new(std::io::BufReader::new(f)))
+}
+
+/// Reads a JSON Lines file into numbered, parsed lines; blank lines are skipped, a UTF-8
+/// byte-order mark before the first line is ignored, and every line refused on its own (not
+/// UTF-8, longer than [`MAX_LINE_BYTES`], not a valid event) is listed.
 fn read_lines_listing(file: &Path) -> Result<(Vec<(usize, Line)>, Refusals), Failure> {
-    let input: Box<dyn BufRead> = if file.as_os_str() == "-" {
-        Box::new(std::io::BufReader::new(std::io::stdin()))
-    } else {
-        let f = std::fs::File::open(file).map_err(|e| {
-            Failure::new(exit::USAGE, format!("cannot read {}: {e}", file.display()))
-        })?;
-        Box::new(std::io::BufReader::new(f))
-    };
-    let (out, refusals) = parse_lines(input)?;
+    let items = JsonLines::new(open_input(file)?).collect::<Result<Vec<_>, _>>()?;
+    collect_lines(file, items)
+}
+
+/// The parsed lines and the refusals of a whole input's items; an input without a line is
+/// refused.
+fn collect_lines(
+    file: &Path,
+    items: Vec<StreamLine>,
+) -> Result<(Vec<(usize, Line)>, Refusals), Failure> {
+    let (out, refusals) = split_items(items);
     if out.is_empty() && refusals.is_empty() {
         return Err(Failure::new(
             exit::REFUSED,
@@ -319,63 +416,126 @@ fn read_lines_listing(file: &Path) -> Result<(Vec<(usize, Line)>, Refusals), Fai
     Ok((out, refusals))
 }
 
-/// The parsing loop of [`read_lines_listing`], over any reader.
-fn parse_lines(mut input: impl BufRead) -> Result<(Vec<(usize, Line)>, Refusals), Failure> {
+/// Parsed lines one way, refused ones the other.
+fn split_items(items: Vec<StreamLine>) -> (Vec<(usize, Line)>, Refusals) {
     let mut out = Vec::new();
     let mut refusals = Refusals::new();
-    let mut raw = Vec::new();
-    let mut line = 0usize;
-    loop {
-        line += 1;
-        raw.clear();
-        // One byte more than the limit tells a line that is too long from one that fits.
-        let read = (&mut input)
-            .take(MAX_LINE_BYTES as u64 + 1)
-            .read_until(b'\n', &mut raw)?;
-        if read == 0 {
-            break;
+    for item in items {
+        match item {
+            StreamLine::Line(n, l) => out.push((n, l)),
+            StreamLine::Refused(n, m) => refusals.push(n, m),
         }
-        if raw.last() != Some(&b'\n') && raw.len() > MAX_LINE_BYTES {
-            refusals.push(
-                line,
-                format!("longer than {MAX_LINE_BYTES} bytes, the most one event may take"),
-            );
+    }
+    (out, refusals)
+}
+
+/// Every line of any reader, parsed (the whole input; tests).
+#[cfg(test)]
+fn parse_lines(input: impl BufRead) -> Result<(Vec<(usize, Line)>, Refusals), Failure> {
+    let items = JsonLines::new(input).collect::<Result<Vec<_>, _>>()?;
+    Ok(split_items(items))
+}
+
+/// The lines of a JSON Lines input, one at a time: each parsed, or refused on its own.
+/// Blank lines are skipped; a UTF-8 byte-order mark before the first line is ignored; a line
+/// longer than [`MAX_LINE_BYTES`] is refused without being kept. An I/O error ends it.
+struct JsonLines<R> {
+    input: R,
+    raw: Vec<u8>,
+    line: usize,
+    done: bool,
+}
+
+impl JsonLines<Box<dyn BufRead>> {
+    /// No lines at all.
+    fn empty() -> Self {
+        let mut lines = JsonLines::new(Box::new(std::io::empty()) as Box<dyn BufRead>);
+        lines.done = true;
+        lines
+    }
+}
+
+impl<R: BufRead> JsonLines<R> {
+    fn new(input: R) -> Self {
+        JsonLines {
+            input,
+            raw: Vec::new(),
+            line: 0,
+            done: false,
+        }
+    }
+
+    /// The next line's item; None for a blank line; Err at the end of the input.
+    fn read_one(&mut self) -> std::io::Result<Option<Option<StreamLine>>> {
+        self.line += 1;
+        let line = self.line;
+        self.raw.clear();
+        // One byte more than the limit tells a line that is too long from one that fits.
+        let read = (&mut self.input)
+            .take(MAX_LINE_BYTES as u64 + 1)
+            .read_until(b'\n', &mut self.raw)?;
+        if read == 0 {
+            return Ok(None);
+        }
+        if self.raw.last() != Some(&b'\n') && self.raw.len() > MAX_LINE_BYTES {
             // Skip the rest of the line without keeping it.
             let mut rest = Vec::new();
             loop {
                 rest.clear();
-                let n = (&mut input).take(1 << 16).read_until(b'\n', &mut rest)?;
+                let n = (&mut self.input)
+                    .take(1 << 16)
+                    .read_until(b'\n', &mut rest)?;
                 if n == 0 || rest.last() == Some(&b'\n') {
                     break;
                 }
             }
-            continue;
+            return Ok(Some(Some(StreamLine::Refused(
+                line,
+                format!("longer than {MAX_LINE_BYTES} bytes, the most one event may take"),
+            ))));
         }
-        let mut bytes = raw.as_slice();
+        let mut bytes = self.raw.as_slice();
         if line == 1 {
             bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
         }
         let text = match std::str::from_utf8(bytes) {
             Ok(t) => t,
             Err(e) => {
-                refusals.push(
+                return Ok(Some(Some(StreamLine::Refused(
                     line,
                     format!("not UTF-8 text (byte {})", e.valid_up_to() + 1),
-                );
-                continue;
+                ))))
             }
         };
         let text = text.strip_suffix('\n').unwrap_or(text);
         let text = text.strip_suffix('\r').unwrap_or(text);
         if text.trim().is_empty() {
-            continue;
+            return Ok(Some(None));
         }
-        match parse_line(text) {
-            Ok(parsed) => out.push((line, parsed)),
-            Err(e) => refusals.push(line, e.to_string()),
-        }
+        Ok(Some(Some(match parse_line(text) {
+            Ok(parsed) => StreamLine::Line(line, parsed),
+            Err(e) => StreamLine::Refused(line, e.to_string()),
+        })))
     }
-    Ok((out, refusals))
+}
+
+impl<R: BufRead> Iterator for JsonLines<R> {
+    type Item = std::io::Result<StreamLine>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while !self.done {
+            match self.read_one() {
+                Ok(Some(Some(item))) => return Some(Ok(item)),
+                Ok(Some(None)) => continue,
+                Ok(None) => self.done = true,
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(e));
+                }
+            }
+        }
+        None
+    }
 }
 
 #[cfg(test)]

@@ -142,6 +142,39 @@ fn a_failed_append_exits_5_at_once_and_leaves_nothing() {
     assert_eq!(records[4]["type"], "market_price");
 }
 
+/// A streamed append (`--piece-lines`, `store_stream.rs`) whose disk fills after some of its
+/// pieces reached sled: exit 5, nothing of it visible, the ledger usable again.
+#[test]
+fn a_full_disk_mid_stream_leaves_the_ledger_usable_and_unchanged() {
+    let dir = Dir::new();
+    dir.append(PLAN).expect_code(0);
+    let before = dir.export();
+    let huge = dir.file("huge.jsonl", huge_event());
+    let huge = huge.to_str().expect("UTF-8");
+
+    // Pieces of 8 lines: chunks of ~256 KB, which go to sled's data file (under its blob
+    // threshold) until it reaches the limit.
+    let (run, _) = espp_limited(&dir, LIMIT, &["append", "--piece-lines", "8", huge]);
+    run.expect_code(5)
+        .stderr_has("no space")
+        .stderr_has("not stored");
+    let data = std::fs::metadata(dir.db().join("log").join("db")).expect("sled's data file");
+    assert!(
+        data.len() > 3 << 20,
+        "only {} bytes reached sled's data file: the stream failed before its pieces",
+        data.len()
+    );
+    assert_eq!(dir.export(), before, "the failed stream is visible");
+    dir.espp(&["verify"]).expect_code(0);
+    stdout_has(dir.append(hires(1, 3)).expect_code(0), "seq 2-4");
+    stdout_has(
+        dir.espp(&["append", "--piece-lines", "8", huge])
+            .expect_code(0),
+        "seq 5-304",
+    );
+    dir.espp(&["verify"]).expect_code(0);
+}
+
 #[test]
 fn an_append_that_fails_again_and_again_damages_nothing() {
     // Several failed appends in a row, with small appends between them that fit.

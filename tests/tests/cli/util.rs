@@ -93,6 +93,7 @@ pub fn own_bin(name: &str) -> PathBuf {
     match name {
         "crash_appender" => PathBuf::from(env!("CARGO_BIN_EXE_crash_appender")),
         "fsize_limit" => PathBuf::from(env!("CARGO_BIN_EXE_fsize_limit")),
+        "stream_appender" => PathBuf::from(env!("CARGO_BIN_EXE_stream_appender")),
         other => panic!("no binary {other} in espp-tests"),
     }
 }
