@@ -3,24 +3,20 @@
 //! same file twice, a mistyped `--db` that would leave a stray ledger behind, and
 //! `--dry-run` to see before writing.
 
-use std::io::{BufRead, Read, Write};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use chrono::Datelike;
 use espp_engine::guards::Refusals;
 use espp_engine::{now, Batch, Ledger, StoreError, StreamLine, StreamOptions};
-use espp_events::{parse_line, Actor, Line};
+use espp_events::{Actor, Line};
 use serde_json::Value;
 
 use super::output::{print_append_report, print_diff, print_state, print_statements};
 use super::{actor, exit, options, Failure};
 use crate::{Cli, Format, ImportKind};
 
-/// Longest input line taken, in bytes. The largest event a person or a feed writes (a
-/// `plan_adopted` with every rule, a `market_price` with thousands of closes) is a few KiB;
-/// anything longer is refused before it is parsed, so a hostile file cannot make a read cost
-/// gigabytes.
-pub const MAX_LINE_BYTES: usize = 64 * 1024;
+use super::lines::{open_input, Input, JsonLines};
 
 /// The switches of `append` and `import`.
 #[derive(clap::Args, Debug, Clone, Copy)]
@@ -181,7 +177,7 @@ fn write_to_ledger(
 fn append_streamed(
     cli: &Cli,
     first: Vec<StreamLine>,
-    rest: JsonLines<Box<dyn BufRead>>,
+    rest: JsonLines<Input>,
     guards: Guards,
     new_ledger: bool,
     out: &mut impl Write,
@@ -379,19 +375,10 @@ pub fn read_lines(file: &Path) -> Result<Vec<(usize, Line)>, Failure> {
     Ok(lines)
 }
 
-/// A JSON Lines file (or `-`, standard input) to read.
-fn open_input(file: &Path) -> Result<Box<dyn BufRead>, Failure> {
-    if file.as_os_str() == "-" {
-        return Ok(Box::new(std::io::BufReader::new(std::io::stdin())));
-    }
-    let f = std::fs::File::open(file)
-        .map_err(|e| Failure::new(exit::USAGE, format!("cannot read {}: {e}", file.display())))?;
-    Ok(Box::new(std::io::BufReader::new(f)))
-}
-
 /// Reads a JSON Lines file into numbered, parsed lines; blank lines are skipped, a UTF-8
 /// byte-order mark before the first line is ignored, and every line refused on its own (not
-/// UTF-8, longer than [`MAX_LINE_BYTES`], not a valid event) is listed.
+/// UTF-8, longer than [`MAX_LINE_BYTES`](super::lines::MAX_LINE_BYTES), not a valid event) is
+/// listed.
 fn read_lines_listing(file: &Path) -> Result<(Vec<(usize, Line)>, Refusals), Failure> {
     let items = JsonLines::new(open_input(file)?).collect::<Result<Vec<_>, _>>()?;
     collect_lines(file, items)
@@ -431,116 +418,15 @@ fn split_items(items: Vec<StreamLine>) -> (Vec<(usize, Line)>, Refusals) {
 
 /// Every line of any reader, parsed (the whole input; tests).
 #[cfg(test)]
-fn parse_lines(input: impl BufRead) -> Result<(Vec<(usize, Line)>, Refusals), Failure> {
+fn parse_lines(input: impl std::io::BufRead) -> Result<(Vec<(usize, Line)>, Refusals), Failure> {
     let items = JsonLines::new(input).collect::<Result<Vec<_>, _>>()?;
     Ok(split_items(items))
-}
-
-/// The lines of a JSON Lines input, one at a time: each parsed, or refused on its own.
-/// Blank lines are skipped; a UTF-8 byte-order mark before the first line is ignored; a line
-/// longer than [`MAX_LINE_BYTES`] is refused without being kept. An I/O error ends it.
-struct JsonLines<R> {
-    input: R,
-    raw: Vec<u8>,
-    line: usize,
-    done: bool,
-}
-
-impl JsonLines<Box<dyn BufRead>> {
-    /// No lines at all.
-    fn empty() -> Self {
-        let mut lines = JsonLines::new(Box::new(std::io::empty()) as Box<dyn BufRead>);
-        lines.done = true;
-        lines
-    }
-}
-
-impl<R: BufRead> JsonLines<R> {
-    fn new(input: R) -> Self {
-        JsonLines {
-            input,
-            raw: Vec::new(),
-            line: 0,
-            done: false,
-        }
-    }
-
-    /// The next line's item; None for a blank line; Err at the end of the input.
-    fn read_one(&mut self) -> std::io::Result<Option<Option<StreamLine>>> {
-        self.line += 1;
-        let line = self.line;
-        self.raw.clear();
-        // One byte more than the limit tells a line that is too long from one that fits.
-        let read = (&mut self.input)
-            .take(MAX_LINE_BYTES as u64 + 1)
-            .read_until(b'\n', &mut self.raw)?;
-        if read == 0 {
-            return Ok(None);
-        }
-        if self.raw.last() != Some(&b'\n') && self.raw.len() > MAX_LINE_BYTES {
-            // Skip the rest of the line without keeping it.
-            let mut rest = Vec::new();
-            loop {
-                rest.clear();
-                let n = (&mut self.input)
-                    .take(1 << 16)
-                    .read_until(b'\n', &mut rest)?;
-                if n == 0 || rest.last() == Some(&b'\n') {
-                    break;
-                }
-            }
-            return Ok(Some(Some(StreamLine::Refused(
-                line,
-                format!("longer than {MAX_LINE_BYTES} bytes, the most one event may take"),
-            ))));
-        }
-        let mut bytes = self.raw.as_slice();
-        if line == 1 {
-            bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-        }
-        let text = match std::str::from_utf8(bytes) {
-            Ok(t) => t,
-            Err(e) => {
-                return Ok(Some(Some(StreamLine::Refused(
-                    line,
-                    format!("not UTF-8 text (byte {})", e.valid_up_to() + 1),
-                ))))
-            }
-        };
-        let text = text.strip_suffix('\n').unwrap_or(text);
-        let text = text.strip_suffix('\r').unwrap_or(text);
-        if text.trim().is_empty() {
-            return Ok(Some(None));
-        }
-        Ok(Some(Some(match parse_line(text) {
-            Ok(parsed) => StreamLine::Line(line, parsed),
-            Err(e) => StreamLine::Refused(line, e.to_string()),
-        })))
-    }
-}
-
-impl<R: BufRead> Iterator for JsonLines<R> {
-    type Item = std::io::Result<StreamLine>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        while !self.done {
-            match self.read_one() {
-                Ok(Some(Some(item))) => return Some(Ok(item)),
-                Ok(Some(None)) => continue,
-                Ok(None) => self.done = true,
-                Err(e) => {
-                    self.done = true;
-                    return Some(Err(e));
-                }
-            }
-        }
-        None
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cmd::lines::MAX_LINE_BYTES;
 
     #[test]
     fn every_bad_line_is_listed_with_its_own_number() {

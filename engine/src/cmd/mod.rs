@@ -7,6 +7,7 @@
 pub mod append;
 pub mod docs;
 pub mod explain;
+mod lines;
 pub mod output;
 pub mod read;
 pub mod replay;

@@ -2,23 +2,27 @@
 //! in memory bounded whatever the file's length (issue 15: holding the whole export's
 //! records took 587 MB at 1M events).
 //!
-//! The file is read twice. The first pass checks the hash chain (a break is damage, exit 4,
-//! before anything is folded) and notes, for each block of [`BLOCK`] records, the earliest
-//! day it holds. The second pass folds the records a block at a time: a record is folded
-//! once no later block holds an earlier day (`OrderedFold`'s bound, as the ledger's own folds
-//! take it from their chunks' day summaries), so only the records waiting on a back-dated
-//! one are held. The second pass checks the chain again and each block's earliest day
-//! against the first's: a file changed between the passes is refused, never folded as half
-//! of each.
+//! The file is read twice. The first pass reads only each line's `date` and notes, for each
+//! block of [`BLOCK`] records, the earliest day it holds. The second pass parses every line,
+//! checks the hash chain (a break is damage, exit 4) and folds the records a block at a time:
+//! a record is folded once no later block holds an earlier day (`OrderedFold`'s bound, as the
+//! ledger's own folds take it from their chunks' day summaries), so only the records waiting
+//! on a back-dated one are held. Each block's earliest day is checked against the first
+//! pass's as it comes: a file changed between the passes (or a line whose `date` read alone
+//! is not its record's) is refused. Nothing is written before the whole file has passed, so
+//! a refusal found late in the file leaves no output, as when the file was read whole.
 //!
 //! Standard input (`-`) cannot be read twice: it is read once into memory, as before.
 
 use std::io::Write;
 use std::path::Path;
 
-use espp_events::{Day, Hash, Line, Record};
+use espp_engine::guards::Refusals;
+use espp_engine::{StoreError, StreamLine};
+use espp_events::{parse_line, Day, Hash, Line, Record};
 use espp_replay::{OrderedFold, Query};
 
+use super::lines::{open_input, Input, JsonLines, Text};
 use super::output::print_projection;
 use super::{exit, Failure};
 use crate::{Cli, Format, When};
@@ -60,18 +64,7 @@ fn fold_twice(
     query: &Query,
     block_records: usize,
 ) -> Result<(espp_projections::State, Option<(u64, String)>), Failure> {
-    // First pass: the chain and each block's earliest day.
-    let mut earliest: Vec<Day> = Vec::new();
-    let mut chain = Chain::new();
-    for (i, r) in chain.records(lines(file)?).enumerate() {
-        let r = r?;
-        if i % block_records == 0 {
-            earliest.push(r.date);
-        } else if let Some(e) = earliest.last_mut() {
-            *e = (*e).min(r.date);
-        }
-    }
-    let first_head = chain.prev;
+    let earliest = earliest_days(file, block_records)?;
     // The earliest day of every block after each one: what a block's records wait for.
     let mut later: Vec<Option<Day>> = vec![None; earliest.len()];
     for b in (0..earliest.len().saturating_sub(1)).rev() {
@@ -89,35 +82,12 @@ fn fold_twice(
             ),
         )
     };
-    let lines = lines(file)?;
+    let lines = JsonLines::new(open_input(file)?);
     let mut fold = OrderedFold::from_start(query.clone());
     let mut head = None;
     let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<Record>, Failure>>(2);
-    let (blocks, last) = std::thread::scope(|s| {
-        let reader = s.spawn(move || {
-            let mut chain = Chain::new();
-            let mut block = Vec::with_capacity(block_records.min(BLOCK));
-            for r in chain.records(lines) {
-                let full = match r {
-                    Ok(r) => {
-                        block.push(r);
-                        block.len() == block_records
-                    }
-                    Err(e) => {
-                        let _ = tx.send(Err(e));
-                        return None;
-                    }
-                };
-                // The fold gone (it failed): nothing more to read.
-                if full && tx.send(Ok(std::mem::take(&mut block))).is_err() {
-                    return None;
-                }
-            }
-            if !block.is_empty() && tx.send(Ok(block)).is_err() {
-                return None;
-            }
-            Some(chain.prev)
-        });
+    let blocks = std::thread::scope(|s| {
+        s.spawn(move || read_blocks(file, lines, block_records, &tx));
         let mut b = 0usize;
         for block in rx {
             let block = block?;
@@ -135,16 +105,111 @@ fn fold_twice(
             fold.push(block, bound).map_err(|e| fold_failure(file, e))?;
             b += 1;
         }
-        let last = reader
-            .join()
-            .unwrap_or_else(|e| std::panic::resume_unwind(e));
-        Ok((b, last))
+        Ok(b)
     })?;
-    if blocks != earliest.len() || last != Some(first_head) {
+    if blocks != earliest.len() {
         return Err(changed());
     }
     let state = fold.finish().map_err(|e| fold_failure(file, e))?;
     Ok((state, head))
+}
+
+/// The first pass: the earliest day of each block of `block_records` records, read from
+/// each line's `date` alone (a line whose date is not plainly there is parsed whole; one that
+/// does not parse is left to the second pass, which refuses it).
+fn earliest_days(file: &Path, block_records: usize) -> Result<Vec<Day>, Failure> {
+    #[derive(serde::Deserialize)]
+    struct Dated<'a> {
+        #[serde(borrow)]
+        date: &'a str,
+    }
+    let mut input = JsonLines::new(open_input(file)?);
+    let mut earliest: Vec<Day> = Vec::new();
+    let mut records = 0usize;
+    while let Some(text) = input.read_text()? {
+        let Text::Line(_, text) = text else { continue };
+        let quick = serde_json::from_str::<Dated<'_>>(text)
+            .ok()
+            .and_then(|d| Day::parse(d.date).ok());
+        let date = match quick {
+            Some(d) => d,
+            None => match parse_line(text) {
+                Ok(Line::Enveloped(r)) => r.date,
+                Ok(Line::Bare(e)) => e.date,
+                Err(_) => continue,
+            },
+        };
+        if records.is_multiple_of(block_records) {
+            earliest.push(date);
+        } else if let Some(e) = earliest.last_mut() {
+            *e = (*e).min(date);
+        }
+        records += 1;
+    }
+    Ok(earliest)
+}
+
+/// The second pass's reader: sends the file's records in blocks, each checked against the
+/// one before it, or the failure that ends the read. As the whole file was refused before
+/// (issue 7), every line refused on its own is listed, and those come before a break in the
+/// chain: after the first problem the rest is read only for refused lines.
+fn read_blocks(
+    file: &Path,
+    lines: JsonLines<Input>,
+    block_records: usize,
+    tx: &std::sync::mpsc::SyncSender<Result<Vec<Record>, Failure>>,
+) {
+    let mut chain = Chain::new();
+    let mut block = Vec::with_capacity(block_records.min(BLOCK));
+    let mut refusals = Refusals::new();
+    let mut broken: Option<Failure> = None;
+    let mut any = false;
+    for item in lines {
+        let (line, l) = match item {
+            Ok(StreamLine::Line(line, l)) => (line, l),
+            Ok(StreamLine::Refused(line, why)) => {
+                refusals.push(line, why);
+                continue;
+            }
+            Err(e) => {
+                let _ = tx.send(Err(e.into()));
+                return;
+            }
+        };
+        any = true;
+        if !refusals.is_empty() || broken.is_some() {
+            continue;
+        }
+        match chain.check(line, l) {
+            Ok(r) => block.push(r),
+            Err(e) => {
+                broken = Some(e);
+                continue;
+            }
+        }
+        // The fold gone (it failed): nothing more to read.
+        if block.len() == block_records && tx.send(Ok(std::mem::take(&mut block))).is_err() {
+            return;
+        }
+    }
+    let end = if !refusals.is_empty() {
+        Err(StoreError::Lines(refusals).into())
+    } else if let Some(e) = broken {
+        Err(e)
+    } else if !any {
+        Err(Failure::new(
+            exit::REFUSED,
+            format!(
+                "{}: no records to replay (the input is empty)",
+                file.display()
+            ),
+        ))
+    } else {
+        Ok(block)
+    };
+    if !matches!(&end, Ok(b) if b.is_empty()) {
+        let _ = tx.send(end);
+    }
 }
 
 /// Folds records held in memory (standard input).
@@ -158,13 +223,6 @@ fn fold(
 
 fn fold_failure(file: &Path, e: espp_replay::FoldError) -> Failure {
     Failure::new(exit::REFUSED, format!("{}: {e}", file.display()))
-}
-
-/// The numbered lines of a file.
-fn lines(
-    file: &Path,
-) -> Result<impl Iterator<Item = Result<(usize, Line), Failure>> + Send, Failure> {
-    Ok(super::append::read_lines(file)?.into_iter().map(Ok))
 }
 
 /// The hash chain of an export as its lines are read: each must be an exported record that
@@ -182,30 +240,35 @@ impl Chain {
         }
     }
 
-    /// The records of `lines`, each checked: not an exported record, or one that is missing,
-    /// altered or out of place (damage, exit 4), ends the read with an error naming its line.
+    /// The records of `lines`, each checked ([`Chain::check`]).
     fn records<'c>(
         &'c mut self,
         lines: impl Iterator<Item = Result<(usize, Line), Failure>> + 'c,
     ) -> impl Iterator<Item = Result<Record, Failure>> + 'c {
         lines.map(move |item| {
             let (line, l) = item?;
-            let Line::Enveloped(r) = l else {
-                return Err(Failure::new(
-                    exit::REFUSED,
-                    format!("line {line}: not an exported record (no envelope)"),
-                ));
-            };
-            let (expected, prev) = (self.expected, self.prev);
-            if r.seq != expected || r.prev_hash != prev || r.compute_hash() != r.hash {
-                return Err(Failure::new(
-                    exit::DAMAGED,
-                    format!("line {line}: seq {} is missing, altered or out of place (expected seq {expected} after hash {prev})", r.seq),
-                ));
-            }
-            self.prev = r.hash;
-            self.expected += 1;
-            Ok(r)
+            self.check(line, l)
         })
+    }
+
+    /// The record of `line` if it is an exported record that follows the one before; else
+    /// the failure naming its line (damage, exit 4, for one missing, altered or out of place).
+    fn check(&mut self, line: usize, l: Line) -> Result<Record, Failure> {
+        let Line::Enveloped(r) = l else {
+            return Err(Failure::new(
+                exit::REFUSED,
+                format!("line {line}: not an exported record (no envelope)"),
+            ));
+        };
+        let (expected, prev) = (self.expected, self.prev);
+        if r.seq != expected || r.prev_hash != prev || r.compute_hash() != r.hash {
+            return Err(Failure::new(
+                exit::DAMAGED,
+                format!("line {line}: seq {} is missing, altered or out of place (expected seq {expected} after hash {prev})", r.seq),
+            ));
+        }
+        self.prev = r.hash;
+        self.expected += 1;
+        Ok(r)
     }
 }
