@@ -216,7 +216,8 @@ impl<'de> Visitor<'de> for AccountsVisitor {
         // all but the last are closed.
         let closed_count = map.size_hint().unwrap_or(0).saturating_sub(1);
         let mut out = Accounts::new();
-        let mut bytes = Vec::with_capacity(closed_count.saturating_mul(40).min(4096));
+        // ~50 bytes an account (a day of 5, decimals of 2 to 5); trimmed to size below.
+        let mut bytes = Vec::with_capacity(closed_count.saturating_mul(56).min(4096));
         while out.closed.count < closed_count {
             let Some(day) = map.next_key::<Day>()? else {
                 break;
@@ -229,7 +230,11 @@ impl<'de> Visitor<'de> for AccountsVisitor {
             out.closed.count += 1;
             out.closed.last = Some(day);
         }
+        // Held for the state's life: no spare capacity (glibc shrinks a block in place).
+        bytes.shrink_to_fit();
         out.closed.bytes = bytes;
+        // What is left (bincode says), usually the latest account: not room for four.
+        out.open.reserve_exact(map.size_hint().unwrap_or(0).min(16));
         while let Some(day) = map.next_key::<Day>()? {
             let account: Account = map.next_value()?;
             let last = out.open.last().map(|(d, _)| *d).or(out.closed.last);
