@@ -55,6 +55,25 @@ impl Accounts {
         Accounts::default()
     }
 
+    /// Accounts from their parts: `closed`, the bytes of `count` closed accounts (checked
+    /// by the caller as [`Accounts`]' own decoding checks them), the latest of them `last`;
+    /// `open`, the rest, after `last`, in key order (`crate::parts_fast`).
+    pub(crate) fn from_closed(
+        closed: Vec<u8>,
+        count: usize,
+        last: Option<Day>,
+        open: Vec<(Day, Account)>,
+    ) -> Self {
+        Accounts {
+            closed: Closed {
+                bytes: closed,
+                count,
+                last,
+            },
+            open,
+        }
+    }
+
     /// Whether `day` may be among the closed bytes.
     fn in_closed(&self, day: &Day) -> bool {
         self.closed.last.is_some_and(|last| *day <= last)
@@ -252,7 +271,8 @@ impl<'de> Visitor<'de> for AccountsVisitor {
 struct AccountBytes<'a>(&'a mut Vec<u8>);
 
 /// The fields of [`Account`], in order: is each optional?
-const ACCOUNT_FIELDS: [bool; 9] = [false, false, false, false, true, true, false, false, true];
+pub(crate) const ACCOUNT_FIELDS: [bool; 9] =
+    [false, false, false, false, true, true, false, false, true];
 
 impl<'de> DeserializeSeed<'de> for AccountBytes<'_> {
     type Value = ();

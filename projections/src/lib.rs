@@ -29,6 +29,7 @@ mod num;
 mod output;
 mod participation;
 pub mod parts;
+mod parts_fast;
 mod period;
 mod plan;
 mod purchase;
