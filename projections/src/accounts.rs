@@ -74,6 +74,17 @@ impl Accounts {
         }
     }
 
+    /// Where `start` is in `open` (as `binary_search`), looking at the latest first: a
+    /// payroll's account is the latest, and a search's probes, 144 bytes apart, each cost
+    /// a cache miss (a fold from scratch spent 8% of `verify` in them).
+    fn find_open(&self, start: &Day) -> Result<usize, usize> {
+        match self.open.last() {
+            Some((last, _)) if last == start => Ok(self.open.len() - 1),
+            Some((last, _)) if last < start => Err(self.open.len()),
+            _ => self.open.binary_search_by_key(start, |(d, _)| *d),
+        }
+    }
+
     /// Whether `day` may be among the closed bytes.
     fn in_closed(&self, day: &Day) -> bool {
         self.closed.last.is_some_and(|last| *day <= last)
@@ -95,8 +106,7 @@ impl Accounts {
             }
             return None;
         }
-        self.open
-            .binary_search_by_key(start, |(d, _)| *d)
+        self.find_open(start)
             .ok()
             .and_then(|i| self.open.get(i))
             .map(|(_, a)| Cow::Borrowed(a))
@@ -115,7 +125,7 @@ impl Accounts {
             }
             return false;
         }
-        self.open.binary_search_by_key(start, |(d, _)| *d).is_ok()
+        self.find_open(start).is_ok()
     }
 
     /// The account of the period starting `start`, to change.
@@ -123,7 +133,7 @@ impl Accounts {
         if self.in_closed(start) {
             self.decode_closed();
         }
-        match self.open.binary_search_by_key(start, |(d, _)| *d) {
+        match self.find_open(start) {
             Ok(i) => self.open.get_mut(i).map(|(_, a)| a),
             Err(_) => None,
         }
@@ -134,7 +144,7 @@ impl Accounts {
         if self.in_closed(&start) {
             self.decode_closed();
         }
-        let i = match self.open.binary_search_by_key(&start, |(d, _)| *d) {
+        let i = match self.find_open(&start) {
             Ok(i) => i,
             Err(i) => {
                 self.open.insert(i, (start, Account::new()));
