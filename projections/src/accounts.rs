@@ -24,12 +24,12 @@ use std::borrow::Cow;
 use std::fmt;
 
 use espp_events::Day;
-use rust_decimal::Decimal;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::ser::{SerializeMap, SerializeTuple, Serializer};
 use serde::{Deserialize, Serialize};
 
 use crate::employee::Account;
+use crate::parts_fast::Cursor;
 
 /// The closed accounts' bytes (see the module's documentation).
 #[derive(Clone, Default)]
@@ -336,10 +336,6 @@ fn zigzag(n: i32) -> u32 {
     ((n << 1) ^ (n >> 31)) as u32
 }
 
-fn unzigzag(z: u32) -> i32 {
-    ((z >> 1) as i32) ^ -((z & 1) as i32)
-}
-
 /// bincode's varint: one byte below 251, else a marker and the value in 2, 4, 8 or 16
 /// little-endian bytes, the shortest that holds it.
 fn put_varint(out: &mut Vec<u8>, v: u128) {
@@ -360,88 +356,30 @@ fn put_varint(out: &mut Vec<u8>, v: u128) {
     }
 }
 
-/// Reads closed accounts' bytes, which this module wrote and checked: they cannot be
-/// malformed, so a failure to read them is a bug, not bad input.
-struct Reader<'a> {
-    bytes: &'a [u8],
-    at: usize,
-}
+/// Reads closed accounts' bytes with `parts_fast`'s cursor. They were checked when held
+/// (by this module's decoding or by `parts_fast`), so they cannot be malformed: a failure
+/// to read them is a bug, not bad input.
+struct Reader<'a>(Cursor<'a>);
 
 fn broken() -> ! {
-    unreachable!("closed accounts written by this process do not read back")
+    unreachable!("closed accounts checked when held do not read back")
 }
 
 impl<'a> Reader<'a> {
     fn new(bytes: &'a [u8]) -> Self {
-        Reader { bytes, at: 0 }
-    }
-
-    fn take(&mut self, n: usize) -> &'a [u8] {
-        match self.bytes.get(self.at..self.at + n) {
-            Some(s) => {
-                self.at += n;
-                s
-            }
-            None => broken(),
-        }
-    }
-
-    fn byte(&mut self) -> u8 {
-        self.take(1)[0]
-    }
-
-    fn varint(&mut self) -> u128 {
-        fn le<const N: usize>(s: &[u8]) -> [u8; N] {
-            s.try_into().unwrap_or_else(|_| broken())
-        }
-        match self.byte() {
-            b @ 0..=250 => u128::from(b),
-            251 => u128::from(u16::from_le_bytes(le(self.take(2)))),
-            252 => u128::from(u32::from_le_bytes(le(self.take(4)))),
-            253 => u128::from(u64::from_le_bytes(le(self.take(8)))),
-            _ => u128::from_le_bytes(le(self.take(16))),
-        }
+        Reader(Cursor::new(bytes))
     }
 
     fn day(&mut self) -> Day {
-        let z = u32::try_from(self.varint()).unwrap_or_else(|_| broken());
-        Day::from_days_from_ce(unzigzag(z)).unwrap_or_else(|| broken())
-    }
-
-    fn decimal(&mut self) -> Decimal {
-        let head = self.byte();
-        let m = i128::try_from(self.varint()).unwrap_or_else(|_| broken());
-        let mut x = Decimal::try_from_i128_with_scale(m, u32::from(head & 0x7f))
-            .unwrap_or_else(|_| broken());
-        x.set_sign_negative(head & 0x80 != 0);
-        x
-    }
-
-    fn opt_decimal(&mut self) -> Option<Decimal> {
-        (self.byte() != 0).then(|| self.decimal())
+        self.0.day().unwrap_or_else(|| broken())
     }
 
     fn account(&mut self) -> Account {
-        Account {
-            deductions: self.decimal(),
-            cash_payments: self.decimal(),
-            refunds: self.decimal(),
-            shares_bought: self.decimal(),
-            price: self.opt_decimal(),
-            shares_held_end: self.opt_decimal(),
-            opening_balance: self.decimal(),
-            cost: self.decimal(),
-            carried: self.opt_decimal(),
-        }
+        self.0.account().unwrap_or_else(|| broken())
     }
 
     fn skip_account(&mut self) {
-        for optional in ACCOUNT_FIELDS {
-            if !optional || self.byte() != 0 {
-                self.byte();
-                self.varint();
-            }
-        }
+        self.0.skip_account().unwrap_or_else(|| broken())
     }
 }
 
@@ -451,6 +389,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use proptest::prelude::*;
+    use rust_decimal::Decimal;
 
     use super::*;
 

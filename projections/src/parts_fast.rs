@@ -25,13 +25,18 @@ use crate::employee::{Account, Deductions, Employee};
 /// An employee block, decoded.
 pub(crate) type Block = (Vec<(EmployeeId, Employee)>, Vec<(Day, EmployeeId)>);
 
-/// Reads bincode's standard encoding from a slice; every read is None past the end.
-struct Cursor<'a> {
+/// Reads bincode's standard encoding from a slice; every read is None past the end or on a
+/// value it is not sure of. Also reads the closed accounts' bytes (`crate::accounts`).
+pub(crate) struct Cursor<'a> {
     bytes: &'a [u8],
     at: usize,
 }
 
 impl<'a> Cursor<'a> {
+    pub(crate) fn new(bytes: &'a [u8]) -> Self {
+        Cursor { bytes, at: 0 }
+    }
+
     fn take(&mut self, n: usize) -> Option<&'a [u8]> {
         let s = self.bytes.get(self.at..self.at.checked_add(n)?)?;
         self.at += n;
@@ -70,7 +75,7 @@ impl<'a> Cursor<'a> {
         Some(((z >> 1) as i32) ^ -((z & 1) as i32))
     }
 
-    fn day(&mut self) -> Option<Day> {
+    pub(crate) fn day(&mut self) -> Option<Day> {
         Day::from_days_from_ce(self.i32()?)
     }
 
@@ -128,7 +133,7 @@ impl<'a> Cursor<'a> {
         self.serde::<Option<T>>()
     }
 
-    fn account(&mut self) -> Option<Account> {
+    pub(crate) fn account(&mut self) -> Option<Account> {
         Some(Account {
             deductions: self.decimal()?,
             cash_payments: self.decimal()?,
@@ -143,7 +148,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// Checks an account without making it.
-    fn skip_account(&mut self) -> Option<()> {
+    pub(crate) fn skip_account(&mut self) -> Option<()> {
         for optional in crate::accounts::ACCOUNT_FIELDS {
             if !optional || self.option()? {
                 self.skip_decimal()?;
@@ -273,7 +278,7 @@ impl<'a> Cursor<'a> {
 
 /// The employee block `bytes`, if this decoder is sure of it (see the module's doc).
 pub(crate) fn employee_block(bytes: &[u8]) -> Option<Block> {
-    let mut c = Cursor { bytes, at: 0 };
+    let mut c = Cursor::new(bytes);
     let n = c.len()?;
     // At least a byte an employee: a length beyond that is serde's to refuse.
     let mut members = Vec::with_capacity(n.min(bytes.len()));
