@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use espp_events::{Day, ElectionChoice, LeaveKind, Rules};
 use rust_decimal::Decimal;
 
+use crate::accounts::Accounts;
 use crate::state::Rejection;
 
 /// An employee's status, as INTERCHANGE.md spells it: one label derived from the employee's
@@ -265,8 +266,9 @@ pub(crate) struct Employee {
     pub bought_value: BTreeMap<i32, Decimal>,
     /// Indices of the employee's lots in the state's lot list, oldest first.
     pub lots: Vec<usize>,
-    /// Per-period figures for statements, keyed by the period's start.
-    pub accounts: BTreeMap<Day, Account>,
+    /// Per-period figures for statements, keyed by the period's start (the closed ones held
+    /// as their checkpoint bytes until read: see [`Accounts`]).
+    pub accounts: Accounts,
     /// The start of the period in which the employee holds an option: takes part in its
     /// purchase (participating, reduced, on leave, awaiting an election, or deceased).
     pub option_in: Option<Day>,
@@ -330,7 +332,7 @@ impl Employee {
             ordinary_income: Decimal::ZERO,
             bought_value: BTreeMap::new(),
             lots: Vec::new(),
-            accounts: BTreeMap::new(),
+            accounts: Accounts::new(),
             option_in: None,
             deductions: Deductions::Active,
             ends_at_purchase: false,
@@ -473,7 +475,7 @@ impl Employee {
 
     /// The statement account of the period starting `start`, created on first use.
     pub(crate) fn account(&mut self, start: Day) -> &mut Account {
-        self.accounts.entry(start).or_insert_with(Account::new)
+        self.accounts.entry(start)
     }
 }
 

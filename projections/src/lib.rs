@@ -9,7 +9,7 @@
 //! Code map: [`state`] orders days, runs deadlines and dispatches events; `plan` (adoption,
 //! approval, amendment, termination, periods, prices), `participation` (employees, enrolment,
 //! payroll), `life` (§14–§18: stopping, leaving, leave, elections, death), `purchase`
-//! (§8, §9, §13), `market` (FMV), `period` (the schedule), `employee` (accounts and the status), `eligibility` (§4 on a period's first day),
+//! (§8, §9, §13), `market` (FMV), `period` (the schedule), `employee` (accounts and the status), `accounts` (an employee's statement accounts, the closed ones kept encoded), `eligibility` (§4 on a period's first day),
 //! `holdings` (§10, §11, §25, §27: capital changes, dividends, certificates, sales and their
 //! classification), `num` (checked decimals and formats), `fields` (the projection's employee
 //! and purchase figures as rows, for `diff`), `output` (projection, statements, digest),
@@ -17,6 +17,7 @@
 //! checkpoint parts), `tax` (Form 3922 and the year's dispositions), `ser` (the decimals' serde form,
 //! so a whole [`State`] round-trips through bincode).
 
+mod accounts;
 mod eligibility;
 mod employee;
 mod explain;
@@ -28,6 +29,7 @@ mod num;
 mod output;
 mod participation;
 pub mod parts;
+mod parts_fast;
 mod period;
 mod plan;
 mod purchase;

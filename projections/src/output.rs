@@ -383,7 +383,8 @@ impl State {
             if wanted_start.is_some_and(|s| s != *start) {
                 continue;
             }
-            let acct = e.accounts.get(start);
+            let held = e.accounts.get(start);
+            let acct = held.as_deref();
             let bought = acct.is_some_and(|a| a.shares_bought > Decimal::ZERO);
             if wanted_start.is_none() && !bought {
                 continue;

@@ -82,7 +82,31 @@ struct Global {
     deadlines: Vec<(Day, EmployeeId)>,
 }
 
-type Block = (Vec<(EmployeeId, Employee)>, Vec<(Day, EmployeeId)>);
+type Block = crate::parts_fast::Block;
+
+/// An employee block decoded: by hand when `parts_fast` is sure of it, else by serde.
+fn employee_block(bytes: &[u8]) -> Result<Block, PartError> {
+    match crate::parts_fast::employee_block(bytes) {
+        Some(block) => Ok(block),
+        None => dec(bytes),
+    }
+}
+
+/// What the hand decoder makes of the employee block `bytes` (tests): None when it leaves
+/// the block to serde; else whether serde decodes it too, to the same employees (the same
+/// `Debug` and the same bytes re-encoded).
+#[doc(hidden)]
+pub fn employee_block_by_hand_agrees(bytes: &[u8]) -> Option<bool> {
+    let by_hand = crate::parts_fast::employee_block(bytes)?;
+    let Ok(by_serde) = dec::<Block>(bytes) else {
+        return Some(false);
+    };
+    let mut a = Vec::new();
+    let mut b = Vec::new();
+    enc_into(&mut a, &by_serde);
+    enc_into(&mut b, &by_hand);
+    Some(a == b && format!("{by_serde:?}") == format!("{by_hand:?}"))
+}
 
 /// The head of a stored purchase part: what a one-employee fold takes from it (the fields
 /// of [`PurchaseDone`] before its allocations, in its order).
@@ -305,7 +329,7 @@ impl State {
         let mut map = BTreeMap::new();
         for _ in 0..counts.0 {
             let b = parts.next().ok_or_else(missing)?;
-            let (members, deadlines): Block = dec(b.as_ref())?;
+            let (members, deadlines): Block = employee_block(b.as_ref())?;
             map.extend(members);
             all_deadlines.extend(deadlines);
         }
@@ -347,7 +371,7 @@ impl State {
         let (mut state, deadlines) = State::from_global(global)?;
         let mut set: BTreeSet<(Day, EmployeeId)> = deadlines.into_iter().collect();
         if let Some(b) = block {
-            let (members, deadlines): Block = dec(b)?;
+            let (members, deadlines): Block = employee_block(b)?;
             set.extend(deadlines.into_iter().filter(|d| d.1.as_str() == id));
             if let Some((eid, mut e)) = members.into_iter().find(|(k, _)| k.as_str() == id) {
                 let mut loaded: Option<(usize, Vec<Lot>)> = None;

@@ -53,7 +53,7 @@ impl State {
             let mut total = Decimal::ZERO;
             for e in self.employees.values() {
                 if let Some(a) = e.accounts.get(&start) {
-                    total = num::add(total, f(a), "the report's totals")?;
+                    total = num::add(total, f(&a), "the report's totals")?;
                 }
             }
             Ok(total)

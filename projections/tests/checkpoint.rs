@@ -118,3 +118,47 @@ proptest! {
         prop_assert_eq!(lean.digest(), state.digest());
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    /// The hand decoder of employee blocks (issue 15: a payday's append decodes every one)
+    /// reads every block of a folded history, and reads it as serde does.
+    #[test]
+    fn employee_blocks_decode_by_hand_as_by_serde(company in history::company(), cut in 0usize..1000) {
+        let lines = company.lines();
+        let recs = common::records(&lines);
+        let cut = cut % (recs.len() + 1);
+        let state = fold_prefix(&recs[..cut])?;
+        for (first, bytes) in &state.to_parts().employees {
+            let agrees = espp_projections::parts::employee_block_by_hand_agrees(bytes);
+            prop_assert_eq!(agrees, Some(true), "the block of {} at cut {}", first, cut);
+        }
+    }
+
+    /// A changed byte in an employee block: the hand decoder leaves the block to serde, or
+    /// reads it as serde does; it never decides alone (and never panics).
+    #[test]
+    fn a_changed_employee_block_is_read_by_hand_only_as_serde_reads_it(
+        company in history::company(),
+        cut in 0usize..1000,
+        changes in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4),
+    ) {
+        let lines = company.lines();
+        let recs = common::records(&lines);
+        let cut = cut % (recs.len() + 1);
+        let state = fold_prefix(&recs[..cut])?;
+        for (_, bytes) in &state.to_parts().employees {
+            let mut bytes = bytes.clone();
+            for (at, v) in &changes {
+                let i = at.index(bytes.len());
+                bytes[i] = *v;
+            }
+            let agrees = espp_projections::parts::employee_block_by_hand_agrees(&bytes);
+            prop_assert_ne!(agrees, Some(false));
+            // Cut short.
+            let short = &bytes[..bytes.len() / 2];
+            prop_assert_ne!(espp_projections::parts::employee_block_by_hand_agrees(short), Some(false));
+        }
+    }
+}
