@@ -798,6 +798,8 @@ impl Ledger {
     /// The acceptance book from the latest purchase checkpoint (or from scratch): the state
     /// through the wall and the records dated after it.
     pub(super) fn load_book(&self) -> Result<espp_replay::Book, StoreError> {
+        self.whole_book_loads
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let wall = self.wall;
         let query = Query::default();
         let start = match self

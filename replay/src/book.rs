@@ -9,10 +9,21 @@
 //! plus the tail with the batch merged in. Either way every prefix of the log still folds.
 //!
 //! A *partial* book ([`Book::partial`]) holds only `current` (the latest state, which a
-//! checkpoint near the head gives cheaply) and the wall: enough for the common batch, dated
-//! on or after everything folded and holding no purchase. [`Book::needs_full`] says when a
-//! batch needs `closed` and the tail; a refusal leaves a partial book unusable
-//! ([`Book::is_spoiled`]): the caller then loads the whole book again.
+//! checkpoint near the head gives cheaply) and the wall: enough for every batch dated on or
+//! after everything folded. [`Book::needs_full`] says when a batch needs `closed` and the
+//! tail (a back-dated one); a refusal leaves a partial book unusable ([`Book::is_spoiled`]):
+//! the caller then loads the whole book again.
+//!
+//! A purchase in such a batch moves the wall, and the partial book becomes whole by itself
+//! (issue 15: at 100,000 employees, loading the whole book for it folded six months of
+//! paydays from the last purchase's checkpoint and held every record dated after it, 2.2 GB
+//! at the peak). That is sound because the batch is in order: every record folded so far
+//! is dated on or before the batch's first day, so on or before the new wall. Then the
+//! whole book's `closed` after the purchase (the old `closed` plus the tail up to the new
+//! wall, which is all of the old tail, plus the batch's records up to the wall) is the
+//! fold of the same records in the same order as `current` plus the batch's records up to
+//! the wall: a copy of `current` taken there is it, and the batch's later records are the
+//! new tail, all of it.
 
 use espp_events::{Day, Event, Record};
 use espp_projections::{Rejection, State};
@@ -97,14 +108,15 @@ impl Book {
     }
 
     /// Whether folding `records` needs the whole book (`closed` and the tail): this book is
-    /// partial and the batch holds a purchase (the wall moves) or a record dated before the
-    /// latest day folded (a back-dated fold starts from the wall).
+    /// partial and the batch holds a record dated before the latest day folded (a back-dated
+    /// fold starts from the wall). A purchase in order does not: the book becomes whole by
+    /// folding it (see the module's documentation), its holdings being the caller's to
+    /// fill in first when it is lean.
     pub fn needs_full(&self, records: &[Record]) -> bool {
         self.partial
-            && records.iter().any(|r| {
-                matches!(r.event, Event::Purchase { .. })
-                    || self.current.day().is_some_and(|day| r.date < day)
-            })
+            && records
+                .iter()
+                .any(|r| self.current.day().is_some_and(|day| r.date < day))
     }
 
     /// The state of the whole log.
@@ -160,10 +172,24 @@ impl Book {
             (Some(day), Some((_, first))) => first.date >= day,
             _ => true,
         };
+        // A partial book whose wall moves becomes whole: `closed` is `current` as it stands
+        // once the batch's records up to the new wall are folded, the rest is the tail
+        // (the module's documentation says why; `needs_full` let only an in-order batch
+        // through). `split` is where in the sorted batch that copy is taken.
+        let split = match wall {
+            Some(w) if self.partial && wall != self.wall => {
+                Some(batch.partition_point(|(_, r)| r.date <= w))
+            }
+            _ => None,
+        };
+        let mut closed: Option<State> = None;
         if in_order {
             // The common case, folded in place: no copy of the state. A refusal may leave
             // `current` half-changed, so it is then refolded from the wall (rare: a user error).
-            for (index, r) in &batch {
+            for (k, (index, r)) in batch.iter().enumerate() {
+                if split == Some(k) {
+                    closed = Some(self.current.clone());
+                }
                 if let Err(rejection) = self.current.apply(r) {
                     if self.partial {
                         self.spoiled = true;
@@ -175,6 +201,9 @@ impl Book {
                         rejection,
                     });
                 }
+            }
+            if split == Some(batch.len()) {
+                closed = Some(self.current.clone());
             }
         } else {
             // Back-dated: refold from the wall with the batch merged into the tail.
@@ -196,8 +225,14 @@ impl Book {
             self.current = state;
         }
 
-        if self.partial {
-            // No tail kept (and, per `needs_full`, the wall did not move).
+        if let (Some(closed), Some(split)) = (closed, split) {
+            // The partial book made whole (in order, per `needs_full`): nothing it folded
+            // before lies beyond the new wall.
+            self.closed = closed;
+            self.tail = batch[split..].iter().map(|(_, r)| (*r).clone()).collect();
+            self.partial = false;
+        } else if self.partial {
+            // No tail kept (and the wall did not move).
         } else if in_order {
             // Dated on or after everything folded and with higher seqs: appending the sorted
             // batch keeps the tail sorted (no re-sort of the whole tail on the hot path).

@@ -142,23 +142,16 @@ fn a_partial_book_folds_a_payday_and_asks_for_the_whole_book_otherwise() {
     all.extend(payday);
     let reference = fold_records(all, Query::default()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(digest(partial.state()), digest(&reference));
-    // A purchase (the wall moves) and a back-dated record need the whole book: refused
-    // before anything changes.
-    let purchase = records(
-        &[r#"{"type":"purchase","date":"2026-01-31","period":"P1"}"#],
-        11,
-    );
+    // A back-dated record needs the whole book: refused before anything changes.
     let back = records(
         &[r#"{"type":"payroll","date":"2026-01-09","employee":"E1","gross_pay":"500.00"}"#],
         11,
     );
-    for batch in [&purchase, &back] {
-        assert!(partial.needs_full(batch));
-        let before = digest(partial.state());
-        assert!(partial.apply(batch).is_err());
-        assert_eq!(digest(partial.state()), before);
-        assert!(!partial.is_spoiled());
-    }
+    assert!(partial.needs_full(&back));
+    let before = digest(partial.state());
+    assert!(partial.apply(&back).is_err());
+    assert_eq!(digest(partial.state()), before);
+    assert!(!partial.is_spoiled());
     // A refusal in the middle of an in-order batch spoils it (the whole book refolds; a
     // partial one cannot).
     let bad = records(
@@ -179,4 +172,52 @@ fn a_partial_book_folds_a_payday_and_asks_for_the_whole_book_otherwise() {
         partial.apply(&fine).is_err(),
         "a spoiled book folds nothing"
     );
+}
+
+#[test]
+fn a_partial_book_becomes_whole_at_a_purchase_in_order() {
+    // A purchase payday as a payroll feed sends it: a price before the purchase's day, the
+    // purchase, then a price and a payroll after it. The partial book folds it without the
+    // closed books or the tail, and is then the book `Book::load` makes of the whole log.
+    let setup = records(SETUP, 1);
+    let loaded = Book::load(setup.clone()).unwrap_or_else(|e| panic!("{e}"));
+    let mut partial = Book::partial(loaded.state().clone(), loaded.wall());
+    let payday = records(
+        &[
+            r#"{"type":"market_price","date":"2026-01-31","closes":["12.50"]}"#,
+            r#"{"type":"purchase","date":"2026-01-31","period":"P1"}"#,
+            r#"{"type":"market_price","date":"2026-02-02","closes":["11.00"]}"#,
+            r#"{"type":"payroll","date":"2026-02-13","employee":"E1","gross_pay":"1000.00"}"#,
+        ],
+        10,
+    );
+    assert!(!partial.needs_full(&payday));
+    partial.apply(&payday).unwrap_or_else(|e| panic!("{e}"));
+    assert!(!partial.is_partial(), "made whole by the purchase");
+    let mut all = setup;
+    all.extend(payday.iter().cloned());
+    let whole = Book::load(all.clone()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(partial.wall(), whole.wall());
+    assert_eq!(
+        partial.tail_seqs(),
+        vec![12, 13],
+        "the records after the purchase's day"
+    );
+    assert_eq!(partial.tail_seqs(), whole.tail_seqs());
+    assert_eq!(digest(partial.closed()), digest(whole.closed()));
+    assert_eq!(digest(partial.state()), digest(whole.state()));
+    // And it folds a back-dated record (after the new wall) as the whole book does.
+    let back = records(
+        &[r#"{"type":"payroll","date":"2026-02-06","employee":"E1","gross_pay":"500.00"}"#],
+        14,
+    );
+    assert!(!partial.needs_full(&back));
+    partial.apply(&back).unwrap_or_else(|e| panic!("{e}"));
+    all.extend(back);
+    let reference = fold_records(all, Query::default()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(digest(partial.state()), digest(&reference));
+    // E1 bought 11 shares at 8.50 (0.85 × min(10.00, 12.50)), then 10% of 1500.00 more.
+    let e1 = &partial.state().projection(None)["employees"]["E1"];
+    assert_eq!(e1["shares_held"], "11");
+    assert_eq!(e1["balance"], "156.50");
 }
