@@ -435,6 +435,8 @@ impl Ledger {
         let headers = self.checkpoint_headers()?;
         let every = self.options.checkpoint_every;
         let last = headers.iter().map(|h| h.seq).max().unwrap_or(0);
+        // The closed books a partial book's purchase left, encoded when it folded them.
+        let closed = self.book.as_mut().and_then(espp_replay::Book::take_closed);
         let Some(book) = &self.book else {
             return Ok(());
         };
@@ -445,9 +447,21 @@ impl Ledger {
         };
         let mut wrote = false;
         let mut scan_orphans = false;
-        // A partial book has no `closed` to write (and its wall did not move): the whole
-        // book, loaded when the checkpoint is missing, writes it.
-        if let Some(wall) = book.wall().filter(|_| !book.is_partial()) {
+        // A partial book has no `closed` to write but what its purchase left (`closed`: its
+        // wall moved then); else the whole book, loaded when the checkpoint is missing,
+        // writes it.
+        if let Some(closed) = closed {
+            let (header, parts) = Header::of_closed(
+                self.head.seq,
+                self.head.hash,
+                book.wall(),
+                self.head.max_recorded_at,
+                closed,
+            );
+            self.put_checkpoint(&header, parts)?;
+            wrote = true;
+            scan_orphans = true;
+        } else if let Some(wall) = book.wall().filter(|_| !book.is_partial()) {
             let have = headers
                 .iter()
                 .any(|h| h.kind == Kind::Purchase && h.wall == Some(wall));
