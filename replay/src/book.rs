@@ -33,7 +33,7 @@ use espp_projections::{Rejection, State};
 
 use crate::checkpoint::{encode_parts, PartList};
 use crate::fold::{FoldError, OrderedFold, Query};
-use espp_projections::parts::EncodedParts;
+use espp_projections::parts::{folds_without_holdings, EncodedParts};
 
 /// The closed books a partial book's purchase left (see the module's documentation): what
 /// the purchase checkpoint of the whole book would store, encoded where the batch crossed
@@ -48,6 +48,10 @@ pub struct ClosedParts {
     pub day: Option<Day>,
     /// The seqs folded since, all dated after the wall (the whole book's tail), ascending.
     pub left_out: Vec<u64>,
+    /// Whether every record folded since folds without holdings
+    /// (`espp_projections::parts::folds_without_holdings`): then the book's holdings are
+    /// still these parts', and the caller may drop them ([`Book::drop_holdings`]).
+    pub free: bool,
 }
 
 /// A refused batch: which record (by position in the batch) and why.
@@ -213,6 +217,7 @@ impl Book {
                 list,
                 day: state.day(),
                 left_out: Vec::new(),
+                free: true,
             }
         };
         if in_order {
@@ -260,11 +265,15 @@ impl Book {
         if self.partial {
             // No tail kept. The closed books' tail is what was folded since their wall: the
             // batch's records after it (all of them when the wall did not move).
+            let free =
+                |rs: &[(usize, &Record)]| rs.iter().all(|(_, r)| folds_without_holdings(&r.event));
             if let (Some(mut c), Some(split)) = (closed, split) {
                 c.left_out = batch[split..].iter().map(|(_, r)| r.seq).collect();
+                c.free = free(&batch[split..]);
                 self.closed_parts = Some(c);
             } else if let Some(c) = &mut self.closed_parts {
                 c.left_out.extend(batch.iter().map(|(_, r)| r.seq));
+                c.free &= free(&batch);
             }
             if let Some(c) = &mut self.closed_parts {
                 c.left_out.sort_unstable();
@@ -340,6 +349,12 @@ impl Book {
     /// The state folded through the wall (of a partial book: an empty placeholder).
     pub fn closed(&self) -> &State {
         &self.closed
+    }
+
+    /// Drops the holdings of this book's state (`State::drop_holdings`): it is lean again,
+    /// the caller's to fill in from the checkpoint whose holdings they are.
+    pub fn drop_holdings(&mut self) {
+        self.current.drop_holdings();
     }
 
     /// The closed books of the latest purchase this partial book folded, encoded, and the

@@ -202,6 +202,7 @@ impl Header {
             list,
             day,
             left_out,
+            ..
         } = closed;
         let header = Header {
             state_sha256: sha(&encode(&list)),
