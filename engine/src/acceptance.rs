@@ -11,6 +11,11 @@
 //! [`Ledger::book`]. A refusal found on a lean book is judged again on the whole book (the
 //! caller's part, in `judge`): a refusal's words may name what only the holdings know (the
 //! closed books' last purchase), and so every refusal is the whole book's, as before.
+//!
+//! A purchase in order is folded on this book once its holdings are filled in
+//! (`Book::needs_full` says so); the purchase checkpoint taken then names the new holdings,
+//! and the book is lean again on it when what followed the purchase folds without them
+//! (`take_checkpoints`).
 
 use espp_events::Record;
 use espp_projections::parts::folds_without_holdings;

@@ -385,8 +385,13 @@ impl IdIndex {
     /// Merges the newest `MAX_RUNS / 2` runs into one once there are more than
     /// [`MAX_RUNS`] (sled writes only: the next durable append makes the result durable, and
     /// a crash before leaves the runs as they were).
+    /// Whether [`IdIndex::compact`] has runs to merge.
+    pub(super) fn merge_due(&self) -> bool {
+        self.runs.len() > MAX_RUNS
+    }
+
     pub(super) fn compact(&mut self, db: &sled::Tree) -> Result<(), StoreError> {
-        if self.runs.len() <= MAX_RUNS {
+        if !self.merge_due() {
             return Ok(());
         }
         let merged: Vec<Run> = self.runs[self.runs.len() - MAX_RUNS / 2..].to_vec();

@@ -414,6 +414,9 @@ pub struct Ledger {
     book: Option<Book>,
     /// When `book` is lean (`acceptance.rs`): the checkpoint whose holdings it lacks.
     lean: Option<espp_replay::Header>,
+    /// How many times this process loaded the whole acceptance book from the store
+    /// ([`Ledger::whole_book_loads`]).
+    whole_book_loads: std::sync::atomic::AtomicU64,
     /// The id index's runs (`idindex.rs`).
     ids: IdIndex,
     /// The employee index (`whoindex.rs`).
@@ -782,6 +785,15 @@ impl Ledger {
     /// holdings, `acceptance.rs`): for tests and benchmarks.
     pub fn book_is_lean(&self) -> bool {
         self.lean.is_some()
+    }
+
+    /// How many times this `Ledger` loaded the whole acceptance book from the store (the
+    /// closed books from the latest purchase's checkpoint, and every record dated after
+    /// it): for tests, which check that a purchase payday in order does not (issue 15).
+    #[doc(hidden)]
+    pub fn whole_book_loads(&self) -> u64 {
+        self.whole_book_loads
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Every chunk's first seq and earliest day, in seq order.

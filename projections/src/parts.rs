@@ -426,6 +426,16 @@ impl State {
         Ok(())
     }
 
+    /// Makes this state lean again ([`State::fill_holdings`] puts them back): drops its
+    /// lots, purchases and dispositions, freeing their memory. Only sound where the holdings
+    /// are a checkpoint's, byte for byte, and the caller keeps that checkpoint's name to
+    /// fill them in from (every record folded since it [`folds_without_holdings`]).
+    pub fn drop_holdings(&mut self) {
+        self.lots = Vec::new();
+        self.purchases = Vec::new();
+        self.dispositions = Vec::new();
+    }
+
     /// Whether employee `id` was ever hired.
     pub fn has_employee(&self, id: &str) -> bool {
         self.employees.contains_key(id)

@@ -9,15 +9,50 @@
 //! plus the tail with the batch merged in. Either way every prefix of the log still folds.
 //!
 //! A *partial* book ([`Book::partial`]) holds only `current` (the latest state, which a
-//! checkpoint near the head gives cheaply) and the wall: enough for the common batch, dated
-//! on or after everything folded and holding no purchase. [`Book::needs_full`] says when a
-//! batch needs `closed` and the tail; a refusal leaves a partial book unusable
-//! ([`Book::is_spoiled`]): the caller then loads the whole book again.
+//! checkpoint near the head gives cheaply) and the wall: enough for every batch dated on or
+//! after everything folded. [`Book::needs_full`] says when a batch needs `closed` and the
+//! tail (a back-dated one); a refusal leaves a partial book unusable ([`Book::is_spoiled`]):
+//! the caller then loads the whole book again.
+//!
+//! A purchase in such a batch moves the wall, and the partial book folds it too (issue 15:
+//! at 100,000 employees, loading the whole book for it folded six months of paydays from
+//! the last purchase's checkpoint and held every record dated after it, 2.2 GB at the
+//! peak). That is sound because the batch is in order: every record folded so far is dated
+//! on or before the batch's first day, so on or before the new wall. Then the whole book's
+//! `closed` after the purchase (the old `closed` plus the tail up to the new wall, which is
+//! all of the old tail, plus the batch's records up to the wall) is the fold of the same
+//! records in the same order as `current` plus the batch's records up to the wall; and its
+//! tail is the batch's later records. What the caller needs of that `closed` is its
+//! purchase checkpoint, so the book encodes it there ([`ClosedParts`], taken with
+//! [`Book::take_closed`]) and stays partial: a copy of the state would be as large as the
+//! state (hundreds of MB at 100,000 employees), its encoding is what the checkpoint stores
+//! anyway.
 
 use espp_events::{Day, Event, Record};
 use espp_projections::{Rejection, State};
 
+use crate::checkpoint::{encode_parts, PartList};
 use crate::fold::{FoldError, OrderedFold, Query};
+use espp_projections::parts::{folds_without_holdings, EncodedParts};
+
+/// The closed books a partial book's purchase left (see the module's documentation): what
+/// the purchase checkpoint of the whole book would store, encoded where the batch crossed
+/// the new wall.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClosedParts {
+    /// The state folded through the wall, encoded ([`encode_parts`]).
+    pub parts: EncodedParts,
+    /// Their list.
+    pub list: PartList,
+    /// The latest day that state folded.
+    pub day: Option<Day>,
+    /// The seqs folded since, all dated after the wall (the whole book's tail), ascending.
+    pub left_out: Vec<u64>,
+    /// Whether every record folded since folds without holdings
+    /// (`espp_projections::parts::folds_without_holdings`): then the book's holdings are
+    /// still these parts', and the caller may drop them ([`Book::drop_holdings`]).
+    pub free: bool,
+}
 
 /// A refused batch: which record (by position in the batch) and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -41,6 +76,8 @@ pub struct Book {
     partial: bool,
     /// A partial book whose `current` a refusal left half-changed.
     spoiled: bool,
+    /// A partial book's closed books since its last purchase, until taken.
+    closed_parts: Option<ClosedParts>,
 }
 
 impl Default for Book {
@@ -59,6 +96,7 @@ impl Book {
             wall: None,
             partial: false,
             spoiled: false,
+            closed_parts: None,
         }
     }
 
@@ -72,6 +110,7 @@ impl Book {
             wall,
             partial: true,
             spoiled: false,
+            closed_parts: None,
         }
     }
 
@@ -97,14 +136,14 @@ impl Book {
     }
 
     /// Whether folding `records` needs the whole book (`closed` and the tail): this book is
-    /// partial and the batch holds a purchase (the wall moves) or a record dated before the
-    /// latest day folded (a back-dated fold starts from the wall).
+    /// partial and the batch holds a record dated before the latest day folded (a back-dated
+    /// fold starts from the wall). A purchase in order does not (see the module's
+    /// documentation); its holdings are the caller's to fill in first when it is lean.
     pub fn needs_full(&self, records: &[Record]) -> bool {
         self.partial
-            && records.iter().any(|r| {
-                matches!(r.event, Event::Purchase { .. })
-                    || self.current.day().is_some_and(|day| r.date < day)
-            })
+            && records
+                .iter()
+                .any(|r| self.current.day().is_some_and(|day| r.date < day))
     }
 
     /// The state of the whole log.
@@ -160,10 +199,34 @@ impl Book {
             (Some(day), Some((_, first))) => first.date >= day,
             _ => true,
         };
+        // A partial book whose wall moves: the closed books are `current` as it stands once
+        // the batch's records up to the new wall are folded, encoded there; the rest is
+        // their tail (the module's documentation says why; `needs_full` let only an
+        // in-order batch through). `split` is where in the sorted batch that happens.
+        let split = match wall {
+            Some(w) if self.partial && wall != self.wall => {
+                Some(batch.partition_point(|(_, r)| r.date <= w))
+            }
+            _ => None,
+        };
+        let mut closed: Option<ClosedParts> = None;
+        let encode = |state: &State| {
+            let (parts, list) = encode_parts(state);
+            ClosedParts {
+                parts,
+                list,
+                day: state.day(),
+                left_out: Vec::new(),
+                free: true,
+            }
+        };
         if in_order {
             // The common case, folded in place: no copy of the state. A refusal may leave
             // `current` half-changed, so it is then refolded from the wall (rare: a user error).
-            for (index, r) in &batch {
+            for (k, (index, r)) in batch.iter().enumerate() {
+                if split == Some(k) {
+                    closed = Some(encode(&self.current));
+                }
                 if let Err(rejection) = self.current.apply(r) {
                     if self.partial {
                         self.spoiled = true;
@@ -175,6 +238,9 @@ impl Book {
                         rejection,
                     });
                 }
+            }
+            if split == Some(batch.len()) {
+                closed = Some(encode(&self.current));
             }
         } else {
             // Back-dated: refold from the wall with the batch merged into the tail.
@@ -197,7 +263,23 @@ impl Book {
         }
 
         if self.partial {
-            // No tail kept (and, per `needs_full`, the wall did not move).
+            // No tail kept. The closed books' tail is what was folded since their wall: the
+            // batch's records after it (all of them when the wall did not move).
+            let free =
+                |rs: &[(usize, &Record)]| rs.iter().all(|(_, r)| folds_without_holdings(&r.event));
+            if let (Some(mut c), Some(split)) = (closed, split) {
+                c.left_out = batch[split..].iter().map(|(_, r)| r.seq).collect();
+                c.free = free(&batch[split..]);
+                self.closed_parts = Some(c);
+            } else if let Some(c) = &mut self.closed_parts {
+                c.left_out.extend(batch.iter().map(|(_, r)| r.seq));
+                c.free &= free(&batch);
+            }
+            if let Some(c) = &mut self.closed_parts {
+                c.left_out.sort_unstable();
+            }
+            self.wall = wall;
+            return Ok(());
         } else if in_order {
             // Dated on or after everything folded and with higher seqs: appending the sorted
             // batch keeps the tail sorted (no re-sort of the whole tail on the hot path).
@@ -275,12 +357,27 @@ impl Book {
             wall,
             partial: false,
             spoiled: false,
+            closed_parts: None,
         })
     }
 
     /// The state folded through the wall (of a partial book: an empty placeholder).
     pub fn closed(&self) -> &State {
         &self.closed
+    }
+
+    /// Drops the holdings of this book's state (`State::drop_holdings`): it is lean again,
+    /// the caller's to fill in from the checkpoint whose holdings they are.
+    pub fn drop_holdings(&mut self) {
+        self.current.drop_holdings();
+    }
+
+    /// The closed books of the latest purchase this partial book folded, encoded, and the
+    /// seqs folded since (their tail); None if it folded none since the last call. What
+    /// the caller stores as that purchase's checkpoint: [`Book::closed`] and
+    /// [`Book::tail_seqs`] of the whole book, in the checkpoint's form.
+    pub fn take_closed(&mut self) -> Option<ClosedParts> {
+        self.closed_parts.take()
     }
 
     /// The latest purchase's day.

@@ -187,6 +187,38 @@ impl Header {
         }
     }
 
+    /// The header of the purchase checkpoint a partial book's purchase left
+    /// ([`crate::Book::take_closed`]): the same as [`Header::new`] gives of the whole book's
+    /// closed books and tail at `seq`. Returned with the parts to store.
+    pub fn of_closed(
+        seq: u64,
+        hash: Hash,
+        wall: Option<Day>,
+        max_recorded_at: Option<Instant>,
+        closed: crate::ClosedParts,
+    ) -> (Header, EncodedParts) {
+        let crate::ClosedParts {
+            parts,
+            list,
+            day,
+            left_out,
+            ..
+        } = closed;
+        let header = Header {
+            state_sha256: sha(&encode(&list)),
+            parts: list,
+            fold_version: FOLD_VERSION,
+            seq,
+            hash,
+            kind: Kind::Purchase,
+            wall,
+            left_out,
+            max_recorded_at,
+            day,
+        };
+        (header, parts)
+    }
+
     /// The stored form.
     pub fn encode(&self) -> Vec<u8> {
         encode(self)

@@ -11,7 +11,7 @@ mod fold;
 mod one;
 mod state_diff;
 
-pub use book::{Book, BookRejection};
+pub use book::{Book, BookRejection, ClosedParts};
 pub use checkpoint::{CheckpointError, Header, Kind, PartList, FOLD_VERSION};
 pub use diff::diff;
 pub use fold::{fold_records, FoldError, OrderedFold, Query};

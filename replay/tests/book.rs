@@ -142,23 +142,16 @@ fn a_partial_book_folds_a_payday_and_asks_for_the_whole_book_otherwise() {
     all.extend(payday);
     let reference = fold_records(all, Query::default()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(digest(partial.state()), digest(&reference));
-    // A purchase (the wall moves) and a back-dated record need the whole book: refused
-    // before anything changes.
-    let purchase = records(
-        &[r#"{"type":"purchase","date":"2026-01-31","period":"P1"}"#],
-        11,
-    );
+    // A back-dated record needs the whole book: refused before anything changes.
     let back = records(
         &[r#"{"type":"payroll","date":"2026-01-09","employee":"E1","gross_pay":"500.00"}"#],
         11,
     );
-    for batch in [&purchase, &back] {
-        assert!(partial.needs_full(batch));
-        let before = digest(partial.state());
-        assert!(partial.apply(batch).is_err());
-        assert_eq!(digest(partial.state()), before);
-        assert!(!partial.is_spoiled());
-    }
+    assert!(partial.needs_full(&back));
+    let before = digest(partial.state());
+    assert!(partial.apply(&back).is_err());
+    assert_eq!(digest(partial.state()), before);
+    assert!(!partial.is_spoiled());
     // A refusal in the middle of an in-order batch spoils it (the whole book refolds; a
     // partial one cannot).
     let bad = records(
@@ -179,4 +172,67 @@ fn a_partial_book_folds_a_payday_and_asks_for_the_whole_book_otherwise() {
         partial.apply(&fine).is_err(),
         "a spoiled book folds nothing"
     );
+}
+
+#[test]
+fn a_partial_book_folds_a_purchase_in_order_and_encodes_its_closed_books() {
+    // A purchase payday as a payroll feed sends it: a price before the purchase's day, the
+    // purchase, then a price and a payroll after it. The partial book folds it without the
+    // closed books or the tail, and leaves the closed books' checkpoint parts and tail as
+    // `Book::load` of the whole log has them.
+    let setup = records(SETUP, 1);
+    let loaded = Book::load(setup.clone()).unwrap_or_else(|e| panic!("{e}"));
+    let mut partial = Book::partial(loaded.state().clone(), loaded.wall());
+    let payday = records(
+        &[
+            r#"{"type":"market_price","date":"2026-01-31","closes":["12.50"]}"#,
+            r#"{"type":"purchase","date":"2026-01-31","period":"P1"}"#,
+            r#"{"type":"market_price","date":"2026-02-02","closes":["11.00"]}"#,
+            r#"{"type":"payroll","date":"2026-02-13","employee":"E1","gross_pay":"1000.00"}"#,
+        ],
+        10,
+    );
+    assert!(!partial.needs_full(&payday));
+    partial.apply(&payday).unwrap_or_else(|e| panic!("{e}"));
+    assert!(partial.is_partial());
+    let mut all = setup;
+    all.extend(payday.iter().cloned());
+    let whole = Book::load(all.clone()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(partial.wall(), whole.wall());
+    assert_eq!(digest(partial.state()), digest(whole.state()));
+    // One more in-order batch: its records join the closed books' tail.
+    let later = records(
+        &[r#"{"type":"market_price","date":"2026-02-16","closes":["11.50"]}"#],
+        14,
+    );
+    partial.apply(&later).unwrap_or_else(|e| panic!("{e}"));
+    all.extend(later.iter().cloned());
+    let whole = Book::load(all.clone()).unwrap_or_else(|e| panic!("{e}"));
+    let closed = partial
+        .take_closed()
+        .unwrap_or_else(|| panic!("no closed books"));
+    assert_eq!(
+        closed.left_out,
+        vec![12, 13, 14],
+        "dated after the purchase's day"
+    );
+    assert_eq!(closed.left_out, whole.tail_seqs());
+    assert_eq!(
+        (closed.parts, closed.list),
+        espp_replay::checkpoint::encode_parts(whole.closed())
+    );
+    assert_eq!(closed.day, whole.closed().day());
+    assert!(partial.take_closed().is_none(), "taken once");
+    // E1 bought 11 shares at 8.50 (0.85 × min(10.00, 12.50)), then 10% of 1000.00 more.
+    let e1 = &partial.state().projection(None)["employees"]["E1"];
+    assert_eq!(e1["shares_held"], "11");
+    assert_eq!(e1["balance"], "106.50");
+    // A back-dated record (after the new wall, before the latest day) needs the whole book.
+    let back = records(
+        &[r#"{"type":"payroll","date":"2026-02-06","employee":"E1","gross_pay":"500.00"}"#],
+        15,
+    );
+    assert!(partial.needs_full(&back));
+    let reference = fold_records(all, Query::default()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(digest(partial.state()), digest(&reference));
 }

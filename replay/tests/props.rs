@@ -291,3 +291,68 @@ proptest! {
         }
     }
 }
+
+/// The partial book a process starts with, as the engine makes it for a batch that needs
+/// the holdings: the latest state put together lean from `state`'s checkpoint parts (the
+/// global part and the employee blocks), its holdings filled in from the same parts.
+fn lean_then_filled(state: &espp_projections::State, wall: Option<espp_events::Day>) -> Book {
+    let (parts, _) = espp_replay::checkpoint::encode_parts(state);
+    let lean = espp_projections::State::from_parts(
+        &parts.global,
+        parts.employees.iter().map(|(_, b)| b.as_slice()),
+        std::iter::empty::<&[u8]>(),
+        std::iter::empty::<&[u8]>(),
+        std::iter::empty::<&[u8]>(),
+    )
+    .unwrap();
+    let mut book = Book::partial(lean, wall);
+    book.fill_holdings(
+        parts.lots.iter().map(Vec::as_slice),
+        parts.purchases.iter().map(Vec::as_slice),
+        parts.dispositions.iter().map(Vec::as_slice),
+    )
+    .unwrap();
+    book
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// Each batch judged as one process judges it (issue 15): on a partial book (the
+    /// latest state, put together lean from a checkpoint and its holdings filled in), or,
+    /// for a back-dated batch, on a book loaded from the log before it. A partial book that
+    /// folds a purchase encodes the closed books where the batch crosses the new wall, and
+    /// they are byte for byte the parts of the whole book's `closed` (what the engine
+    /// stores as the purchase checkpoint), with its tail; and the state is the whole
+    /// book's.
+    #[test]
+    fn a_partial_book_folds_a_purchase_as_the_whole_book_does(
+        company in history::company(),
+        batch_cuts in prop::collection::vec(0usize..5000, 0..24),
+    ) {
+        use espp_replay::checkpoint::encode_parts;
+        let records = accepted(common::records(&company.lines()));
+        let n = records.len();
+        let mut whole = Book::new();
+        for (a, b) in pieces(n, &batch_cuts) {
+            let batch = &records[a..b];
+            let wall_before = whole.wall();
+            let mut book = lean_then_filled(whole.state(), wall_before);
+            if book.needs_full(batch) {
+                book = Book::load(records[..a].to_vec()).unwrap();
+            }
+            book.apply(batch).unwrap();
+            whole.apply(batch).unwrap();
+            prop_assert_eq!(book.wall(), whole.wall());
+            prop_assert_eq!(encode_parts(book.state()), encode_parts(whole.state()));
+            if let Some(closed) = book.take_closed() {
+                prop_assert!(book.is_partial());
+                prop_assert_eq!((closed.parts, closed.list), encode_parts(whole.closed()));
+                prop_assert_eq!(closed.day, whole.closed().day());
+                prop_assert_eq!(closed.left_out, whole.tail_seqs());
+            } else if book.is_partial() {
+                prop_assert_eq!(wall_before, whole.wall(), "the wall moved: closed books left");
+            }
+        }
+    }
+}
