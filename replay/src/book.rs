@@ -338,6 +338,12 @@ impl Book {
 impl Book {
     /// The book from its parts: `closed`, the state folded through the wall (the latest
     /// purchase's day), and `tail`, every record dated after it in `(date, seq)` order.
+    ///
+    /// A purchase in the tail moves the wall to its day (the records through it are folded
+    /// into `closed`): the caller's wall is then older than the log it read — a streamed
+    /// append's earlier pieces folded a purchase the ledger has not acknowledged yet, or a
+    /// purchase's checkpoint is gone — and a book whose wall stood before a purchase it
+    /// holds would let a later record dated before that purchase be folded ahead of it.
     pub fn from_parts(
         closed: State,
         wall: Option<Day>,
@@ -350,7 +356,13 @@ impl Book {
                 rejection,
             })?;
         }
-        Ok(Book {
+        let moved = tail
+            .iter()
+            .filter(|r| matches!(r.event, Event::Purchase { .. }))
+            .map(|r| r.date)
+            .max()
+            .filter(|d| wall.is_none_or(|w| *d > w));
+        let mut book = Book {
             closed,
             tail,
             current,
@@ -358,7 +370,12 @@ impl Book {
             partial: false,
             spoiled: false,
             closed_parts: None,
-        })
+        };
+        if moved.is_some() {
+            book.wall = moved;
+            book.move_wall();
+        }
+        Ok(book)
     }
 
     /// The state folded through the wall (of a partial book: an empty placeholder).
