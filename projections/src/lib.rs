@@ -9,7 +9,7 @@
 //! Code map: [`state`] orders days, runs deadlines and dispatches events; `plan` (adoption,
 //! approval, amendment, termination, periods, prices), `participation` (employees, enrolment,
 //! payroll), `life` (§14–§18: stopping, leaving, leave, elections, death), `purchase`
-//! (§8, §9, §13), `market` (FMV), `period` (the schedule), `employee` (accounts and the status), `eligibility` (§4 on a period's first day),
+//! (§8, §9, §13), `market` (FMV), `period` (the schedule), `employee` (accounts and the status), `employees` (them in id order, found by a hash), `eligibility` (§4 on a period's first day),
 //! `holdings` (§10, §11, §25, §27: capital changes, dividends, certificates, sales and their
 //! classification), `num` (checked decimals and formats), `fields` (the projection's employee
 //! and purchase figures as rows, for `diff`), `output` (projection, statements, digest),
@@ -19,6 +19,7 @@
 
 mod eligibility;
 mod employee;
+mod employees;
 mod explain;
 mod fields;
 mod holdings;
@@ -47,5 +48,5 @@ pub use num::text as decimal_text;
 pub use output::{canonical_json, digest_of, with_provenance, Lookup};
 pub use plan::{check_overrides, check_rules};
 pub use render::Provenance;
-pub use state::{Rejection, State};
+pub use state::{HoldingsMark, Rejection, State};
 pub use tax::{DISPOSITION_COLUMNS, FORM3922_COLUMNS};

@@ -11,7 +11,7 @@
 //! purchase or a sale only, so most of their blocks are shared by every later checkpoint.
 //! [`State::from_parts`] gives back a state equal to the one cut (the same encoding).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use espp_events::{Day, EmployeeId, Event, Rules, RulesPatch};
 use serde::{Deserialize, Serialize};
@@ -144,6 +144,17 @@ fn dec<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, PartError> {
     Ok(v)
 }
 
+/// Leading holdings' parts a caller of [`State::each_part_but`] knows already.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Known {
+    /// Lot blocks.
+    pub lot_blocks: usize,
+    /// Purchases.
+    pub purchases: usize,
+    /// Disposition blocks.
+    pub disposition_blocks: usize,
+}
+
 /// Which part [`State::each_part`] hands over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PartKind<'a> {
@@ -186,18 +197,37 @@ impl State {
     /// disposition blocks): the bytes [`State::to_parts`] holds, without holding them all
     /// (`verify` hashes each as it comes, issue 15).
     pub fn each_part(&self, f: &mut dyn FnMut(PartKind<'_>, &[u8])) {
+        self.each_part_but(Known::default(), f)
+    }
+
+    /// [`State::each_part`] without the first `known.lot_blocks` lot blocks, the first
+    /// `known.purchases` purchases and the first `known.disposition_blocks` disposition
+    /// blocks: a caller that knows those parts already (see
+    /// [`HoldingsMark`](crate::state::HoldingsMark)) is handed the others only, in order.
+    pub fn each_part_but(&self, known: Known, f: &mut dyn FnMut(PartKind<'_>, &[u8])) {
         let mut buf = self.each_account_part(f);
-        for block in self.lots.chunks(LOTS_PER_BLOCK) {
+        for block in self.lots.chunks(LOTS_PER_BLOCK).skip(known.lot_blocks) {
             enc_into(&mut buf, block);
             f(PartKind::Lots, &buf);
         }
-        for p in &self.purchases {
+        for p in self.purchases.iter().skip(known.purchases) {
             enc_into(&mut buf, p);
             f(PartKind::Purchase, &buf);
         }
-        for block in self.dispositions.chunks(DISPOSITIONS_PER_BLOCK) {
+        let dispositions = self.dispositions.chunks(DISPOSITIONS_PER_BLOCK);
+        for block in dispositions.skip(known.disposition_blocks) {
             enc_into(&mut buf, block);
             f(PartKind::Dispositions, &buf);
+        }
+    }
+
+    /// How many of the holdings' parts are whole and cannot change while the holdings only
+    /// grow at their ends: the full lot blocks, every purchase, the full disposition blocks.
+    pub fn settled_holdings(&self) -> Known {
+        Known {
+            lot_blocks: self.lots.len() / LOTS_PER_BLOCK,
+            purchases: self.purchases.len(),
+            disposition_blocks: self.dispositions.len() / DISPOSITIONS_PER_BLOCK,
         }
     }
 
@@ -302,7 +332,7 @@ impl State {
         let (mut state, deadlines) = State::from_global(global.as_ref())?;
         drop(global);
         let mut all_deadlines: Vec<(Day, EmployeeId)> = deadlines;
-        let mut map = BTreeMap::new();
+        let mut map = crate::employees::Employees::default();
         for _ in 0..counts.0 {
             let b = parts.next().ok_or_else(missing)?;
             let (members, deadlines): Block = dec(b.as_ref())?;
@@ -399,6 +429,7 @@ impl State {
         self.lots = all_lots;
         self.purchases = all_purchases;
         self.dispositions = all_dispositions;
+        self.holdings_mark = crate::state::HoldingsMark::default();
         Ok(())
     }
 

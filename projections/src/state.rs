@@ -13,6 +13,7 @@ use rust_decimal::Decimal;
 
 use crate::eligibility::judge;
 use crate::employee::{Employee, WindowDefault};
+use crate::employees::Employees;
 use crate::explain::{Step, Trace};
 use crate::holdings::{CapitalChangeDone, Disposition};
 use crate::market::Market;
@@ -113,7 +114,7 @@ pub struct State {
     pub(crate) periods: Periods,
     #[serde(with = "crate::ser::opt_dec")]
     pub(crate) shares_outstanding: Option<Decimal>,
-    pub(crate) employees: BTreeMap<EmployeeId, Employee>,
+    pub(crate) employees: Employees,
     pub(crate) lots: Vec<Lot>,
     pub(crate) purchases: Vec<PurchaseDone>,
     pub(crate) skipped: Vec<Skipped>,
@@ -141,6 +142,48 @@ pub struct State {
     /// every other fold; never stored.
     #[serde(skip)]
     pub(crate) outside: Option<BTreeMap<String, Decimal>>,
+    /// What is known of how the holdings (lots, purchases, dispositions) changed, for a
+    /// caller that caches their parts' hashes (see [`HoldingsMark`]). Never stored.
+    #[serde(skip)]
+    pub(crate) holdings_mark: HoldingsMark,
+}
+
+/// A mark of a state's holdings (lots, purchases, dispositions), for `verify`, which names
+/// a state's parts at every checkpoint it passes and need not encode again the holdings'
+/// blocks that cannot have changed since it last did (issue 15: they were about half of
+/// that encoding).
+///
+/// A nonzero mark says: since the mark was given, this state's holdings only grew at their
+/// ends (a purchase pushes lots and a purchase; nothing else happened to them). Marks are
+/// unique in the process and given only to one state: a fresh empty one
+/// ([`State::new`]), or one whose holdings a record changed in place or may have (every
+/// event but those that [`folds_without_holdings`](crate::parts::folds_without_holdings)
+/// and a purchase). Anything else gets 0, "unknown": a clone (two states may then grow
+/// apart under the same mark), a state put together from parts or given holdings
+/// ([`State::fill_holdings`]). So two looks at states with the same nonzero mark see the
+/// same holdings up to the shorter's length, and a block full at the first look is the
+/// same block at the second.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct HoldingsMark(u64);
+
+impl HoldingsMark {
+    /// A mark no other state has had in this process.
+    fn fresh() -> Self {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        HoldingsMark(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// The mark, None when nothing is known (see the type's documentation).
+    pub fn known(&self) -> Option<u64> {
+        (self.0 != 0).then_some(self.0)
+    }
+}
+
+impl Clone for HoldingsMark {
+    /// A clone's holdings may grow apart from the original's: unknown.
+    fn clone(&self) -> Self {
+        HoldingsMark(0)
+    }
 }
 
 /// What [`State::plan_deadline`] depends on: adopted, approved, ended, the term in years,
@@ -158,8 +201,14 @@ impl State {
         State {
             overrides,
             rules,
+            holdings_mark: HoldingsMark::fresh(),
             ..State::default()
         }
+    }
+
+    /// The mark of this state's holdings (see [`HoldingsMark`]).
+    pub fn holdings_mark(&self) -> &HoldingsMark {
+        &self.holdings_mark
     }
 
     /// The latest day folded.
@@ -270,6 +319,13 @@ impl State {
         }
         self.run_deadlines(r.date);
         self.day = Some(r.date);
+        if !matches!(r.event, Event::Purchase { .. })
+            && !crate::parts::folds_without_holdings(&r.event)
+        {
+            // The holdings may change in place (refused or not: a mark too many only
+            // costs an encoding).
+            self.holdings_mark = HoldingsMark::fresh();
+        }
         let seq_before = self.through_seq;
         self.through_seq = self.through_seq.max(r.seq);
         match self.decide_and_apply(r, seq_before) {
