@@ -37,6 +37,13 @@ pub(crate) struct Employees {
     /// memory once more only where the employee itself is (its id is compared there).
     index: HashTable<u32>,
     hash: IdHash,
+    /// The place last found by [`Employees::get_mut`]. A payroll feed lists a payday's
+    /// employees in one order, nearly always the order they were hired in, so the next
+    /// employee asked for is most often the one after it in `slab`: looked at there first,
+    /// it is found without the index (at 100,000 employees the index no longer stays in
+    /// cache while the employees stream through it: perf of a 10M `verify` showed its two
+    /// misses, the control bytes and the entry, as most of a payroll's fold).
+    hint: u32,
 }
 
 impl Employees {
@@ -55,16 +62,30 @@ impl Employees {
         found.map(|i| *i as usize)
     }
 
+    /// [`Employees::place`], looking first after and at the place last found.
+    #[inline]
+    fn place_hinted(&self, id: &str) -> Option<usize> {
+        let last = self.hint as usize;
+        for i in [last + 1, last] {
+            if self.slab.get(i).is_some_and(|(k, _)| k.as_str() == id) {
+                return Some(i);
+            }
+        }
+        self.place(id)
+    }
+
     /// The employee with id `id`.
     #[inline]
     pub(crate) fn get(&self, id: &str) -> Option<&Employee> {
-        self.slab.get(self.place(id)?).map(|(_, e)| e)
+        self.slab.get(self.place_hinted(id)?).map(|(_, e)| e)
     }
 
     /// The employee with id `id`, to change.
     #[inline]
     pub(crate) fn get_mut(&mut self, id: &str) -> Option<&mut Employee> {
-        let i = self.place(id)?;
+        let i = self.place_hinted(id)?;
+        // `i` fits: every place in `slab` does (see `insert`).
+        self.hint = i as u32;
         self.slab.get_mut(i).map(|(_, e)| e)
     }
 
@@ -365,6 +386,17 @@ mod tests {
             assert_eq!(e.weekly_hours, Decimal::from(j));
         }
         assert!(all.get("E5000").is_none());
+        // Changed in the order they were inserted (found by the hint), then in id order.
+        for k in 0..n {
+            let j = (k * 2654435761) % n;
+            let e = all.get_mut(&format!("E{j}")).expect("found");
+            e.weekly_hours = Decimal::from(j + 1);
+            assert!(all.get_mut(&format!("E{}", n + j)).is_none());
+        }
+        for j in 0..n {
+            let e = all.get_mut(&format!("E{j}")).expect("found");
+            assert_eq!(e.weekly_hours, Decimal::from(j + 1));
+        }
         let keys: Vec<&EmployeeId> = all.keys().collect();
         assert!(keys.windows(2).all(|w| w[0] < w[1]));
     }
