@@ -326,7 +326,8 @@ impl Ledger {
 
     /// Compares checkpoint `h` with `fresh`, the state a fold from scratch gives for what it
     /// covers: by the SHA-256 of `fresh`'s encoding (named through `names`), else by
-    /// projection digests. `verified` holds the parts found intact so far (see [`Ledger::stored_parts_check`]).
+    /// projection digests. `verified` holds the parts found intact so far (see
+    /// [`Ledger::stored_parts_check`]).
     fn compare_checkpoint(
         &self,
         h: &Header,
