@@ -46,7 +46,8 @@ pub use fields::{
 };
 pub use num::text as decimal_text;
 pub use output::{canonical_json, digest_of, with_provenance, Lookup};
+pub use parts::HoldingsMark;
 pub use plan::{check_overrides, check_rules};
 pub use render::Provenance;
-pub use state::{HoldingsMark, Rejection, State};
+pub use state::{Rejection, State};
 pub use tax::{DISPOSITION_COLUMNS, FORM3922_COLUMNS};

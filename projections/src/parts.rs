@@ -144,6 +144,44 @@ fn dec<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, PartError> {
     Ok(v)
 }
 
+/// A mark of a state's holdings (lots, purchases, dispositions), for `verify`, which names
+/// a state's parts at every checkpoint it passes and need not encode again the holdings'
+/// blocks that cannot have changed since it last did (issue 15: they were about half of
+/// that encoding).
+///
+/// A nonzero mark says: since the mark was given, this state's holdings only grew at their
+/// ends (a purchase pushes lots and a purchase; nothing else happened to them). Marks are
+/// unique in the process and given only to one state: a fresh empty one
+/// ([`State::new`](crate::State::new)), or one whose holdings a record changed in place or may have (every
+/// event but those that [`folds_without_holdings`]
+/// and a purchase). Anything else gets 0, "unknown": a clone (two states may then grow
+/// apart under the same mark), a state put together from parts or given holdings
+/// ([`State::fill_holdings`]). So two looks at states with the same nonzero mark see the
+/// same holdings up to the shorter's length, and a block full at the first look is the
+/// same block at the second.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct HoldingsMark(u64);
+
+impl HoldingsMark {
+    /// A mark no other state has had in this process.
+    pub(crate) fn fresh() -> Self {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        HoldingsMark(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// The mark, None when nothing is known (see the type's documentation).
+    pub fn known(&self) -> Option<u64> {
+        (self.0 != 0).then_some(self.0)
+    }
+}
+
+impl Clone for HoldingsMark {
+    /// A clone's holdings may grow apart from the original's: unknown.
+    fn clone(&self) -> Self {
+        HoldingsMark(0)
+    }
+}
+
 /// Leading holdings' parts a caller of [`State::each_part_but`] knows already.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Known {
@@ -203,7 +241,7 @@ impl State {
     /// [`State::each_part`] without the first `known.lot_blocks` lot blocks, the first
     /// `known.purchases` purchases and the first `known.disposition_blocks` disposition
     /// blocks: a caller that knows those parts already (see
-    /// [`HoldingsMark`](crate::state::HoldingsMark)) is handed the others only, in order.
+    /// [`HoldingsMark`]) is handed the others only, in order.
     pub fn each_part_but(&self, known: Known, f: &mut dyn FnMut(PartKind<'_>, &[u8])) {
         let mut buf = self.each_account_part(f);
         for block in self.lots.chunks(LOTS_PER_BLOCK).skip(known.lot_blocks) {
@@ -429,7 +467,7 @@ impl State {
         self.lots = all_lots;
         self.purchases = all_purchases;
         self.dispositions = all_dispositions;
-        self.holdings_mark = crate::state::HoldingsMark::default();
+        self.holdings_mark = HoldingsMark::default();
         Ok(())
     }
 

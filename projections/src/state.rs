@@ -17,6 +17,7 @@ use crate::employees::Employees;
 use crate::explain::{Step, Trace};
 use crate::holdings::{CapitalChangeDone, Disposition};
 use crate::market::Market;
+use crate::parts::HoldingsMark;
 use crate::period::Periods;
 use crate::purchase::{Lot, PurchaseDone};
 
@@ -146,44 +147,6 @@ pub struct State {
     /// caller that caches their parts' hashes (see [`HoldingsMark`]). Never stored.
     #[serde(skip)]
     pub(crate) holdings_mark: HoldingsMark,
-}
-
-/// A mark of a state's holdings (lots, purchases, dispositions), for `verify`, which names
-/// a state's parts at every checkpoint it passes and need not encode again the holdings'
-/// blocks that cannot have changed since it last did (issue 15: they were about half of
-/// that encoding).
-///
-/// A nonzero mark says: since the mark was given, this state's holdings only grew at their
-/// ends (a purchase pushes lots and a purchase; nothing else happened to them). Marks are
-/// unique in the process and given only to one state: a fresh empty one
-/// ([`State::new`]), or one whose holdings a record changed in place or may have (every
-/// event but those that [`folds_without_holdings`](crate::parts::folds_without_holdings)
-/// and a purchase). Anything else gets 0, "unknown": a clone (two states may then grow
-/// apart under the same mark), a state put together from parts or given holdings
-/// ([`State::fill_holdings`]). So two looks at states with the same nonzero mark see the
-/// same holdings up to the shorter's length, and a block full at the first look is the
-/// same block at the second.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct HoldingsMark(u64);
-
-impl HoldingsMark {
-    /// A mark no other state has had in this process.
-    fn fresh() -> Self {
-        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-        HoldingsMark(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
-    }
-
-    /// The mark, None when nothing is known (see the type's documentation).
-    pub fn known(&self) -> Option<u64> {
-        (self.0 != 0).then_some(self.0)
-    }
-}
-
-impl Clone for HoldingsMark {
-    /// A clone's holdings may grow apart from the original's: unknown.
-    fn clone(&self) -> Self {
-        HoldingsMark(0)
-    }
 }
 
 /// What [`State::plan_deadline`] depends on: adopted, approved, ended, the term in years,
