@@ -24,7 +24,7 @@ use espp_projections::State;
 use std::collections::HashSet;
 
 use espp_replay::checkpoint::{
-    decode_part_stream, encode_lean_parts, encode_parts, part_list, STATE_PIECE_BYTES,
+    decode_part_stream, encode_lean_parts, encode_parts, PartCache, STATE_PIECE_BYTES,
 };
 use espp_replay::{FoldError, Header, Kind, OrderedFold, Query, FOLD_VERSION};
 

@@ -101,6 +101,9 @@ impl Ledger {
         named.sort_unstable_by_key(|h| h.0);
         named.dedup();
         let mut verified: HashSet<Hash> = HashSet::new();
+        // The fold's state is named at every checkpoint it passes: the holdings' parts that
+        // cannot have changed since the last are not encoded again.
+        let mut names = PartCache::default();
         let mut failed: Option<StoreError> = None;
         let mut next_periodic = 0;
         // The first record whose content does not hash to its stored hash, of those the
@@ -218,7 +221,7 @@ impl Ledger {
                         for (idx, h, own) in &purchase {
                             if compared.is_ok() && !*own && h.wall == Some(day) {
                                 wait_intact(&mut verified);
-                                match self.compare_checkpoint(h, state, &mut verified) {
+                                match self.compare_checkpoint(h, state, &mut verified, &mut names) {
                                     Ok(c) => checks[*idx] = c,
                                     Err(e) => compared = Err(e),
                                 }
@@ -235,7 +238,7 @@ impl Ledger {
                         next_periodic += 1;
                         wait_intact(&mut verified);
                         match fold.with_state_so_far(|state| {
-                            self.compare_checkpoint(h, state, &mut verified)
+                            self.compare_checkpoint(h, state, &mut verified, &mut names)
                         }) {
                             Ok(c) => checks[*idx] = c?,
                             Err(e) => {
@@ -285,7 +288,7 @@ impl Ledger {
             .finish_observed(&mut |day, state| {
                 for (idx, h, own) in &purchase {
                     if compared.is_ok() && !*own && h.wall == Some(day) {
-                        match self.compare_checkpoint(h, state, &mut verified) {
+                        match self.compare_checkpoint(h, state, &mut verified, &mut names) {
                             Ok(c) => checks[*idx] = c,
                             Err(e) => compared = Err(e),
                         }
@@ -303,7 +306,8 @@ impl Ledger {
             for day in at_end {
                 for (idx, h, own) in &purchase {
                     if !*own && h.wall == Some(day) {
-                        checks[*idx] = self.compare_checkpoint(h, &full, &mut verified)?;
+                        checks[*idx] =
+                            self.compare_checkpoint(h, &full, &mut verified, &mut names)?;
                     }
                 }
             }
@@ -321,17 +325,19 @@ impl Ledger {
     }
 
     /// Compares checkpoint `h` with `fresh`, the state a fold from scratch gives for what it
-    /// covers: by the SHA-256 of `fresh`'s encoding, else by projection digests.
-    /// `verified` holds the parts found intact so far (see [`Ledger::stored_parts_check`]).
+    /// covers: by the SHA-256 of `fresh`'s encoding (named through `names`), else by
+    /// projection digests. `verified` holds the parts found intact so far (see
+    /// [`Ledger::stored_parts_check`]).
     fn compare_checkpoint(
         &self,
         h: &Header,
         fresh: &State,
         verified: &mut HashSet<Hash>,
+        names: &mut PartCache,
     ) -> Result<CheckpointCheck, StoreError> {
         let (problem, disagrees) = match self.stored_parts_check(h, verified)? {
             Some(p) => p,
-            None if part_list(fresh) == h.parts => (None, false),
+            None if names.list(fresh) == h.parts => (None, false),
             // The same books may encode differently (what the projection does not show):
             // compare what it shows, as a fold of its own would.
             None => self.compare_digests(h, &fresh.digest())?,
@@ -451,7 +457,7 @@ impl Ledger {
         verified: &mut HashSet<Hash>,
     ) -> Result<CheckpointCheck, StoreError> {
         let fresh = self.fold_covered_by(h)?;
-        self.compare_checkpoint(h, &fresh, verified)
+        self.compare_checkpoint(h, &fresh, verified, &mut PartCache::default())
     }
 
     /// Folds the whole log from scratch and compares every checkpoint with a fold from

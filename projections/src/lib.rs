@@ -9,7 +9,9 @@
 //! Code map: [`state`] orders days, runs deadlines and dispatches events; `plan` (adoption,
 //! approval, amendment, termination, periods, prices), `participation` (employees, enrolment,
 //! payroll), `life` (§14–§18: stopping, leaving, leave, elections, death), `purchase`
-//! (§8, §9, §13), `market` (FMV), `period` (the schedule), `employee` (accounts and the status), `accounts` (an employee's statement accounts, the closed ones kept encoded), `eligibility` (§4 on a period's first day),
+//! (§8, §9, §13), `market` (FMV), `period` (the schedule), `employee` (accounts and the status),
+//! `accounts` (an employee's statement accounts, the closed ones kept encoded), `employees`
+//! (them in id order, found by a hash), `eligibility` (§4 on a period's first day),
 //! `holdings` (§10, §11, §25, §27: capital changes, dividends, certificates, sales and their
 //! classification), `num` (checked decimals and formats), `fields` (the projection's employee
 //! and purchase figures as rows, for `diff`), `output` (projection, statements, digest),
@@ -20,6 +22,7 @@
 mod accounts;
 mod eligibility;
 mod employee;
+mod employees;
 mod explain;
 mod fields;
 mod holdings;
@@ -47,6 +50,7 @@ pub use fields::{
 };
 pub use num::text as decimal_text;
 pub use output::{canonical_json, digest_of, with_provenance, Lookup};
+pub use parts::HoldingsMark;
 pub use plan::{check_overrides, check_rules};
 pub use render::Provenance;
 pub use state::{Rejection, State};

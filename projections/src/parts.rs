@@ -11,7 +11,7 @@
 //! purchase or a sale only, so most of their blocks are shared by every later checkpoint.
 //! [`State::from_parts`] gives back a state equal to the one cut (the same encoding).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use espp_events::{Day, EmployeeId, Event, Rules, RulesPatch};
 use serde::{Deserialize, Serialize};
@@ -168,6 +168,55 @@ fn dec<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, PartError> {
     Ok(v)
 }
 
+/// A mark of a state's holdings (lots, purchases, dispositions), for `verify`, which names
+/// a state's parts at every checkpoint it passes and need not encode again the holdings'
+/// blocks that cannot have changed since it last did (issue 15: they were about half of
+/// that encoding).
+///
+/// A nonzero mark says: since the mark was given, this state's holdings only grew at their
+/// ends (a purchase pushes lots and a purchase; nothing else happened to them). Marks are
+/// unique in the process and given only to one state: a fresh empty one
+/// ([`State::new`](crate::State::new)), or one whose holdings a record changed in place or may have (every
+/// event but those that [`folds_without_holdings`]
+/// and a purchase). Anything else gets 0, "unknown": a clone (two states may then grow
+/// apart under the same mark), a state put together from parts or given holdings
+/// ([`State::fill_holdings`]). So two looks at states with the same nonzero mark see the
+/// same holdings up to the shorter's length, and a block full at the first look is the
+/// same block at the second.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct HoldingsMark(u64);
+
+impl HoldingsMark {
+    /// A mark no other state has had in this process.
+    pub(crate) fn fresh() -> Self {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        HoldingsMark(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// The mark, None when nothing is known (see the type's documentation).
+    pub fn known(&self) -> Option<u64> {
+        (self.0 != 0).then_some(self.0)
+    }
+}
+
+impl Clone for HoldingsMark {
+    /// A clone's holdings may grow apart from the original's: unknown.
+    fn clone(&self) -> Self {
+        HoldingsMark(0)
+    }
+}
+
+/// Leading holdings' parts a caller of [`State::each_part_but`] knows already.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Known {
+    /// Lot blocks.
+    pub lot_blocks: usize,
+    /// Purchases.
+    pub purchases: usize,
+    /// Disposition blocks.
+    pub disposition_blocks: usize,
+}
+
 /// Which part [`State::each_part`] hands over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PartKind<'a> {
@@ -210,18 +259,37 @@ impl State {
     /// disposition blocks): the bytes [`State::to_parts`] holds, without holding them all
     /// (`verify` hashes each as it comes, issue 15).
     pub fn each_part(&self, f: &mut dyn FnMut(PartKind<'_>, &[u8])) {
+        self.each_part_but(Known::default(), f)
+    }
+
+    /// [`State::each_part`] without the first `known.lot_blocks` lot blocks, the first
+    /// `known.purchases` purchases and the first `known.disposition_blocks` disposition
+    /// blocks: a caller that knows those parts already (see
+    /// [`HoldingsMark`]) is handed the others only, in order.
+    pub fn each_part_but(&self, known: Known, f: &mut dyn FnMut(PartKind<'_>, &[u8])) {
         let mut buf = self.each_account_part(f);
-        for block in self.lots.chunks(LOTS_PER_BLOCK) {
+        for block in self.lots.chunks(LOTS_PER_BLOCK).skip(known.lot_blocks) {
             enc_into(&mut buf, block);
             f(PartKind::Lots, &buf);
         }
-        for p in &self.purchases {
+        for p in self.purchases.iter().skip(known.purchases) {
             enc_into(&mut buf, p);
             f(PartKind::Purchase, &buf);
         }
-        for block in self.dispositions.chunks(DISPOSITIONS_PER_BLOCK) {
+        let dispositions = self.dispositions.chunks(DISPOSITIONS_PER_BLOCK);
+        for block in dispositions.skip(known.disposition_blocks) {
             enc_into(&mut buf, block);
             f(PartKind::Dispositions, &buf);
+        }
+    }
+
+    /// How many of the holdings' parts are whole and cannot change while the holdings only
+    /// grow at their ends: the full lot blocks, every purchase, the full disposition blocks.
+    pub fn settled_holdings(&self) -> Known {
+        Known {
+            lot_blocks: self.lots.len() / LOTS_PER_BLOCK,
+            purchases: self.purchases.len(),
+            disposition_blocks: self.dispositions.len() / DISPOSITIONS_PER_BLOCK,
         }
     }
 
@@ -326,7 +394,7 @@ impl State {
         let (mut state, deadlines) = State::from_global(global.as_ref())?;
         drop(global);
         let mut all_deadlines: Vec<(Day, EmployeeId)> = deadlines;
-        let mut map = BTreeMap::new();
+        let mut map = crate::employees::Employees::default();
         for _ in 0..counts.0 {
             let b = parts.next().ok_or_else(missing)?;
             let (members, deadlines): Block = employee_block(b.as_ref())?;
@@ -423,6 +491,7 @@ impl State {
         self.lots = all_lots;
         self.purchases = all_purchases;
         self.dispositions = all_dispositions;
+        self.holdings_mark = HoldingsMark::default();
         Ok(())
     }
 

@@ -13,9 +13,11 @@ use rust_decimal::Decimal;
 
 use crate::eligibility::judge;
 use crate::employee::{Employee, WindowDefault};
+use crate::employees::Employees;
 use crate::explain::{Step, Trace};
 use crate::holdings::{CapitalChangeDone, Disposition};
 use crate::market::Market;
+use crate::parts::HoldingsMark;
 use crate::period::Periods;
 use crate::purchase::{Lot, PurchaseDone};
 
@@ -113,7 +115,7 @@ pub struct State {
     pub(crate) periods: Periods,
     #[serde(with = "crate::ser::opt_dec")]
     pub(crate) shares_outstanding: Option<Decimal>,
-    pub(crate) employees: BTreeMap<EmployeeId, Employee>,
+    pub(crate) employees: Employees,
     pub(crate) lots: Vec<Lot>,
     pub(crate) purchases: Vec<PurchaseDone>,
     pub(crate) skipped: Vec<Skipped>,
@@ -141,6 +143,10 @@ pub struct State {
     /// every other fold; never stored.
     #[serde(skip)]
     pub(crate) outside: Option<BTreeMap<String, Decimal>>,
+    /// What is known of how the holdings (lots, purchases, dispositions) changed, for a
+    /// caller that caches their parts' hashes (see [`HoldingsMark`]). Never stored.
+    #[serde(skip)]
+    pub(crate) holdings_mark: HoldingsMark,
 }
 
 /// What [`State::plan_deadline`] depends on: adopted, approved, ended, the term in years,
@@ -158,8 +164,14 @@ impl State {
         State {
             overrides,
             rules,
+            holdings_mark: HoldingsMark::fresh(),
             ..State::default()
         }
+    }
+
+    /// The mark of this state's holdings (see [`HoldingsMark`]).
+    pub fn holdings_mark(&self) -> &HoldingsMark {
+        &self.holdings_mark
     }
 
     /// The latest day folded.
@@ -270,6 +282,13 @@ impl State {
         }
         self.run_deadlines(r.date);
         self.day = Some(r.date);
+        if !matches!(r.event, Event::Purchase { .. })
+            && !crate::parts::folds_without_holdings(&r.event)
+        {
+            // The holdings may change in place (refused or not: a mark too many only
+            // costs an encoding).
+            self.holdings_mark = HoldingsMark::fresh();
+        }
         let seq_before = self.through_seq;
         self.through_seq = self.through_seq.max(r.seq);
         match self.decide_and_apply(r, seq_before) {

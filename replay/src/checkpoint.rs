@@ -302,6 +302,67 @@ pub fn part_list(state: &State) -> PartList {
     list
 }
 
+/// [`part_list`] for states passed one after another, remembering the hashes of the
+/// holdings' parts that cannot have changed since (see `espp_projections::HoldingsMark`):
+/// `verify` names the fold's state at every checkpoint, and the lots of earlier purchases,
+/// the purchases and full disposition blocks are most of what it would encode again.
+#[derive(Debug, Default)]
+pub struct PartCache {
+    /// The mark of the state last named, and the hashes of its settled holdings' parts.
+    settled: Option<(u64, PartList)>,
+}
+
+impl PartCache {
+    /// The list naming `state`'s parts: what [`part_list`] gives.
+    pub fn list(&mut self, state: &State) -> PartList {
+        use espp_projections::parts::{Known, PartKind};
+        let mark = state.holdings_mark().known();
+        let mut list = PartList::default();
+        let mut known = Known::default();
+        if let (Some(m), Some((was, settled))) = (mark, &self.settled) {
+            if *was == m {
+                // Only the settled parts: the state's own settled count bounds them (its
+                // holdings only grew since: never fewer).
+                let now = state.settled_holdings();
+                known = Known {
+                    lot_blocks: settled.lots.len().min(now.lot_blocks),
+                    purchases: settled.purchases.len().min(now.purchases),
+                    disposition_blocks: settled.dispositions.len().min(now.disposition_blocks),
+                };
+                list.lots
+                    .extend_from_slice(&settled.lots[..known.lot_blocks]);
+                list.purchases
+                    .extend_from_slice(&settled.purchases[..known.purchases]);
+                list.dispositions
+                    .extend_from_slice(&settled.dispositions[..known.disposition_blocks]);
+            }
+        }
+        state.each_part_but(known, &mut |kind, bytes| {
+            let h = sha(bytes);
+            match kind {
+                PartKind::Global => list.global = h,
+                PartKind::Employees(first) => list.employees.push((first.clone(), h)),
+                PartKind::Lots => list.lots.push(h),
+                PartKind::Purchase => list.purchases.push(h),
+                PartKind::Dispositions => list.dispositions.push(h),
+            }
+        });
+        self.settled = mark.map(|m| {
+            let now = state.settled_holdings();
+            let settled = PartList {
+                lots: list.lots[..now.lot_blocks.min(list.lots.len())].to_vec(),
+                purchases: list.purchases[..now.purchases.min(list.purchases.len())].to_vec(),
+                dispositions: list.dispositions
+                    [..now.disposition_blocks.min(list.dispositions.len())]
+                    .to_vec(),
+                ..PartList::default()
+            };
+            (m, settled)
+        });
+        list
+    }
+}
+
 /// The whole state from its parts' bytes, each in [`PartList`] order: the global part, the
 /// employee blocks, the lot blocks, the purchases, the disposition blocks.
 pub fn decode_parts(list: &PartList, parts: &[Vec<u8>]) -> Result<State, CheckpointError> {

@@ -356,3 +356,49 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// `verify`'s part-list cache names a state as `part_list` does, at any points of a fold
+    /// (purchases, sales and capital changes between them), and a clone folded apart from
+    /// the original under the same cache is named right too.
+    #[test]
+    fn the_part_cache_names_states_as_part_list_does(
+        company in history::company(),
+        looks in prop::collection::vec(0usize..5000, 1..16),
+        fork_at in 0usize..5000,
+    ) {
+        use espp_replay::checkpoint::{part_list, PartCache};
+        let records = accepted(common::records(&company.lines()));
+        let n = records.len();
+        let mut looks: Vec<usize> = looks.iter().map(|l| l % (n + 1)).collect();
+        looks.sort_unstable();
+        let fork_at = fork_at % (n + 1);
+        let mut cache = PartCache::default();
+        let mut state = espp_projections::State::new(None);
+        let mut fork: Option<espp_projections::State> = None;
+        let mut next = looks.iter().peekable();
+        for (i, r) in records.iter().enumerate() {
+            if i == fork_at {
+                fork = Some(state.clone());
+            }
+            while next.peek().is_some_and(|l| **l == i) {
+                next.next();
+                prop_assert_eq!(cache.list(&state), part_list(&state));
+                if let Some(f) = &fork {
+                    prop_assert_eq!(cache.list(f), part_list(f));
+                }
+            }
+            state.apply(r).unwrap();
+            if let Some(f) = &mut fork {
+                // The fork skips every third record: it grows apart from the original (what
+                // it refuses after that is its own business: it is named as it stands).
+                if i % 3 != 0 {
+                    let _ = f.apply(r);
+                }
+            }
+        }
+        prop_assert_eq!(cache.list(&state), part_list(&state));
+    }
+}
