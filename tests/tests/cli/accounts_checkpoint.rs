@@ -22,7 +22,8 @@ fn open(db: &Path, accounts_checkpoint_after: u64) -> Ledger {
         accounts_checkpoint_after,
         ..Options::default()
     };
-    Ledger::open_or_create(db, &options).unwrap_or_else(|e| panic!("open: {e}"))
+    crate::util::while_busy(|| Ledger::open_or_create(db, &options))
+        .unwrap_or_else(|e| panic!("open: {e}"))
 }
 
 /// The parts stored (by the hash in their keys) and the parts the headers name.

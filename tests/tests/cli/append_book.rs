@@ -10,7 +10,7 @@ use espp_engine::{Batch, Ledger, Options};
 use espp_events::{parse_line, Actor, EventInput, Line};
 use espp_replay::Query;
 
-use crate::util::{wait_until_closed, Dir};
+use crate::util::{wait_until_closed, while_busy, Dir};
 
 fn open(db: &Path) -> Ledger {
     wait_until_closed(db);
@@ -19,7 +19,7 @@ fn open(db: &Path) -> Ledger {
         checkpoint_every: 40,
         ..Options::default()
     };
-    Ledger::open_or_create(db, &options).unwrap_or_else(|e| panic!("open: {e}"))
+    while_busy(|| Ledger::open_or_create(db, &options)).unwrap_or_else(|e| panic!("open: {e}"))
 }
 
 fn event(text: &str) -> EventInput {

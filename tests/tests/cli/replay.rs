@@ -162,10 +162,12 @@ fn answers(dir: &Dir) -> Vec<serde_json::Value> {
 /// Runs `f` on the ledger's checkpoint tree (the ledger closed).
 fn with_checkpoints(db: &Path, f: impl FnOnce(&sled::Tree)) {
     crate::util::wait_until_closed(db);
-    let sled = espp_engine::store::sled_config(&db.join("log"))
-        .expect("sled conf")
-        .open()
-        .unwrap_or_else(|e| panic!("{e}"));
+    let sled = crate::util::while_busy(|| {
+        espp_engine::store::sled_config(&db.join("log"))
+            .expect("sled conf")
+            .open()
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
     let tree = sled
         .open_tree("checkpoints")
         .unwrap_or_else(|e| panic!("{e}"));

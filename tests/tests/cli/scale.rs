@@ -82,7 +82,8 @@ fn state_json_is_byte_for_byte_the_value_rendering_on_the_demo_ledger() {
         outputs.push(run.stdout.clone());
     }
     wait_until_closed(&dir.db());
-    let ledger = Ledger::open(&dir.db(), &Options::default()).expect("open");
+    let ledger =
+        crate::util::while_busy(|| Ledger::open(&dir.db(), &Options::default())).expect("open");
     for ((args, query), printed) in cases.iter().zip(&outputs) {
         let v: Value = serde_json::from_str(printed).expect("json");
         assert_eq!(
@@ -100,7 +101,7 @@ fn state_json_is_byte_for_byte_the_value_rendering_on_the_demo_ledger() {
 /// checkpoint.
 fn same_verdicts(db: &std::path::Path) -> usize {
     wait_until_closed(db);
-    let ledger = Ledger::open(db, &Options::default()).expect("open");
+    let ledger = crate::util::while_busy(|| Ledger::open(db, &Options::default())).expect("open");
     let (report, folded) = ledger.verify_all().expect("verify_all");
     assert!(report.problem.is_none(), "{:?}", report.problem);
     let (digest, checks) = folded.expect("folded");
@@ -120,10 +121,12 @@ fn same_verdicts(db: &std::path::Path) -> usize {
 
 fn edit_checkpoints(db: &std::path::Path, f: impl FnOnce(&sled::Tree)) {
     wait_until_closed(db);
-    let sled = espp_engine::store::sled_config(&db.join("log"))
-        .expect("sled conf")
-        .open()
-        .expect("sled");
+    let sled = crate::util::while_busy(|| {
+        espp_engine::store::sled_config(&db.join("log"))
+            .expect("sled conf")
+            .open()
+    })
+    .expect("sled");
     let tree = sled.open_tree("checkpoints").expect("tree");
     f(&tree);
     tree.flush().expect("flush");

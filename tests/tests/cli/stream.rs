@@ -241,7 +241,8 @@ fn a_stream_killed_midway_leaves_the_previous_head() {
         "nothing of the stream reached sled: the test proves nothing"
     );
     // ...and the next open removes them.
-    let ledger = Ledger::open(&dir.db(), &Options::default()).expect("reopen");
+    let ledger =
+        crate::util::while_busy(|| Ledger::open(&dir.db(), &Options::default())).expect("reopen");
     assert_eq!(ledger.head_seq(), 100, "a killed stream moved the head");
     let report = ledger.verify().expect("verify runs");
     assert!(report.problem.is_none(), "verify: {:?}", report.problem);
@@ -270,7 +271,8 @@ fn a_stream_killed_midway_leaves_the_previous_head() {
         let _ = child.kill();
         child.wait().expect("reap espp");
         wait_until_closed(&dir.db());
-        let ledger = Ledger::open(&dir.db(), &Options::default()).expect("reopen");
+        let ledger = crate::util::while_busy(|| Ledger::open(&dir.db(), &Options::default()))
+            .expect("reopen");
         let head = ledger.head_seq();
         assert!(
             head == 100 || head == whole,

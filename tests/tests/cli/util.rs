@@ -87,6 +87,30 @@ pub fn wait_until_closed(db: &Path) {
     }
 }
 
+/// Runs `open` until it does not fail on a lock held elsewhere, for up to 10 s.
+///
+/// Why a test needs it after [`wait_until_closed`] said the ledger was free: a lock is
+/// `flock`'s, held by an open file description, and every child process another test
+/// thread forks shares the descriptions open at that moment until it execs (they are
+/// close-on-exec). A probe's or a just-dropped ledger's lock can so outlive its file by the
+/// milliseconds a loaded machine takes to exec a child. `espp` itself reports that as busy
+/// (exit 3, or `--wait`); only a test that reopens in-process at once meets it.
+pub fn while_busy<T, E: std::fmt::Display>(mut open: impl FnMut() -> Result<T, E>) -> Result<T, E> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match open() {
+            Err(e)
+                if (e.to_string().contains("could not acquire lock")
+                    || e.to_string().contains("is busy"))
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            other => return other,
+        }
+    }
+}
+
 /// The path of a binary of this package (the crash test's appender, the full-disk tests'
 /// size limiter).
 pub fn own_bin(name: &str) -> PathBuf {
@@ -325,11 +349,13 @@ impl Rng {
 /// Opens the ledger's sled database directly (no `espp` may be running), lets `edit` change
 /// it, and makes the change durable.
 pub fn with_sled(db: &Path, edit: impl FnOnce(&sled::Db)) {
-    let sled = espp_engine::store::sled_config(&db.join("log"))
-        .expect("read the ledger's sled conf")
-        .flush_every_ms(None)
-        .open()
-        .expect("open the ledger's sled db");
+    let sled = while_busy(|| {
+        espp_engine::store::sled_config(&db.join("log"))
+            .expect("read the ledger's sled conf")
+            .flush_every_ms(None)
+            .open()
+    })
+    .expect("open the ledger's sled db");
     edit(&sled);
     sled.flush().expect("flush sled");
     drop(sled);
