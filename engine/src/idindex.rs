@@ -646,9 +646,9 @@ mod tests {
         assert_eq!(db.scan_prefix([KEYS.block]).count(), live);
     }
 
-    /// The entries merges write, per entry appended, for appends of `sizes` (the policy
-    /// alone, on entry counts), and the most runs left after any append.
-    fn merge_cost(sizes: impl IntoIterator<Item = u64>) -> (f64, usize) {
+    /// The entries merges write and the entries appended, for appends of `sizes` (the
+    /// policy alone, on entry counts), and the most runs left after any append.
+    fn merge_cost(sizes: impl IntoIterator<Item = u64>) -> (u64, u64, usize) {
         let (mut runs, mut appended, mut written, mut most) = (Vec::new(), 0u64, 0u64, 0);
         for n in sizes {
             runs.push(n);
@@ -662,7 +662,7 @@ mod tests {
             }
             most = most.max(runs.len());
         }
-        (written as f64 / appended as f64, most)
+        (written, appended, most)
     }
 
     #[test]
@@ -670,17 +670,21 @@ mod tests {
         // A 100,000-employee ledger written as the benchmark's paydays are, each streamed in
         // pieces of 16,384 records (646 runs after its 10^6-event setup): merging the
         // newest half every time, the last merged run included, wrote each entry 21 times.
-        let pieces = std::iter::once(1_000_000).chain(
-            std::iter::repeat([16_384; 6].into_iter().chain([1_700]))
-                .take(104)
-                .flatten(),
+        let payday = || [16_384; 6].into_iter().chain([1_700]);
+        let pieces =
+            std::iter::once(1_000_000).chain(std::iter::repeat_n((), 104).flat_map(|()| payday()));
+        let (written, appended, most) = merge_cost(pieces);
+        assert!(
+            written < 4 * appended,
+            "{written} merge writes of {appended} entries"
         );
-        let (per_entry, most) = merge_cost(pieces);
-        assert!(per_entry < 4.0, "{per_entry} merge writes per entry");
         assert_eq!(most, MAX_RUNS);
         // One export appended as a stream: 646 equal runs.
-        let (per_entry, most) = merge_cost(std::iter::repeat_n(16_384, 646));
-        assert!(per_entry < 4.0, "{per_entry} merge writes per entry");
+        let (written, appended, most) = merge_cost(std::iter::repeat_n(16_384, 646));
+        assert!(
+            written < 4 * appended,
+            "{written} merge writes of {appended} entries"
+        );
         assert_eq!(most, MAX_RUNS);
         // Equal small appends are merged sixteen at a time, then those merged runs together.
         assert_eq!(
