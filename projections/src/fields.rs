@@ -56,7 +56,7 @@ fn s(x: String) -> Field {
     Field::Str(x)
 }
 
-/// An employee's fields in the projection, in key order ([`EmployeeView::field`]'s index).
+/// An employee's fields in the projection, in key order ([`RowView::cell`]'s index).
 pub const EMPLOYEE_FIELDS: [&str; 12] = [
     "balance",
     "contributed",
