@@ -17,10 +17,10 @@
 //! [`MAX_RUNS`]: the newest of them into one, size-tiered ([`merge_window`]): the newest
 //! half, less its oldest runs while each holds more than a quarter of what the runs newer
 //! than it in that half hold. A run is so merged again only once at least four times its
-//! entries have come after it, and an entry is written about log5 of the index's growth
-//! times (3.1 times for a 10M-event ledger written in 16,384-record pieces; always taking
-//! the newest half, which holds the last merged run, wrote each entry ~21 times there and
-//! left 4.4 GB of sled garbage at 10M). A lookup checks each run whose id range holds the id, one block read each (the
+//! entries have come after it, and an entry is rewritten about log5 of the index's growth
+//! times (2.1 times for a 10M-event ledger written in 16,384-record pieces; always taking
+//! the newest half, which holds the last merged run, rewrote each entry 21 times there and
+//! left 4.8 GB of sled garbage at 10M). A lookup checks each run whose id range holds the id, one block read each (the
 //! fences say which): ids the engine assigns are time-ordered (v7), so a run's range is narrow
 //! and most runs are skipped; ids given in the input may be anywhere.
 //!
