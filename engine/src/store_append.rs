@@ -585,23 +585,32 @@ impl Ledger {
                 }
             }
         }
-        batch.insert(HEAD_KEY, head.encode());
-        if wall != self.wall {
-            if let Some(w) = wall {
-                batch.insert(WALL_KEY, &w.days_from_ce().to_le_bytes());
-            }
-        }
-        let stored = self
-            .db
-            .apply_batch(batch)
-            .map_err(StoreError::from)
-            .and_then(|()| self.make_durable());
-        if let Err(e) = stored {
+        if let Err(e) = self.store_sealed(batch, head, wall, self.wall) {
             return Err(self.write_failed(e));
         }
         self.ids.commit(run);
         self.commit_who(who_run, head.seq);
         self.acknowledge(head, wall)
+    }
+
+    /// Stores an append's last batch with sled's head and, if it moved from `acked_wall`,
+    /// the wall, in the same atomic `apply_batch`, and makes everything durable: what
+    /// [`Ledger::acknowledge`] then reports was written.
+    pub(super) fn store_sealed(
+        &mut self,
+        mut batch: sled::Batch,
+        head: Head,
+        wall: Option<Day>,
+        acked_wall: Option<Day>,
+    ) -> Result<(), StoreError> {
+        batch.insert(HEAD_KEY, head.encode());
+        if wall != acked_wall {
+            if let Some(w) = wall {
+                batch.insert(WALL_KEY, &w.days_from_ce().to_le_bytes());
+            }
+        }
+        self.db.apply_batch(batch)?;
+        self.make_durable()
     }
 
     /// Records `head` and `wall` in the head file after their write is durable: the append

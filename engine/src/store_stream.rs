@@ -381,19 +381,8 @@ impl Ledger {
         for (k, b) in std::mem::take(&mut s.runs).finish() {
             batch.insert(&k[..], &b.encode()[..]);
         }
-        batch.insert(HEAD_KEY, head.encode());
-        if wall != s.acked.wall {
-            if let Some(w) = wall {
-                batch.insert(WALL_KEY, &w.days_from_ce().to_le_bytes());
-            }
-        }
         s.written = true;
-        let stored = self
-            .db
-            .apply_batch(batch)
-            .map_err(StoreError::from)
-            .and_then(|()| self.make_durable());
-        if let Err(e) = stored {
+        if let Err(e) = self.store_sealed(batch, head, wall, s.acked.wall) {
             return Err(self.stream_write_failed(s, e));
         }
         self.ids.commit(run);
