@@ -596,6 +596,10 @@ impl Node {
         }
     }
 
+    /// espp-ledger patch: a leaf of 3 keys or more also splits once its keys and values
+    /// pass `LEAF_SPLIT_BYTES` (`pagecache/constants.rs`), not only past 16 keys; and it
+    /// merges into its sibling only once it is empty, not below 4 keys (a split by bytes
+    /// can leave a half of 1 to 3 keys, which merging back would split again, forever).
     pub(crate) fn should_split(&self) -> bool {
         let threshold = if cfg!(any(test, feature = "lock_free_delays")) {
             2
@@ -605,7 +609,11 @@ impl Node {
             16
         };
 
-        let size_checks = self.data.len() > threshold;
+        let size_checks = self.data.len() > threshold
+            || (!cfg!(any(test, feature = "lock_free_delays"))
+                && !self.data.is_index()
+                && self.data.len() >= 3
+                && self.data.rss() > crate::pagecache::constants::LEAF_SPLIT_BYTES);
         let safety_checks = self.merging_child.is_none() && !self.merging;
 
         size_checks && safety_checks
@@ -617,7 +625,9 @@ impl Node {
         } else if self.data.is_index() {
             64
         } else {
-            4
+            // espp-ledger patch: a leaf merges only once it is empty (see
+            // `LEAF_SPLIT_BYTES`).
+            1
         };
 
         let size_checks = self.data.len() < threshold;

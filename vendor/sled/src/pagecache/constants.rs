@@ -30,6 +30,12 @@ pub(crate) const PAGE_CONSOLIDATION_THRESHOLD: usize = 10;
 // bytes (330 B/event at 10M events), at 65 it is 304 B/event, for ~4% of a payday append.
 pub(crate) const SEGMENT_CLEANUP_THRESHOLD: usize = 65;
 
+/// espp-ledger patch: the bytes of keys and values past which a leaf of 3 keys or more
+/// splits (`Node::should_split`). sled reads, rewrites and relocates a node whole: a leaf of
+/// 16 values of ~20 KB (the ledger's chunks, checkpoint parts, index blocks) made each read
+/// of one value read ~320 KB, and each rewrite write as much.
+pub(crate) const LEAF_SPLIT_BYTES: u64 = 128 * 1024;
+
 // Allows for around 1 trillion items to be stored
 // 2^37 * (assuming 50% node fill, 8 items per leaf)
 // and well below 1% of nodes being non-leaf nodes.
