@@ -446,14 +446,15 @@ const PASSES: usize = 8;
 /// a shard hears of accesses to its pages only when 64 of them have queued, and evicts only
 /// then, down to its share of `cache_capacity` (64 MiB / 256 = 256 KiB), always keeping the
 /// page accessed last. A forward scan touches each leaf once (its iterator keeps the leaf)
-/// and a read by key once per value (a leaf holds 8-16 values: sled splits past 16): no
-/// shard's queue fills, and every leaf read stays in memory until the process ends whatever
-/// the capacity (at 1M events ~135 MB of log, index and parts pages; ten times that at
-/// 10M). Reading the key again [`PASSES`] times after each value makes a leaf of 8 values
-/// or more fill its shard's queue while it is read: the shard then accounts it and evicts
-/// the older leaves it held, so a scan keeps about one leaf a shard (~256 leaves of ~180
-/// KiB), whatever the length of the log. A read by key costs a descent of the tree
-/// (~0.5 µs): 8 per chunk of 256 records. Pages stored as blobs (ledgers with 512 KiB
+/// and a read by key once per value (a leaf holds up to 16 values, and up to 128 KiB of
+/// them past 3: sled patch 6, so 3-6 of the ledger's ~20 KB values): no shard's queue
+/// fills, and every leaf read stays in memory until the process ends whatever the capacity
+/// (at 1M events ~135 MB of log, index and parts pages; ten times that at 10M). Reading the
+/// key again [`PASSES`] times after each value makes each value count 9 times: a shard's
+/// queue fills within one or two of its leaves, and the shard then accounts them and evicts
+/// the older leaves it held, so a scan keeps one or two leaves a shard (~256-512 leaves of
+/// ≤ 128 KiB), whatever the length of the log (`verify`: 162 MB at 1M, 618 MB at 10M). A
+/// read by key costs a descent of the tree (~0.5 µs): 8 per chunk of 256 records. Pages stored as blobs (ledgers with 512 KiB
 /// segments, where leaves pass 128 KiB) are charged ~20 bytes and still stay.
 fn scanned(tree: &sled::Tree, key: &[u8]) {
     for _ in 0..PASSES {
