@@ -531,12 +531,13 @@ fn is_ledger(path: &Path) -> Result<bool, StoreError> {
 /// chunks outgrows that; every rewrite of such a leaf then writes a new blob file, and the old
 /// one is removed only when the segment its replacement went to is sealed, which a short
 /// `espp` process often never sees: the file is kept for good. With 2 MiB segments a message
-/// goes to a blob only past ~512 KiB, so leaves stay in the `db` file.
+/// goes to a blob only past ~512 KiB, so leaves stay in the `db` file (and with sled patch
+/// 6 a leaf of 3 values or more splits past 128 KiB anyway).
 pub const SEGMENT_BYTES: usize = 2 << 20;
 
 /// How often sled's background flusher runs, in ms. sled 0.34 cleans its segments (rewrites
-/// the live pages of segments at most half live, so the segments can be reused) only in that
-/// thread: without it a ledger keeps every rewritten leaf. What it writes is sled's own
+/// the live pages of segments at most 65% live — sled patch 3 —, so the segments can be
+/// reused) mostly in that thread (otherwise one page per page replaced): without it a ledger keeps every rewritten leaf. What it writes is sled's own
 /// housekeeping or records not yet acknowledged; an append is still acknowledged only after
 /// its own flush and fsyncs (see the module's Durability).
 pub const SLED_FLUSH_MS: u64 = 2;
