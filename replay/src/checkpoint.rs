@@ -284,21 +284,26 @@ pub fn encode_lean_parts(state: &State, holdings_of: &PartList) -> (EncodedParts
     (parts, list)
 }
 
+impl PartList {
+    /// Names the next part the state's encoding gives, of `kind`, by the hash of `bytes`.
+    fn name(&mut self, kind: espp_projections::parts::PartKind<'_>, bytes: &[u8]) {
+        use espp_projections::parts::PartKind;
+        let h = sha(bytes);
+        match kind {
+            PartKind::Global => self.global = h,
+            PartKind::Employees(first) => self.employees.push((first.clone(), h)),
+            PartKind::Lots => self.lots.push(h),
+            PartKind::Purchase => self.purchases.push(h),
+            PartKind::Dispositions => self.dispositions.push(h),
+        }
+    }
+}
+
 /// The list naming a state's parts: what `encode_parts(state).1` gives, each part hashed as
 /// it is encoded into one buffer rather than all of them held (`verify`'s comparison).
 pub fn part_list(state: &State) -> PartList {
-    use espp_projections::parts::PartKind;
     let mut list = PartList::default();
-    state.each_part(&mut |kind, bytes| {
-        let h = sha(bytes);
-        match kind {
-            PartKind::Global => list.global = h,
-            PartKind::Employees(first) => list.employees.push((first.clone(), h)),
-            PartKind::Lots => list.lots.push(h),
-            PartKind::Purchase => list.purchases.push(h),
-            PartKind::Dispositions => list.dispositions.push(h),
-        }
-    });
+    state.each_part(&mut |kind, bytes| list.name(kind, bytes));
     list
 }
 
@@ -315,7 +320,7 @@ pub struct PartCache {
 impl PartCache {
     /// The list naming `state`'s parts: what [`part_list`] gives.
     pub fn list(&mut self, state: &State) -> PartList {
-        use espp_projections::parts::{Known, PartKind};
+        use espp_projections::parts::Known;
         let mark = state.holdings_mark().known();
         let mut list = PartList::default();
         let mut known = Known::default();
@@ -337,16 +342,7 @@ impl PartCache {
                     .extend_from_slice(&settled.dispositions[..known.disposition_blocks]);
             }
         }
-        state.each_part_but(known, &mut |kind, bytes| {
-            let h = sha(bytes);
-            match kind {
-                PartKind::Global => list.global = h,
-                PartKind::Employees(first) => list.employees.push((first.clone(), h)),
-                PartKind::Lots => list.lots.push(h),
-                PartKind::Purchase => list.purchases.push(h),
-                PartKind::Dispositions => list.dispositions.push(h),
-            }
-        });
+        state.each_part_but(known, &mut |kind, bytes| list.name(kind, bytes));
         self.settled = mark.map(|m| {
             let now = state.settled_holdings();
             let settled = PartList {
