@@ -3,6 +3,9 @@
 
 use super::*;
 
+/// A stored part: where it is (the seq it is stored under) and its hash.
+type Part = (u64, Hash);
+
 impl Ledger {
     /// `espp verify` in one streaming pass (issue 15): the hash chain checked chunk by chunk
     /// on a reader thread ([`Ledger::verify`]'s checks), each intact chunk folded on this
@@ -92,15 +95,16 @@ impl Ledger {
         // several checkpoints is read and hashed once, all of them on a thread of their own
         // while the log is read (those missing or altered are read again where a
         // comparison needs them, and found so there).
-        let mut named: Vec<Hash> = periodic
+        // In key order (where each is stored, then its hash): sled's leaves read once each.
+        let mut named: Vec<Part> = periodic
             .iter()
             .map(|(_, h)| h)
             .chain(purchase.iter().map(|(_, h, _)| h))
-            .flat_map(|h| h.parts.all().copied())
+            .flat_map(|h| h.stored().map(|(at, hash)| (at, *hash)))
             .collect();
-        named.sort_unstable_by_key(|h| h.0);
+        named.sort_unstable_by_key(|(at, h)| (*at, h.0));
         named.dedup();
-        let mut verified: HashSet<Hash> = HashSet::new();
+        let mut verified: HashSet<Part> = HashSet::new();
         // The fold's state is named at every checkpoint it passes: the holdings' parts that
         // cannot have changed since the last are not encoded again.
         let mut names = PartCache::default();
@@ -122,11 +126,11 @@ impl Ledger {
         let (mut report, rank) = std::thread::scope(|scope| -> Result<_, StoreError> {
             let (tx, rx) = std::sync::mpsc::sync_channel::<(u64, Vec<Record>, Hashed)>(QUEUE);
             let queued = &queued;
-            let intact = scope.spawn(|| -> Result<HashSet<Hash>, StoreError> {
+            let intact = scope.spawn(|| -> Result<HashSet<Part>, StoreError> {
                 let mut intact = HashSet::with_capacity(named.len());
-                for hash in &named {
-                    if let Some(Ok(_)) = self.part(hash)? {
-                        intact.insert(*hash);
+                for (at, hash) in &named {
+                    if let Some(Ok(_)) = self.part((*at, hash))? {
+                        intact.insert((*at, *hash));
                     }
                 }
                 Ok(intact)
@@ -135,7 +139,7 @@ impl Ledger {
             // The intact parts, once that thread is done: wanted by the first comparison. If
             // it failed to read, none: each comparison then reads its parts itself and meets
             // the failure where it did before this thread.
-            let mut wait_intact = |verified: &mut HashSet<Hash>| {
+            let mut wait_intact = |verified: &mut HashSet<Part>| {
                 if let Some(t) = intact.take() {
                     let read = t.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
                     *verified = read.unwrap_or_default();
@@ -332,7 +336,7 @@ impl Ledger {
         &self,
         h: &Header,
         fresh: &State,
-        verified: &mut HashSet<Hash>,
+        verified: &mut HashSet<Part>,
         names: &mut PartCache,
     ) -> Result<CheckpointCheck, StoreError> {
         let (problem, disagrees) = match self.stored_parts_check(h, verified)? {
@@ -358,14 +362,14 @@ impl Ledger {
     fn stored_parts_check(
         &self,
         h: &Header,
-        verified: &mut HashSet<Hash>,
+        verified: &mut HashSet<Part>,
     ) -> Result<Option<(Option<String>, bool)>, StoreError> {
         let mut missing = false;
-        for hash in h.parts.all() {
-            if verified.contains(hash) {
+        for (at, hash) in h.stored() {
+            if verified.contains(&(at, *hash)) {
                 continue;
             }
-            match self.part(hash)? {
+            match self.part((at, hash))? {
                 None => missing = true,
                 Some(Err(())) => {
                     return Ok(Some((
@@ -377,7 +381,7 @@ impl Ledger {
                     )))
                 }
                 Some(Ok(_)) => {
-                    verified.insert(*hash);
+                    verified.insert((at, *hash));
                 }
             }
         }
@@ -454,7 +458,7 @@ impl Ledger {
     fn check_by_own_fold(
         &self,
         h: &Header,
-        verified: &mut HashSet<Hash>,
+        verified: &mut HashSet<Part>,
     ) -> Result<CheckpointCheck, StoreError> {
         let fresh = self.fold_covered_by(h)?;
         self.compare_checkpoint(h, &fresh, verified, &mut PartCache::default())
