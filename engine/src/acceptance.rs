@@ -69,12 +69,12 @@ impl Ledger {
         // this one decodes those read so far: at 10,000 employees each takes about as long
         // as the other (issue 15: ~16 and ~23 ms of a ~130 ms payday append), and the
         // bytes read but not yet decoded stay a few parts.
-        let accounts = h.stored_accounts();
+        let hashes = std::iter::once(&h.parts.global).chain(h.parts.employees.iter().map(|e| &e.1));
         let (read, state) = std::thread::scope(|s| {
             let (tx, rx) = std::sync::mpsc::sync_channel(PARTS_IN_FLIGHT);
             let reader = s.spawn(move || -> Result<bool, StoreError> {
-                for part in accounts {
-                    match self.part(part)? {
+                for hash in hashes {
+                    match self.part(hash)? {
                         // The decoder gone: it failed, and the reading is moot.
                         Some(Ok(bytes)) => {
                             if tx.send(bytes).is_err() {
@@ -139,9 +139,15 @@ impl Ledger {
         let Some(h) = self.lean.take() else {
             return Ok(());
         };
+        let holdings = h
+            .parts
+            .lots
+            .iter()
+            .chain(&h.parts.purchases)
+            .chain(&h.parts.dispositions);
         let mut bytes = Vec::new();
-        for part in h.stored_holdings() {
-            match self.part(part)? {
+        for hash in holdings {
+            match self.part(hash)? {
                 Some(Ok(b)) => bytes.push(b),
                 _ => break,
             }

@@ -21,7 +21,7 @@
 use espp_events::{Day, Hash, Record};
 use espp_projections::parts::{EncodedParts, PartError};
 use espp_projections::State;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use espp_replay::checkpoint::{
     decode_part_stream, encode_lean_parts, encode_parts, PartCache, STATE_PIECE_BYTES,
@@ -102,50 +102,11 @@ fn key(prefix: u8, seq: u64) -> [u8; 9] {
     k
 }
 
-/// The key prefix of a part's pieces: `p`, the seq of the checkpoint that stored it first
-/// (big-endian), its hash. The pieces' keys add their index (`u32`, big-endian).
-///
-/// Why the seq first (checkpoint format 4, issue 15): keyed by hash alone, one checkpoint's
-/// parts were spread over every leaf of the prefix, so loading an accounts checkpoint's 158
-/// parts (3.8 MB at 10,000 employees) read ~14 MB of sled leaves. Now a checkpoint's new
-/// parts go together at the end of the prefix (5 MB read); a part it shares with an
-/// earlier one (a purchase's holdings) stays where it was, named by its place
-/// ([`Header::part_at`]).
-fn part_prefix(at: u64, hash: &Hash) -> [u8; PART_PREFIX_BYTES] {
-    let mut k = [b'p'; PART_PREFIX_BYTES];
-    k[1..9].copy_from_slice(&at.to_be_bytes());
-    k[9..].copy_from_slice(&hash.0);
+/// The key prefix of a part's pieces: `p` + its hash.
+fn part_prefix(hash: &Hash) -> [u8; 33] {
+    let mut k = [b'p'; 33];
+    k[1..].copy_from_slice(&hash.0);
     k
-}
-
-/// `p`, a seq, a hash.
-const PART_PREFIX_BYTES: usize = 1 + 8 + 32;
-
-/// Where a part stored under `key` is, and its hash (None for a key of another form: a
-/// piece written before format 4, keyed by hash alone).
-fn part_of_key(key: &[u8]) -> Option<(u64, Hash)> {
-    if key.len() != PART_PREFIX_BYTES + 4 {
-        return None;
-    }
-    let at = super::be_u64(key.get(1..9)?)?;
-    let hash = <[u8; 32]>::try_from(key.get(9..PART_PREFIX_BYTES)?).ok()?;
-    Some((at, Hash(hash)))
-}
-
-/// Places `header`'s parts ([`Header::part_at`]): a part that a checkpoint of `headers`
-/// stores already is named where it is (a purchase's holdings, shared by every checkpoint
-/// until the next purchase); the others go under `header`'s own seq, together.
-fn place_parts(header: &mut Header, headers: &[Header]) {
-    let stored: HashMap<&Hash, u64> = headers
-        .iter()
-        .flat_map(|h| h.stored().map(|(at, hash)| (hash, at)))
-        .collect();
-    let at: Vec<u64> = header
-        .parts
-        .all()
-        .map(|hash| stored.get(hash).copied().unwrap_or(header.seq))
-        .collect();
-    header.part_at = at;
 }
 
 /// A stored part's bytes: sled's buffer when it is one piece, else the pieces joined.
@@ -226,7 +187,6 @@ impl Ledger {
             match Header::decode(&v) {
                 Ok(h)
                     if h.fold_version == FOLD_VERSION
-                        && h.is_placed()
                         && h.seq == seq
                         && self.hash_at(seq)? == Some(h.hash) =>
                 {
@@ -273,14 +233,11 @@ impl Ledger {
     /// A stored part's bytes, its pieces put back together: None if it is missing, Err if
     /// its bytes do not hash to its name (altered). A part of one piece (most: employee and
     /// lot blocks are ~25-60 KB) is sled's own buffer, not a copy.
-    pub(super) fn part(
-        &self,
-        (at, hash): (u64, &Hash),
-    ) -> Result<Option<Result<PartBytes, ()>>, StoreError> {
+    pub(super) fn part(&self, hash: &Hash) -> Result<Option<Result<PartBytes, ()>>, StoreError> {
         let mut one: Option<sled::IVec> = None;
         let mut out = Vec::new();
         let mut pieces = 0u32;
-        for kv in self.checkpoints.scan_prefix(part_prefix(at, hash)) {
+        for kv in self.checkpoints.scan_prefix(part_prefix(hash)) {
             let (k, v) = kv?;
             super::scanned(&self.checkpoints, &k);
             match (pieces, one.take()) {
@@ -310,8 +267,8 @@ impl Ledger {
     /// altered).
     fn state_parts(&self, h: &Header) -> Result<Option<Vec<PartBytes>>, StoreError> {
         let mut out = Vec::new();
-        for part in h.stored() {
-            match self.part(part)? {
+        for hash in h.parts.all() {
+            match self.part(hash)? {
                 Some(Ok(v)) => out.push(v),
                 _ => return Ok(None),
             }
@@ -321,8 +278,8 @@ impl Ledger {
 
     /// Stores a part unless it is stored already. Pieces are written last first: piece 0
     /// present means the part was written whole (and reading checks its hash anyway).
-    fn put_part(&self, (at, hash): (u64, &Hash), bytes: &[u8]) -> Result<(), StoreError> {
-        let prefix = part_prefix(at, hash);
+    fn put_part(&self, hash: &Hash, bytes: &[u8]) -> Result<(), StoreError> {
+        let prefix = part_prefix(hash);
         let mut first = prefix.to_vec();
         first.extend_from_slice(&0u32.to_be_bytes());
         if self.track(self.checkpoints.contains_key(&first))? {
@@ -365,8 +322,8 @@ impl Ledger {
         >(AHEAD);
         let state = std::thread::scope(|s| {
             s.spawn(move || {
-                for part in h.stored() {
-                    let part = self.part(part);
+                for hash in h.parts.all() {
+                    let part = self.part(hash);
                     let last = !matches!(part, Ok(Some(Ok(_))));
                     // The decoder gone (it stopped at a bad part): nothing more to read.
                     if tx.send(part).is_err() || last {
@@ -416,9 +373,8 @@ impl Ledger {
         id: &str,
     ) -> Result<Option<State>, StoreError> {
         let mut io: Option<StoreError> = None;
-        let mut read = |part: Option<(u64, &Hash)>| -> Result<Vec<u8>, PartError> {
-            let part = part.ok_or_else(|| PartError("no such part".into()))?;
-            match self.part(part) {
+        let mut read = |hash: &Hash| -> Result<Vec<u8>, PartError> {
+            match self.part(hash) {
                 Ok(Some(Ok(v))) => Ok(v.into_vec()),
                 Ok(_) => Err(PartError("missing or altered".into())),
                 Err(e) => {
@@ -428,13 +384,17 @@ impl Ledger {
             }
         };
         let state = (|| {
-            let global = read(h.stored().next())?;
+            let global = read(&h.parts.global)?;
             let block = match h.parts.block_of(id) {
-                Some(i) => Some(read(h.stored_employee_block(i))?),
+                Some(i) => Some(read(&h.parts.employees[i].1)?),
                 None => None,
             };
+            let lots = &h.parts.lots;
             State::for_employee(&global, block.as_deref(), id, &mut |i| {
-                read(h.stored_lot_block(i))
+                let hash = lots
+                    .get(i)
+                    .ok_or_else(|| PartError(format!("no lot block {i}")))?;
+                read(hash)
             })
         })();
         if let Some(e) = io {
@@ -459,8 +419,8 @@ impl Ledger {
             .chain(&parts.lots)
             .chain(&parts.purchases)
             .chain(&parts.dispositions);
-        for (part, bytes) in header.stored().zip(all) {
-            self.put_part(part, bytes)?;
+        for (hash, bytes) in header.parts.all().zip(all) {
+            self.put_part(hash, bytes)?;
         }
         self.track(
             self.checkpoints
@@ -503,14 +463,13 @@ impl Ledger {
             let wall = book.wall();
             let closed = book.take_closed()?;
             let free = closed.free;
-            let (mut header, parts) = Header::of_closed(
+            let (header, parts) = Header::of_closed(
                 self.head.seq,
                 self.head.hash,
                 wall,
                 self.head.max_recorded_at,
                 closed,
             );
-            place_parts(&mut header, &headers);
             // The book's holdings are this checkpoint's while everything folded since folds
             // without them: dropped before it is stored (its parts are encoded already), so
             // the book is lean on it and they are not held through the rest of the append
@@ -548,7 +507,7 @@ impl Ledger {
                 .any(|h| h.kind == Kind::Purchase && h.wall == Some(wall));
             if wall_moved || !have {
                 let (parts, list) = encode_parts(book.closed());
-                let mut header = Header::new(
+                let header = Header::new(
                     self.head.seq,
                     self.head.hash,
                     Kind::Purchase,
@@ -558,7 +517,6 @@ impl Ledger {
                     book.closed(),
                     list,
                 );
-                place_parts(&mut header, &headers);
                 self.put_checkpoint(&header, parts)?;
                 wrote = true;
                 scan_orphans = true;
@@ -581,7 +539,7 @@ impl Ledger {
                 None => encode_parts(book.state()),
             };
             scan_orphans |= self.lean.is_none();
-            let mut header = Header::new(
+            let header = Header::new(
                 self.head.seq,
                 self.head.hash,
                 Kind::Periodic,
@@ -591,7 +549,6 @@ impl Ledger {
                 book.state(),
                 list,
             );
-            place_parts(&mut header, &headers);
             self.put_checkpoint(&header, parts)?;
             wrote = true;
             // Retention (see the module's documentation): one periodic checkpoint.
@@ -622,14 +579,14 @@ impl Ledger {
         gone: &[&Header],
         kept: impl IntoIterator<Item = &'a Header>,
     ) -> Result<(), StoreError> {
-        let named: HashSet<(u64, &Hash)> = kept.into_iter().flat_map(Header::stored).collect();
-        let unnamed: HashSet<(u64, &Hash)> = gone
+        let named: HashSet<&Hash> = kept.into_iter().flat_map(|h| h.parts.all()).collect();
+        let unnamed: HashSet<&Hash> = gone
             .iter()
-            .flat_map(|h| h.stored())
-            .filter(|part| !named.contains(part))
+            .flat_map(|h| h.parts.all())
+            .filter(|hash| !named.contains(hash))
             .collect();
-        for (at, hash) in unnamed {
-            for k in self.checkpoints.scan_prefix(part_prefix(at, hash)).keys() {
+        for hash in unnamed {
+            for k in self.checkpoints.scan_prefix(part_prefix(hash)).keys() {
                 self.track(self.checkpoints.remove(k?))?;
             }
         }
@@ -640,10 +597,10 @@ impl Ledger {
     /// killed between writing the parts and the header), and format 2's whole states:
     /// nothing else would.
     fn remove_orphan_pieces(&self) -> Result<(), StoreError> {
-        let mut named: HashSet<(u64, Hash)> = HashSet::new();
+        let mut named: std::collections::HashSet<Hash> = std::collections::HashSet::new();
         for v in self.checkpoints.scan_prefix([b'h']).values() {
             if let Ok(h) = Header::decode(&v?) {
-                named.extend(h.stored().map(|(at, hash)| (at, *hash)));
+                named.extend(h.parts.all().copied());
             }
         }
         for k in self.checkpoints.scan_prefix([b's']).keys() {
@@ -651,7 +608,11 @@ impl Ledger {
         }
         for k in self.checkpoints.scan_prefix([b'p']).keys() {
             let k = k?;
-            if part_of_key(&k).is_none_or(|part| !named.contains(&part)) {
+            let name = k
+                .get(1..33)
+                .and_then(|h| <[u8; 32]>::try_from(h).ok())
+                .map(Hash);
+            if name.is_none_or(|h| !named.contains(&h)) {
                 self.track(self.checkpoints.remove(k))?;
             }
         }

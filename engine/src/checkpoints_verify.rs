@@ -3,9 +3,6 @@
 
 use super::*;
 
-/// A stored part: where it is (the seq it is stored under) and its hash.
-type Part = (u64, Hash);
-
 impl Ledger {
     /// `espp verify` in one streaming pass (issue 15): the hash chain checked chunk by chunk
     /// on a reader thread ([`Ledger::verify`]'s checks), each intact chunk folded on this
@@ -95,16 +92,15 @@ impl Ledger {
         // several checkpoints is read and hashed once, all of them on a thread of their own
         // while the log is read (those missing or altered are read again where a
         // comparison needs them, and found so there).
-        // In key order (where each is stored, then its hash): sled's leaves read once each.
-        let mut named: Vec<Part> = periodic
+        let mut named: Vec<Hash> = periodic
             .iter()
             .map(|(_, h)| h)
             .chain(purchase.iter().map(|(_, h, _)| h))
-            .flat_map(|h| h.stored().map(|(at, hash)| (at, *hash)))
+            .flat_map(|h| h.parts.all().copied())
             .collect();
-        named.sort_unstable_by_key(|(at, h)| (*at, h.0));
+        named.sort_unstable_by_key(|h| h.0);
         named.dedup();
-        let mut verified: HashSet<Part> = HashSet::new();
+        let mut verified: HashSet<Hash> = HashSet::new();
         // The fold's state is named at every checkpoint it passes: the holdings' parts that
         // cannot have changed since the last are not encoded again.
         let mut names = PartCache::default();
@@ -126,11 +122,11 @@ impl Ledger {
         let (mut report, rank) = std::thread::scope(|scope| -> Result<_, StoreError> {
             let (tx, rx) = std::sync::mpsc::sync_channel::<(u64, Vec<Record>, Hashed)>(QUEUE);
             let queued = &queued;
-            let intact = scope.spawn(|| -> Result<HashSet<Part>, StoreError> {
+            let intact = scope.spawn(|| -> Result<HashSet<Hash>, StoreError> {
                 let mut intact = HashSet::with_capacity(named.len());
-                for (at, hash) in &named {
-                    if let Some(Ok(_)) = self.part((*at, hash))? {
-                        intact.insert((*at, *hash));
+                for hash in &named {
+                    if let Some(Ok(_)) = self.part(hash)? {
+                        intact.insert(*hash);
                     }
                 }
                 Ok(intact)
@@ -139,7 +135,7 @@ impl Ledger {
             // The intact parts, once that thread is done: wanted by the first comparison. If
             // it failed to read, none: each comparison then reads its parts itself and meets
             // the failure where it did before this thread.
-            let mut wait_intact = |verified: &mut HashSet<Part>| {
+            let mut wait_intact = |verified: &mut HashSet<Hash>| {
                 if let Some(t) = intact.take() {
                     let read = t.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
                     *verified = read.unwrap_or_default();
@@ -336,7 +332,7 @@ impl Ledger {
         &self,
         h: &Header,
         fresh: &State,
-        verified: &mut HashSet<Part>,
+        verified: &mut HashSet<Hash>,
         names: &mut PartCache,
     ) -> Result<CheckpointCheck, StoreError> {
         let (problem, disagrees) = match self.stored_parts_check(h, verified)? {
@@ -362,14 +358,14 @@ impl Ledger {
     fn stored_parts_check(
         &self,
         h: &Header,
-        verified: &mut HashSet<Part>,
+        verified: &mut HashSet<Hash>,
     ) -> Result<Option<(Option<String>, bool)>, StoreError> {
         let mut missing = false;
-        for (at, hash) in h.stored() {
-            if verified.contains(&(at, *hash)) {
+        for hash in h.parts.all() {
+            if verified.contains(hash) {
                 continue;
             }
-            match self.part((at, hash))? {
+            match self.part(hash)? {
                 None => missing = true,
                 Some(Err(())) => {
                     return Ok(Some((
@@ -381,7 +377,7 @@ impl Ledger {
                     )))
                 }
                 Some(Ok(_)) => {
-                    verified.insert((at, *hash));
+                    verified.insert(*hash);
                 }
             }
         }
@@ -458,7 +454,7 @@ impl Ledger {
     fn check_by_own_fold(
         &self,
         h: &Header,
-        verified: &mut HashSet<Part>,
+        verified: &mut HashSet<Hash>,
     ) -> Result<CheckpointCheck, StoreError> {
         let fresh = self.fold_covered_by(h)?;
         self.compare_checkpoint(h, &fresh, verified, &mut PartCache::default())

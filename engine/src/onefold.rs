@@ -47,7 +47,7 @@ impl Ledger {
                 .iter()
                 .filter(|h| h.kind == Kind::Purchase && h.wall == Some(day))
                 .min_by_key(|h| h.seq)?;
-            match self.part(h.stored_purchase(i)?) {
+            match self.part(h.parts.purchases.get(i)?) {
                 Ok(Some(Ok(bytes))) => Some(bytes.into_vec()),
                 _ => None,
             }

@@ -22,7 +22,7 @@ use sha2::Digest as _;
 use crate::fold::Query;
 
 /// The version byte written before every checkpoint value.
-pub const CHECKPOINT_FORMAT_VERSION: u8 = 4;
+pub const CHECKPOINT_FORMAT_VERSION: u8 = 3;
 
 /// A stored part is cut into pieces of at most this size, each its own sled value: sled
 /// keeps up to 16 values in one leaf and rewrites a leaf whole, so a 200 MB state stored as
@@ -67,12 +67,6 @@ pub struct Header {
     /// SHA-256 of the part list's encoding: names the whole state (two checkpoints of the
     /// same state have the same one).
     pub state_sha256: Hash,
-    /// Where each part of [`PartList::all`] is stored, in that order: the seq of the
-    /// checkpoint that stored it first (the engine keys a part by that seq, then its hash,
-    /// so that one checkpoint's new parts lie together; format 4). Not in `state_sha256`:
-    /// it says where a state is kept, not what it is. Empty until the engine places the
-    /// parts.
-    pub part_at: Vec<u64>,
 }
 
 /// A state's parts (see `espp_projections::parts`), each named by the SHA-256 of its bytes.
@@ -190,7 +184,6 @@ impl Header {
             left_out,
             max_recorded_at,
             day: state.day(),
-            part_at: Vec::new(),
         }
     }
 
@@ -222,54 +215,8 @@ impl Header {
             left_out,
             max_recorded_at,
             day,
-            part_at: Vec::new(),
         };
         (header, parts)
-    }
-
-    /// Each part with where it is stored ([`Header::part_at`]), in [`PartList::all`]'s
-    /// order: the global part, the employee blocks, the lot blocks, the purchases, the
-    /// disposition blocks.
-    pub fn stored(&self) -> impl Iterator<Item = (u64, &Hash)> + '_ {
-        self.part_at.iter().copied().zip(self.parts.all())
-    }
-
-    /// Whether every part has its place (a header that does not is unusable).
-    pub fn is_placed(&self) -> bool {
-        self.part_at.len() == self.parts.all().count()
-    }
-
-    /// The `i`th part of [`Header::stored`].
-    fn stored_nth(&self, i: usize) -> Option<(u64, &Hash)> {
-        Some((*self.part_at.get(i)?, self.parts.all().nth(i)?))
-    }
-
-    /// Employee block `i`, with where it is stored.
-    pub fn stored_employee_block(&self, i: usize) -> Option<(u64, &Hash)> {
-        (i < self.parts.employees.len()).then(|| self.stored_nth(1 + i))?
-    }
-
-    /// Lot block `i`, with where it is stored.
-    pub fn stored_lot_block(&self, i: usize) -> Option<(u64, &Hash)> {
-        let e = self.parts.employees.len();
-        (i < self.parts.lots.len()).then(|| self.stored_nth(1 + e + i))?
-    }
-
-    /// Purchase `i`'s part, with where it is stored.
-    pub fn stored_purchase(&self, i: usize) -> Option<(u64, &Hash)> {
-        let (e, l) = (self.parts.employees.len(), self.parts.lots.len());
-        (i < self.parts.purchases.len()).then(|| self.stored_nth(1 + e + l + i))?
-    }
-
-    /// The global part and the employee blocks, with where they are stored.
-    pub fn stored_accounts(&self) -> impl Iterator<Item = (u64, &Hash)> + '_ {
-        self.stored().take(1 + self.parts.employees.len())
-    }
-
-    /// The holdings' parts (lot blocks, purchases, disposition blocks), with where they
-    /// are stored.
-    pub fn stored_holdings(&self) -> impl Iterator<Item = (u64, &Hash)> + '_ {
-        self.stored().skip(1 + self.parts.employees.len())
     }
 
     /// The stored form.
