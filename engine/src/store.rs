@@ -639,6 +639,20 @@ impl Ledger {
         Ok(())
     }
 
+    /// [`Ledger::leave`] for a process that exits next: the head file's last update is also
+    /// made durable (what dropping the ledger would do), and then nothing of the ledger is
+    /// freed — its book, indexes and sled's cache go with the process (issue 15: freeing a
+    /// 10,000-employee acceptance book took 3–8 ms of a ~80 ms payday append). Its file lock
+    /// is held until the process exits. On an error the ledger is dropped as usual.
+    pub fn leave_for_exit(mut self) -> Result<(), StoreError> {
+        self.leave()?;
+        if let Some(h) = self.head_file.as_mut() {
+            h.sync()?;
+        }
+        std::mem::forget(self);
+        Ok(())
+    }
+
     /// Makes everything applied so far durable: sled's flush, then fsync of its data file,
     /// of new blob files and of the directories holding them (the first time since the
     /// open, of the log's and the ledger's directories too).

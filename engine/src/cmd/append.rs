@@ -197,10 +197,10 @@ fn write_to_ledger(
     match appended {
         Ok(report) => {
             // The batch is durable and acknowledged: the process ends with the ledger, so
-            // sled is flushed and left unclosed (its close would only fsync its file again). A
-            // failure here loses nothing acknowledged; the drop then closes sled as usual.
-            let _ = ledger.leave();
-            drop(ledger);
+            // sled is flushed and left unclosed (its close would only fsync its file again),
+            // and nothing of the ledger is freed. A failure here loses nothing acknowledged;
+            // the ledger is then dropped, and sled closed, as usual.
+            let _ = ledger.leave_for_exit();
             if new_ledger {
                 eprintln!("espp: created a new ledger at {}", cli.db.display());
             }
