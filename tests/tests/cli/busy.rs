@@ -90,3 +90,58 @@ fn wait_takes_the_ledger_when_it_is_free() {
         .expect_code(2)
         .stderr_has("whole seconds");
 }
+
+/// `append` opens the ledger on a second thread while it reads the input
+/// (`cmd/append.rs`, `Opening`): a held ledger is still waited for (`--wait`) and then
+/// appended to, and a bad input to a held ledger is still refused at once, not after
+/// waiting for the ledger, with nothing stored.
+#[test]
+fn an_append_waits_for_a_held_ledger_but_refuses_a_bad_input_at_once() {
+    let dir = Dir::new();
+    dir.append(chain_vector()).expect_code(0);
+    let before = dir.export();
+    let bad = dir.file(
+        "bad.jsonl",
+        "{\"type\":\"market_price\",\"date\":\"2026-02-02\",\"closes\":[\"10.00\"]}\nnot json\n",
+    );
+    let good = dir.file(
+        "good.jsonl",
+        r#"{"type":"market_price","date":"2026-02-02","closes":["10.00"]}"#,
+    );
+    let held = Ledger::open(&dir.db(), &Options::default()).expect("open the ledger");
+
+    let start = Instant::now();
+    let run = dir.espp(&["--wait", "60", "append", bad.to_str().expect("UTF-8")]);
+    let took = start.elapsed();
+    run.expect_code(1).stderr_has("line 2");
+    assert!(
+        took < Duration::from_secs(5),
+        "took {took:?}: the bad input waited for the ledger"
+    );
+
+    let child = std::process::Command::new(crate::util::espp_bin())
+        .current_dir(dir.path())
+        .env_remove("ESPP_WAIT")
+        .arg("--db")
+        .arg(dir.db())
+        .args(["--wait", "60", "append"])
+        .arg(&good)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("espp starts");
+    std::thread::sleep(Duration::from_millis(500));
+    drop(held);
+    let out = child.wait_with_output().expect("espp ends");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("waiting for the ledger"), "{stderr}");
+    wait_until_closed(&dir.db());
+    let after = dir.export();
+    let lines = |b: &[u8]| b.iter().filter(|c| **c == b'\n').count();
+    assert_eq!(lines(&after), lines(&before) + 1, "one record more");
+    assert!(
+        after.starts_with(&before),
+        "the earlier records as they were"
+    );
+}
