@@ -61,21 +61,27 @@ fn sled_lock_still_held_after_close_is_busy() {
     assert_eq!(dir.export(), before);
 }
 
+/// `espp --wait 60 ARGS` on `dir`'s ledger, started and left running.
+fn spawn_waiting(dir: &Dir, args: &[&str]) -> std::process::Child {
+    std::process::Command::new(crate::util::espp_bin())
+        .current_dir(dir.path())
+        .env_remove("ESPP_WAIT")
+        .arg("--db")
+        .arg(dir.db())
+        .args(["--wait", "60"])
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("espp starts")
+}
+
 #[test]
 fn wait_takes_the_ledger_when_it_is_free() {
     let dir = Dir::new();
     dir.append(chain_vector()).expect_code(0);
     let held = Ledger::open(&dir.db(), &Options::default()).expect("open the ledger");
-    let child = std::process::Command::new(crate::util::espp_bin())
-        .current_dir(dir.path())
-        .env_remove("ESPP_WAIT")
-        .arg("--db")
-        .arg(dir.db())
-        .args(["--wait", "60", "verify"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("espp starts");
+    let child = spawn_waiting(&dir, &["verify"]);
     // Let it find the ledger busy, then let go.
     std::thread::sleep(Duration::from_millis(500));
     drop(held);
@@ -119,17 +125,7 @@ fn an_append_waits_for_a_held_ledger_but_refuses_a_bad_input_at_once() {
         "took {took:?}: the bad input waited for the ledger"
     );
 
-    let child = std::process::Command::new(crate::util::espp_bin())
-        .current_dir(dir.path())
-        .env_remove("ESPP_WAIT")
-        .arg("--db")
-        .arg(dir.db())
-        .args(["--wait", "60", "append"])
-        .arg(&good)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("espp starts");
+    let child = spawn_waiting(&dir, &["append", good.to_str().expect("UTF-8")]);
     std::thread::sleep(Duration::from_millis(500));
     drop(held);
     let out = child.wait_with_output().expect("espp ends");
