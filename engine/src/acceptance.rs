@@ -91,8 +91,7 @@ impl Ledger {
             let state = State::from_part_stream((h.parts.employees.len(), 0, 0), rx);
             (reader.join(), state)
         });
-        let read =
-            read.map_err(|_| StoreError::Io("reading a checkpoint's parts panicked".into()))?;
+        let read = read.unwrap_or_else(|p| std::panic::resume_unwind(p));
         let (true, Ok(state)) = (read?, state) else {
             return Ok(None);
         };
