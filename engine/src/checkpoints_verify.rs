@@ -2,6 +2,7 @@
 //! beside the chain check, and every checkpoint compared with that fold as it passes.
 
 use super::*;
+use crate::store::folds::no_longer_folds;
 
 impl Ledger {
     /// `espp verify` in one streaming pass (issue 15): the hash chain checked chunk by chunk

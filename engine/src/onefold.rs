@@ -9,7 +9,7 @@ use espp_events::{Day, Record};
 use espp_projections::{State, Trace};
 use espp_replay::{fold_one_traced, Header, Kind, Query, Reach};
 
-use super::checkpoints::check_links;
+use super::folds::check_links;
 use super::{be_u64, decode_summary, rec_key, summary_key, Ledger, StoreError};
 
 impl Ledger {

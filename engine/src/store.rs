@@ -47,6 +47,8 @@ use espp_events::{Actor, Day, EventInput, Hash, Instant, Line, Record};
 mod acceptance;
 #[path = "checkpoints.rs"]
 mod checkpoints;
+#[path = "folds.rs"]
+mod folds;
 pub use checkpoints::{CheckpointCheck, HashOn};
 #[path = "chunk.rs"]
 mod chunk;
