@@ -61,9 +61,11 @@ fn sled_lock_still_held_after_close_is_busy() {
     assert_eq!(dir.export(), before);
 }
 
-/// `espp --wait 60 ARGS` on `dir`'s ledger, started and left running.
-fn spawn_waiting(dir: &Dir, args: &[&str]) -> std::process::Child {
-    std::process::Command::new(crate::util::espp_bin())
+/// `espp --wait 60 ARGS` on `dir`'s ledger while `held` holds it: started, left to find the
+/// ledger busy, then the ledger let go. It must then succeed, having said it waited; its
+/// standard output.
+fn run_waiting(dir: &Dir, held: Ledger, args: &[&str]) -> String {
+    let child = std::process::Command::new(crate::util::espp_bin())
         .current_dir(dir.path())
         .env_remove("ESPP_WAIT")
         .arg("--db")
@@ -73,7 +75,17 @@ fn spawn_waiting(dir: &Dir, args: &[&str]) -> std::process::Child {
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
-        .expect("espp starts")
+        .expect("espp starts");
+    std::thread::sleep(Duration::from_millis(500));
+    drop(held);
+    let out = child.wait_with_output().expect("espp ends");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+    assert!(
+        stderr.contains("waiting for the ledger"),
+        "{args:?}: {stderr}"
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[test]
@@ -81,15 +93,7 @@ fn wait_takes_the_ledger_when_it_is_free() {
     let dir = Dir::new();
     dir.append(chain_vector()).expect_code(0);
     let held = Ledger::open(&dir.db(), &Options::default()).expect("open the ledger");
-    let child = spawn_waiting(&dir, &["verify"]);
-    // Let it find the ledger busy, then let go.
-    std::thread::sleep(Duration::from_millis(500));
-    drop(held);
-    let out = child.wait_with_output().expect("espp ends");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
-    assert!(stderr.contains("waiting for the ledger"), "{stderr}");
-    assert!(String::from_utf8_lossy(&out.stdout).contains("intact"));
+    assert!(run_waiting(&dir, held, &["verify"]).contains("intact"));
 
     // A bad value is a usage error.
     dir.espp(&["--wait", "soon", "verify"])
@@ -125,13 +129,7 @@ fn an_append_waits_for_a_held_ledger_but_refuses_a_bad_input_at_once() {
         "took {took:?}: the bad input waited for the ledger"
     );
 
-    let child = spawn_waiting(&dir, &["append", good.to_str().expect("UTF-8")]);
-    std::thread::sleep(Duration::from_millis(500));
-    drop(held);
-    let out = child.wait_with_output().expect("espp ends");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
-    assert!(stderr.contains("waiting for the ledger"), "{stderr}");
+    run_waiting(&dir, held, &["append", good.to_str().expect("UTF-8")]);
     wait_until_closed(&dir.db());
     let after = dir.export();
     let lines = |b: &[u8]| b.iter().filter(|c| **c == b'\n').count();
