@@ -299,7 +299,7 @@ impl Ledger {
     /// Does now what the next append would do first (refusing on a damaged or failed
     /// ledger, building the indexes a ledger written before them lacks, loading the
     /// acceptance book), so that a caller can do it while it reads the batch: the append
-    /// then does not again. Its error is the one the append would give.
+    /// then finds it done (a few key lookups). Its error is the one the append would give.
     pub fn prepare_to_append(&mut self) -> Result<(), StoreError> {
         self.ready_to_append()
     }
