@@ -22,7 +22,7 @@ use espp_projections::parts::folds_without_holdings;
 use espp_projections::State;
 use espp_replay::{Book, Header, Kind, OrderedFold, Query};
 
-use super::{Accepted, Ledger, StoreError};
+use super::{Accepted, KeptBook, Ledger, StoreError};
 
 /// Checkpoint parts read ahead of their decoding ([`Ledger::fold_lean`]).
 const PARTS_IN_FLIGHT: usize = 4;
@@ -33,17 +33,24 @@ impl Ledger {
     /// when that state could be put together without its holdings, with the checkpoint
     /// whose holdings it lacks; else whole ([`Ledger::load_book`]), so that
     /// `take_checkpoints` rebuilds it.
-    pub(super) fn load_acceptance_book(&self) -> Result<(Book, Option<Header>), StoreError> {
+    ///
+    /// The checkpoint's accounts are taken from the book file (`bookfile.rs`) when it holds
+    /// them: `kept` when it was read already (`Some(None)`: there was none to read), else
+    /// read then.
+    pub(super) fn load_acceptance_book(
+        &self,
+        kept: Option<Option<KeptBook>>,
+    ) -> Result<(Book, Option<Header>), StoreError> {
+        let headers = self.checkpoint_headers()?;
         if let Some(wall) = self.wall {
-            let have = self
-                .checkpoint_headers()?
+            let have = headers
                 .iter()
                 .any(|h| h.kind == Kind::Purchase && h.wall == Some(wall));
             if !have {
                 return Ok((self.load_book()?, None));
             }
         }
-        if let Some((state, h)) = self.fold_lean()? {
+        if let Some((state, h)) = self.fold_lean(headers, kept)? {
             return Ok((Book::partial(state, self.wall), Some(h)));
         }
         let current = self.fold(&Query::default(), &mut |_| {})?;
@@ -55,16 +62,49 @@ impl Ledger {
     /// is none, one of its global and employee parts is missing, altered or undecodable, a
     /// record after it does not fold without holdings, or the fold from it fails (all of
     /// which [`Ledger::fold`] deals with, as it always did).
-    fn fold_lean(&self) -> Result<Option<(State, Header)>, StoreError> {
+    fn fold_lean(
+        &self,
+        headers: Vec<Header>,
+        kept: Option<Option<KeptBook>>,
+    ) -> Result<Option<(State, Header)>, StoreError> {
         let query = Query::default();
-        let Some(h) = self
-            .checkpoint_headers()?
-            .into_iter()
-            .rev()
-            .find(|h| h.serves(&query))
-        else {
+        let Some(h) = headers.into_iter().rev().find(|h| h.serves(&query)) else {
             return Ok(None);
         };
+        let kept = kept.unwrap_or_else(|| KeptBook::read_of(&self.path, Some(&h)));
+        let state = match kept.filter(|k| k.holds(&h)) {
+            Some(k) => k.into_state(),
+            None => match self.read_lean(&h)? {
+                Some(state) => state,
+                None => return Ok(None),
+            },
+        };
+        let mut free = true;
+        let mut keep = |r: &Record| {
+            free &= folds_without_holdings(&r.event);
+            true
+        };
+        let folded = self.stream_some(
+            OrderedFold::new(state, query.clone()),
+            &query,
+            h.seq,
+            &h.left_out,
+            &mut |_| {},
+            &mut keep,
+            None,
+        )?;
+        if !free {
+            return Ok(None);
+        }
+        match folded.and_then(OrderedFold::finish) {
+            Ok(state) => Ok(Some((state, h))),
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// Checkpoint `h`'s accounts (its global part and employee blocks) read from sled and
+    /// decoded: None when one is missing, altered or undecodable.
+    fn read_lean(&self, h: &Header) -> Result<Option<State>, StoreError> {
         // The parts are read (sled, and each one's hash checked) on a second thread while
         // this one decodes those read so far: at 10,000 employees each takes about as long
         // as the other (issue 15: ~16 and ~23 ms of a ~130 ms payday append), and the
@@ -92,29 +132,9 @@ impl Ledger {
             (reader.join(), state)
         });
         let read = read.unwrap_or_else(|p| std::panic::resume_unwind(p));
-        let (true, Ok(state)) = (read?, state) else {
-            return Ok(None);
-        };
-        let mut free = true;
-        let mut keep = |r: &Record| {
-            free &= folds_without_holdings(&r.event);
-            true
-        };
-        let folded = self.stream_some(
-            OrderedFold::new(state, query.clone()),
-            &query,
-            h.seq,
-            &h.left_out,
-            &mut |_| {},
-            &mut keep,
-            None,
-        )?;
-        if !free {
-            return Ok(None);
-        }
-        match folded.and_then(OrderedFold::finish) {
-            Ok(state) => Ok(Some((state, h))),
-            Err(_) => Ok(None),
+        match (read?, state) {
+            (true, Ok(state)) => Ok(Some(state)),
+            _ => Ok(None),
         }
     }
 
@@ -122,7 +142,8 @@ impl Ledger {
     /// the checkpoints it calls for.
     pub(super) fn load_book_if_needed(&mut self) -> Result<(), StoreError> {
         if self.book.is_none() {
-            let (book, lean) = self.load_acceptance_book()?;
+            let kept = self.kept.take();
+            let (book, lean) = self.load_acceptance_book(kept)?;
             self.book = Some(book);
             self.lean = lean;
             self.take_checkpoints(false)?;

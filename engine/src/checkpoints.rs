@@ -238,6 +238,9 @@ impl Ledger {
     pub fn clear_checkpoints(&self) -> Result<(), StoreError> {
         self.track(self.checkpoints.clear())?;
         self.track(self.checkpoints.flush())?;
+        // The book file names a checkpoint no longer stored (the next load would pass over
+        // it): gone with them.
+        super::bookfile::remove(&self.path)?;
         Ok(())
     }
 
@@ -362,6 +365,9 @@ impl Ledger {
             self.checkpoints
                 .insert(key(b'h', header.seq), header.encode()),
         )?;
+        // Its accounts in one piece for the next process (a cache of this cache: when it
+        // cannot be written, the next load reads them from sled).
+        let _ = super::bookfile::write(&self.path, header, &parts);
         Ok(())
     }
 

@@ -11,8 +11,8 @@ pub mod store;
 pub mod writer;
 
 pub use store::{
-    AppendReport, Batch, CheckpointCheck, DryRun, HashOn, Ledger, Options, Problem, StoreError,
-    StreamLine, StreamOptions, VerifyReport, CHUNK_RECORDS, PIECE_LINES,
+    AppendReport, Batch, BookFileCheck, CheckpointCheck, DryRun, HashOn, KeptBook, Ledger, Options,
+    Problem, StoreError, StreamLine, StreamOptions, VerifyReport, CHUNK_RECORDS, PIECE_LINES,
 };
 pub use writer::{GroupCommitter, WriterThread};
 

@@ -50,6 +50,9 @@ mod checkpoints;
 #[path = "folds.rs"]
 mod folds;
 pub use checkpoints::{CheckpointCheck, HashOn};
+#[path = "bookfile.rs"]
+mod bookfile;
+pub use bookfile::{BookFileCheck, KeptBook};
 #[path = "chunk.rs"]
 mod chunk;
 #[path = "headfile.rs"]
@@ -416,6 +419,10 @@ pub struct Ledger {
     book: Option<Book>,
     /// When `book` is lean (`acceptance.rs`): the checkpoint whose holdings it lacks.
     lean: Option<espp_replay::Header>,
+    /// The book file, read for this process before its book is loaded (`bookfile.rs`):
+    /// None when not read yet (the load reads it if it needs it), `Some(None)` when there
+    /// was none to use.
+    kept: Option<Option<KeptBook>>,
     /// How many times this process loaded the whole acceptance book from the store
     /// ([`Ledger::whole_book_loads`]).
     whole_book_loads: std::sync::atomic::AtomicU64,

@@ -304,6 +304,15 @@ impl Ledger {
         self.ready_to_append()
     }
 
+    /// [`Ledger::prepare_to_append`] with the book file already read (`KeptBook::read`, on
+    /// a thread beside the open): the load uses it as it would the file.
+    pub fn prepare_to_append_with(&mut self, kept: Option<KeptBook>) -> Result<(), StoreError> {
+        if self.book.is_none() {
+            self.kept = Some(kept);
+        }
+        self.ready_to_append()
+    }
+
     /// What every append does before judging anything: refuses on a damaged or failed
     /// ledger, builds the indexes a ledger written before them lacks, loads the book.
     pub(super) fn ready_to_append(&mut self) -> Result<(), StoreError> {

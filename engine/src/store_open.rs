@@ -152,6 +152,7 @@ impl Ledger {
             head,
             book: None,
             lean: None,
+            kept: None,
             whole_book_loads: std::sync::atomic::AtomicU64::new(0),
             ids,
             who,

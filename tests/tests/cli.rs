@@ -12,6 +12,8 @@ mod accounts_checkpoint;
 mod append_book;
 #[path = "cli/bad_input.rs"]
 mod bad_input;
+#[path = "cli/book_file.rs"]
+mod book_file;
 #[path = "cli/busy.rs"]
 mod busy;
 #[path = "cli/chain.rs"]

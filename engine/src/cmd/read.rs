@@ -4,6 +4,7 @@
 use std::io::Write;
 use std::path::Path;
 
+use espp_engine::BookFileCheck;
 use espp_events::Record;
 use serde_json::Value;
 
@@ -51,12 +52,15 @@ pub fn verify(cli: &Cli, out: &mut impl Write) -> Result<(), Failure> {
         ));
     };
     let disagreeing: Vec<_> = checks.iter().filter(|c| c.disagrees).collect();
+    let book = ledger.check_book_file()?;
     if cli.format == Format::Json {
         let cps: Vec<Value> = checks
             .iter()
             .map(|c| serde_json::json!({"seq": c.seq, "kind": format!("{:?}", c.kind).to_lowercase(), "ok": c.problem.is_none(), "problem": c.problem}))
             .collect();
-        let v = serde_json::json!({"ok": disagreeing.is_empty(), "records": report.records, "head_hash": report.head_hash.to_string(), "digest": digest, "checkpoints": cps});
+        let book_file = book.as_ref().map(|b| serde_json::json!({"checkpoint_seq": b.seq, "ok": b.problem.is_none(), "problem": b.problem}));
+        let ok = disagreeing.is_empty() && !book.as_ref().is_some_and(|b| b.disagrees);
+        let v = serde_json::json!({"ok": ok, "records": report.records, "head_hash": report.head_hash.to_string(), "digest": digest, "checkpoints": cps, "book_file": book_file});
         writeln!(out, "{v}")?;
     } else {
         writeln!(
@@ -79,6 +83,22 @@ pub fn verify(cli: &Cli, out: &mut impl Write) -> Result<(), Failure> {
                 Some(p) => writeln!(out, "checkpoint at seq {} ({what}): {p}", c.seq)?,
             }
         }
+        match &book {
+            None => {}
+            Some(BookFileCheck {
+                seq: Some(seq),
+                problem: None,
+                ..
+            }) => writeln!(
+                out,
+                "book file: holds the accounts of checkpoint at seq {seq}"
+            )?,
+            Some(b) => writeln!(
+                out,
+                "book file: {}",
+                b.problem.as_deref().unwrap_or_default()
+            )?,
+        }
     }
     if let Some(c) = disagreeing.first() {
         out.flush()?;
@@ -88,6 +108,16 @@ pub fn verify(cli: &Cli, out: &mut impl Write) -> Result<(), Failure> {
                 "checkpoint at seq {} disagrees with the log: {}",
                 c.seq,
                 c.problem.clone().unwrap_or_default()
+            ),
+        ));
+    }
+    if let Some(b) = book.filter(|b| b.disagrees) {
+        out.flush()?;
+        return Err(Failure::new(
+            exit::DAMAGED,
+            format!(
+                "the book file disagrees with the checkpoint it names: {}",
+                b.problem.unwrap_or_default()
             ),
         ));
     }

@@ -10,12 +10,12 @@ use std::path::Path;
 
 use espp_engine::{Ledger, Options};
 use espp_events::{Actor, Hash};
-use espp_replay::{Kind, Query};
+use espp_replay::{Header, Kind, Query};
 
 use crate::append_book::{batch, demo_months, digests};
 use crate::util::{wait_until_closed, Dir};
 
-fn open(db: &Path, accounts_checkpoint_after: u64) -> Ledger {
+pub(crate) fn open(db: &Path, accounts_checkpoint_after: u64) -> Ledger {
     wait_until_closed(db);
     let options = Options {
         checkpoint_every: 0,
@@ -141,7 +141,7 @@ fn an_accounts_checkpoint_is_a_cache_the_next_append_starts_from() {
 }
 
 /// The months of a demo company of 200 employees (four employee blocks of 64).
-fn months_of_200() -> Vec<Vec<espp_events::EventInput>> {
+pub(crate) fn months_of_200() -> Vec<Vec<espp_events::EventInput>> {
     let mut months: Vec<Vec<espp_events::EventInput>> = Vec::new();
     for e in espp_engine::demo::events(200, 7) {
         let month = e.date.to_string()[..7].to_string();
@@ -151,6 +151,28 @@ fn months_of_200() -> Vec<Vec<espp_events::EventInput>> {
         }
     }
     months
+}
+
+/// Appends `months` one process each up to the first accounts checkpoint after a purchase:
+/// how many were appended, and that checkpoint.
+pub(crate) fn up_to_an_accounts_checkpoint(
+    db: &Path,
+    months: &[Vec<espp_events::EventInput>],
+    actor: &Actor,
+) -> (usize, Header) {
+    let mut appended = 0;
+    loop {
+        let mut ledger = open(db, 1);
+        ledger
+            .append(batch(months[appended].clone(), actor), espp_engine::now())
+            .unwrap_or_else(|e| panic!("month {appended}: {e}"));
+        appended += 1;
+        let newest = ledger.checkpoint_headers().expect("headers").pop();
+        if let Some(h) = newest.filter(|h| h.kind == Kind::Periodic && ledger.book_is_lean()) {
+            return (appended, h);
+        }
+        assert!(appended < months.len(), "no accounts checkpoint");
+    }
 }
 
 #[test]
@@ -164,21 +186,11 @@ fn a_lean_book_whose_checkpoint_lost_or_altered_a_block_is_folded_instead() {
     for damage in ["missing", "altered"] {
         let dir = Dir::new();
         let db = dir.db();
-        // Up to the first accounts checkpoint after a purchase.
-        let mut appended = 0;
-        let blocks = loop {
-            let mut ledger = open(&db, 1);
-            ledger
-                .append(batch(months[appended].clone(), &actor), espp_engine::now())
-                .unwrap_or_else(|e| panic!("month {appended}: {e}"));
-            appended += 1;
-            let newest = ledger.checkpoint_headers().expect("headers").pop();
-            if let Some(h) = newest.filter(|h| h.kind == Kind::Periodic && ledger.book_is_lean()) {
-                break h.parts.employees.clone();
-            }
-            assert!(appended < months.len(), "no accounts checkpoint");
-        };
+        let (appended, h) = up_to_an_accounts_checkpoint(&db, &months, &actor);
+        let blocks = h.parts.employees;
         assert_eq!(blocks.len(), 4, "200 employees in blocks of 64");
+        // The same accounts in the book file would stand in for the blocks read from sled.
+        std::fs::remove_file(db.join("book")).expect("a book file");
 
         // The third employee block: missing, or its bytes changed.
         let ledger = open(&db, 1);

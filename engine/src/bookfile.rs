@@ -1,0 +1,276 @@
+//! The book file (issue 15): a copy of the latest checkpoint's accounts — its global part
+//! and employee blocks, what a *lean* acceptance book is put together from
+//! (`acceptance.rs`) — in the file `book` of the ledger directory, beside the log.
+//!
+//! Every append of a payday starts from that checkpoint, and reading its parts out of sled
+//! cost ~16 ms of a ~100 ms payday at 10,000 employees: 158 parts of ~24 KiB whose keys are
+//! content hashes, spread over ~115 leaves (14 MB read, each value copied out). The file is
+//! the same bytes in one piece, read beside sled's open and decoded as they come.
+//!
+//! It is a cache of a cache, never an answer. It names its checkpoint (seq and the SHA-256
+//! of its stored header) and each part's SHA-256; each part is checked against that hash
+//! before it is decoded, and the load uses the file only when it names the very checkpoint
+//! the load starts from, part for part ([`KeptBook::holds`]). Anything else (no file, torn,
+//! altered, another version, an older checkpoint) and the parts are read from sled as
+//! before. Deleting it changes nothing but the next append's time; `verify` compares it with
+//! its checkpoint.
+//!
+//! Written each time a checkpoint is stored, without an fsync (checkpoints are flushed, not
+//! synced): to `book.new`, renamed over `book`. It is read before the ledger is locked, on a
+//! thread beside sled's open: another writer can only replace it whole (the rename), and
+//! what was read is matched against the stored checkpoint once the lock is held.
+//!
+//! Layout: `esppbook`, format version (u8), fold version (u32), the checkpoint's seq (u64)
+//! and header SHA-256 (32 bytes), the number of employee blocks (u32), then each part (the
+//! global part first, then the blocks in order) as its length (u32), SHA-256 (32) and
+//! bytes. Integers little-endian.
+
+use std::io::Write as _;
+use std::path::Path;
+
+use espp_events::Hash;
+use espp_projections::parts::EncodedParts;
+use espp_projections::State;
+use espp_replay::{Header, FOLD_VERSION};
+use sha2::Digest as _;
+
+use super::{Ledger, StoreError};
+
+/// The file's name in the ledger directory.
+pub(super) const FILE_NAME: &str = "book";
+const TEMP_NAME: &str = "book.new";
+const MAGIC: &[u8; 8] = b"esppbook";
+const VERSION: u8 = 1;
+
+fn sha(bytes: &[u8]) -> Hash {
+    Hash(sha2::Sha256::digest(bytes).into())
+}
+
+/// The SHA-256 of a checkpoint's stored header: how the file names its checkpoint.
+fn header_sha(h: &Header) -> Hash {
+    sha(&h.encode())
+}
+
+/// A checkpoint's accounts read back from the file, decoded: the state a lean book starts
+/// from, once [`KeptBook::holds`] says they are that checkpoint's.
+pub struct KeptBook {
+    seq: u64,
+    header_sha: Hash,
+    /// Each part's hash, as checked before it was decoded: the global part's, then the
+    /// employee blocks'.
+    hashes: Vec<Hash>,
+    state: State,
+}
+
+impl std::fmt::Debug for KeptBook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeptBook")
+            .field("seq", &self.seq)
+            .field("parts", &self.hashes.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Reads the layout's fields in order, each bounds-checked.
+struct Cursor<'a>(&'a [u8]);
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if self.0.len() < n {
+            return None;
+        }
+        let (a, b) = self.0.split_at(n);
+        self.0 = b;
+        Some(a)
+    }
+    fn array<const N: usize>(&mut self) -> Option<[u8; N]> {
+        self.take(N)?.try_into().ok()
+    }
+    fn u32(&mut self) -> Option<u32> {
+        self.array().map(u32::from_le_bytes)
+    }
+    fn u64(&mut self) -> Option<u64> {
+        self.array().map(u64::from_le_bytes)
+    }
+    /// The next part: its length, hash and bytes, the bytes checked against the hash.
+    fn part(&mut self) -> Option<(Hash, &'a [u8])> {
+        let len = usize::try_from(self.u32()?).ok()?;
+        let hash = Hash(self.array()?);
+        let bytes = self.take(len)?;
+        (sha(bytes) == hash).then_some((hash, bytes))
+    }
+}
+
+impl KeptBook {
+    /// The book file of the ledger directory `dir`, decoded: None when there is none, or it
+    /// is of another format or fold version, a part is torn or altered, or it does not
+    /// decode.
+    pub fn read(dir: &Path) -> Option<KeptBook> {
+        KeptBook::read_of(dir, None)
+    }
+
+    /// [`KeptBook::read`], not decoded unless the file names checkpoint `of` (when given).
+    pub(super) fn read_of(dir: &Path, of: Option<&Header>) -> Option<KeptBook> {
+        let bytes = std::fs::read(dir.join(FILE_NAME)).ok()?;
+        let mut c = Cursor(&bytes);
+        if c.take(MAGIC.len())? != MAGIC || c.array::<1>()? != [VERSION] {
+            return None;
+        }
+        if c.u32()? != FOLD_VERSION {
+            return None;
+        }
+        let seq = c.u64()?;
+        let named = Hash(c.array()?);
+        let blocks = usize::try_from(c.u32()?).ok()?;
+        if of.is_some_and(|h| h.seq != seq || header_sha(h) != named) {
+            return None;
+        }
+        // Each part's hash checked before it is decoded; the first that fails (or is
+        // missing) ends the stream, and the decode then fails.
+        let mut hashes = Vec::new();
+        let mut whole = true;
+        let parts = std::iter::from_fn(|| match c.part() {
+            Some((hash, part)) => {
+                hashes.push(hash);
+                Some(part)
+            }
+            None => {
+                whole = false;
+                None
+            }
+        })
+        .take(blocks.checked_add(1)?);
+        let state = State::from_part_stream((blocks, 0, 0), parts).ok()?;
+        (whole && c.0.is_empty() && hashes.len() == blocks + 1).then_some(KeptBook {
+            seq,
+            header_sha: named,
+            hashes,
+            state,
+        })
+    }
+
+    /// Whether these are checkpoint `h`'s accounts: it is the checkpoint the file names,
+    /// and each part has the hash `h` names it by.
+    pub(super) fn holds(&self, h: &Header) -> bool {
+        let named = std::iter::once(&h.parts.global).chain(h.parts.employees.iter().map(|e| &e.1));
+        self.seq == h.seq
+            && self.hashes.len() == h.parts.employees.len() + 1
+            && self.hashes.iter().eq(named)
+            && self.header_sha == header_sha(h)
+    }
+
+    /// The decoded state (the checkpoint's, without its holdings).
+    pub(super) fn into_state(self) -> State {
+        self.state
+    }
+}
+
+/// What `verify` finds of the book file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BookFileCheck {
+    /// The checkpoint it names, when it could be read.
+    pub seq: Option<u64>,
+    /// Why the next append will not use it: None when it holds the accounts of the stored
+    /// checkpoint it names (which `verify` compares with the fold).
+    pub problem: Option<String>,
+    /// It names a stored checkpoint, header and all, but its parts are not that
+    /// checkpoint's though each matches its own hash: altered, not torn or stale (a book
+    /// file is written with its checkpoint's own part hashes).
+    pub disagrees: bool,
+}
+
+impl Ledger {
+    /// `verify`'s look at the book file: None when there is none.
+    pub fn check_book_file(&self) -> Result<Option<BookFileCheck>, StoreError> {
+        if !self.path.join(FILE_NAME).exists() {
+            return Ok(None);
+        }
+        let Some(kept) = KeptBook::read(&self.path) else {
+            return Ok(Some(BookFileCheck {
+                seq: None,
+                problem: Some("torn, altered or of another version (ignored)".into()),
+                disagrees: false,
+            }));
+        };
+        let mut stored = None;
+        for kv in self.checkpoints.scan_prefix([b'h']) {
+            if let Ok(h) = Header::decode(&kv?.1) {
+                if h.seq == kept.seq {
+                    stored = Some(h);
+                }
+            }
+        }
+        let seq = kept.seq;
+        let (problem, disagrees) = match stored {
+            Some(h) if kept.holds(&h) => (None, false),
+            Some(h) if header_sha(&h) == kept.header_sha => (
+                Some(format!(
+                    "its parts are not those of checkpoint {seq}, which it names (ignored)"
+                )),
+                true,
+            ),
+            _ => (
+                Some(format!(
+                    "stale: it names a checkpoint at seq {seq} that is no longer stored (ignored)"
+                )),
+                false,
+            ),
+        };
+        Ok(Some(BookFileCheck {
+            seq: Some(seq),
+            problem,
+            disagrees,
+        }))
+    }
+}
+
+/// Writes checkpoint `header`'s accounts (`parts`' global part and employee blocks, which
+/// it names) to the ledger directory `dir`, replacing the file there. Not synced. A lean
+/// checkpoint's `parts` hold only those; a whole one's holdings are left out.
+pub(super) fn write(dir: &Path, header: &Header, parts: &EncodedParts) -> std::io::Result<()> {
+    let named = &header.parts;
+    if parts.employees.len() != named.employees.len() {
+        return Err(std::io::Error::other("the parts are not the checkpoint's"));
+    }
+    let blocks = u32::try_from(parts.employees.len()).map_err(std::io::Error::other)?;
+    let temp = dir.join(TEMP_NAME);
+    let written = (|| {
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&temp)?);
+        out.write_all(MAGIC)?;
+        out.write_all(&[VERSION])?;
+        out.write_all(&FOLD_VERSION.to_le_bytes())?;
+        out.write_all(&header.seq.to_le_bytes())?;
+        out.write_all(&header_sha(header).0)?;
+        out.write_all(&blocks.to_le_bytes())?;
+        let all = std::iter::once((&named.global, &parts.global)).chain(
+            named
+                .employees
+                .iter()
+                .map(|e| &e.1)
+                .zip(parts.employees.iter().map(|e| &e.1)),
+        );
+        for (hash, bytes) in all {
+            let len = u32::try_from(bytes.len()).map_err(std::io::Error::other)?;
+            out.write_all(&len.to_le_bytes())?;
+            out.write_all(&hash.0)?;
+            out.write_all(bytes)?;
+        }
+        out.into_inner().map_err(|e| e.into_error())?;
+        std::fs::rename(&temp, dir.join(FILE_NAME))
+    })();
+    if written.is_err() {
+        // No file rather than one naming an older checkpoint (which the load would pass
+        // over anyway).
+        let _ = std::fs::remove_file(&temp);
+        let _ = std::fs::remove_file(dir.join(FILE_NAME));
+    }
+    written
+}
+
+/// Removes the book file of the ledger directory `dir`, if there is one.
+pub(super) fn remove(dir: &Path) -> std::io::Result<()> {
+    match std::fs::remove_file(dir.join(FILE_NAME)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}

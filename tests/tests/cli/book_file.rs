@@ -1,0 +1,209 @@
+//! The book file (`engine/src/bookfile.rs`, issue 15): the latest checkpoint's accounts in one
+//! piece beside the log, which the next append decodes instead of reading them out of sled.
+//! A cache of a cache: used only when it holds the very checkpoint the load starts from,
+//! part for part; torn, altered, stale or tampered with, it is passed over, and `verify`
+//! says which.
+//!
+//! Each test removes the latest checkpoint's employee blocks from sled before the next
+//! append: its book is then lean only if the book file stood in for them, and whatever the
+//! book came from, it must be the fold from scratch.
+
+use std::path::Path;
+
+use espp_engine::BookFileCheck;
+use espp_events::{Actor, EventInput};
+use espp_replay::Header;
+
+use crate::accounts_checkpoint::{months_of_200, open, up_to_an_accounts_checkpoint};
+use crate::append_book::{batch, digests};
+use crate::util::Dir;
+
+/// Removes checkpoint `h`'s employee blocks from sled.
+fn remove_blocks(db: &Path, h: &Header) {
+    let ledger = open(db, 1);
+    let tree = ledger.sled().open_tree("checkpoints").expect("tree");
+    for (_, hash) in &h.parts.employees {
+        let mut prefix = vec![b'p'];
+        prefix.extend_from_slice(&hash.0);
+        for k in tree.scan_prefix(&prefix).keys() {
+            tree.remove(k.expect("a key")).expect("remove");
+        }
+    }
+    tree.flush().expect("flush");
+}
+
+/// `check_book_file` of the ledger at `db`.
+fn check(db: &Path) -> Option<BookFileCheck> {
+    open(db, 1).check_book_file().expect("check")
+}
+
+/// Appends `month` (one library process) and says whether its book is lean, after checking
+/// it is the fold from scratch.
+fn append_is_lean(db: &Path, month: &[EventInput], actor: &Actor, what: &str) -> bool {
+    let mut ledger = open(db, 1);
+    ledger
+        .append(batch(month.to_vec(), actor), espp_engine::now())
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+    let lean = ledger.book_is_lean();
+    let (book, scratch) = digests(&mut ledger);
+    assert_eq!(book, scratch, "{what}");
+    lean
+}
+
+/// The byte ranges of the file's parts (length, hash and bytes each), after its 57-byte
+/// head (see the layout in `bookfile.rs`).
+fn part_ranges(bytes: &[u8]) -> Vec<std::ops::Range<usize>> {
+    let mut at = 57;
+    let mut out = Vec::new();
+    while at < bytes.len() {
+        let len = u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes")) as usize;
+        out.push(at..at + 4 + 32 + len);
+        at += 4 + 32 + len;
+    }
+    assert_eq!(at, bytes.len(), "parts end where the file does");
+    out
+}
+
+#[test]
+fn the_next_append_starts_from_the_book_file_when_it_holds_the_latest_checkpoint() {
+    let actor = Actor::new("payroll").expect("an actor");
+    let months = months_of_200();
+    for (with_file, by_cli) in [(true, false), (false, false), (true, true), (false, true)] {
+        let what = format!("book file {with_file}, espp process {by_cli}");
+        let dir = Dir::new();
+        let db = dir.db();
+        let (appended, h) = up_to_an_accounts_checkpoint(&db, &months, &actor);
+        assert_eq!(
+            check(&db),
+            Some(BookFileCheck {
+                seq: Some(h.seq),
+                problem: None,
+                disagrees: false
+            }),
+            "{what}: the book file holds the accounts checkpoint just written"
+        );
+        if !with_file {
+            std::fs::remove_file(db.join("book")).expect("remove the book file");
+        }
+        remove_blocks(&db, &h);
+        let month = &months[appended];
+        let lean = if by_cli {
+            // `espp append` reads the book file beside sled's open: a lean book writes an
+            // accounts checkpoint at the head (one event per employee is enough), a book
+            // folded whole does not (`--checkpoint-every 0`).
+            let text: String = month.iter().map(|e| format!("{}\n", e.to_json())).collect();
+            let f = dir.file("month.jsonl", text);
+            let f = f.to_str().expect("a UTF-8 path");
+            dir.espp(&[
+                "--checkpoint-every",
+                "0",
+                "--accounts-checkpoint-after",
+                "1",
+                "append",
+                "--allow-future",
+                f,
+            ])
+            .expect_code(0);
+            let mut ledger = open(&db, 1);
+            let head = ledger.head_seq();
+            let at_head = ledger
+                .checkpoint_headers()
+                .expect("headers")
+                .iter()
+                .any(|c| c.seq == head);
+            // What it appended is the fold from scratch whatever its book came from.
+            let (book, scratch) = digests(&mut ledger);
+            assert_eq!(book, scratch, "{what}");
+            at_head
+        } else {
+            append_is_lean(&db, month, &actor, &what)
+        };
+        assert_eq!(lean, with_file, "{what}: lean only from the book file");
+    }
+}
+
+#[test]
+fn a_book_file_torn_altered_stale_or_tampered_with_is_passed_over() {
+    let actor = Actor::new("payroll").expect("an actor");
+    let months = months_of_200();
+    for damage in ["torn", "flipped", "stale", "swapped"] {
+        let dir = Dir::new();
+        let db = dir.db();
+        let (mut appended, mut h) = up_to_an_accounts_checkpoint(&db, &months, &actor);
+        let file = db.join("book");
+        let bytes = std::fs::read(&file).expect("a book file");
+        let parts = part_ranges(&bytes);
+        assert_eq!(parts.len(), 5, "the global part and four employee blocks");
+        let old_seq = h.seq;
+        let changed = match damage {
+            "torn" => bytes[..bytes.len() / 2].to_vec(),
+            "flipped" => {
+                let mut b = bytes.clone();
+                let last = parts[4].clone();
+                b[last.start + 36 + (last.len() - 36) / 2] ^= 1;
+                b
+            }
+            "stale" => {
+                // The next month writes the next accounts checkpoint (and removes this one);
+                // the file is then put back as it was.
+                assert!(append_is_lean(&db, &months[appended], &actor, damage));
+                appended += 1;
+                h = open(&db, 1)
+                    .checkpoint_headers()
+                    .expect("headers")
+                    .pop()
+                    .expect("a checkpoint");
+                assert!(h.seq > old_seq, "a newer checkpoint");
+                bytes.clone()
+            }
+            "swapped" => {
+                // Two employee blocks trade places, each with its own (right) hash: the file
+                // is whole, but not the checkpoint it names.
+                let mut b = bytes[..parts[1].start].to_vec();
+                b.extend_from_slice(&bytes[parts[2].clone()]);
+                b.extend_from_slice(&bytes[parts[1].clone()]);
+                b.extend_from_slice(&bytes[parts[3].start..]);
+                b
+            }
+            _ => unreachable!(),
+        };
+        std::fs::write(&file, changed).expect("write the book file");
+
+        let found = check(&db).expect("a book file");
+        match damage {
+            "torn" | "flipped" => {
+                assert_eq!(found.seq, None, "{damage}");
+                assert!(!found.disagrees, "{damage}");
+                dir.espp(&["verify"])
+                    .expect_code(0)
+                    .stdout_has("book file: torn, altered or of another version (ignored)");
+            }
+            "stale" => {
+                assert_eq!(found.seq, Some(old_seq), "{damage}");
+                assert!(!found.disagrees, "{damage}");
+                assert!(
+                    found
+                        .problem
+                        .as_deref()
+                        .is_some_and(|p| p.starts_with("stale")),
+                    "{found:?}"
+                );
+                dir.espp(&["verify"])
+                    .expect_code(0)
+                    .stdout_has("book file: stale");
+            }
+            _ => {
+                assert_eq!(found.seq, Some(h.seq), "{damage}");
+                assert!(found.disagrees, "{damage}: {found:?}");
+                dir.espp(&["verify"])
+                    .expect_code(4)
+                    .stderr_has("the book file disagrees with the checkpoint it names");
+            }
+        }
+
+        // Passed over: with the checkpoint's blocks gone from sled too, the book is folded.
+        remove_blocks(&db, &h);
+        let lean = append_is_lean(&db, &months[appended], &actor, damage);
+        assert!(!lean, "{damage}: a book from a damaged book file");
+    }
+}
