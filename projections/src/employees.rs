@@ -120,6 +120,20 @@ impl Employees {
         None
     }
 
+    /// Room for `n` more employees, if it can be had: for a decode that knows how many
+    /// are coming, so that the slab is not grown by doubling (a copy of every employee and
+    /// fresh pages at each step: issue 15, a payday's append decodes 10,000). Fallible: a
+    /// count read from damaged bytes fails the decode later, not the allocator now.
+    pub(crate) fn try_reserve(&mut self, n: usize) {
+        if self.slab.try_reserve(n).is_ok() {
+            let (slab, hash) = (&self.slab, self.hash);
+            let _ = self.index.try_reserve(n, |j| {
+                slab.get(*j as usize)
+                    .map_or(0, |(k, _)| hash.hash_one(k.as_str()))
+            });
+        }
+    }
+
     /// Every id, in id order.
     pub(crate) fn keys(&self) -> impl DoubleEndedIterator<Item = &EmployeeId> + '_ {
         self.order.keys()

@@ -395,6 +395,7 @@ impl State {
         drop(global);
         let mut all_deadlines: Vec<(Day, EmployeeId)> = deadlines;
         let mut map = crate::employees::Employees::default();
+        map.try_reserve(counts.0.saturating_mul(EMPLOYEES_PER_BLOCK));
         for _ in 0..counts.0 {
             let b = parts.next().ok_or_else(missing)?;
             let (members, deadlines): Block = employee_block(b.as_ref())?;
