@@ -1,24 +1,33 @@
-//! The book file (issue 15): a copy of the latest checkpoint's accounts — its global part
-//! and employee blocks, what a *lean* acceptance book is put together from
-//! (`acceptance.rs`) — in the file `book` of the ledger directory, beside the log.
+//! The book file (issue 15): where the latest *accounts checkpoint* (`checkpoints.rs`: a
+//! lean book's periodic checkpoint) keeps its accounts — its global part and employee
+//! blocks, what a *lean* acceptance book is put together from (`acceptance.rs`) — in the
+//! file `book` of the ledger directory, beside the log, instead of in sled. Its holdings
+//! are another checkpoint's, in sled; every other checkpoint keeps all its parts in sled.
 //!
-//! Every append of a payday starts from that checkpoint, and reading its parts out of sled
-//! cost ~16 ms of a ~100 ms payday at 10,000 employees: 158 parts of ~24 KiB whose keys are
-//! content hashes, spread over ~115 leaves (14 MB read, each value copied out). The file is
-//! the same bytes in one piece, read beside sled's open and decoded as they come.
+//! Why not sled: every payday append starts from that checkpoint, and reading its parts out
+//! of sled cost ~16 ms of a ~100 ms payday at 10,000 employees (158 parts of ~24 KiB whose
+//! keys are content hashes, spread over ~115 leaves: 14 MB read, each value copied out);
+//! and storing them (~3.8 MB every third payday, the previous ones removed) was most of what
+//! sled's cleaner had to relocate. First kept as a copy beside sled's, the file made the
+//! ledger grow from ~235 to 300–370 MB at 1M events: the cleaner relocates cheaply only the
+//! pages a process has read, and the append no longer read those. Here the file is the same
+//! bytes in one piece, read beside sled's open and decoded as they come.
 //!
-//! It is a cache of a cache, never an answer. It names its checkpoint (seq and the SHA-256
-//! of its stored header) and each part's SHA-256; each part is checked against that hash
-//! before it is decoded, and the load uses the file only when it names the very checkpoint
-//! the load starts from, part for part ([`KeptBook::holds`]). Anything else (no file, torn,
-//! altered, another version, an older checkpoint) and the parts are read from sled as
-//! before. Deleting it changes nothing but the next append's time; `verify` compares it with
-//! its checkpoint.
+//! It is a cache like any checkpoint, never an answer. It names its checkpoint (seq and the
+//! SHA-256 of its stored header) and each part's SHA-256. The append's load decodes it
+//! whole, each part checked against its hash before it is decoded, when it names the very
+//! checkpoint the load starts from, part for part ([`KeptBook::holds`]); any other reader
+//! finds a part there by its hash when sled has none ([`PartIndex`], `Ledger::part`). Torn,
+//! altered, of another version, or gone: that checkpoint's parts are missing, and it is
+//! unusable like any checkpoint with a part missing (deleted when found, rebuilt by the
+//! next append; the book folded from the checkpoint before it). `verify` compares it with
+//! its checkpoint. An `espp` from before the file treats it as such a lost checkpoint.
 //!
-//! Written each time a checkpoint is stored, without an fsync (checkpoints are flushed, not
-//! synced): to `book.new`, renamed over `book`. It is read before the ledger is locked, on a
-//! thread beside sled's open: another writer can only replace it whole (the rename), and
-//! what was read is matched against the stored checkpoint once the lock is held.
+//! Written when an accounts checkpoint is stored, without an fsync (checkpoints are flushed,
+//! not synced): to `book.new`, renamed over `book` (when it cannot be written, the parts go
+//! to sled as before). It is read before the ledger is locked, on a thread beside sled's
+//! open: another writer can only replace it whole (the rename), and what was read is
+//! matched against the stored checkpoint once the lock is held.
 //!
 //! Layout: `esppbook`, format version (u8), fold version (u32), the checkpoint's seq (u64)
 //! and header SHA-256 (32 bytes), the number of employee blocks (u32), then each part (the
@@ -287,5 +296,57 @@ pub(super) fn remove(dir: &Path) -> std::io::Result<()> {
     match std::fs::remove_file(dir.join(FILE_NAME)) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
         _ => Ok(()),
+    }
+}
+
+/// Where each part of the book file lies: its hash, offset and length.
+#[derive(Debug, Default)]
+pub(super) struct PartIndex(std::collections::HashMap<Hash, (u64, u32)>);
+
+impl PartIndex {
+    /// The index of the book file of `dir` (empty when there is none or its head is not
+    /// this format's): each part's head read where the one before says it ends.
+    pub(super) fn read(dir: &Path) -> PartIndex {
+        use std::os::unix::fs::FileExt as _;
+        let mut index = PartIndex::default();
+        let Ok(file) = std::fs::File::open(dir.join(FILE_NAME)) else {
+            return index;
+        };
+        let Ok(len) = file.metadata().map(|m| m.len()) else {
+            return index;
+        };
+        let mut head = [0u8; HEAD_LEN];
+        if file.read_exact_at(&mut head, 0).is_err()
+            || &head[..8] != MAGIC
+            || head[8] != VERSION
+            || head[9..13] != FOLD_VERSION.to_le_bytes()
+        {
+            return index;
+        }
+        let mut at = HEAD_LEN as u64;
+        let mut part = [0u8; 4 + 32];
+        while at < len && file.read_exact_at(&mut part, at).is_ok() {
+            let mut c = Cursor(&part);
+            let (Some(n), Some(hash)) = (c.u32(), c.array::<32>()) else {
+                break;
+            };
+            if at + 4 + 32 + u64::from(n) > len {
+                break;
+            }
+            index.0.insert(Hash(hash), (at + 4 + 32, n));
+            at += 4 + 32 + u64::from(n);
+        }
+        index
+    }
+
+    /// Part `hash` read from the book file of `dir`: None when the index has no such part,
+    /// or its bytes cannot be read or are not the part (the file was replaced or damaged).
+    pub(super) fn part(&self, dir: &Path, hash: &Hash) -> Option<Vec<u8>> {
+        use std::os::unix::fs::FileExt as _;
+        let (at, n) = *self.0.get(hash)?;
+        let file = std::fs::File::open(dir.join(FILE_NAME)).ok()?;
+        let mut bytes = vec![0; usize::try_from(n).ok()?];
+        file.read_exact_at(&mut bytes, at).ok()?;
+        (sha(&bytes) == *hash).then_some(bytes)
     }
 }

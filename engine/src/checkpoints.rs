@@ -188,7 +188,8 @@ impl Ledger {
             pieces += 1;
         }
         let bytes = match (pieces, one) {
-            (0, _) => return Ok(None),
+            // Not in sled: the latest accounts checkpoint's parts are in the book file.
+            (0, _) => return Ok(self.book_part(hash).map(|b| Ok(PartBytes::Many(b)))),
             (_, Some(v)) => PartBytes::One(v),
             (_, None) => PartBytes::Many(out),
         };
@@ -197,6 +198,17 @@ impl Ledger {
         } else {
             Err(())
         }))
+    }
+
+    /// Part `hash` from the book file (`bookfile.rs`): None when it holds no such part.
+    fn book_part(&self, hash: &Hash) -> Option<Vec<u8>> {
+        let mut index = self
+            .book_parts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        index
+            .get_or_insert_with(|| super::bookfile::PartIndex::read(&self.path))
+            .part(&self.path, hash)
     }
 
     /// Every part of checkpoint `h`, in its list's order (None if any is missing or
@@ -349,25 +361,45 @@ impl Ledger {
         }
     }
 
-    fn put_checkpoint(&self, header: &Header, parts: EncodedParts) -> Result<(), StoreError> {
+    /// Stores checkpoint `header` with its `parts`. An accounts checkpoint
+    /// (`accounts_in_book`: a lean book's, whose parts are only its global part and
+    /// employee blocks) stores them in the book file instead of sled (`bookfile.rs`), when
+    /// the file can be written; its holdings are stored already.
+    fn put_checkpoint(
+        &self,
+        header: &Header,
+        parts: EncodedParts,
+        accounts_in_book: bool,
+    ) -> Result<(), StoreError> {
         // One checkpoint a seq.
         self.delete_checkpoint(header.seq)?;
         // Parts first: a header without its parts is deleted as unusable when found.
+        let in_book = accounts_in_book && {
+            let written = super::bookfile::write(&self.path, header, &parts).is_ok();
+            *self
+                .book_parts
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+            written
+        };
+        let accounts = 1 + parts.employees.len();
         let all = std::iter::once(&parts.global)
             .chain(parts.employees.iter().map(|(_, b)| b))
             .chain(&parts.lots)
             .chain(&parts.purchases)
             .chain(&parts.dispositions);
-        for (hash, bytes) in header.parts.all().zip(all) {
+        for (hash, bytes) in header
+            .parts
+            .all()
+            .zip(all)
+            .skip(if in_book { accounts } else { 0 })
+        {
             self.put_part(hash, bytes)?;
         }
         self.track(
             self.checkpoints
                 .insert(key(b'h', header.seq), header.encode()),
         )?;
-        // Its accounts in one piece for the next process (a cache of this cache: when it
-        // cannot be written, the next load reads them from sled).
-        let _ = super::bookfile::write(&self.path, header, &parts);
         Ok(())
     }
 
@@ -440,7 +472,7 @@ impl Ledger {
         // wall moved then); else the whole book, loaded when the checkpoint is missing,
         // writes it.
         if let Some((header, parts, _)) = closed {
-            self.put_checkpoint(&header, parts)?;
+            self.put_checkpoint(&header, parts, false)?;
             wrote = true;
             scan_orphans = true;
         } else if let Some(wall) = book.wall().filter(|_| !book.is_partial()) {
@@ -459,7 +491,7 @@ impl Ledger {
                     book.closed(),
                     list,
                 );
-                self.put_checkpoint(&header, parts)?;
+                self.put_checkpoint(&header, parts, false)?;
                 wrote = true;
                 scan_orphans = true;
             }
@@ -491,7 +523,7 @@ impl Ledger {
                 book.state(),
                 list,
             );
-            self.put_checkpoint(&header, parts)?;
+            self.put_checkpoint(&header, parts, self.lean.is_some())?;
             wrote = true;
             // Retention (see the module's documentation): one periodic checkpoint.
             let (gone, kept): (Vec<&Header>, Vec<&Header>) = headers

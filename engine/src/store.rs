@@ -423,6 +423,9 @@ pub struct Ledger {
     /// None when not read yet (the load reads it if it needs it), `Some(None)` when there
     /// was none to use.
     kept: Option<Option<KeptBook>>,
+    /// Where the book file's parts lie, read when a part is first looked for there (see
+    /// [`Ledger::part`]); None again whenever this process rewrites the file.
+    book_parts: std::sync::Mutex<Option<bookfile::PartIndex>>,
     /// How many times this process loaded the whole acceptance book from the store
     /// ([`Ledger::whole_book_loads`]).
     whole_book_loads: std::sync::atomic::AtomicU64,

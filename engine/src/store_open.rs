@@ -153,6 +153,7 @@ impl Ledger {
             book: None,
             lean: None,
             kept: None,
+            book_parts: std::sync::Mutex::new(None),
             whole_book_loads: std::sync::atomic::AtomicU64::new(0),
             ids,
             who,
