@@ -299,9 +299,12 @@ pub(super) fn remove(dir: &Path) -> std::io::Result<()> {
     }
 }
 
-/// Where each part of the book file lies: its hash, offset and length.
+/// Where each part of the book file lies (its hash, offset and length), and the file.
 #[derive(Debug, Default)]
-pub(super) struct PartIndex(std::collections::HashMap<Hash, (u64, u32)>);
+pub(super) struct PartIndex {
+    at: std::collections::HashMap<Hash, (u64, u32)>,
+    file: Option<std::fs::File>,
+}
 
 impl PartIndex {
     /// The index of the book file of `dir` (empty when there is none or its head is not
@@ -333,20 +336,20 @@ impl PartIndex {
             if at + 4 + 32 + u64::from(n) > len {
                 break;
             }
-            index.0.insert(Hash(hash), (at + 4 + 32, n));
+            index.at.insert(Hash(hash), (at + 4 + 32, n));
             at += 4 + 32 + u64::from(n);
         }
+        index.file = Some(file);
         index
     }
 
-    /// Part `hash` read from the book file of `dir`: None when the index has no such part,
-    /// or its bytes cannot be read or are not the part (the file was replaced or damaged).
-    pub(super) fn part(&self, dir: &Path, hash: &Hash) -> Option<Vec<u8>> {
+    /// Part `hash` read from the book file the index was read from: None when it has no
+    /// such part, or its bytes cannot be read or are not the part (damaged since).
+    pub(super) fn part(&self, hash: &Hash) -> Option<Vec<u8>> {
         use std::os::unix::fs::FileExt as _;
-        let (at, n) = *self.0.get(hash)?;
-        let file = std::fs::File::open(dir.join(FILE_NAME)).ok()?;
+        let (at, n) = *self.at.get(hash)?;
         let mut bytes = vec![0; usize::try_from(n).ok()?];
-        file.read_exact_at(&mut bytes, at).ok()?;
+        self.file.as_ref()?.read_exact_at(&mut bytes, at).ok()?;
         (sha(&bytes) == *hash).then_some(bytes)
     }
 }

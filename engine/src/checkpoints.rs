@@ -208,7 +208,7 @@ impl Ledger {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         index
             .get_or_insert_with(|| super::bookfile::PartIndex::read(&self.path))
-            .part(&self.path, hash)
+            .part(hash)
     }
 
     /// Every part of checkpoint `h`, in its list's order (None if any is missing or

@@ -121,6 +121,13 @@ fn an_accounts_checkpoint_is_a_cache_the_next_append_starts_from() {
             .expect("fold")
             .digest();
         assert_eq!(from_checkpoint, scratch, "month {i}: from the checkpoint");
+        // It read every part (an accounts checkpoint's from the book file): a checkpoint
+        // found with a part missing would have been deleted.
+        assert_eq!(
+            ledger.checkpoint_headers().expect("headers").len(),
+            after.len(),
+            "month {i}: every checkpoint still usable"
+        );
     }
     assert!(written > 3, "{written} accounts checkpoints");
 
