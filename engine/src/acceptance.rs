@@ -24,7 +24,7 @@ use espp_replay::{Book, Header, Kind, OrderedFold, Query};
 
 use super::{Accepted, KeptBook, Ledger, StoreError};
 
-/// Checkpoint parts read ahead of their decoding ([`Ledger::fold_lean`]).
+/// Checkpoint parts read ahead of their decoding ([`Ledger::read_lean`]).
 const PARTS_IN_FLIGHT: usize = 4;
 
 impl Ledger {
