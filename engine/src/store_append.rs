@@ -121,6 +121,12 @@ pub(super) struct Group<'a> {
 }
 
 /// A batch's records that fold, and its content fingerprint if it was computed already.
+/// A batch's new records, chained ([`Ledger::prepare`]), and the input line of each.
+pub(super) struct Prepared {
+    pub(super) lines: Vec<usize>,
+    pub(super) records: Vec<Record>,
+}
+
 pub(super) struct Accepted {
     records: Vec<Record>,
     fingerprint: Option<[u8; 32]>,
@@ -240,19 +246,22 @@ impl Ledger {
                     continue;
                 }
             };
-            let Some(last) = records.last().map(|(_, r)| Head {
+            let Prepared {
+                lines,
+                records: plain,
+            } = records;
+            let Some(last) = plain.last().map(|r| Head {
                 seq: r.seq,
                 hash: r.hash,
-                max_recorded_at: records
+                max_recorded_at: plain
                     .iter()
-                    .map(|(_, r)| r.recorded_at)
+                    .map(|r| r.recorded_at)
                     .chain(head.max_recorded_at)
                     .max(),
             }) else {
                 results.push(Ok(report));
                 continue;
             };
-            let (lines, plain): (Vec<usize>, Vec<Record>) = records.into_iter().unzip();
             let outcome = match self.fold_batch(&plain, &accepted) {
                 Ok(o) => o,
                 Err(e) => return Err((e, n)),
@@ -397,7 +406,7 @@ impl Ledger {
         batch: Batch,
         head: Head,
         now: Instant,
-    ) -> Result<(Vec<(usize, Record)>, AppendReport), StoreError> {
+    ) -> Result<(Prepared, AppendReport), StoreError> {
         let (ids, batches) = (HashMap::new(), HashMap::new());
         let group = Group {
             ids: &ids,
@@ -408,7 +417,8 @@ impl Ledger {
     }
 
     /// Turns a batch's lines into chained records after `head`, skipping ids already stored
-    /// with identical content. Returns (line, record) pairs and the report to give.
+    /// with identical content. Returns the records with each one's input line, and the
+    /// report to give.
     pub(super) fn prepare(
         &self,
         batch: Batch,
@@ -416,7 +426,7 @@ impl Ledger {
         head: Head,
         now: Instant,
         group: Group<'_>,
-    ) -> Result<(Vec<(usize, Record)>, AppendReport), StoreError> {
+    ) -> Result<(Prepared, AppendReport), StoreError> {
         let Some(&(first_line, ref first)) = batch.lines.first() else {
             return Err(StoreError::Input {
                 line: 1,
@@ -460,8 +470,14 @@ impl Ledger {
             }
         }
         let mut report = AppendReport::default();
-        let mut out: Vec<(usize, Record)> = Vec::new();
-        let mut batch_ids: HashMap<Uuid, usize> = HashMap::new();
+        // Reserved whole: grown by doubling, 10,000 records were copied again and again into
+        // fresh pages (issue 15: a payday).
+        let n = batch.lines.len();
+        let mut out = Prepared {
+            lines: Vec::with_capacity(n),
+            records: Vec::with_capacity(n),
+        };
+        let mut batch_ids: HashMap<Uuid, usize> = HashMap::with_capacity(n);
         let mut next = head;
         for (line, item) in batch.lines {
             let id = match &item {
@@ -503,7 +519,7 @@ impl Ledger {
                     continue;
                 }
                 if let Some(&idx) = batch_ids.get(&id) {
-                    let earlier = &out[idx].1;
+                    let earlier = &out.records[idx];
                     let same = match &item {
                         Line::Bare(e) => e.date == earlier.date && e.event == earlier.event,
                         Line::Enveloped(r) => r == earlier,
@@ -512,7 +528,7 @@ impl Ledger {
                         return Err(StoreError::ConflictInInput {
                             line,
                             id,
-                            earlier: out[idx].0,
+                            earlier: out.lines[idx],
                         });
                     }
                     report.skipped.push((line, id, earlier.seq));
@@ -560,11 +576,12 @@ impl Ledger {
                 hash: record.hash,
                 max_recorded_at: next.max_recorded_at,
             };
-            batch_ids.insert(record.id, out.len());
-            out.push((line, record));
+            batch_ids.insert(record.id, out.records.len());
+            out.lines.push(line);
+            out.records.push(record);
         }
-        if let Some((a, b)) = out.first().zip(out.last()) {
-            report.stored = Some((a.1.seq, b.1.seq));
+        if let Some((a, b)) = out.records.first().zip(out.records.last()) {
+            report.stored = Some((a.seq, b.seq));
         }
         Ok((out, report))
     }

@@ -299,7 +299,10 @@ impl Ledger {
             }
             Err(e) => return Err(e),
         };
-        let (lines, plain): (Vec<usize>, Vec<Record>) = records.into_iter().unzip();
+        let super::append::Prepared {
+            lines,
+            records: plain,
+        } = records;
         match self.fold_batch(&plain, &[])? {
             Ok(()) => {}
             Err(BookRejection { index, rejection }) => {

@@ -122,7 +122,16 @@ fn append_inner(
             // always was (and a dry run reads it all); a longer one streams.
             let mut input = JsonLines::new(open_input(file)?);
             let piece = usize::try_from(guards.piece_lines).unwrap_or(usize::MAX);
-            let mut first = Vec::new();
+            // Room for about as many lines as the file can hold (a line of an event is over
+            // 64 bytes), up to a piece: not grown by doubling (each step a copy of every
+            // line into fresh pages; issue 15, a payday's 10,000). Only what is used is
+            // touched.
+            let guess = std::fs::metadata(file).map_or(0, |m| m.len() / 64);
+            let mut first = Vec::with_capacity(
+                usize::try_from(guess)
+                    .unwrap_or(usize::MAX)
+                    .min(piece.saturating_add(1)),
+            );
             for item in input.by_ref() {
                 first.push(item?);
                 if first.len() > piece && !guards.dry_run {
@@ -462,15 +471,22 @@ fn collect_lines(
 }
 
 /// Parsed lines one way, refused ones the other.
+///
+/// Collected in place: a `StreamLine` and a `(usize, Line)` are the same size, so the
+/// parsed lines stay in the memory they were read into (issue 15: a payday's 10,000 lines
+/// are ~2.6 MB, and fresh pages cost ~8 µs each on the machine measured).
 fn split_items(items: Vec<StreamLine>) -> (Vec<(usize, Line)>, Refusals) {
-    let mut out = Vec::new();
     let mut refusals = Refusals::new();
-    for item in items {
-        match item {
-            StreamLine::Line(n, l) => out.push((n, l)),
-            StreamLine::Refused(n, m) => refusals.push(n, m),
-        }
-    }
+    let out = items
+        .into_iter()
+        .filter_map(|item| match item {
+            StreamLine::Line(n, l) => Some((n, l)),
+            StreamLine::Refused(n, m) => {
+                refusals.push(n, m);
+                None
+            }
+        })
+        .collect();
     (out, refusals)
 }
 
