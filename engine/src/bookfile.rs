@@ -116,7 +116,8 @@ impl KeptBook {
     /// [`KeptBook::read`], not decoded unless the file names checkpoint `of` (when given).
     pub(super) fn read_of(dir: &Path, of: Option<&Header>) -> Option<KeptBook> {
         let file = std::fs::File::open(dir.join(FILE_NAME)).ok()?;
-        let mut left = file.metadata().ok()?.len();
+        let size = file.metadata().ok()?.len();
+        let mut left = size;
         let mut r = std::io::BufReader::with_capacity(64 << 10, file);
         let mut read = |n: usize| -> Option<Vec<u8>> {
             left = left.checked_sub(u64::try_from(n).ok()?)?;
@@ -136,6 +137,16 @@ impl KeptBook {
         let named = Hash(c.array()?);
         let blocks = usize::try_from(c.u32()?).ok()?;
         if of.is_some_and(|h| h.seq != seq || header_sha(h) != named) {
+            return None;
+        }
+        // A count the file cannot hold (each part takes 36 bytes and more) is damage: not
+        // taken as room to reserve for the decode.
+        if u64::try_from(blocks)
+            .ok()?
+            .checked_add(1)?
+            .checked_mul(36)?
+            > size
+        {
             return None;
         }
         // The parts are read one at a time (each buffer freed before the next is read, so
