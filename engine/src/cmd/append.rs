@@ -279,6 +279,9 @@ fn remove_new_ledger(db: &Path, dir_existed: bool) {
         let _ = std::fs::remove_dir_all(db.join("log"));
         let _ = std::fs::remove_file(db.join("espp.lock"));
         let _ = std::fs::remove_file(db.join("head"));
+        // And what an append's checkpoints may write beside it (the book file).
+        let _ = std::fs::remove_file(db.join("book"));
+        let _ = std::fs::remove_file(db.join("book.new"));
     } else {
         let _ = std::fs::remove_dir_all(db);
     }
