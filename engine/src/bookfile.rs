@@ -37,13 +37,12 @@
 use std::io::{Read as _, Write as _};
 use std::path::Path;
 
+use super::checkpoints::sha;
+use super::{Ledger, StoreError};
 use espp_events::Hash;
 use espp_projections::parts::EncodedParts;
 use espp_projections::State;
 use espp_replay::{Header, FOLD_VERSION};
-use sha2::Digest as _;
-
-use super::{Ledger, StoreError};
 
 /// The file's name in the ledger directory.
 pub(super) const FILE_NAME: &str = "book";
@@ -52,9 +51,20 @@ const MAGIC: &[u8; 8] = b"esppbook";
 const VERSION: u8 = 1;
 /// The bytes before the first part.
 const HEAD_LEN: usize = 8 + 1 + 4 + 8 + 32 + 4;
+/// The bytes before a part's own: its length and hash.
+const PART_HEAD_LEN: usize = 4 + 32;
 
-fn sha(bytes: &[u8]) -> Hash {
-    Hash(sha2::Sha256::digest(bytes).into())
+/// What the file's head says: the checkpoint it names (seq, header SHA-256) and the number
+/// of employee blocks. None when it is not this format's and fold version's.
+fn read_head(head: &[u8]) -> Option<(u64, Hash, u32)> {
+    let mut c = Cursor(head);
+    if c.take(MAGIC.len())? != MAGIC || c.array::<1>()? != [VERSION] {
+        return None;
+    }
+    if c.u32()? != FOLD_VERSION {
+        return None;
+    }
+    Some((c.u64()?, Hash(c.array()?), c.u32()?))
 }
 
 /// The SHA-256 of a checkpoint's stored header: how the file names its checkpoint.
@@ -125,17 +135,8 @@ impl KeptBook {
             r.read_exact(&mut buf).ok()?;
             Some(buf)
         };
-        let head = read(HEAD_LEN)?;
-        let mut c = Cursor(&head);
-        if c.take(MAGIC.len())? != MAGIC || c.array::<1>()? != [VERSION] {
-            return None;
-        }
-        if c.u32()? != FOLD_VERSION {
-            return None;
-        }
-        let seq = c.u64()?;
-        let named = Hash(c.array()?);
-        let blocks = usize::try_from(c.u32()?).ok()?;
+        let (seq, named, blocks) = read_head(&read(HEAD_LEN)?)?;
+        let blocks = usize::try_from(blocks).ok()?;
         if of.is_some_and(|h| h.seq != seq || header_sha(h) != named) {
             return None;
         }
@@ -144,7 +145,7 @@ impl KeptBook {
         if u64::try_from(blocks)
             .ok()?
             .checked_add(1)?
-            .checked_mul(36)?
+            .checked_mul(PART_HEAD_LEN as u64)?
             > size
         {
             return None;
@@ -157,7 +158,7 @@ impl KeptBook {
         let mut whole = true;
         let parts = std::iter::from_fn(|| {
             let part = (|| {
-                let mut c = Cursor(&read(4 + 32)?);
+                let mut c = Cursor(&read(PART_HEAD_LEN)?);
                 let len = usize::try_from(c.u32()?).ok()?;
                 let hash = Hash(c.array()?);
                 let bytes = read(len)?;
@@ -330,25 +331,22 @@ impl PartIndex {
             return index;
         };
         let mut head = [0u8; HEAD_LEN];
-        if file.read_exact_at(&mut head, 0).is_err()
-            || &head[..8] != MAGIC
-            || head[8] != VERSION
-            || head[9..13] != FOLD_VERSION.to_le_bytes()
-        {
+        if file.read_exact_at(&mut head, 0).is_err() || read_head(&head).is_none() {
             return index;
         }
         let mut at = HEAD_LEN as u64;
-        let mut part = [0u8; 4 + 32];
+        let mut part = [0u8; PART_HEAD_LEN];
         while at < len && file.read_exact_at(&mut part, at).is_ok() {
             let mut c = Cursor(&part);
             let (Some(n), Some(hash)) = (c.u32(), c.array::<32>()) else {
                 break;
             };
-            if at + 4 + 32 + u64::from(n) > len {
+            let bytes_at = at + PART_HEAD_LEN as u64;
+            if bytes_at + u64::from(n) > len {
                 break;
             }
-            index.at.insert(Hash(hash), (at + 4 + 32, n));
-            at += 4 + 32 + u64::from(n);
+            index.at.insert(Hash(hash), (bytes_at, n));
+            at = bytes_at + u64::from(n);
         }
         index.file = Some(file);
         index

@@ -69,7 +69,7 @@ impl AsRef<[u8]> for PartBytes {
     }
 }
 
-fn sha(bytes: &[u8]) -> Hash {
+pub(super) fn sha(bytes: &[u8]) -> Hash {
     use sha2::Digest as _;
     Hash(sha2::Sha256::digest(bytes).into())
 }
@@ -202,13 +202,17 @@ impl Ledger {
 
     /// Part `hash` from the book file (`bookfile.rs`): None when it holds no such part.
     fn book_part(&self, hash: &Hash) -> Option<Vec<u8>> {
-        let mut index = self
-            .book_parts
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        index
+        self.book_parts()
             .get_or_insert_with(|| super::bookfile::PartIndex::read(&self.path))
             .part(hash)
+    }
+
+    /// The book file's index, read once a process (None until then, and again once this
+    /// process rewrites the file).
+    fn book_parts(&self) -> std::sync::MutexGuard<'_, Option<super::bookfile::PartIndex>> {
+        self.book_parts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Every part of checkpoint `h`, in its list's order (None if any is missing or
@@ -376,10 +380,7 @@ impl Ledger {
         // Parts first: a header without its parts is deleted as unusable when found.
         let in_book = accounts_in_book && {
             let written = super::bookfile::write(&self.path, header, &parts).is_ok();
-            *self
-                .book_parts
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+            *self.book_parts() = None;
             written
         };
         let accounts = 1 + parts.employees.len();

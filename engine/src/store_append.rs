@@ -120,13 +120,13 @@ pub(super) struct Group<'a> {
     batches: &'a HashMap<[u8; 32], StoredBatch>,
 }
 
-/// A batch's records that fold, and its content fingerprint if it was computed already.
 /// A batch's new records, chained ([`Ledger::prepare`]), and the input line of each.
 pub(super) struct Prepared {
     pub(super) lines: Vec<usize>,
     pub(super) records: Vec<Record>,
 }
 
+/// A batch's records that fold, and its content fingerprint if it was computed already.
 pub(super) struct Accepted {
     records: Vec<Record>,
     fingerprint: Option<[u8; 32]>,
@@ -309,13 +309,9 @@ impl Ledger {
     /// ledger, building the indexes a ledger written before them lacks, loading the
     /// acceptance book), so that a caller can do it while it reads the batch: the append
     /// then finds it done (a few key lookups). Its error is the one the append would give.
-    pub fn prepare_to_append(&mut self) -> Result<(), StoreError> {
-        self.ready_to_append()
-    }
-
-    /// [`Ledger::prepare_to_append`] with the book file already read (`KeptBook::read`, on
-    /// a thread beside the open): the load uses it as it would the file.
-    pub fn prepare_to_append_with(&mut self, kept: Option<KeptBook>) -> Result<(), StoreError> {
+    /// `kept`: the book file, read already (`KeptBook::read`, on a thread beside the open);
+    /// the load uses it as it would the file.
+    pub fn prepare_to_append(&mut self, kept: Option<KeptBook>) -> Result<(), StoreError> {
         if self.book.is_none() {
             self.kept = Some(kept);
         }

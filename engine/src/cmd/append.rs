@@ -81,13 +81,14 @@ impl<'s> Opening<'s> {
             return Opening(None);
         }
         Opening(Some(scope.spawn(move || {
-            // The book the last append left is read and decoded beside sled's open (each
-            // ~20–25 ms at 10,000 employees); the load checks it against the head.
+            // The book file (the latest accounts checkpoint's accounts) is read and decoded
+            // beside sled's open (each ~20–25 ms at 10,000 employees); the load uses it
+            // only if it holds the very checkpoint the load starts from.
             let kept = scope.spawn(|| KeptBook::read(&cli.db));
             let opened = Ledger::open_or_create(&cli.db, &options(cli));
             let kept = kept.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
             let mut ledger = opened?;
-            ledger.prepare_to_append_with(kept)?;
+            ledger.prepare_to_append(kept)?;
             Ok(ledger)
         })))
     }
