@@ -132,7 +132,7 @@ macro_rules! define_events {
             }
 
             /// Reads the fields of an event of type `type_name`, consuming them from `f`.
-            pub(crate) fn from_fields(type_name: &str, f: &mut Fields) -> Result<Option<Event>, FieldError> {
+            pub(crate) fn from_fields(type_name: &str, f: &mut Fields<'_>) -> Result<Option<Event>, FieldError> {
                 Ok(Some(match type_name {
                     $( $type => Event::$variant { $( $field: f.get(stringify!($field))?, )* }, )*
                     _ => return Ok(None),

@@ -5,7 +5,7 @@
 //! `serde_json`'s map keeps keys sorted, so `to_string` of a record's value *is* the
 //! canonical JSON that the hash chain covers.
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -67,31 +67,57 @@ impl fmt::Display for FieldError {
 impl std::error::Error for FieldError {}
 
 /// The fields of one JSON object, consumed one by one; whatever is left is unknown.
+///
+/// A short list searched in order, not a map: an event has at most a dozen fields, and a
+/// payday's 10,000 lines each built and emptied a `BTreeMap` (issue 15: a fifth of the
+/// parse). The keys are distinct (both readers refuse or drop a repeated one before).
 #[derive(Debug)]
-pub struct Fields {
-    map: BTreeMap<String, Value>,
+pub struct Fields<'a> {
+    list: Vec<(Cow<'a, str>, Field<'a>)>,
 }
 
-impl Fields {
-    fn new(map: BTreeMap<String, Value>) -> Self {
-        Fields { map }
+/// One field's value as read: the text of a plain JSON string borrowed from the line (what
+/// [`flat_string_object`] finds, nearly every field of a payroll feed), or any JSON value.
+#[derive(Debug)]
+pub(crate) enum Field<'a> {
+    Text(&'a str),
+    Json(Value),
+}
+
+impl<'a> Fields<'a> {
+    /// Fields from a JSON object's members (distinct keys: a serde_json map's).
+    fn of_json(members: impl IntoIterator<Item = (String, Value)>) -> Self {
+        Fields {
+            list: members
+                .into_iter()
+                .map(|(k, v)| (Cow::Owned(k), Field::Json(v)))
+                .collect(),
+        }
     }
 
     /// Takes field `key` (absent is `None` for optional types, an error for the others).
     pub(crate) fn get<T: JsonField>(&mut self, key: &str) -> Result<T, FieldError> {
-        let v = self.map.remove(key);
+        let v = self
+            .list
+            .iter()
+            .position(|(k, _)| k == key)
+            .map(|i| self.list.swap_remove(i).1);
         T::from_field(v).map_err(|e| e.within(key))
     }
 
     fn has(&self, key: &str) -> bool {
-        self.map.contains_key(key)
+        self.list.iter().any(|(k, _)| k == key)
     }
 
-    /// Refuses a field left over, naming what is `allowed` (written only then).
+    /// Refuses a field left over (the first in key order), naming what is `allowed`
+    /// (written only then).
     fn finish(self, allowed: impl FnOnce() -> String) -> Result<(), FieldError> {
-        match self.map.into_keys().next() {
+        match self.list.into_iter().map(|(k, _)| k).min() {
             None => Ok(()),
-            Some(k) => Err(FieldError::new(k, format!("unknown field; {}", allowed()))),
+            Some(k) => Err(FieldError::new(
+                k.into_owned(),
+                format!("unknown field; {}", allowed()),
+            )),
         }
     }
 }
@@ -128,14 +154,21 @@ pub(crate) trait JsonField: Sized {
     const OPTIONAL: bool = false;
     fn from_value(v: &Value) -> Result<Self, FieldError>;
     fn to_value(&self) -> Value;
+    /// The value of a JSON string field with text `s` (no escapes): as
+    /// [`JsonField::from_value`] of that string, without building it where the type reads
+    /// text directly.
+    fn from_text(s: &str) -> Result<Self, FieldError> {
+        Self::from_value(&Value::String(s.to_owned()))
+    }
 
-    fn from_field(v: Option<Value>) -> Result<Self, FieldError> {
+    fn from_field(v: Option<Field<'_>>) -> Result<Self, FieldError> {
         match v {
             None => Err(FieldError::whole(format!(
                 "missing; expected {}",
                 Self::EXPECTED
             ))),
-            Some(v) => Self::from_value(&v),
+            Some(Field::Text(s)) => Self::from_text(s),
+            Some(Field::Json(v)) => Self::from_value(&v),
         }
     }
     fn to_field(&self) -> Option<Value> {
@@ -320,8 +353,15 @@ impl<T: JsonField> JsonField for Option<T> {
     fn to_value(&self) -> Value {
         self.as_ref().map_or(Value::Null, T::to_value)
     }
-    fn from_field(v: Option<Value>) -> Result<Self, FieldError> {
-        v.map(|v| T::from_value(&v)).transpose()
+    fn from_text(s: &str) -> Result<Self, FieldError> {
+        T::from_text(s).map(Some)
+    }
+    fn from_field(v: Option<Field<'_>>) -> Result<Self, FieldError> {
+        match v {
+            None => Ok(None),
+            Some(Field::Text(s)) => T::from_text(s).map(Some),
+            Some(Field::Json(v)) => T::from_value(&v).map(Some),
+        }
     }
     fn to_field(&self) -> Option<Value> {
         self.as_ref().map(T::to_value)
@@ -357,7 +397,9 @@ macro_rules! string_field {
             const EXPECTED: &'static str = $expected;
             const KIND: Kind = $kind;
             fn from_value(v: &Value) -> Result<Self, FieldError> {
-                let s = string_value(v, Self::EXPECTED)?;
+                Self::from_text(string_value(v, Self::EXPECTED)?)
+            }
+            fn from_text(s: &str) -> Result<Self, FieldError> {
                 let parse: fn(&str) -> Result<$ty, FieldError> = $parse;
                 parse(s)
             }
@@ -459,7 +501,9 @@ macro_rules! choice_field {
             const EXPECTED: &'static str = $expected;
             const KIND: Kind = Kind::Choice(<$ty>::ALL);
             fn from_value(v: &Value) -> Result<Self, FieldError> {
-                let s = string_value(v, Self::EXPECTED)?;
+                Self::from_text(string_value(v, Self::EXPECTED)?)
+            }
+            fn from_text(s: &str) -> Result<Self, FieldError> {
                 <$ty>::parse(s).ok_or_else(|| {
                     FieldError::whole(format!("expected {}, got {s:?}", Self::EXPECTED))
                 })
@@ -584,7 +628,7 @@ impl JsonField for RulesPatch {
         let Value::Object(m) = v else {
             return Err(Self::wrong(v));
         };
-        let mut f = Fields::new(m.clone().into_iter().collect());
+        let mut f = Fields::of_json(m.clone());
         let patch = RulesPatch::from_fields(&mut f)?;
         f.finish(|| format!("plan rules are {}", RulesPatch::FIELDS.join(", ")))?;
         Ok(patch)
@@ -713,7 +757,7 @@ const ENVELOPE_FIELDS: [&str; 5] = ["seq", "recorded_at", "actor", "prev_hash", 
 /// Parses one line of JSON Lines input.
 pub fn parse_line(line: &str) -> Result<Line, FieldError> {
     match flat_string_object(line) {
-        Some(map) => line_of_fields(Fields::new(map)),
+        Some(fields) => line_of_fields(fields),
         None => parse_line_general(line),
     }
 }
@@ -730,7 +774,7 @@ fn parse_line_general(line: &str) -> Result<Line, FieldError> {
             describe(&value)
         )));
     };
-    line_of_fields(Fields::new(map.into_iter().collect()))
+    line_of_fields(Fields::of_json(map))
 }
 
 /// The fields of `line` when it is the common shape of an event line (a payroll feed's
@@ -738,9 +782,9 @@ fn parse_line_general(line: &str) -> Result<Line, FieldError> {
 /// and no control character, no key twice, JSON whitespace only between tokens. None for
 /// anything else (including every malformed line), which [`parse_line_general`] then
 /// parses or refuses with serde_json's words. For the lines it takes, the fields are
-/// exactly the ones serde_json gives (issue 15: a payday's 10,000 lines without building a
-/// `Value` tree and a map twice each).
-fn flat_string_object(line: &str) -> Option<BTreeMap<String, Value>> {
+/// exactly the ones serde_json gives, their values the text borrowed from `line` (issue 15: a
+/// payday's 10,000 lines without building a `Value` tree, a map, or a `String` a field).
+fn flat_string_object(line: &str) -> Option<Fields<'_>> {
     let b = line.as_bytes();
     let ws = |i: &mut usize| {
         while b
@@ -767,7 +811,7 @@ fn flat_string_object(line: &str) -> Option<BTreeMap<String, Value>> {
         *i = end + 1;
         line.get(start..end)
     };
-    let mut map = BTreeMap::new();
+    let mut list: Vec<(Cow<'_, str>, Field<'_>)> = Vec::with_capacity(8);
     let mut i = 0;
     ws(&mut i);
     if b.get(i) != Some(&b'{') {
@@ -784,12 +828,10 @@ fn flat_string_object(line: &str) -> Option<BTreeMap<String, Value>> {
         i += 1;
         ws(&mut i);
         let value = string(&mut i)?;
-        if map
-            .insert(key.to_string(), Value::String(value.to_string()))
-            .is_some()
-        {
+        if list.iter().any(|(k, _)| k == key) {
             return None;
         }
+        list.push((Cow::Borrowed(key), Field::Text(value)));
         ws(&mut i);
         match b.get(i) {
             Some(b',') => i += 1,
@@ -799,11 +841,11 @@ fn flat_string_object(line: &str) -> Option<BTreeMap<String, Value>> {
     }
     i += 1;
     ws(&mut i);
-    (i == b.len()).then_some(map)
+    (i == b.len()).then_some(Fields { list })
 }
 
 /// A line's event (and envelope) from its fields.
-fn line_of_fields(mut f: Fields) -> Result<Line, FieldError> {
+fn line_of_fields(mut f: Fields<'_>) -> Result<Line, FieldError> {
     let type_name: String = match f.get::<String>("type") {
         Ok(t) => t,
         Err(e) => {

@@ -112,7 +112,7 @@ macro_rules! define_rules {
                 out
             }
 
-            pub(crate) fn from_fields(f: &mut crate::json::Fields) -> Result<Self, crate::json::FieldError> {
+            pub(crate) fn from_fields(f: &mut crate::json::Fields<'_>) -> Result<Self, crate::json::FieldError> {
                 Ok(RulesPatch { $( $field: f.get(stringify!($field))?, )* })
             }
 

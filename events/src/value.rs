@@ -287,9 +287,16 @@ impl Day {
         if !shape {
             return err(format!("expected a day \"YYYY-MM-DD\", got {}", shown(s)));
         }
-        NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        // The shape is checked: ten ASCII bytes, digits but the two dashes. The calendar
+        // day from its numbers, as `parse_from_str(s, "%Y-%m-%d")` reads those (without
+        // interpreting a format string for each of a payday's 10,000 lines).
+        let num =
+            |r: std::ops::Range<usize>| b[r].iter().fold(0u32, |n, d| n * 10 + u32::from(d - b'0'));
+        i32::try_from(num(0..4))
+            .ok()
+            .and_then(|y| NaiveDate::from_ymd_opt(y, num(5..7), num(8..10)))
             .map(Day)
-            .map_err(|_| ValueError(format!("{} is not a calendar day", shown(s))))
+            .ok_or_else(|| ValueError(format!("{} is not a calendar day", shown(s))))
     }
     /// The number of days since 0001-01-01 (day 1), the stored form.
     pub fn days_from_ce(self) -> i32 {
@@ -749,6 +756,30 @@ pub(crate) mod uuid_bytes {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `Day::parse` reads its digits itself: it must accept exactly the days chrono's
+    /// `"%Y-%m-%d"` accepts, and give the same day, for every year, month and day number
+    /// around the edges (leap years, month ends, zeros, out of range).
+    #[test]
+    fn days_parse_as_chrono_reads_them() {
+        let mut accepted = 0;
+        for y in [
+            "0000", "0001", "1900", "2000", "2023", "2024", "2100", "9999",
+        ] {
+            for m in 0..=13 {
+                for d in 0..=32 {
+                    let s = format!("{y}-{m:02}-{d:02}");
+                    let chrono = NaiveDate::parse_from_str(&s, "%Y-%m-%d").ok();
+                    assert_eq!(Day::parse(&s).ok().map(|d| d.0), chrono, "{s}");
+                    accepted += usize::from(chrono.is_some());
+                }
+            }
+        }
+        // 8 years of 365 days, 4 of them leap (0000, 2000, 2024, and not 1900 or 2100: 0000
+        // is, as a multiple of 400).
+        assert_eq!(accepted, 8 * 365 + 3);
+        assert!(Day::parse("2024-02-29").is_ok() && Day::parse("2023-02-29").is_err());
+    }
 
     #[test]
     fn decimals_refuse_every_wrong_shape() {

@@ -174,8 +174,13 @@ fn an_accounts_checkpoint_is_a_cache_the_next_append_starts_from() {
 
 /// The months of a demo company of 200 employees (four employee blocks of 64).
 pub(crate) fn months_of_200() -> Vec<Vec<espp_events::EventInput>> {
+    months_of(200)
+}
+
+/// The months of a demo company of `employees` employees.
+pub(crate) fn months_of(employees: u32) -> Vec<Vec<espp_events::EventInput>> {
     let mut months: Vec<Vec<espp_events::EventInput>> = Vec::new();
-    for e in espp_engine::demo::events(200, 7) {
+    for e in espp_engine::demo::events(employees, 7) {
         let month = e.date.to_string()[..7].to_string();
         match months.last_mut() {
             Some(m) if m.last().is_some_and(|l| l.date.to_string()[..7] == month) => m.push(e),

@@ -8,11 +8,13 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use espp_engine::BookFileCheck;
+use espp_engine::{BookFileCheck, KeptBook};
 use espp_events::{Actor, EventInput, Hash};
 use espp_replay::Header;
 
-use crate::accounts_checkpoint::{in_sled, months_of_200, open, up_to_an_accounts_checkpoint};
+use crate::accounts_checkpoint::{
+    in_sled, months_of, months_of_200, open, up_to_an_accounts_checkpoint,
+};
 use crate::append_book::{batch, digests};
 use crate::util::Dir;
 
@@ -223,5 +225,42 @@ fn a_book_file_torn_altered_stale_or_tampered_with_is_passed_over() {
         let lean = append_is_lean(&db, &months[appended], &actor, damage);
         let whole = matches!(damage, "swapped" | "count");
         assert_eq!(lean, whole, "{damage}: a book from a damaged book file");
+    }
+}
+
+#[test]
+fn a_book_file_of_many_blocks_is_decoded_on_two_threads_as_on_one() {
+    // Ten employee blocks: enough for the decode to hand every other block to a helper
+    // thread (`decode_blocks`, from eight). Whole, the next append starts from it and
+    // appends what the fold from scratch gives; a block altered in the middle, or the file
+    // torn there, ends both threads' work (no hang) and the book is folded instead.
+    let actor = Actor::new("payroll").expect("an actor");
+    let months = months_of(600);
+    for damage in ["none", "flipped", "torn"] {
+        let dir = Dir::new();
+        let db = dir.db();
+        let (appended, h) = up_to_an_accounts_checkpoint(&db, &months, &actor);
+        assert_eq!(h.parts.employees.len(), 10, "600 employees in blocks of 64");
+        let file = db.join("book");
+        let bytes = std::fs::read(&file).expect("a book file");
+        let parts = part_ranges(&bytes);
+        let middle = parts[5].clone();
+        let changed = match damage {
+            "none" => bytes,
+            "flipped" => {
+                let mut b = bytes;
+                b[middle.start + 36 + (middle.len() - 36) / 2] ^= 1;
+                b
+            }
+            _ => bytes[..middle.end].to_vec(),
+        };
+        std::fs::write(&file, changed).expect("write the book file");
+        assert_eq!(KeptBook::read(&db).is_some(), damage == "none", "{damage}");
+        let lean = append_is_lean(&db, &months[appended], &actor, damage);
+        assert_eq!(
+            lean,
+            damage == "none",
+            "{damage}: lean only from a whole book file"
+        );
     }
 }
