@@ -11,8 +11,7 @@
 //! sled's cleaner had to relocate. First kept as a copy beside sled's, the file made the
 //! ledger grow from ~235 to 300–370 MB at 1M events: the cleaner relocates cheaply only the
 //! pages a process has read, and the append no longer read those. Here the file is the same
-//! bytes in one piece, read beside sled's open and decoded as they come (every other
-//! employee block on a helper thread).
+//! bytes in one piece, read beside sled's open and decoded as they come.
 //!
 //! It is a cache like any checkpoint, never an answer. It names its checkpoint (seq and the
 //! SHA-256 of its stored header) and each part's SHA-256. The append's load decodes it
@@ -41,7 +40,7 @@ use std::path::Path;
 use super::checkpoints::sha;
 use super::{Ledger, StoreError};
 use espp_events::Hash;
-use espp_projections::parts::{decode_employee_block, EncodedParts, PartError};
+use espp_projections::parts::EncodedParts;
 use espp_projections::State;
 use espp_replay::{Header, FOLD_VERSION};
 
@@ -151,13 +150,13 @@ impl KeptBook {
         {
             return None;
         }
-        // The parts are read one at a time (each buffer freed once decoded, so malloc hands
-        // the same memory back: the file's 3.8 MB at 10,000 employees are never all in
-        // fresh pages), each checked against its hash before it is decoded; the first that
-        // fails (or is missing) ends the stream, and the decode then fails.
+        // The parts are read one at a time (each buffer freed before the next is read, so
+        // malloc hands the same memory back: the file's 3.8 MB at 10,000 employees are
+        // never all in fresh pages), each checked against its hash before it is decoded;
+        // the first that fails (or is missing) ends the stream, and the decode then fails.
         let mut hashes = Vec::new();
         let mut whole = true;
-        let mut next_part = || {
+        let parts = std::iter::from_fn(|| {
             let part = (|| {
                 let mut c = Cursor(&read(PART_HEAD_LEN)?);
                 let len = usize::try_from(c.u32()?).ok()?;
@@ -175,9 +174,9 @@ impl KeptBook {
                     None
                 }
             }
-        };
-        let global = next_part()?;
-        let state = decode_blocks(&global, blocks, next_part).ok()?;
+        })
+        .take(blocks.checked_add(1)?);
+        let state = State::from_part_stream((blocks, 0, 0), parts).ok()?;
         (whole && left == 0 && hashes.len() == blocks + 1).then_some(KeptBook {
             seq,
             header_sha: named,
@@ -200,67 +199,6 @@ impl KeptBook {
     pub(super) fn into_state(self) -> State {
         self.state
     }
-}
-
-/// Blocks read ahead of the one being put into the state, on each thread.
-const AHEAD: usize = 4;
-
-/// The state of global part `global` and the `count` employee blocks `next_part` reads in
-/// order (None when one is missing or damaged), decoded by this thread and a helper, every
-/// other block each (issue 15: the decode was the longest step of a payday append's
-/// opening, on one thread while the other core had nothing left to do). The state is the
-/// same whoever decoded which block: they are put into it in block order, here. At most
-/// [`AHEAD`] blocks wait on each side, so the parts' buffers are reused as before.
-fn decode_blocks(
-    global: &[u8],
-    count: usize,
-    mut next_part: impl FnMut() -> Option<Vec<u8>>,
-) -> Result<State, PartError> {
-    let missing = || PartError("parts missing".into());
-    if count < 2 * AHEAD {
-        let blocks = (0..count).map(|_| decode_employee_block(&next_part().ok_or_else(missing)?));
-        return State::from_employee_blocks(global, count, blocks);
-    }
-    std::thread::scope(|s| {
-        let (to_helper, jobs) = std::sync::mpsc::sync_channel::<Vec<u8>>(AHEAD);
-        let (helper_done, results) = std::sync::mpsc::sync_channel(AHEAD);
-        s.spawn(move || {
-            for bytes in jobs {
-                // The receiver gone: the decode stopped at an error.
-                if helper_done.send(decode_employee_block(&bytes)).is_err() {
-                    break;
-                }
-            }
-        });
-        // Blocks read so far: the even ones handed to the helper, the odd ones decoded here
-        // and waiting in `own` until their turn.
-        let mut read = 0;
-        let mut own = std::collections::VecDeque::new();
-        let mut ended = false;
-        let blocks = (0..count).map(move |i| {
-            while !ended && read < count && read < i + 2 * AHEAD {
-                match next_part() {
-                    Some(bytes) if read % 2 == 0 => {
-                        if to_helper.send(bytes).is_err() {
-                            ended = true;
-                        }
-                    }
-                    Some(bytes) => own.push_back(decode_employee_block(&bytes)),
-                    None => ended = true,
-                }
-                read += usize::from(!ended);
-            }
-            if i >= read {
-                return Err(missing());
-            }
-            if i % 2 == 0 {
-                results.recv().unwrap_or_else(|_| Err(missing()))
-            } else {
-                own.pop_front().unwrap_or_else(|| Err(missing()))
-            }
-        });
-        State::from_employee_blocks(global, count, blocks)
-    })
 }
 
 /// What `verify` finds of the book file.

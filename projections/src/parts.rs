@@ -92,23 +92,6 @@ fn employee_block(bytes: &[u8]) -> Result<Block, PartError> {
     }
 }
 
-/// An employee block decoded on its own ([`decode_employee_block`]), anywhere — on another
-/// thread too — to be put into a state in block order ([`State::from_employee_blocks`]).
-pub struct EmployeeBlock(Block);
-
-impl std::fmt::Debug for EmployeeBlock {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EmployeeBlock")
-            .field("employees", &self.0 .0.len())
-            .finish_non_exhaustive()
-    }
-}
-
-/// Decodes the employee block `bytes` (as [`State::from_part_stream`] decodes each).
-pub fn decode_employee_block(bytes: &[u8]) -> Result<EmployeeBlock, PartError> {
-    employee_block(bytes).map(EmployeeBlock)
-}
-
 /// What the hand decoder makes of the employee block `bytes` (tests): None when it leaves
 /// the block to serde; else whether serde decodes it too, to the same employees (the same
 /// `Debug` and the same bytes re-encoded).
@@ -408,12 +391,21 @@ impl State {
         let mut parts = parts.into_iter();
         let missing = || PartError("parts missing".into());
         let global = parts.next().ok_or_else(missing)?;
-        let blocks = (0..counts.0).map(|_| {
-            let b = parts.next().ok_or_else(missing)?;
-            decode_employee_block(b.as_ref())
-        });
-        let mut state = State::from_employee_blocks(global.as_ref(), counts.0, blocks)?;
+        let (mut state, deadlines) = State::from_global(global.as_ref())?;
         drop(global);
+        let mut all_deadlines: Vec<(Day, EmployeeId)> = deadlines;
+        let mut map =
+            crate::employees::InIdOrder::with_room(counts.0.saturating_mul(EMPLOYEES_PER_BLOCK));
+        for _ in 0..counts.0 {
+            let b = parts.next().ok_or_else(missing)?;
+            let (members, deadlines): Block = employee_block(b.as_ref())?;
+            for (id, e) in members {
+                map.push(id, e);
+            }
+            all_deadlines.extend(deadlines);
+        }
+        state.employees = map.finish();
+        state.deadlines = all_deadlines.into_iter().collect::<BTreeSet<_>>();
         // Every block but the last is full: reserved once, not grown by doubling (a copy and
         // fresh pages at each step: the lots are most of a state's bytes).
         // Fallible: a count from a damaged list fails the decode below, not the allocator.
@@ -433,33 +425,6 @@ impl State {
                 .dispositions
                 .extend(dec::<Vec<Disposition>>(b.as_ref())?);
         }
-        Ok(state)
-    }
-
-    /// The state of global part `global` and its `count` employee blocks, decoded in block
-    /// order (by [`decode_employee_block`], wherever): no lots, purchases or dispositions —
-    /// [`State::from_part_stream`]'s first steps.
-    pub fn from_employee_blocks(
-        global: &[u8],
-        count: usize,
-        blocks: impl IntoIterator<Item = Result<EmployeeBlock, PartError>>,
-    ) -> Result<State, PartError> {
-        let (mut state, deadlines) = State::from_global(global)?;
-        let mut all_deadlines: Vec<(Day, EmployeeId)> = deadlines;
-        let mut map =
-            crate::employees::InIdOrder::with_room(count.saturating_mul(EMPLOYEES_PER_BLOCK));
-        let mut blocks = blocks.into_iter();
-        for _ in 0..count {
-            let EmployeeBlock((members, deadlines)) = blocks
-                .next()
-                .ok_or_else(|| PartError("parts missing".into()))??;
-            for (id, e) in members {
-                map.push(id, e);
-            }
-            all_deadlines.extend(deadlines);
-        }
-        state.employees = map.finish();
-        state.deadlines = all_deadlines.into_iter().collect::<BTreeSet<_>>();
         Ok(state)
     }
 

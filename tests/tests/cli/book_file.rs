@@ -229,11 +229,10 @@ fn a_book_file_torn_altered_stale_or_tampered_with_is_passed_over() {
 }
 
 #[test]
-fn a_book_file_of_many_blocks_is_decoded_on_two_threads_as_on_one() {
-    // Ten employee blocks: enough for the decode to hand every other block to a helper
-    // thread (`decode_blocks`, from eight). Whole, the next append starts from it and
-    // appends what the fold from scratch gives; a block altered in the middle, or the file
-    // torn there, ends both threads' work (no hang) and the book is folded instead.
+fn a_book_file_of_many_blocks_is_used_whole_or_passed_over() {
+    // Ten employee blocks, as a real company's file has many: whole, the next append starts
+    // from it and appends what the fold from scratch gives; a block altered in the middle,
+    // or the file torn there, and the book is folded instead.
     let actor = Actor::new("payroll").expect("an actor");
     let months = months_of(600);
     for damage in ["none", "flipped", "torn"] {
