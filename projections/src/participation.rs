@@ -331,9 +331,9 @@ impl State {
     ) -> Result<(), Rejection> {
         let e = self.employee_mut(id, "§9")?;
         let year = date.year();
-        let used = e.bought_value.get(&year).copied().unwrap_or_default();
+        let used = e.bought_value.get(year).unwrap_or_default();
         let total = num::add(used, value, "the year's purchases at grant FMV")?;
-        e.bought_value.insert(year, total);
+        *e.bought_value.entry(year) = total;
         Ok(())
     }
 }

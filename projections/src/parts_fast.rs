@@ -13,14 +13,12 @@
 //! they are ([`Accounts::from_closed`]). Tested against serde on every block of folded
 //! histories (`tests/checkpoint.rs`).
 
-use std::collections::BTreeMap;
-
 use espp_events::{Day, EmployeeId};
 use rust_decimal::Decimal;
 use serde::de::DeserializeOwned;
 
 use crate::accounts::Accounts;
-use crate::employee::{Account, Deductions, Employee};
+use crate::employee::{Account, ByYear, Deductions, Employee};
 
 /// An employee block, decoded.
 pub(crate) type Block = (Vec<(EmployeeId, Employee)>, Vec<(Day, EmployeeId)>);
@@ -219,19 +217,13 @@ impl<'a> Cursor<'a> {
         let shares_certificated = self.decimal()?;
         let dividends_paid = self.decimal()?;
         let ordinary_income = self.decimal()?;
-        let mut bought_value = BTreeMap::new();
-        for _ in 0..self.len()? {
-            let year = self.i32()?;
-            let value = self.decimal()?;
-            // A map's keys come in order: anything else is serde's to judge.
-            if bought_value
-                .last_key_value()
-                .is_some_and(|(k, _)| *k >= year)
-            {
-                return None;
-            }
-            bought_value.insert(year, value);
+        let n = self.len()?;
+        let mut years = Vec::with_capacity(n.min(self.bytes.len()));
+        for _ in 0..n {
+            years.push((self.i32()?, self.decimal()?));
         }
+        // A map's keys come in order: anything else is serde's to judge.
+        let bought_value = ByYear::from_sorted(years)?;
         let n = self.len()?;
         let mut lots = Vec::with_capacity(n.min(self.bytes.len()));
         for _ in 0..n {

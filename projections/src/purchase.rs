@@ -274,7 +274,7 @@ impl State {
                 .filter(|t| t.follows(id.as_str()))
                 .map(|_| Vec::new());
             // Step 2: the annual limit at grant FMV, inclusive.
-            let used = e.bought_value.get(&year).copied().unwrap_or_default();
+            let used = e.bought_value.get(year).unwrap_or_default();
             let annual = rules.annual_limit.get();
             let headroom = annual - used.min(annual);
             let annual_cap = num::max_units(headroom, fmv_grant, dp, "the annual limit")?;
@@ -513,7 +513,7 @@ impl State {
             }
             e.shares_held += a.shares;
             let value = a.shares.saturating_mul(done.fmv_grant);
-            let used = e.bought_value.entry(year).or_default();
+            let used = e.bought_value.entry(year);
             *used = used.saturating_add(value);
             if a.shares > Decimal::ZERO {
                 e.lots.push(self.lots.len());

@@ -60,23 +60,6 @@ pub(crate) mod opt_dec {
     }
 }
 
-/// `BTreeMap<K, Decimal>`.
-pub(crate) mod dec_map {
-    use super::*;
-    pub fn serialize<K: Serialize + Ord, S: Serializer>(
-        m: &BTreeMap<K, Decimal>,
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
-        s.collect_map(m.iter().map(|(k, v)| (k, Bytes(*v))))
-    }
-    pub fn deserialize<'de, K: Deserialize<'de> + Ord, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<BTreeMap<K, Decimal>, D::Error> {
-        let m = BTreeMap::<K, Bytes>::deserialize(d)?;
-        Ok(m.into_iter().map(|(k, v)| (k, v.0)).collect())
-    }
-}
-
 /// `BTreeMap<K, Option<Decimal>>`.
 pub(crate) mod opt_dec_map {
     use super::*;
