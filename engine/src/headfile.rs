@@ -177,6 +177,23 @@ impl HeadFile {
         }
     }
 
+    /// What the head file of `dir` says now, read without opening it for writing and without
+    /// the ledger's lock: None if there is none or neither slot reads. For a guess made
+    /// before the lock is held (`Batch::chain_ahead`), never for a decision.
+    pub(super) fn peek(dir: &Path) -> Option<Acked> {
+        let mut bytes = Vec::with_capacity(SECOND_SLOT as usize + SLOT_LEN);
+        File::open(dir.join(FILE_NAME))
+            .ok()?
+            .read_to_end(&mut bytes)
+            .ok()?;
+        let first = decode(&bytes);
+        let second = bytes.get(SECOND_SLOT as usize..).and_then(decode);
+        match (first, second) {
+            (Some(a), Some(b)) => Some(if b.0 > a.0 { b.1 } else { a.1 }),
+            (a, b) => a.or(b).map(|(_, acked)| acked),
+        }
+    }
+
     /// Creates the head file of `dir` holding `acked`, durably.
     pub(super) fn create(dir: &Path, acked: &Acked) -> Result<HeadFile, StoreError> {
         let temp = dir.join(TEMP_NAME);

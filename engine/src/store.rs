@@ -438,8 +438,6 @@ pub struct Ledger {
     checkpoints: sled::Tree,
     /// The latest purchase's day (closed books), as stored with the head.
     wall: Option<Day>,
-    /// Orders the ids this process assigns (v7 with a counter).
-    id_context: std::sync::Mutex<uuid::ContextV7>,
     /// Declared last so that it is dropped last: the lock is released only after sled has
     /// closed (fields drop in declaration order).
     _lock: File,

@@ -32,6 +32,20 @@ pub struct Batch {
     pub allow_future: bool,
     /// Store the batch even if an equal one is stored already (`--again`).
     pub again: bool,
+    /// Its records chained ahead of the ledger's open ([`Batch::chain_ahead`]); None for
+    /// every batch made otherwise.
+    pub chained: Option<Chained>,
+}
+
+/// A bare batch's records chained from the head the head file named before the ledger was
+/// locked ([`Batch::chain_ahead`]): used only if they follow the ledger's very head.
+#[derive(Debug, Clone)]
+pub struct Chained {
+    /// The head they follow (seq, hash).
+    after: (u64, Hash),
+    /// Their recording instant.
+    at: Instant,
+    records: Vec<Record>,
 }
 
 impl Batch {
@@ -42,7 +56,56 @@ impl Batch {
             actor,
             allow_future: false,
             again: false,
+            chained: None,
         }
+    }
+
+    /// Chains the batch's records, recorded at `now`, from the acknowledged head the head
+    /// file of the ledger at `dir` names, while the ledger is being opened on another thread
+    /// (issue 15: a payday's 10,000 hashes, ~10 ms of its append, were chained only after
+    /// the open). Only for a batch of bare events without ids (a payroll feed's). The append
+    /// takes them only when, once it holds the lock, the ledger's head is that head and the
+    /// instant the same; every check of the batch is made as before, and otherwise its
+    /// records are chained again. Their ids are drawn like any new ids (see [`new_id`]).
+    pub fn chain_ahead(&mut self, dir: &Path, now: Instant) {
+        self.chained = None;
+        let bare = |l: &Line| matches!(l, Line::Bare(e) if e.id.is_none());
+        if !self.lines.iter().all(|(_, l)| bare(l)) {
+            return;
+        }
+        let Some(acked) = headfile::HeadFile::peek(dir) else {
+            return;
+        };
+        let mut records: Vec<Record> = Vec::with_capacity(self.lines.len());
+        let (mut seq, mut prev) = (acked.head.seq, acked.head.hash);
+        for (_, line) in &self.lines {
+            let Line::Bare(e) = line else {
+                return;
+            };
+            seq += 1;
+            let r = Record::chain(
+                seq,
+                new_id(now),
+                e.date,
+                now,
+                self.actor.clone(),
+                prev,
+                e.event.clone(),
+            );
+            prev = r.hash;
+            records.push(r);
+        }
+        self.chained = Some(Chained {
+            after: (acked.head.seq, acked.head.hash),
+            at: now,
+            records,
+        });
+    }
+
+    /// The records [`Batch::chain_ahead`] chained, if it did (tests).
+    #[doc(hidden)]
+    pub fn chained_records(&self) -> Option<&[Record]> {
+        self.chained.as_ref().map(|c| &c.records[..])
     }
 
     /// A batch of bare events, numbered from 1, with every guard on.
@@ -466,6 +529,28 @@ impl Ledger {
             }
         }
         let mut report = AppendReport::default();
+        // Chained ahead from this very head, alone in its group: the records are the ones
+        // the loop below would make (bare events without ids: no id to look up, none twice).
+        if let Some(c) = batch.chained {
+            let follows = c.after == (head.seq, head.hash)
+                && c.at == now
+                && c.records.len() == batch.lines.len()
+                && group.ids.is_empty()
+                && group.accepted.is_empty();
+            if follows {
+                let lines: Vec<usize> = batch.lines.iter().map(|(n, _)| *n).collect();
+                if let Some((a, b)) = c.records.first().zip(c.records.last()) {
+                    report.stored = Some((a.seq, b.seq));
+                }
+                return Ok((
+                    Prepared {
+                        lines,
+                        records: c.records,
+                    },
+                    report,
+                ));
+            }
+        }
         // Reserved whole: grown by doubling, 10,000 records were copied again and again into
         // fresh pages (issue 15: a payday).
         let n = batch.lines.len();
@@ -533,7 +618,7 @@ impl Ledger {
             }
             let record = match item {
                 Line::Bare(e) => {
-                    let id = e.id.unwrap_or_else(|| new_id(&self.id_context, now));
+                    let id = e.id.unwrap_or_else(|| new_id(now));
                     Record::chain(
                         next.seq + 1,
                         id,
@@ -718,8 +803,13 @@ impl Ledger {
 /// A time-ordered (v7) id from the append's instant: the id index then grows at its end.
 ///
 /// The context adds a counter within a millisecond, so a batch's ids are strictly increasing
-/// too: every id-index insert then lands at the right edge of sled's tree.
-pub(super) fn new_id(context: &std::sync::Mutex<uuid::ContextV7>, now: Instant) -> Uuid {
+/// too: every id-index insert then lands at the right edge of sled's tree. One context for
+/// the process: ids chained ahead of the open ([`Batch::chain_ahead`]) and any drawn later
+/// come from the same counter, never twice the same.
+pub(super) fn new_id(now: Instant) -> Uuid {
+    static CONTEXT: std::sync::OnceLock<std::sync::Mutex<uuid::ContextV7>> =
+        std::sync::OnceLock::new();
+    let context = CONTEXT.get_or_init(|| std::sync::Mutex::new(uuid::ContextV7::new()));
     // A poisoned lock only means another append panicked; the counter is still good.
     let context = context
         .lock()

@@ -160,7 +160,6 @@ impl Ledger {
             options: options.clone(),
             checkpoints,
             wall,
-            id_context: std::sync::Mutex::new(uuid::ContextV7::new()),
         };
         ledger.synced_blobs = ledger.blob_names()?;
         ledger.reconcile(acked, salvage)?;

@@ -279,6 +279,7 @@ impl Ledger {
             // Both checked line by line already (the repeat guard on the whole stream).
             allow_future: true,
             again: true,
+            chained: None,
         };
         // `self.head` is the last record written by this stream's pieces.
         let head = self.head;

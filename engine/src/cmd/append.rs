@@ -142,11 +142,12 @@ fn append_inner(
             collect_lines(file, first)?
         }
     };
-    let batch = Batch {
+    let mut batch = Batch {
         lines,
         actor: actor(cli)?,
         allow_future: guards.allow_future,
         again: guards.again,
+        chained: None,
     };
     // Every line refused on its own, at once: malformed ones and those dated years ahead.
     refusals.merge(batch.future_refusals(recorded_at));
@@ -171,6 +172,9 @@ fn append_inner(
             opening,
         );
     }
+    // While the other thread opens the ledger: the records chained from the head the head
+    // file names, used if the ledger's head is still that one once it is locked.
+    batch.chain_ahead(&cli.db, recorded_at);
     let count = batch.lines.len();
     write_to_ledger(
         cli,

@@ -402,3 +402,93 @@ fn a_purchase_payday_is_judged_without_loading_the_whole_book() {
     let ledger = open(&db);
     assert!(ledger.verify().expect("verify").problem.is_none());
 }
+
+/// The records stored from seq `from` on.
+fn stored_from(ledger: &Ledger, from: u64) -> Vec<espp_events::Record> {
+    ledger
+        .records_from(from)
+        .map(|r| r.expect("a record"))
+        .collect()
+}
+
+#[test]
+fn a_batch_chained_ahead_is_stored_as_chained_only_from_the_very_head() {
+    // `espp append` chains a bare batch's records from the head the head file names while
+    // another thread opens the ledger (`Batch::chain_ahead`). They are stored as chained when
+    // that is still the ledger's head and the instant is the append's; chained from a head
+    // that moved since, or for another instant, the batch is chained again. The log verifies
+    // either way, and each record follows the one before.
+    let dir = Dir::new();
+    let db = dir.db();
+    let actor = Actor::new("payroll").expect("an actor");
+    let months = demo_months();
+    open(&db)
+        .append(batch(months[0].clone(), &actor), espp_engine::now())
+        .expect("the first month");
+
+    // From the very head, at the append's instant: stored as chained.
+    let now = espp_engine::now();
+    let mut b = batch(months[1].clone(), &actor);
+    b.chain_ahead(&db, now);
+    let chained = b.chained_records().expect("chained ahead").to_vec();
+    let mut ledger = open(&db);
+    let head = ledger.head_seq();
+    assert_eq!(chained[0].seq, head + 1);
+    ledger.append(b, now).expect("the second month");
+    assert_eq!(stored_from(&ledger, head + 1), chained);
+    drop(ledger);
+
+    // The head moved after the batch was chained: chained again after the new head.
+    let now = espp_engine::now();
+    let mut b = batch(months[2].clone(), &actor);
+    b.chain_ahead(&db, now);
+    let chained = b.chained_records().expect("chained ahead").to_vec();
+    let mut ledger = open(&db);
+    ledger
+        .append(batch(months[3].clone(), &actor), espp_engine::now())
+        .expect("a month in between");
+    let head = ledger.head_seq();
+    let head_hash = ledger.record(head).expect("read").expect("the head").hash;
+    ledger.append(b, now).expect("the third month");
+    let stored = stored_from(&ledger, head + 1);
+    assert_eq!(stored.len(), chained.len());
+    assert_eq!(stored[0].prev_hash, head_hash);
+    assert!(stored
+        .iter()
+        .zip(&chained)
+        .all(|(s, c)| s.seq != c.seq && s.id != c.id));
+    assert!(stored.iter().all(|r| r.recorded_at == now));
+    drop(ledger);
+
+    // The same head, another instant: chained again, recorded at the append's instant.
+    let mut b = batch(months[4].clone(), &actor);
+    b.chain_ahead(&db, espp_engine::now());
+    let chained = b.chained_records().expect("chained ahead").to_vec();
+    std::thread::sleep(std::time::Duration::from_millis(2));
+    let later = espp_engine::now();
+    let mut ledger = open(&db);
+    let head = ledger.head_seq();
+    ledger.append(b, later).expect("the fourth month");
+    let stored = stored_from(&ledger, head + 1);
+    assert_eq!(stored[0].seq, chained[0].seq);
+    assert!(stored.iter().all(|r| r.recorded_at == later));
+    assert_ne!(
+        stored.last().map(|r| r.hash),
+        chained.last().map(|r| r.hash)
+    );
+
+    // Not for a batch with an explicit id: nothing chained.
+    let mut with_id = batch(months[5].clone(), &actor);
+    if let Some((_, Line::Bare(e))) = with_id.lines.first_mut() {
+        e.id = Some(uuid::Uuid::now_v7());
+    }
+    with_id.chain_ahead(&db, espp_engine::now());
+    assert!(with_id.chained_records().is_none());
+
+    let report = ledger.verify().expect("verify");
+    assert!(report.problem.is_none(), "{:?}", report.problem);
+    let all = stored_from(&ledger, 1);
+    assert!(all
+        .windows(2)
+        .all(|w| w[1].prev_hash == w[0].hash && w[1].seq == w[0].seq + 1));
+}
