@@ -138,6 +138,18 @@ fn decode(s: &[u8]) -> Option<(u64, Acked)> {
     ))
 }
 
+/// The intact slot of the highest generation in the file's `bytes` (generation and what it
+/// says), and its offset.
+fn newest(bytes: &[u8]) -> Option<((u64, Acked), u64)> {
+    let first = decode(bytes);
+    let second = bytes.get(SECOND_SLOT as usize..).and_then(decode);
+    match (first, second) {
+        (Some(a), Some(b)) if b.0 > a.0 => Some((b, SECOND_SLOT)),
+        (Some(a), _) => Some((a, 0)),
+        (None, b) => b.map(|b| (b, SECOND_SLOT)),
+    }
+}
+
 impl HeadFile {
     /// Opens the head file of the ledger at `dir`: None if there is none (a ledger made
     /// before the file existed, or a new one).
@@ -150,14 +162,7 @@ impl HeadFile {
         };
         let mut bytes = Vec::with_capacity(SECOND_SLOT as usize + SLOT_LEN);
         file.read_to_end(&mut bytes)?;
-        let first = decode(&bytes);
-        let second = bytes.get(SECOND_SLOT as usize..).and_then(decode);
-        let newest = match (first, second) {
-            (Some(a), Some(b)) if b.0 > a.0 => Some((b, SECOND_SLOT)),
-            (Some(a), _) => Some((a, 0)),
-            (None, b) => b.map(|b| (b, SECOND_SLOT)),
-        };
-        match newest {
+        match newest(&bytes) {
             Some(((generation, acked), newest)) => Ok(Some((
                 HeadFile {
                     file,
@@ -186,12 +191,7 @@ impl HeadFile {
             .ok()?
             .read_to_end(&mut bytes)
             .ok()?;
-        let first = decode(&bytes);
-        let second = bytes.get(SECOND_SLOT as usize..).and_then(decode);
-        match (first, second) {
-            (Some(a), Some(b)) => Some(if b.0 > a.0 { b.1 } else { a.1 }),
-            (a, b) => a.or(b).map(|(_, acked)| acked),
-        }
+        newest(&bytes).map(|((_, acked), _)| acked)
     }
 
     /// Creates the head file of `dir` holding `acked`, durably.
