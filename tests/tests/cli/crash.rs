@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use espp_engine::{Ledger, Options};
 
-use crate::util::{own_bin, wait_until_closed, Dir, Rng};
+use crate::util::{own_bin, wait_until_closed, while_busy, Dir, Rng};
 
 const ROUNDS: u64 = 24;
 
@@ -93,7 +93,7 @@ fn killed_appender_leaves_whole_acknowledged_batches() {
         }
 
         // Reopen as the next process would, and check everything so far.
-        let ledger = Ledger::open(&db, &Options::default())
+        let ledger = while_busy(|| Ledger::open(&db, &Options::default()))
             .unwrap_or_else(|e| panic!("round {round} (after {delay} ms): reopen failed: {e}"));
         let report = ledger.verify().expect("verify runs");
         assert!(

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use espp_engine::{Ledger, Options};
 
-use crate::util::{own_bin, wait_until_closed, with_sled, Dir, Rng, Run};
+use crate::util::{own_bin, wait_until_closed, while_busy, with_sled, Dir, Rng, Run};
 
 /// Lines per piece in these tests: the demo's ~800 lines make a dozen pieces.
 const PIECE: &str = "64";
@@ -325,7 +325,7 @@ fn a_ledger_takes_a_stream_after_refusing_one() {
         again: false,
         piece_lines: 64,
     };
-    let mut ledger = Ledger::open(&dir.db(), &Options::default()).expect("open");
+    let mut ledger = while_busy(|| Ledger::open(&dir.db(), &Options::default())).expect("open");
     let mut pieces = 0;
     let refused = ledger.append_stream(items(true).into_iter(), &options, now(), &mut |_| {
         pieces += 1

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use crate::util::{three_chunk_ledger, wait_until_closed, with_sled, Dir};
+use crate::util::{three_chunk_ledger, wait_until_closed, while_busy, with_sled, Dir};
 
 /// `r` + first seq big-endian: the key of the chunk starting at `seq` (engine/src/store.rs).
 fn chunk_key(seq: u64) -> Vec<u8> {
@@ -167,7 +167,8 @@ fn the_first_altered_record_is_named_whichever_thread_hashed_it() {
             .stderr_has(&format!("{} records intact", first - 1));
         wait_until_closed(&dir.db());
         let ledger =
-            espp_engine::Ledger::open(&dir.db(), &espp_engine::Options::default()).expect("open");
+            while_busy(|| espp_engine::Ledger::open(&dir.db(), &espp_engine::Options::default()))
+                .expect("open");
         let one = ledger.verify().expect("verify");
         let p = |r: &espp_engine::VerifyReport| {
             format!("{:?} {} {}", r.problem, r.records, r.head_hash)
@@ -288,7 +289,8 @@ fn ids(dir: &Dir) -> Vec<String> {
 /// latter hashes the records (the reader all of them, the fold's thread all, or shared).
 fn both_verifiers_agree(db: &Path) {
     wait_until_closed(db);
-    let ledger = espp_engine::Ledger::open(db, &espp_engine::Options::default()).expect("open");
+    let ledger = while_busy(|| espp_engine::Ledger::open(db, &espp_engine::Options::default()))
+        .expect("open");
     let one = ledger.verify().expect("verify");
     let p =
         |r: &espp_engine::VerifyReport| format!("{:?} {} {}", r.problem, r.records, r.head_hash);
