@@ -67,6 +67,12 @@ fn read_head(head: &[u8]) -> Option<(u64, Hash, u32)> {
     Some((c.u64()?, Hash(c.array()?), c.u32()?))
 }
 
+/// What a part's head says: the length of its bytes and their SHA-256.
+fn read_part_head(head: &[u8]) -> Option<(u32, Hash)> {
+    let mut c = Cursor(head);
+    Some((c.u32()?, Hash(c.array()?)))
+}
+
 /// The SHA-256 of a checkpoint's stored header: how the file names its checkpoint.
 fn header_sha(h: &Header) -> Hash {
     sha(&h.encode())
@@ -158,10 +164,8 @@ impl KeptBook {
         let mut whole = true;
         let parts = std::iter::from_fn(|| {
             let part = (|| {
-                let mut c = Cursor(&read(PART_HEAD_LEN)?);
-                let len = usize::try_from(c.u32()?).ok()?;
-                let hash = Hash(c.array()?);
-                let bytes = read(len)?;
+                let (len, hash) = read_part_head(&read(PART_HEAD_LEN)?)?;
+                let bytes = read(usize::try_from(len).ok()?)?;
                 (sha(&bytes) == hash).then_some((hash, bytes))
             })();
             match part {
@@ -337,15 +341,14 @@ impl PartIndex {
         let mut at = HEAD_LEN as u64;
         let mut part = [0u8; PART_HEAD_LEN];
         while at < len && file.read_exact_at(&mut part, at).is_ok() {
-            let mut c = Cursor(&part);
-            let (Some(n), Some(hash)) = (c.u32(), c.array::<32>()) else {
+            let Some((n, hash)) = read_part_head(&part) else {
                 break;
             };
             let bytes_at = at + PART_HEAD_LEN as u64;
             if bytes_at + u64::from(n) > len {
                 break;
             }
-            index.at.insert(Hash(hash), (bytes_at, n));
+            index.at.insert(hash, (bytes_at, n));
             at = bytes_at + u64::from(n);
         }
         index.file = Some(file);

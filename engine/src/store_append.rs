@@ -69,19 +69,20 @@ impl Batch {
     /// records are chained again. Their ids are drawn like any new ids (see [`new_id`]).
     pub fn chain_ahead(&mut self, dir: &Path, now: Instant) {
         self.chained = None;
-        let bare = |l: &Line| matches!(l, Line::Bare(e) if e.id.is_none());
-        if !self.lines.iter().all(|(_, l)| bare(l)) {
-            return;
-        }
-        let Some(acked) = headfile::HeadFile::peek(dir) else {
+        let bare: Option<Vec<&EventInput>> = self
+            .lines
+            .iter()
+            .map(|(_, l)| match l {
+                Line::Bare(e) if e.id.is_none() => Some(e),
+                _ => None,
+            })
+            .collect();
+        let (Some(events), Some(acked)) = (bare, headfile::HeadFile::peek(dir)) else {
             return;
         };
-        let mut records: Vec<Record> = Vec::with_capacity(self.lines.len());
+        let mut records: Vec<Record> = Vec::with_capacity(events.len());
         let (mut seq, mut prev) = (acked.head.seq, acked.head.hash);
-        for (_, line) in &self.lines {
-            let Line::Bare(e) = line else {
-                return;
-            };
+        for e in events {
             seq += 1;
             let r = Record::chain(
                 seq,
@@ -187,6 +188,14 @@ pub(super) struct Group<'a> {
 pub(super) struct Prepared {
     pub(super) lines: Vec<usize>,
     pub(super) records: Vec<Record>,
+}
+
+impl Prepared {
+    /// The seqs of the first and last record, if any ([`AppendReport::stored`]).
+    fn stored(&self) -> Option<(u64, u64)> {
+        let (a, b) = self.records.first().zip(self.records.last())?;
+        Some((a.seq, b.seq))
+    }
 }
 
 /// A batch's records that fold, and its content fingerprint if it was computed already.
@@ -538,17 +547,12 @@ impl Ledger {
                 && group.ids.is_empty()
                 && group.accepted.is_empty();
             if follows {
-                let lines: Vec<usize> = batch.lines.iter().map(|(n, _)| *n).collect();
-                if let Some((a, b)) = c.records.first().zip(c.records.last()) {
-                    report.stored = Some((a.seq, b.seq));
-                }
-                return Ok((
-                    Prepared {
-                        lines,
-                        records: c.records,
-                    },
-                    report,
-                ));
+                let out = Prepared {
+                    lines: batch.lines.iter().map(|(n, _)| *n).collect(),
+                    records: c.records,
+                };
+                report.stored = out.stored();
+                return Ok((out, report));
             }
         }
         // Reserved whole: grown by doubling, 10,000 records were copied again and again into
@@ -661,9 +665,7 @@ impl Ledger {
             out.lines.push(line);
             out.records.push(record);
         }
-        if let Some((a, b)) = out.records.first().zip(out.records.last()) {
-            report.stored = Some((a.seq, b.seq));
-        }
+        report.stored = out.stored();
         Ok((out, report))
     }
 

@@ -353,15 +353,8 @@ impl<T: JsonField> JsonField for Option<T> {
     fn to_value(&self) -> Value {
         self.as_ref().map_or(Value::Null, T::to_value)
     }
-    fn from_text(s: &str) -> Result<Self, FieldError> {
-        T::from_text(s).map(Some)
-    }
     fn from_field(v: Option<Field<'_>>) -> Result<Self, FieldError> {
-        match v {
-            None => Ok(None),
-            Some(Field::Text(s)) => T::from_text(s).map(Some),
-            Some(Field::Json(v)) => T::from_value(&v).map(Some),
-        }
+        v.map(|f| T::from_field(Some(f))).transpose()
     }
     fn to_field(&self) -> Option<Value> {
         self.as_ref().map(T::to_value)

@@ -131,6 +131,15 @@ impl Employees {
         self.slab.push((id, e));
     }
 
+    /// `order` from the slab, whose ids are all distinct ([`InIdOrder`]).
+    fn build_order(&mut self) {
+        // Sorted already when the slab is: `collect` then builds the tree in one pass.
+        self.order = (0u32..)
+            .zip(&self.slab)
+            .map(|(i, (k, _))| (k.clone(), i))
+            .collect();
+    }
+
     /// Room for `n` more employees, if it can be had: for a decode that knows how many
     /// are coming, so that the slab is not grown by doubling (a copy of every employee and
     /// fresh pages at each step: issue 15, a payday's append decodes 10,000). Fallible: a
@@ -217,17 +226,6 @@ impl InIdOrder {
             self.employees.build_order();
         }
         self.employees
-    }
-}
-
-impl Employees {
-    /// `order` from the slab, whose ids are all distinct.
-    fn build_order(&mut self) {
-        // Sorted already when the slab is: `collect` then builds the tree in one pass.
-        self.order = (0u32..)
-            .zip(&self.slab)
-            .map(|(i, (k, _))| (k.clone(), i))
-            .collect();
     }
 }
 
